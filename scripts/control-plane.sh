@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# A throw-away Kubernetes control plane (etcd + kube-apiserver, no kubelet/scheduler/controllers)
+# on free 127.0.0.1 ports, for tests and local runs of the operator.
+#
+#   scripts/control-plane.sh start DIR   # start, wait for /readyz, write DIR/kubeconfig
+#   scripts/control-plane.sh env DIR     # print shell exports (eval "$(scripts/control-plane.sh env DIR)")
+#   scripts/control-plane.sh stop DIR    # stop what `start DIR` started
+#
+# DIR receives: kubeconfig (insecure-skip-tls-verify), kubeconfig-ca (verifies TLS), tokens.csv, admin.token, sa.key/sa.pub, certs/, etcd-data/,
+# etcd.log, apiserver.log, etcd.pid, apiserver.pid, ports.
+# Binaries: $RR_TOOLS/bin (default ~/.cache/remote-reindex/bin, see scripts/install-test-deps.sh --k8s),
+# then $PATH. Override with KUBE_APISERVER=... / ETCD=...
+set -euo pipefail
+
+RR_TOOLS=${RR_TOOLS:-$HOME/.cache/remote-reindex}
+usage() { echo "usage: $0 start|stop|env DIR" >&2; exit 2; }
+[ $# -eq 2 ] || usage
+CMD=$1
+mkdir -p "$2"
+DIR=$(cd "$2" && pwd)
+
+find_bin() { # name -> path
+  if [ -x "$RR_TOOLS/bin/$1" ]; then echo "$RR_TOOLS/bin/$1"; return; fi
+  command -v "$1" 2>/dev/null || { echo "$1 not found (run scripts/install-test-deps.sh --k8s)" >&2; return 1; }
+}
+
+# Prints N distinct ports that are free right now (bound together, then released).
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+stop_pid() { # pidfile
+  local f=$1 pid i
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+do_stop() {
+  stop_pid "$DIR/apiserver.pid"
+  stop_pid "$DIR/etcd.pid"
+}
+
+do_env() {
+  [ -f "$DIR/kubeconfig" ] || { echo "no control plane in $DIR" >&2; exit 1; }
+  # shellcheck disable=SC1091
+  . "$DIR/ports"
+  echo "export KUBECONFIG='$DIR/kubeconfig'"
+  echo "export RR_TEST_KUBECONFIG='$DIR/kubeconfig'"
+  echo "export RR_KUBE_SERVER='https://127.0.0.1:$APISERVER_PORT'"
+  echo "export RR_KUBE_TOKEN='$(cat "$DIR/admin.token")'"
+}
+
+# One attempt on fresh ports. Returns 0 when ready, 3 when a port was taken (retry), 1 otherwise.
+start_once() {
+  local etcd_bin=$1 apiserver_bin=$2 token=$3
+  local ports etcd_client etcd_peer api extra_etcd=() extra_api=() t0 i
+  read -r etcd_client etcd_peer api <<<"$(free_ports 3)"
+  printf 'ETCD_CLIENT_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\n' "$etcd_client" "$etcd_peer" "$api" >"$DIR/ports"
+
+  "$etcd_bin" --help 2>&1 | grep -q -- '--unsafe-no-fsync' && extra_etcd+=(--unsafe-no-fsync=true)
+  # kube-apiserver <= 1.23 still has an insecure port (8080 by default in old releases): switch it off.
+  "$apiserver_bin" --help 2>&1 | grep -q -- '--insecure-port' && extra_api+=(--insecure-port=0)
+
+  rm -rf "$DIR/etcd-data"
+  t0=$(date +%s%N)
+  setsid "$etcd_bin" --name rr --data-dir "$DIR/etcd-data" \
+    --listen-client-urls "http://127.0.0.1:$etcd_client" --advertise-client-urls "http://127.0.0.1:$etcd_client" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+    --initial-cluster "rr=http://127.0.0.1:$etcd_peer" \
+    "${extra_etcd[@]}" </dev/null >"$DIR/etcd.log" 2>&1 &
+  echo $! >"$DIR/etcd.pid"
+
+  setsid "$apiserver_bin" --etcd-servers="http://127.0.0.1:$etcd_client" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api" \
+    --cert-dir="$DIR/certs" \
+    --token-auth-file="$DIR/tokens.csv" --authorization-mode=RBAC \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --api-audiences=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$DIR/sa.pub" --service-account-signing-key-file="$DIR/sa.key" \
+    --service-cluster-ip-range=10.96.0.0/24 \
+    --disable-admission-plugins=ServiceAccount \
+    "${extra_api[@]}" </dev/null >"$DIR/apiserver.log" 2>&1 &
+  echo $! >"$DIR/apiserver.pid"
+
+  cat >"$DIR/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: rr-test
+  cluster:
+    server: https://127.0.0.1:$api
+    insecure-skip-tls-verify: true
+users:
+- name: rr-admin
+  user:
+    token: $token
+contexts:
+- name: rr-test
+  context: {cluster: rr-test, user: rr-admin, namespace: default}
+current-context: rr-test
+KC
+
+  for i in $(seq 1 600); do # up to 120 s (a cold start on a busy 2-core machine can be slow)
+    if curl -sk --max-time 2 -H "Authorization: Bearer $token" "https://127.0.0.1:$api/readyz" 2>/dev/null | grep -q '^ok'; then
+      write_ca_kubeconfig "$api" "$token"
+      echo "control plane ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms: https://127.0.0.1:$api (etcd :$etcd_client), kubeconfig $DIR/kubeconfig"
+      return 0
+    fi
+    if ! alive "$DIR/etcd.pid" || ! alive "$DIR/apiserver.pid"; then
+      do_stop
+      if grep -qi 'address already in use' "$DIR/etcd.log" "$DIR/apiserver.log"; then return 3; fi
+      echo "control plane died during start-up; last log lines:" >&2
+      tail -n 15 "$DIR/etcd.log" "$DIR/apiserver.log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  echo "kube-apiserver not ready after 120 s; last log lines:" >&2
+  tail -n 15 "$DIR/etcd.log" "$DIR/apiserver.log" >&2
+  do_stop
+  return 1
+}
+
+# DIR/kubeconfig-ca: same cluster, but verifies the apiserver's self-signed serving certificate
+# (certs/apiserver.crt = serving cert + its CA, generated by kube-apiserver at start-up).
+write_ca_kubeconfig() {
+  local api=$1 token=$2 ca
+  [ -s "$DIR/certs/apiserver.crt" ] || return 0
+  ca=$(base64 -w0 <"$DIR/certs/apiserver.crt")
+  cat >"$DIR/kubeconfig-ca" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: rr-test
+  cluster:
+    server: https://127.0.0.1:$api
+    certificate-authority-data: $ca
+users:
+- name: rr-admin
+  user:
+    token: $token
+contexts:
+- name: rr-test
+  context: {cluster: rr-test, user: rr-admin, namespace: default}
+current-context: rr-test
+KC
+}
+
+do_start() {
+  local etcd_bin apiserver_bin token attempt rc
+  etcd_bin=${ETCD:-$(find_bin etcd)}
+  apiserver_bin=${KUBE_APISERVER:-$(find_bin kube-apiserver)}
+  if alive "$DIR/apiserver.pid" || alive "$DIR/etcd.pid"; then
+    echo "a control plane is already running in $DIR (stop it first)" >&2; exit 1
+  fi
+  mkdir -p "$DIR/certs"
+  [ -f "$DIR/sa.key" ] || openssl genrsa -out "$DIR/sa.key" 2048 2>/dev/null
+  [ -f "$DIR/sa.pub" ] || openssl rsa -in "$DIR/sa.key" -pubout -out "$DIR/sa.pub" 2>/dev/null
+  if [ ! -s "$DIR/admin.token" ]; then openssl rand -hex 24 >"$DIR/admin.token"; fi
+  token=$(cat "$DIR/admin.token")
+  echo "$token,rr-admin,rr-admin,system:masters" >"$DIR/tokens.csv"
+  for attempt in 1 2 3; do
+    rc=0; start_once "$etcd_bin" "$apiserver_bin" "$token" || rc=$?
+    [ "$rc" = 0 ] && return 0
+    [ "$rc" = 3 ] || exit 1
+    echo "port collision, retrying on other ports ($attempt)" >&2
+  done
+  exit 1
+}
+
+case "$CMD" in
+  start) do_start ;;
+  stop) do_stop ;;
+  env) do_env ;;
+  *) usage ;;
+esac
