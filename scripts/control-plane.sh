@@ -39,21 +39,22 @@ PY
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
-stop_pid() { # pidfile
-  local f=$1 pid i
+stop_pid() { # pidfile grace-period-in-tenths-of-a-second
+  local f=$1 grace=$2 pid i
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for i in $(seq 1 "$grace"); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$f"
 }
 
 do_stop() {
-  stop_pid "$DIR/apiserver.pid"
-  stop_pid "$DIR/etcd.pid"
+  # The state is throw-away: kube-apiserver lingers ~5 s after SIGTERM, so it gets 1 s, then SIGKILL.
+  stop_pid "$DIR/apiserver.pid" 10
+  stop_pid "$DIR/etcd.pid" 50
 }
 
 do_env() {
