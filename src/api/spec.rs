@@ -1,0 +1,166 @@
+//! `RemoteReindexSpec`: what to copy, from where, to where, and how.
+
+use super::endpoint::Endpoint;
+use super::status::RemoteReindexStatus;
+use super::units::{ByteSize, EsDuration, Slices};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Copies one index from a remote Elasticsearch/OpenSearch cluster into a destination cluster:
+/// the destination is created tuned for bulk loading, filled by scroll + `_bulk`, then restored
+/// and verified.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "reindex.dev",
+    version = "v1alpha1",
+    kind = "RemoteReindex",
+    plural = "remotereindexes",
+    singular = "remotereindex",
+    shortname = "reindex",
+    shortname = "rri",
+    namespaced,
+    status = "RemoteReindexStatus",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress.summary"}"#,
+    printcolumn = r#"{"name":"Docs/s","type":"string","jsonPath":".status.progress.docsPerSecond"}"#,
+    printcolumn = r#"{"name":"ETA","type":"string","jsonPath":".status.progress.eta","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = r#"self.source.remote.host != (has(self.dest.remote) ? self.dest.remote.host : '') || self.source.index != self.dest.index"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteReindexSpec {
+    /// Where the documents come from.
+    pub source: Source,
+    /// Where the documents go.
+    pub dest: Dest,
+    /// What a version conflict does: `abort` (default) stops the copy, `proceed` counts it and
+    /// continues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts: Option<Conflicts>,
+    /// How many documents may fail (mapping errors, rejected items) before the copy is failed.
+    /// Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_failed_docs: Option<i64>,
+    /// How long unreachable clusters, failed authentication or a missing Secret are retried
+    /// before the resource fails (default `5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preflight_timeout: Option<EsDuration>,
+    /// Documents per second across all slices (unset: unlimited). May be changed while copying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.001))]
+    pub requests_per_second: Option<f64>,
+    /// Retries of scroll and bulk requests on 429, 502, 503, 504 and connection resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// Not supported: Painless scripts need the cluster's script engine. Use an ingest pipeline
+    /// on the destination (`dest.pipeline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::any_value")]
+    pub script: Option<serde_json::Value>,
+}
+
+/// The source of the copy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    /// The remote cluster.
+    pub remote: Endpoint,
+    /// The index (or alias) to read.
+    #[schemars(length(min = 1, max = 255))]
+    pub index: String,
+    /// A query in the search DSL, sent as the search `query`; default `match_all`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::free_object")]
+    pub query: Option<serde_json::Value>,
+    /// Documents per scroll page (default 1000). Lowered automatically when documents are large,
+    /// so that a page stays within the memory budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub size: Option<i64>,
+    /// Scroll keep-alive between pages (default `5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scroll: Option<EsDuration>,
+    /// Copy at most this many documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_docs: Option<i64>,
+    /// Parallel sliced scrolls: a number, or `auto` for one per primary shard (at most 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices: Option<Slices>,
+}
+
+/// The destination of the copy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Dest {
+    /// The destination cluster; default: the operator's `--dest-host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Endpoint>,
+    /// The index to write.
+    #[schemars(length(min = 1, max = 255))]
+    pub index: String,
+    /// Index settings applied when the index is created, e.g. `{number_of_shards: 3}`. Their
+    /// `number_of_replicas` and `refresh_interval` are the values restored after the copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::free_object")]
+    pub settings: Option<serde_json::Value>,
+    /// Mappings applied when the index is created. When absent and the index does not exist, the
+    /// source's mappings, shard count and analysis settings are copied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::schema::free_object")]
+    pub mappings: Option<serde_json::Value>,
+    /// An ingest pipeline on the destination run for every document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    /// `index` (default) overwrites documents with the same `_id`; `create` keeps existing ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_type: Option<OpType>,
+    /// Allow writing into an existing non-empty index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_existing: Option<bool>,
+    /// Maximum size of one `_bulk` request body (default `5Mi`); a single larger document is
+    /// sent alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk_bytes: Option<ByteSize>,
+    /// Maximum `_bulk` requests in flight at once (default: 2 per slice, at most 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub max_concurrent_bulk: Option<i64>,
+}
+
+/// Version-conflict policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Conflicts {
+    /// Stop the copy on the first version conflict.
+    #[default]
+    Abort,
+    /// Count version conflicts and continue.
+    Proceed,
+}
+
+/// The bulk operation used for each document.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OpType {
+    /// Create or overwrite.
+    #[default]
+    Index,
+    /// Create only; a document that already exists is left as it is.
+    Create,
+}
+
+/// Retry policy for transient failures.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_attempts: Option<i64>,
+    /// Upper bound of the exponential backoff between attempts (default `60s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backoff: Option<EsDuration>,
+}

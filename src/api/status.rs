@@ -1,0 +1,160 @@
+//! `RemoteReindexStatus`: phase, conditions, progress and what finalization must restore.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Observed state of a `RemoteReindex`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteReindexStatus {
+    /// Where the copy is: Pending, Copying, Finalizing, Succeeded or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Progressing` and `Degraded`, following Kubernetes conventions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Document counts and speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    /// The destination's values before tuning; restored after the copy and on deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_settings: Option<OriginalSettings>,
+    /// Whether the destination index was empty (or absent) when the copy started; only then can
+    /// its final count be verified exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dest_was_empty: Option<bool>,
+    /// The destination index's UUID when the copy started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dest_index_uuid: Option<String>,
+    /// Scroll ids that may still be open on the source (cleared on completion or deletion).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_scrolls: Vec<String>,
+    /// A capped sample of documents that failed, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<FailedDoc>,
+    /// When the copy started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the resource reached Succeeded or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Time>,
+}
+
+/// The lifecycle phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Phase {
+    /// Accepted; validating the spec and the clusters.
+    Pending,
+    /// Documents are being copied.
+    Copying,
+    /// Settings are being restored and counts verified.
+    Finalizing,
+    /// Copied and verified (terminal for this generation).
+    Succeeded,
+    /// Stopped with an error (terminal for this generation); see the conditions.
+    Failed,
+}
+
+impl Phase {
+    /// Succeeded and Failed end a generation's work.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed)
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Counts and speed of the copy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Documents expected (source `_count` for the query, capped by `maxDocs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    /// Documents read from the source.
+    pub read: i64,
+    /// Documents written to the destination.
+    pub written: i64,
+    /// Documents the destination rejected.
+    pub failed: i64,
+    /// Version conflicts skipped (`conflicts: proceed`, or already present under `opType: create`).
+    #[serde(default)]
+    pub conflicts: i64,
+    /// Requests retried after 429/5xx or a dropped connection.
+    #[serde(default)]
+    pub retries: i64,
+    /// Percent of `total` written, 0–100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<i64>,
+    /// Recent copy rate (moving average), e.g. `5230`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs_per_second: Option<String>,
+    /// Estimated time left, e.g. `3m20s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta: Option<String>,
+    /// One-line summary for `kubectl get`, e.g. `12034/25000 (48%)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+/// The destination's `number_of_replicas` and `refresh_interval` before tuning. A value of
+/// `null`/absent inside a recorded setting means the key was unset (cluster default) and is
+/// restored by resetting it to `null`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OriginalSettings {
+    /// `index.number_of_replicas` before tuning.
+    pub number_of_replicas: RecordedSetting,
+    /// `index.refresh_interval` before tuning.
+    pub refresh_interval: RecordedSetting,
+}
+
+/// One recorded setting value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedSetting {
+    /// The value, or absent when the key was unset on the index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// True when the key was not set on the index (restored to the cluster default).
+    #[serde(default)]
+    pub unset: bool,
+}
+
+impl RecordedSetting {
+    /// A recorded explicit value.
+    pub fn set(value: impl Into<String>) -> Self {
+        RecordedSetting { value: Some(value.into()), unset: false }
+    }
+    /// A key that was not set.
+    pub fn unset() -> Self {
+        RecordedSetting { value: None, unset: true }
+    }
+    /// The JSON value to restore: the string, or `null` to reset to the default.
+    pub fn restore_value(&self) -> serde_json::Value {
+        match (&self.value, self.unset) {
+            (Some(v), false) => serde_json::Value::String(v.clone()),
+            _ => serde_json::Value::Null,
+        }
+    }
+}
+
+/// A document the destination rejected.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedDoc {
+    /// The document's `_id`.
+    pub id: String,
+    /// HTTP status of the bulk item.
+    pub status: i64,
+    /// The error type and reason from the destination.
+    pub reason: String,
+}

@@ -1,0 +1,268 @@
+//! Checks of a spec that need no cluster. The CRD schema expresses what it can (patterns, enums,
+//! minimums, CEL); everything is checked again here because older API servers drop CEL rules and
+//! `remote-reindex run -f` has no API server at all.
+
+use super::{Endpoint, RemoteReindexSpec};
+use url::Url;
+use wildmatch::WildMatch;
+
+/// Operator-wide limits on what a resource may ask for, so that a namespace's users cannot turn
+/// the operator into a confused deputy.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// `host:port` globs a remote may match (like Elasticsearch's `reindex.remote.whitelist`).
+    pub allowed_remote_hosts: Vec<String>,
+    /// Allow destination indices whose names start with `.`.
+    pub allow_system_indices: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { allowed_remote_hosts: vec!["*".into()], allow_system_indices: false }
+    }
+}
+
+/// A spec problem, with the field it concerns.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    /// Path of the field, e.g. `spec.dest.index`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// The condition reason: `InvalidSpec`, `InvalidAuth` or `HostNotAllowed`.
+    pub reason: &'static str,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+    Invalid { field: field.into(), message: message.into(), reason: "InvalidSpec" }
+}
+
+/// Checks the spec; `dest_host` is the endpoint used when `dest.remote` is absent.
+pub fn validate(
+    spec: &RemoteReindexSpec,
+    dest_default: Option<&Endpoint>,
+    policy: &Policy,
+) -> Result<(), Vec<Invalid>> {
+    let mut errs = Vec::new();
+    if spec.script.is_some() {
+        errs.push(invalid(
+            "spec.script",
+            "scripts are not supported; transform documents with an ingest pipeline on the destination (spec.dest.pipeline)",
+        ));
+    }
+    check_endpoint("spec.source.remote", &spec.source.remote, policy, &mut errs);
+    let dest_remote = spec.dest.remote.as_ref().or(dest_default);
+    match dest_remote {
+        Some(ep) => {
+            if spec.dest.remote.is_some() {
+                check_endpoint("spec.dest.remote", ep, policy, &mut errs);
+            }
+        }
+        None => errs.push(invalid(
+            "spec.dest.remote",
+            "no destination cluster: set spec.dest.remote.host or start with --dest-host",
+        )),
+    }
+    if let Err(m) = check_index_name(&spec.source.index) {
+        errs.push(invalid("spec.source.index", m));
+    }
+    if let Err(m) = check_index_name(&spec.dest.index) {
+        errs.push(invalid("spec.dest.index", m));
+    } else if spec.dest.index.starts_with('.') && !policy.allow_system_indices {
+        errs.push(invalid(
+            "spec.dest.index",
+            format!("`{}` is a system/hidden index name (starts with `.`); the operator refuses it unless started with --allow-system-indices", spec.dest.index),
+        ));
+    }
+    if let Some(ep) = dest_remote {
+        if same_host(&spec.source.remote.host, &ep.host) && spec.source.index == spec.dest.index {
+            errs.push(invalid(
+                "spec.dest.index",
+                format!("destination `{}` is the source index on the same cluster", spec.dest.index),
+            ));
+        }
+    }
+    let s = &spec.source;
+    if let Some(q) = &s.query {
+        if !q.is_object() {
+            errs.push(invalid("spec.source.query", "must be a JSON object, e.g. {match_all: {}}"));
+        }
+    }
+    positive(&mut errs, "spec.source.size", s.size, 10_000);
+    positive(&mut errs, "spec.source.maxDocs", s.max_docs, i64::MAX);
+    positive(&mut errs, "spec.dest.maxConcurrentBulk", spec.dest.max_concurrent_bulk, 64);
+    if let Some(n) = spec.max_failed_docs {
+        if n < 0 {
+            errs.push(invalid("spec.maxFailedDocs", format!("must be >= 0, got {n}")));
+        }
+    }
+    if let Some(super::units::Slices::Count(0)) = s.slices {
+        errs.push(invalid("spec.source.slices", "must be >= 1 or `auto`"));
+    }
+    duration(&mut errs, "spec.source.scroll", s.scroll.as_ref());
+    duration(&mut errs, "spec.preflightTimeout", spec.preflight_timeout.as_ref());
+    if let Some(r) = &spec.retry {
+        duration(&mut errs, "spec.retry.maxBackoff", r.max_backoff.as_ref());
+        positive(&mut errs, "spec.retry.maxAttempts", r.max_attempts, 100);
+    }
+    if let Some(b) = &spec.dest.bulk_bytes {
+        match b.bytes() {
+            Ok(n) if n < 1024 => errs.push(invalid("spec.dest.bulkBytes", "must be at least 1Ki")),
+            Ok(_) => {}
+            Err(m) => errs.push(invalid("spec.dest.bulkBytes", m)),
+        }
+    }
+    if let Some(rps) = spec.requests_per_second {
+        if !(rps.is_finite() && rps > 0.0) {
+            errs.push(invalid("spec.requestsPerSecond", format!("must be > 0, got {rps}")));
+        }
+    }
+    if let Some(p) = &spec.dest.pipeline {
+        if p.is_empty() || p.contains(['/', '?', '#', '&', ' ']) {
+            errs.push(invalid("spec.dest.pipeline", format!("`{p}` is not a pipeline id")));
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
+    }
+}
+
+fn positive(errs: &mut Vec<Invalid>, field: &str, v: Option<i64>, max: i64) {
+    if let Some(n) = v {
+        if n < 1 || n > max {
+            errs.push(invalid(field, format!("must be between 1 and {max}, got {n}")));
+        }
+    }
+}
+
+fn duration(errs: &mut Vec<Invalid>, field: &str, d: Option<&super::units::EsDuration>) {
+    if let Some(d) = d {
+        if let Err(m) = d.parse() {
+            errs.push(invalid(field, m));
+        }
+    }
+}
+
+fn check_endpoint(field: &str, ep: &Endpoint, policy: &Policy, errs: &mut Vec<Invalid>) {
+    let url = match Url::parse(&ep.host) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
+        _ => {
+            errs.push(invalid(
+                format!("{field}.host"),
+                format!("`{}` is not a URL of the form http(s)://host[:port]", ep.host),
+            ));
+            return;
+        }
+    };
+    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+        errs.push(invalid(
+            format!("{field}.host"),
+            "must be scheme://host[:port] only; put a path in pathPrefix and credentials in a Secret",
+        ));
+    }
+    let modes = ep.auth_modes();
+    if modes.len() > 1 {
+        errs.push(Invalid {
+            field: field.to_string(),
+            message: format!("at most one authentication mode may be set, found {}", modes.join(" and ")),
+            reason: "InvalidAuth",
+        });
+    }
+    if ep.username.is_some() || ep.password.is_some() {
+        errs.push(Invalid {
+            field: field.to_string(),
+            message: "inline username/password are not accepted; put them in a Secret and use basicAuth.secretRef".into(),
+            reason: "InvalidAuth",
+        });
+    }
+    let has_credentials = !modes.is_empty();
+    if url.scheme() == "http" && has_credentials && !is_loopback(&url) && ep.allow_insecure_http != Some(true) {
+        errs.push(Invalid {
+            field: format!("{field}.host"),
+            message: format!("refusing to send credentials over plain http to {}; use https or set allowInsecureHttp: true", host_port(&url)),
+            reason: "InvalidAuth",
+        });
+    }
+    duration(errs, &format!("{field}.socketTimeout"), ep.socket_timeout.as_ref());
+    duration(errs, &format!("{field}.connectTimeout"), ep.connect_timeout.as_ref());
+    let hp = host_port(&url);
+    if !policy.allowed_remote_hosts.iter().any(|g| WildMatch::new(g).matches(&hp)) {
+        errs.push(Invalid {
+            field: format!("{field}.host"),
+            message: format!("{hp} is not in the operator's --allowed-remote-hosts ({})", policy.allowed_remote_hosts.join(", ")),
+            reason: "HostNotAllowed",
+        });
+    }
+}
+
+/// `host:port` of a URL, with the scheme's default port filled in.
+pub fn host_port(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port_or_known_default() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn same_host(a: &str, b: &str) -> bool {
+    match (Url::parse(a), Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.scheme() == b.scheme() && host_port(&a) == host_port(&b),
+        _ => a == b,
+    }
+}
+
+/// Elasticsearch's index-name rules.
+pub fn check_index_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 255 {
+        return Err(format!("`{name}` is longer than 255 bytes"));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("`{name}` is not an index name"));
+    }
+    if name.starts_with(['-', '_', '+']) {
+        return Err(format!("`{name}` must not start with -, _ or +"));
+    }
+    if name.chars().any(|c| c.is_uppercase()) {
+        return Err(format!("`{name}` must be lowercase"));
+    }
+    if let Some(c) = name.chars().find(|c| r#"\/*?"<>| ,#:"#.contains(*c)) {
+        return Err(format!("`{name}` contains the forbidden character `{c}`"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_follow_elasticsearch_rules() {
+        assert!(check_index_name("logs-2024").is_ok());
+        assert!(check_index_name(".kibana").is_ok());
+        for bad in ["", "Logs", "a/b", "a b", "_x", "-x", "a*", "..", "a:b", "a,b"] {
+            assert!(check_index_name(bad).is_err(), "{bad} accepted");
+        }
+        assert!(check_index_name(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn host_port_fills_default_ports() {
+        assert_eq!(host_port(&Url::parse("https://es.example.com").unwrap()), "es.example.com:443");
+        assert_eq!(host_port(&Url::parse("http://127.0.0.1:9200").unwrap()), "127.0.0.1:9200");
+    }
+}

@@ -1,0 +1,10 @@
+//! `remote-reindex`: copies Elasticsearch/OpenSearch indices from a remote cluster into a local one.
+//!
+//! One workflow, two drivers: [`workflow`] runs prepare → copy → finalize; the Kubernetes
+//! [`controller`] and the local `remote-reindex run -f` ([`cli`]) drive it. Below the workflow,
+//! [`copy`] is the engine (scroll → bulk) and [`search`] the cluster client.
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod copy;
+pub mod search;

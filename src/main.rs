@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", remote_reindex::api::crd_yaml());
+}

@@ -1,0 +1,408 @@
+//! `SearchClient`: one configured connection to one cluster, with retries and error mapping.
+
+use super::error::SearchError;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Bytes;
+use reqwest::{header, Method, StatusCode};
+use std::error::Error as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// A credential value. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Self {
+        SecretString(s.into())
+    }
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+/// How requests authenticate.
+#[derive(Clone, Debug, Default)]
+pub enum Credentials {
+    /// No `Authorization` header.
+    #[default]
+    None,
+    /// HTTP basic authentication.
+    Basic {
+        /// User name.
+        username: SecretString,
+        /// Password.
+        password: SecretString,
+    },
+    /// `Authorization: ApiKey <key>`.
+    ApiKey(SecretString),
+    /// `Authorization: Bearer <token>`.
+    Bearer(SecretString),
+}
+
+impl Credentials {
+    fn secrets(&self) -> Vec<&str> {
+        match self {
+            Credentials::None => vec![],
+            Credentials::Basic { username, password } => vec![username.expose(), password.expose()],
+            Credentials::ApiKey(k) | Credentials::Bearer(k) => vec![k.expose()],
+        }
+    }
+}
+
+/// TLS material for one endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// PEM CA bundle that replaces the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client certificate chain followed by its private key (mTLS).
+    pub client_identity_pem: Option<SecretString>,
+    /// Accept any certificate.
+    pub insecure_skip_verify: bool,
+}
+
+/// Retries of transient failures (429, 502/503/504, timeouts, dropped connections).
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// Upper bound of the exponential backoff.
+    pub max_backoff: Duration,
+    /// First backoff delay.
+    pub min_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 10, max_backoff: Duration::from_secs(60), min_backoff: Duration::from_millis(200) }
+    }
+}
+
+impl RetryPolicy {
+    /// The delays between attempts: exponential with jitter, capped at `max_backoff`.
+    pub fn delays(&self) -> impl Iterator<Item = Duration> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_jitter()
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .build()
+    }
+}
+
+/// Everything needed to build a [`SearchClient`].
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// `scheme://host[:port]`.
+    pub host: String,
+    /// Prefix for every path, for clusters behind a reverse proxy.
+    pub path_prefix: Option<String>,
+    /// Authentication.
+    pub credentials: Credentials,
+    /// TLS material.
+    pub tls: TlsOptions,
+    /// Read timeout of each request.
+    pub socket_timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Gzip request bodies.
+    pub compress_requests: bool,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+    /// `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl ClientOptions {
+    /// Options with defaults for everything but the host.
+    pub fn new(host: impl Into<String>) -> Self {
+        ClientOptions {
+            host: host.into(),
+            path_prefix: None,
+            credentials: Credentials::None,
+            tls: TlsOptions::default(),
+            socket_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(30),
+            compress_requests: false,
+            retry: RetryPolicy::default(),
+            user_agent: format!("remote-reindex/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// A client for one cluster. Cheap to clone (shares the connection pool and counters).
+#[derive(Clone)]
+pub struct SearchClient {
+    http: reqwest::Client,
+    base: Url,
+    /// `scheme://host:port`, used in messages.
+    name: Arc<str>,
+    credentials: Arc<Credentials>,
+    compress: bool,
+    retry: RetryPolicy,
+    retries: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for SearchClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchClient").field("host", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// A successful response: status and body bytes.
+pub(crate) struct Response {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl SearchClient {
+    /// Builds a client; fails on an unusable URL, CA bundle or client certificate.
+    pub fn new(opts: ClientOptions) -> Result<Self, SearchError> {
+        super::install_crypto_provider();
+        let config = |detail: String| SearchError::Config { host: opts.host.clone(), detail };
+        let mut base = Url::parse(&opts.host).map_err(|e| config(format!("bad URL: {e}")))?;
+        let prefix = opts.path_prefix.as_deref().unwrap_or("").trim_end_matches('/');
+        base.set_path(&format!("{prefix}/"));
+        let name: Arc<str> = {
+            let mut u = base.clone();
+            u.set_path("");
+            u.as_str().trim_end_matches('/').into()
+        };
+        let mut builder = reqwest::Client::builder()
+            .user_agent(opts.user_agent.clone())
+            .connect_timeout(opts.connect_timeout)
+            .read_timeout(opts.socket_timeout)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .tcp_nodelay(true)
+            .no_proxy();
+        if let Some(pem) = &opts.tls.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| config(format!("CA bundle is not valid PEM: {}", e.without_url())))?;
+            if certs.is_empty() {
+                return Err(config("CA bundle holds no certificate".into()));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        if let Some(id) = &opts.tls.client_identity_pem {
+            let identity = reqwest::Identity::from_pem(id.expose().as_bytes())
+                .map_err(|_| config("client certificate/key is not a valid PEM pair".into()))?;
+            builder = builder.identity(identity);
+        }
+        if opts.tls.insecure_skip_verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|e| config(e.to_string()))?;
+        Ok(SearchClient {
+            http,
+            base,
+            name,
+            credentials: Arc::new(opts.credentials),
+            compress: opts.compress_requests,
+            retry: opts.retry,
+            retries: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// `scheme://host:port` of this cluster.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many requests were retried so far.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Sends a request, retrying transient failures per the retry policy. Non-2xx answers
+    /// become errors, except those listed in `ok_statuses`.
+    pub(crate) async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+        ok_statuses: &[u16],
+    ) -> Result<Response, SearchError> {
+        let mut delays = self.retry.delays();
+        loop {
+            match self.request_once(method.clone(), path, body.as_ref(), ok_statuses).await {
+                Err(e) if e.is_transient() => match delays.next() {
+                    Some(d) => {
+                        self.retries.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(host = %self.name, %method, path, error = %e, delay_ms = d.as_millis() as u64, "retrying");
+                        tokio::time::sleep(d).await;
+                    }
+                    None => return Err(e),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    /// Backoff delays for a caller's own retries (e.g. resending bulk items rejected with 429).
+    pub fn retry_delays(&self) -> impl Iterator<Item = Duration> {
+        self.retry.delays()
+    }
+
+    /// Attempts per request, the first included.
+    pub fn retry_attempts(&self) -> u32 {
+        self.retry.max_attempts
+    }
+
+    /// One attempt.
+    pub(crate) async fn request_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Body>,
+        ok_statuses: &[u16],
+    ) -> Result<Response, SearchError> {
+        let url = self.base.join(path.trim_start_matches('/')).map_err(|e| SearchError::Config {
+            host: self.name.to_string(),
+            detail: format!("bad path {path}: {e}"),
+        })?;
+        let mut req = self.http.request(method.clone(), url);
+        req = match self.credentials.as_ref() {
+            Credentials::None => req,
+            Credentials::Basic { username, password } => req.basic_auth(username.expose(), Some(password.expose())),
+            Credentials::ApiKey(k) => req.header(header::AUTHORIZATION, format!("ApiKey {}", k.expose())),
+            Credentials::Bearer(t) => req.header(header::AUTHORIZATION, format!("Bearer {}", t.expose())),
+        };
+        if let Some(b) = body {
+            req = req.header(header::CONTENT_TYPE, b.content_type);
+            if self.compress && b.bytes.len() > 1024 {
+                req = req.header(header::CONTENT_ENCODING, "gzip").body(gzip(&b.bytes));
+            } else {
+                req = req.body(b.bytes.clone());
+            }
+        }
+        let path_only = path.split('?').next().unwrap_or(path);
+        let resp = req.send().await.map_err(|e| self.transport_error(&method, path_only, e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(&method, path_only, e))?;
+        if status.is_success() || ok_statuses.contains(&status.as_u16()) {
+            return Ok(Response { status, body: bytes });
+        }
+        Err(self.api_error(&method, path_only, status, &bytes))
+    }
+
+    fn transport_error(&self, method: &Method, path: &str, e: reqwest::Error) -> SearchError {
+        let detail = self.redact(&error_chain(&e));
+        let host = self.name.to_string();
+        if e.is_timeout() {
+            return SearchError::Timeout { host, method: method.to_string(), path: path.into(), timeout: Duration::ZERO };
+        }
+        let lower = detail.to_lowercase();
+        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") || lower.contains("invalid peer") {
+            return SearchError::Tls { host, detail };
+        }
+        if e.is_decode() {
+            return SearchError::Decode { host, method: method.to_string(), path: path.into(), detail };
+        }
+        SearchError::Unreachable { host, detail }
+    }
+
+    fn api_error(&self, method: &Method, path: &str, status: StatusCode, body: &[u8]) -> SearchError {
+        let (kind, reason) = parse_error_body(body);
+        let reason = self.redact(&reason);
+        let host = self.name.to_string();
+        let (method, path) = (method.to_string(), path.to_string());
+        if matches!(status.as_u16(), 401 | 403) {
+            return SearchError::Unauthorized { host, method, path, status: status.as_u16(), reason };
+        }
+        SearchError::Api { host, method, path, status: status.as_u16(), kind, reason }
+    }
+
+    /// Removes every credential value from a text that came from the network.
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.credentials.secrets() {
+            if s.len() >= 3 {
+                out = out.replace(s, "***");
+            }
+        }
+        out
+    }
+
+    pub(crate) fn decode_error(&self, method: &str, path: &str, detail: impl Into<String>) -> SearchError {
+        SearchError::Decode {
+            host: self.name.to_string(),
+            method: method.into(),
+            path: path.split('?').next().unwrap_or(path).into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A request body with its content type; cloning shares the bytes.
+#[derive(Clone)]
+pub(crate) struct Body {
+    pub bytes: Bytes,
+    pub content_type: &'static str,
+}
+
+impl Body {
+    pub fn json(v: &serde_json::Value) -> Body {
+        Body { bytes: Bytes::from(serde_json::to_vec(v).expect("JSON value serializes")), content_type: "application/json" }
+    }
+    pub fn ndjson(bytes: Bytes) -> Body {
+        Body { bytes, content_type: "application/x-ndjson" }
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4), flate2::Compression::fast());
+    enc.write_all(data).expect("writing to a Vec cannot fail");
+    enc.finish().expect("writing to a Vec cannot fail")
+}
+
+/// The error and its causes, joined, without the URL (which could carry a path only, but keep
+/// messages short).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut cur: Option<&dyn std::error::Error> = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !parts.contains(&s) {
+            parts.push(s);
+        }
+        cur = c.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    parts.join(": ")
+}
+
+/// Extracts `(type, reason)` from an Elasticsearch error body, whatever its shape.
+pub(crate) fn parse_error_body(body: &[u8]) -> (String, String) {
+    let truncate = |s: String| if s.len() > 500 { format!("{}…", &s[..s.floor_char_boundary(500)]) } else { s };
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => {
+            let err = &v["error"];
+            if let Some(s) = err.as_str() {
+                return ("error".into(), truncate(s.to_string()));
+            }
+            let kind = err["type"].as_str().unwrap_or("error").to_string();
+            let mut reason = err["reason"].as_str().unwrap_or("").to_string();
+            if let Some(cause) = err["caused_by"]["reason"].as_str() {
+                reason = format!("{reason} (caused by: {cause})");
+            }
+            if reason.is_empty() {
+                reason = v.to_string();
+            }
+            (kind, truncate(reason))
+        }
+        Err(_) => ("error".into(), truncate(String::from_utf8_lossy(body).trim().to_string())),
+    }
+}

@@ -1,0 +1,115 @@
+//! Typed errors of the search client. Messages name the cluster and the request, never a
+//! credential.
+
+use std::time::Duration;
+
+/// What went wrong talking to a search cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// DNS, connection refused or reset, or no route.
+    #[error("{host} is unreachable: {detail}")]
+    Unreachable {
+        /// `scheme://host:port` of the cluster.
+        host: String,
+        /// The connector's explanation.
+        detail: String,
+    },
+    /// The TLS handshake failed (unknown CA, name mismatch, expired certificate...).
+    #[error("TLS handshake with {host} failed: {detail}")]
+    Tls {
+        /// `scheme://host:port` of the cluster.
+        host: String,
+        /// The verifier's reason.
+        detail: String,
+    },
+    /// No response within the socket timeout.
+    #[error("{method} {path} on {host} timed out after {timeout:?}")]
+    Timeout {
+        /// `scheme://host:port` of the cluster.
+        host: String,
+        /// HTTP method.
+        method: String,
+        /// Request path.
+        path: String,
+        /// The timeout that elapsed.
+        timeout: Duration,
+    },
+    /// 401 or 403.
+    #[error("{method} {path} on {host} was refused with HTTP {status}: {reason}")]
+    Unauthorized {
+        /// `scheme://host:port` of the cluster.
+        host: String,
+        /// HTTP method.
+        method: String,
+        /// Request path.
+        path: String,
+        /// 401 or 403.
+        status: u16,
+        /// The cluster's explanation.
+        reason: String,
+    },
+    /// Any other error response.
+    #[error("{method} {path} on {host} failed with HTTP {status} {kind}: {reason}")]
+    Api {
+        /// `scheme://host:port` of the cluster.
+        host: String,
+        /// HTTP method.
+        method: String,
+        /// Request path.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// Elasticsearch error type, e.g. `index_not_found_exception`.
+        kind: String,
+        /// The cluster's explanation.
+        reason: String,
+    },
+    /// A response that is not what the API promises.
+    #[error("unexpected response to {method} {path} from {host}: {detail}")]
+    Decode {
+        /// `scheme://host:port` of the cluster.
+        host: String,
+        /// HTTP method.
+        method: String,
+        /// Request path.
+        path: String,
+        /// What did not parse.
+        detail: String,
+    },
+    /// The endpoint configuration cannot be used (bad CA bundle, bad client certificate...).
+    #[error("invalid connection settings for {host}: {detail}")]
+    Config {
+        /// The configured host.
+        host: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl SearchError {
+    /// HTTP status of an error response, if there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            SearchError::Unauthorized { status, .. } | SearchError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Errors worth retrying: overload (429), gateway errors (502/503/504), timeouts and
+    /// connection failures.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SearchError::Unreachable { .. } | SearchError::Timeout { .. } => true,
+            SearchError::Api { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    /// The Elasticsearch error type, e.g. `search_context_missing_exception`.
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            SearchError::Api { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+}

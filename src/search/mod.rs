@@ -1,0 +1,23 @@
+//! An Elasticsearch/OpenSearch client over reqwest, just wide enough for copying an index:
+//! cluster info, index administration, count/refresh, scroll and bulk. Knows nothing of
+//! Kubernetes, the workflow or the engine.
+
+mod admin;
+pub use admin::IndexDescription;
+mod bulk;
+mod client;
+mod error;
+mod info;
+mod scroll;
+
+pub use bulk::{BulkItemFailure, BulkOutcome};
+pub use client::{ClientOptions, Credentials, RetryPolicy, SearchClient, SecretString, TlsOptions};
+pub use error::SearchError;
+pub use info::{ClusterInfo, Distribution, Version};
+pub use scroll::{ScrollHit, ScrollPage};
+
+/// Installs the process-wide rustls crypto provider (`ring`, the one kube uses). Safe to call more
+/// than once; every entry point calls it before building a client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
