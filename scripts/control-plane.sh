@@ -70,13 +70,16 @@ do_env() {
 # One attempt on fresh ports. Returns 0 when ready, 3 when a port was taken (retry), 1 otherwise.
 start_once() {
   local etcd_bin=$1 apiserver_bin=$2 token=$3
-  local ports etcd_client etcd_peer api extra_etcd=() extra_api=() t0 i
+  local etcd_client etcd_peer api extra_etcd=() extra_api=() t0 i
   read -r etcd_client etcd_peer api <<<"$(free_ports 3)"
   printf 'ETCD_CLIENT_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\n' "$etcd_client" "$etcd_peer" "$api" >"$DIR/ports"
 
-  "$etcd_bin" --help 2>&1 | grep -q -- '--unsafe-no-fsync' && extra_etcd+=(--unsafe-no-fsync=true)
-  # kube-apiserver <= 1.23 still has an insecure port (8080 by default in old releases): switch it off.
-  "$apiserver_bin" --help 2>&1 | grep -q -- '--insecure-port' && extra_api+=(--insecure-port=0)
+  # etcd >= 3.5 (and late 3.4.x) can skip fsync; Debian bookworm's 3.4.23 cannot.
+  # (help text captured first: `--help | grep -q` under pipefail fails on SIGPIPE.)
+  local etcd_help
+  etcd_help=$("$etcd_bin" --help 2>&1 || true)
+  case "$etcd_help" in *--unsafe-no-fsync*) extra_etcd+=(--unsafe-no-fsync=true) ;; esac
+  # kube-apiserver 1.20 serves only the secure port by default (no insecure 8080 listener).
 
   rm -rf "$DIR/etcd-data"
   t0=$(date +%s%N)
