@@ -6,5 +6,8 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod cli;
 pub mod copy;
 pub mod search;
+pub mod telemetry;
+pub mod workflow;

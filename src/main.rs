@@ -1,3 +1,5 @@
+//! The `remote-reindex` binary: see [`remote_reindex::cli`].
+
 fn main() {
-    print!("{}", remote_reindex::api::crd_yaml());
+    std::process::exit(remote_reindex::cli::main());
 }

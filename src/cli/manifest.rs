@@ -1,0 +1,150 @@
+//! Reads the files a user would `kubectl apply`: one `RemoteReindex` plus the Secrets and
+//! ConfigMaps it references. Unknown fields are errors, not silently dropped.
+
+use crate::api::RemoteReindex;
+use crate::workflow::{ConfigKind, SecretSource};
+use base64::Engine;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Invalid input (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ManifestError(pub String);
+
+/// The parsed manifests.
+#[derive(Debug)]
+pub struct Manifests {
+    /// The one `RemoteReindex`.
+    pub reindex: RemoteReindex,
+    /// Its namespace (`default` when unset).
+    pub namespace: String,
+    objects: BTreeMap<(Kind, String, String), BTreeMap<String, Vec<u8>>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Secret,
+    ConfigMap,
+}
+
+impl Manifests {
+    /// Loads and checks the given files (`-` is standard input).
+    pub fn load(paths: &[impl AsRef<Path>]) -> Result<Manifests, ManifestError> {
+        let mut reindexes = Vec::new();
+        let mut objects = BTreeMap::new();
+        for path in paths {
+            let path = path.as_ref();
+            let text = if path == Path::new("-") {
+                std::io::read_to_string(std::io::stdin()).map_err(|e| ManifestError(format!("reading standard input: {e}")))?
+            } else {
+                std::fs::read_to_string(path).map_err(|e| ManifestError(format!("{}: {e}", path.display())))?
+            };
+            let docs: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| ManifestError(format!("{}: invalid YAML: {e}", path.display())))?;
+            for (i, doc) in docs.into_iter().enumerate() {
+                if doc.is_null() {
+                    continue;
+                }
+                let at = format!("{} (document {})", path.display(), i + 1);
+                let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+                let api = doc["apiVersion"].as_str().unwrap_or_default().to_string();
+                match (api.as_str(), kind.as_str()) {
+                    ("reindex.dev/v1alpha1", "RemoteReindex") => reindexes.push((at, doc)),
+                    ("v1", "Secret") => {
+                        let (ns, name, data) = secret_data(&doc, &at)?;
+                        objects.insert((Kind::Secret, ns, name), data);
+                    }
+                    ("v1", "ConfigMap") => {
+                        let (ns, name, data) = config_map_data(&doc, &at)?;
+                        objects.insert((Kind::ConfigMap, ns, name), data);
+                    }
+                    _ => {
+                        return Err(ManifestError(format!(
+                            "{at}: unsupported object `{api}/{kind}`; expected one reindex.dev/v1alpha1 RemoteReindex and v1 Secrets/ConfigMaps"
+                        )))
+                    }
+                }
+            }
+        }
+        let (at, doc) = match reindexes.len() {
+            1 => reindexes.pop().expect("one element"),
+            0 => return Err(ManifestError("no RemoteReindex (apiVersion reindex.dev/v1alpha1) in the given files".into())),
+            n => return Err(ManifestError(format!("{n} RemoteReindex objects given; run one at a time"))),
+        };
+        let mut unknown = Vec::new();
+        let reindex: RemoteReindex = serde_ignored::deserialize(doc, |p| {
+            let p = p.to_string();
+            if !matches!(p.as_str(), "apiVersion" | "kind" | "status") && !p.starts_with("metadata.") && !p.starts_with("status.") {
+                unknown.push(p);
+            }
+        })
+        .map_err(|e| ManifestError(format!("{at}: {e}")))?;
+        if !unknown.is_empty() {
+            return Err(ManifestError(format!("{at}: unknown field(s): {}", unknown.join(", "))));
+        }
+        let namespace = reindex.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        Ok(Manifests { reindex, namespace, objects })
+    }
+
+    /// A [`SecretSource`] over the given Secrets/ConfigMaps, limited to the resource's namespace.
+    pub fn secrets(&self) -> LocalSecrets<'_> {
+        LocalSecrets { m: self }
+    }
+}
+
+fn meta(doc: &Value, at: &str) -> Result<(String, String), ManifestError> {
+    let name = doc["metadata"]["name"].as_str().ok_or_else(|| ManifestError(format!("{at}: metadata.name is missing")))?;
+    let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default");
+    Ok((ns.to_string(), name.to_string()))
+}
+
+type Named = (String, String, BTreeMap<String, Vec<u8>>);
+
+fn secret_data(doc: &Value, at: &str) -> Result<Named, ManifestError> {
+    let (ns, name) = meta(doc, at)?;
+    let mut data = BTreeMap::new();
+    if let Some(d) = doc["data"].as_object() {
+        for (k, v) in d {
+            let s = v.as_str().ok_or_else(|| ManifestError(format!("{at}: Secret `{name}` data.{k} is not a string")))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(s.split_whitespace().collect::<String>())
+                .map_err(|_| ManifestError(format!("{at}: Secret `{name}` data.{k} is not valid base64 (use stringData for plain text)")))?;
+            data.insert(k.clone(), bytes);
+        }
+    }
+    if let Some(d) = doc["stringData"].as_object() {
+        for (k, v) in d {
+            let s = v.as_str().ok_or_else(|| ManifestError(format!("{at}: Secret `{name}` stringData.{k} is not a string")))?;
+            data.insert(k.clone(), s.as_bytes().to_vec());
+        }
+    }
+    Ok((ns, name, data))
+}
+
+fn config_map_data(doc: &Value, at: &str) -> Result<Named, ManifestError> {
+    let (ns, name) = meta(doc, at)?;
+    let mut data = BTreeMap::new();
+    if let Some(d) = doc["data"].as_object() {
+        for (k, v) in d {
+            let s = v.as_str().ok_or_else(|| ManifestError(format!("{at}: ConfigMap `{name}` data.{k} is not a string")))?;
+            data.insert(k.clone(), s.as_bytes().to_vec());
+        }
+    }
+    Ok((ns, name, data))
+}
+
+/// Secrets and ConfigMaps from the files, visible only in the resource's namespace.
+pub struct LocalSecrets<'a> {
+    m: &'a Manifests,
+}
+
+impl SecretSource for LocalSecrets<'_> {
+    async fn get(&self, kind: ConfigKind, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+        let k = match kind {
+            ConfigKind::Secret => Kind::Secret,
+            ConfigKind::ConfigMap => Kind::ConfigMap,
+        };
+        Ok(self.m.objects.get(&(k, self.m.namespace.clone(), name.to_string())).cloned())
+    }
+}

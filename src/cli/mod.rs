@@ -1,0 +1,57 @@
+//! The command line: `remote-reindex run -f …`, `remote-reindex crd`, `remote-reindex controller`.
+
+pub mod manifest;
+mod progress;
+mod run;
+
+use crate::telemetry::{self, LogFormat};
+use clap::{Parser, Subcommand};
+
+/// Copies Elasticsearch/OpenSearch indices from a remote cluster, as a Kubernetes operator or
+/// from the command line.
+#[derive(Debug, Parser)]
+#[command(name = "remote-reindex", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "REMOTE_REINDEX_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one copy from manifests, without Kubernetes (exit codes: 0 copied and verified,
+    /// 1 copy or verification failed, 2 invalid input, 3 pre-flight failure, 130 interrupted).
+    Run(run::RunArgs),
+    /// Print the CustomResourceDefinition (YAML).
+    Crd,
+}
+
+/// Parses arguments, runs the command and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    crate::search::install_crypto_provider();
+    match cli.command {
+        Command::Crd => {
+            print!("{}", crate::api::crd_yaml());
+            0
+        }
+        Command::Run(args) => {
+            telemetry::init(cli.log_format, "warn");
+            runtime().block_on(run::run(args))
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts")
+}

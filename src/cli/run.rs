@@ -1,0 +1,111 @@
+//! `remote-reindex run -f FILE…`: the local driver of the workflow.
+
+use super::manifest::Manifests;
+use super::progress;
+use crate::api::validate::Policy;
+use crate::api::{Endpoint, Phase};
+use crate::copy::{CopyStats, Throttle};
+use crate::workflow::{self, Prepared, Settings, Sink};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Manifest files (multi-document YAML; `-` for standard input): one RemoteReindex and the
+    /// Secrets/ConfigMaps it references.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Destination cluster when the resource has no `spec.dest.remote`.
+    #[arg(long, env = "REMOTE_REINDEX_DEST_HOST")]
+    pub dest_host: Option<String>,
+    /// Allow destination index names that start with `.`.
+    #[arg(long)]
+    pub allow_system_indices: bool,
+}
+
+/// Prints phases and draws progress.
+struct TerminalSink {
+    progress_stop: CancellationToken,
+    drawer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Sink for TerminalSink {
+    async fn phase(&self, phase: Phase, _reason: &'static str, message: String) -> Result<(), String> {
+        if phase == Phase::Finalizing {
+            self.stop_drawing().await;
+        }
+        eprintln!("{phase}: {message}");
+        Ok(())
+    }
+
+    async fn prepared(&self, p: &Prepared) -> Result<(), String> {
+        eprintln!(
+            "Prepared: {}; destination settings before tuning: number_of_replicas={}, refresh_interval={}",
+            p.summary,
+            shown(&p.original_settings.number_of_replicas),
+            shown(&p.original_settings.refresh_interval)
+        );
+        Ok(())
+    }
+
+    fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {
+        let handle = progress::spawn(stats, total, self.progress_stop.clone());
+        *self.drawer.lock().expect("sink lock") = Some(handle);
+    }
+}
+
+impl TerminalSink {
+    async fn stop_drawing(&self) {
+        self.progress_stop.cancel();
+        let handle = self.drawer.lock().expect("sink lock").take();
+        if let Some(h) = handle {
+            let _ = h.await;
+        }
+    }
+}
+
+fn shown(s: &crate::api::RecordedSetting) -> String {
+    s.value.clone().unwrap_or_else(|| "(unset)".into())
+}
+
+/// Runs the copy; returns the exit code.
+pub async fn run(args: RunArgs) -> i32 {
+    let manifests = match Manifests::load(&args.files) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let settings = Settings {
+        dest_default: args.dest_host.map(|host| Endpoint { host, ..Default::default() }),
+        policy: Policy { allow_system_indices: args.allow_system_indices, ..Default::default() },
+        namespace: manifests.namespace.clone(),
+        user_agent: None,
+    };
+    let spec = &manifests.reindex.spec;
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: finishing the bulk requests in flight, then restoring the destination's settings");
+            on_signal.cancel();
+        }
+    });
+    let sink = TerminalSink { progress_stop: CancellationToken::new(), drawer: Mutex::new(None) };
+    let throttle = Arc::new(Throttle::new(spec.requests_per_second));
+    let result = workflow::run(spec, &manifests.secrets(), &settings, &sink, None, throttle, cancel).await;
+    sink.stop_drawing().await;
+    match result {
+        Ok(outcome) => {
+            println!("Succeeded: {}", outcome.message());
+            0
+        }
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.reason());
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Workflow errors and the one place that maps them to condition reasons and exit codes.
+
+use crate::api::validate::Invalid;
+use crate::copy::CopyError;
+use crate::search::SearchError;
+
+/// Why the workflow stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The spec is invalid.
+    #[error("{}", .0.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Invalid>),
+    /// A referenced Secret/ConfigMap or one of its keys does not exist.
+    #[error("{kind} `{name}` {detail} (referenced by {field})")]
+    SecretNotFound {
+        /// `Secret` or `ConfigMap`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// What is missing.
+        detail: String,
+        /// The spec field that references it.
+        field: String,
+    },
+    /// A cluster could not be reached, or refused us, while preparing.
+    #[error("{which}: {source}")]
+    Preflight {
+        /// `source` or `destination`.
+        which: &'static str,
+        /// The client's error.
+        #[source]
+        source: SearchError,
+    },
+    /// The version rule failed.
+    #[error("{0}")]
+    VersionMismatch(String),
+    /// The source cannot be copied (missing, `_source` disabled).
+    #[error("{0}")]
+    SourceNotCopyable(String),
+    /// The destination exists and is not empty.
+    #[error("{0}")]
+    DestinationNotEmpty(String),
+    /// The copy stopped.
+    #[error("copy failed: {0}")]
+    Copy(#[from] CopyError),
+    /// A request outside the copy (tuning, restore, refresh) failed.
+    #[error("{during} failed: {source}")]
+    Destination {
+        /// What the workflow was doing.
+        during: &'static str,
+        /// The client's error.
+        #[source]
+        source: SearchError,
+    },
+    /// The destination's count does not match.
+    #[error("verification failed: the destination holds {found} documents, expected {expected} (read {read} − failed {failed})")]
+    Verification {
+        /// Expected documents.
+        expected: u64,
+        /// Documents found.
+        found: u64,
+        /// Documents read.
+        read: u64,
+        /// Documents failed.
+        failed: u64,
+    },
+    /// The driver could not persist state (e.g. status patch failed).
+    #[error("could not record progress: {0}")]
+    Sink(String),
+    /// Stopped on request.
+    #[error("interrupted")]
+    Cancelled,
+}
+
+impl WorkflowError {
+    /// The condition reason for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WorkflowError::Invalid(v) => v.first().map_or("InvalidSpec", |i| i.reason),
+            WorkflowError::SecretNotFound { .. } => "SecretNotFound",
+            WorkflowError::Preflight { source, .. } => search_reason(source),
+            WorkflowError::VersionMismatch(_) => "VersionMismatch",
+            WorkflowError::SourceNotCopyable(_) => "SourceNotCopyable",
+            WorkflowError::DestinationNotEmpty(_) => "DestinationNotEmpty",
+            WorkflowError::Copy(CopyError::Cancelled) | WorkflowError::Cancelled => "Cancelled",
+            WorkflowError::Copy(CopyError::Search { source, .. }) => match search_reason(source) {
+                "RequestFailed" => "CopyFailed",
+                r => r,
+            },
+            WorkflowError::Copy(CopyError::TooManyFailures { .. }) => "TooManyFailures",
+            WorkflowError::Copy(CopyError::Conflict { .. }) => "VersionConflict",
+            WorkflowError::Copy(_) => "CopyFailed",
+            WorkflowError::Destination { .. } => "DestinationFailed",
+            WorkflowError::Verification { .. } => "VerificationFailed",
+            WorkflowError::Sink(_) => "StatusUpdateFailed",
+        }
+    }
+
+    /// Whether waiting may fix it before the pre-flight timeout (cluster down, credentials or
+    /// Secret not there yet).
+    pub fn is_retryable_preflight(&self) -> bool {
+        match self {
+            WorkflowError::SecretNotFound { .. } => true,
+            WorkflowError::Preflight { source, .. } => {
+                source.is_transient() || matches!(source, SearchError::Unauthorized { .. })
+            }
+            _ => false,
+        }
+    }
+
+    /// The CLI's exit code: 1 copy/verification, 2 invalid input, 3 pre-flight, 130 interrupted.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            WorkflowError::Invalid(_) | WorkflowError::SecretNotFound { .. } => 2,
+            WorkflowError::Preflight { .. }
+            | WorkflowError::VersionMismatch(_)
+            | WorkflowError::SourceNotCopyable(_)
+            | WorkflowError::DestinationNotEmpty(_) => 3,
+            WorkflowError::Cancelled | WorkflowError::Copy(CopyError::Cancelled) => 130,
+            _ => 1,
+        }
+    }
+}
+
+/// Condition reason for a client error.
+pub fn search_reason(e: &SearchError) -> &'static str {
+    match e {
+        SearchError::Unreachable { .. } | SearchError::Timeout { .. } => "Unreachable",
+        SearchError::Tls { .. } => "TLSHandshakeFailed",
+        SearchError::Unauthorized { .. } => "AuthenticationFailed",
+        SearchError::Config { .. } => "InvalidSpec",
+        SearchError::Api { .. } | SearchError::Decode { .. } => "RequestFailed",
+    }
+}
