@@ -4,9 +4,13 @@
 //! [`controller`] and the local `remote-reindex run -f` ([`cli`]) drive it. Below the workflow,
 //! [`copy`] is the engine (scroll → bulk) and [`search`] the cluster client.
 #![warn(missing_docs)]
+// Errors carry the host, method, path and reason a user needs; they are on the cold path, so their
+// size does not matter and boxing them would only obscure the types.
+#![allow(clippy::result_large_err)]
 
 pub mod api;
 pub mod cli;
+pub mod controller;
 pub mod copy;
 pub mod search;
 pub mod telemetry;

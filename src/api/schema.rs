@@ -1,6 +1,6 @@
 //! Schema helpers for fields whose shape the Rust types cannot express to Kubernetes.
 
-use schemars::{json_schema, Schema, SchemaGenerator};
+use schemars::{Schema, SchemaGenerator, json_schema};
 
 /// Free-form JSON object kept as-is by the API server (`x-kubernetes-preserve-unknown-fields`).
 pub fn free_object(_: &mut SchemaGenerator) -> Schema {

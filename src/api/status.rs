@@ -132,11 +132,17 @@ pub struct RecordedSetting {
 impl RecordedSetting {
     /// A recorded explicit value.
     pub fn set(value: impl Into<String>) -> Self {
-        RecordedSetting { value: Some(value.into()), unset: false }
+        RecordedSetting {
+            value: Some(value.into()),
+            unset: false,
+        }
     }
     /// A key that was not set.
     pub fn unset() -> Self {
-        RecordedSetting { value: None, unset: true }
+        RecordedSetting {
+            value: None,
+            unset: true,
+        }
     }
     /// The JSON value to restore: the string, or `null` to reset to the default.
     pub fn restore_value(&self) -> serde_json::Value {

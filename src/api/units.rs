@@ -31,7 +31,9 @@ impl From<&str> for EsDuration {
 
 /// Parses `<digits><unit>` with the units Elasticsearch accepts for time values.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let n: u64 = digits
         .parse()
@@ -47,7 +49,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => {
             return Err(format!(
                 "`{text}` has no valid time unit (use one of nanos, micros, ms, s, m, h, d)"
-            ))
+            ));
         }
     };
     Ok(d)
@@ -77,7 +79,9 @@ impl ByteSize {
 
 /// Parses `5Mi`, `5MiB`, `5mb`, `512kb`, `1048576`.
 pub fn parse_byte_size(text: &str) -> Result<u64, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let n: u64 = digits
         .parse()
@@ -87,7 +91,11 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
         "k" | "kb" | "Ki" | "KiB" => 1 << 10,
         "m" | "mb" | "Mi" | "MiB" => 1 << 20,
         "g" | "gb" | "Gi" | "GiB" => 1 << 30,
-        _ => return Err(format!("`{text}` has an unknown size unit (use Ki, Mi, Gi or kb, mb, gb)")),
+        _ => {
+            return Err(format!(
+                "`{text}` has an unknown size unit (use Ki, Mi, Gi or kb, mb, gb)"
+            ));
+        }
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("`{text}` is too large"))
@@ -129,7 +137,11 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86400));
-        assert!(parse_duration("5 minutes").unwrap_err().contains("5 minutes"));
+        assert!(
+            parse_duration("5 minutes")
+                .unwrap_err()
+                .contains("5 minutes")
+        );
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("-1s").is_err());
     }

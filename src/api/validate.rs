@@ -18,7 +18,10 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { allowed_remote_hosts: vec!["*".into()], allow_system_indices: false }
+        Policy {
+            allowed_remote_hosts: vec!["*".into()],
+            allow_system_indices: false,
+        }
     }
 }
 
@@ -35,7 +38,11 @@ pub struct Invalid {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
-    Invalid { field: field.into(), message: message.into(), reason: "InvalidSpec" }
+    Invalid {
+        field: field.into(),
+        message: message.into(),
+        reason: "InvalidSpec",
+    }
 }
 
 /// Checks the spec; `dest_host` is the endpoint used when `dest.remote` is absent.
@@ -75,33 +82,48 @@ pub fn validate(
             format!("`{}` is a system/hidden index name (starts with `.`); the operator refuses it unless started with --allow-system-indices", spec.dest.index),
         ));
     }
-    if let Some(ep) = dest_remote {
-        if same_host(&spec.source.remote.host, &ep.host) && spec.source.index == spec.dest.index {
+    if let Some(ep) = dest_remote
+        && same_host(&spec.source.remote.host, &ep.host) && spec.source.index == spec.dest.index {
             errs.push(invalid(
                 "spec.dest.index",
-                format!("destination `{}` is the source index on the same cluster", spec.dest.index),
+                format!(
+                    "destination `{}` is the source index on the same cluster",
+                    spec.dest.index
+                ),
             ));
         }
-    }
     let s = &spec.source;
-    if let Some(q) = &s.query {
-        if !q.is_object() {
-            errs.push(invalid("spec.source.query", "must be a JSON object, e.g. {match_all: {}}"));
+    if let Some(q) = &s.query
+        && !q.is_object() {
+            errs.push(invalid(
+                "spec.source.query",
+                "must be a JSON object, e.g. {match_all: {}}",
+            ));
         }
-    }
     positive(&mut errs, "spec.source.size", s.size, 10_000);
     positive(&mut errs, "spec.source.maxDocs", s.max_docs, i64::MAX);
-    positive(&mut errs, "spec.dest.maxConcurrentBulk", spec.dest.max_concurrent_bulk, 64);
-    if let Some(n) = spec.max_failed_docs {
-        if n < 0 {
-            errs.push(invalid("spec.maxFailedDocs", format!("must be >= 0, got {n}")));
+    positive(
+        &mut errs,
+        "spec.dest.maxConcurrentBulk",
+        spec.dest.max_concurrent_bulk,
+        64,
+    );
+    if let Some(n) = spec.max_failed_docs
+        && n < 0 {
+            errs.push(invalid(
+                "spec.maxFailedDocs",
+                format!("must be >= 0, got {n}"),
+            ));
         }
-    }
     if let Some(super::units::Slices::Count(0)) = s.slices {
         errs.push(invalid("spec.source.slices", "must be >= 1 or `auto`"));
     }
     duration(&mut errs, "spec.source.scroll", s.scroll.as_ref());
-    duration(&mut errs, "spec.preflightTimeout", spec.preflight_timeout.as_ref());
+    duration(
+        &mut errs,
+        "spec.preflightTimeout",
+        spec.preflight_timeout.as_ref(),
+    );
     if let Some(r) = &spec.retry {
         duration(&mut errs, "spec.retry.maxBackoff", r.max_backoff.as_ref());
         positive(&mut errs, "spec.retry.maxAttempts", r.max_attempts, 100);
@@ -113,37 +135,38 @@ pub fn validate(
             Err(m) => errs.push(invalid("spec.dest.bulkBytes", m)),
         }
     }
-    if let Some(rps) = spec.requests_per_second {
-        if !(rps.is_finite() && rps > 0.0) {
-            errs.push(invalid("spec.requestsPerSecond", format!("must be > 0, got {rps}")));
+    if let Some(rps) = spec.requests_per_second
+        && !(rps.is_finite() && rps > 0.0) {
+            errs.push(invalid(
+                "spec.requestsPerSecond",
+                format!("must be > 0, got {rps}"),
+            ));
         }
-    }
-    if let Some(p) = &spec.dest.pipeline {
-        if p.is_empty() || p.contains(['/', '?', '#', '&', ' ']) {
-            errs.push(invalid("spec.dest.pipeline", format!("`{p}` is not a pipeline id")));
+    if let Some(p) = &spec.dest.pipeline
+        && (p.is_empty() || p.contains(['/', '?', '#', '&', ' '])) {
+            errs.push(invalid(
+                "spec.dest.pipeline",
+                format!("`{p}` is not a pipeline id"),
+            ));
         }
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs)
-    }
+    if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
 
 fn positive(errs: &mut Vec<Invalid>, field: &str, v: Option<i64>, max: i64) {
-    if let Some(n) = v {
-        if n < 1 || n > max {
-            errs.push(invalid(field, format!("must be between 1 and {max}, got {n}")));
+    if let Some(n) = v
+        && (n < 1 || n > max) {
+            errs.push(invalid(
+                field,
+                format!("must be between 1 and {max}, got {n}"),
+            ));
         }
-    }
 }
 
 fn duration(errs: &mut Vec<Invalid>, field: &str, d: Option<&super::units::EsDuration>) {
-    if let Some(d) = d {
-        if let Err(m) = d.parse() {
+    if let Some(d) = d
+        && let Err(m) = d.parse() {
             errs.push(invalid(field, m));
         }
-    }
 }
 
 fn check_endpoint(field: &str, ep: &Endpoint, policy: &Policy, errs: &mut Vec<Invalid>) {
@@ -152,7 +175,10 @@ fn check_endpoint(field: &str, ep: &Endpoint, policy: &Policy, errs: &mut Vec<In
         _ => {
             errs.push(invalid(
                 format!("{field}.host"),
-                format!("`{}` is not a URL of the form http(s)://host[:port]", ep.host),
+                format!(
+                    "`{}` is not a URL of the form http(s)://host[:port]",
+                    ep.host
+                ),
             ));
             return;
         }
@@ -167,7 +193,10 @@ fn check_endpoint(field: &str, ep: &Endpoint, policy: &Policy, errs: &mut Vec<In
     if modes.len() > 1 {
         errs.push(Invalid {
             field: field.to_string(),
-            message: format!("at most one authentication mode may be set, found {}", modes.join(" and ")),
+            message: format!(
+                "at most one authentication mode may be set, found {}",
+                modes.join(" and ")
+            ),
             reason: "InvalidAuth",
         });
     }
@@ -179,20 +208,39 @@ fn check_endpoint(field: &str, ep: &Endpoint, policy: &Policy, errs: &mut Vec<In
         });
     }
     let has_credentials = !modes.is_empty();
-    if url.scheme() == "http" && has_credentials && !is_loopback(&url) && ep.allow_insecure_http != Some(true) {
+    if url.scheme() == "http"
+        && has_credentials
+        && !is_loopback(&url)
+        && ep.allow_insecure_http != Some(true)
+    {
         errs.push(Invalid {
             field: format!("{field}.host"),
             message: format!("refusing to send credentials over plain http to {}; use https or set allowInsecureHttp: true", host_port(&url)),
             reason: "InvalidAuth",
         });
     }
-    duration(errs, &format!("{field}.socketTimeout"), ep.socket_timeout.as_ref());
-    duration(errs, &format!("{field}.connectTimeout"), ep.connect_timeout.as_ref());
+    duration(
+        errs,
+        &format!("{field}.socketTimeout"),
+        ep.socket_timeout.as_ref(),
+    );
+    duration(
+        errs,
+        &format!("{field}.connectTimeout"),
+        ep.connect_timeout.as_ref(),
+    );
     let hp = host_port(&url);
-    if !policy.allowed_remote_hosts.iter().any(|g| WildMatch::new(g).matches(&hp)) {
+    if !policy
+        .allowed_remote_hosts
+        .iter()
+        .any(|g| WildMatch::new(g).matches(&hp))
+    {
         errs.push(Invalid {
             field: format!("{field}.host"),
-            message: format!("{hp} is not in the operator's --allowed-remote-hosts ({})", policy.allowed_remote_hosts.join(", ")),
+            message: format!(
+                "{hp} is not in the operator's --allowed-remote-hosts ({})",
+                policy.allowed_remote_hosts.join(", ")
+            ),
             reason: "HostNotAllowed",
         });
     }
@@ -254,7 +302,9 @@ mod tests {
     fn index_names_follow_elasticsearch_rules() {
         assert!(check_index_name("logs-2024").is_ok());
         assert!(check_index_name(".kibana").is_ok());
-        for bad in ["", "Logs", "a/b", "a b", "_x", "-x", "a*", "..", "a:b", "a,b"] {
+        for bad in [
+            "", "Logs", "a/b", "a b", "_x", "-x", "a*", "..", "a:b", "a,b",
+        ] {
             assert!(check_index_name(bad).is_err(), "{bad} accepted");
         }
         assert!(check_index_name(&"a".repeat(256)).is_err());
@@ -262,7 +312,13 @@ mod tests {
 
     #[test]
     fn host_port_fills_default_ports() {
-        assert_eq!(host_port(&Url::parse("https://es.example.com").unwrap()), "es.example.com:443");
-        assert_eq!(host_port(&Url::parse("http://127.0.0.1:9200").unwrap()), "127.0.0.1:9200");
+        assert_eq!(
+            host_port(&Url::parse("https://es.example.com").unwrap()),
+            "es.example.com:443"
+        );
+        assert_eq!(
+            host_port(&Url::parse("http://127.0.0.1:9200").unwrap()),
+            "127.0.0.1:9200"
+        );
     }
 }

@@ -37,11 +37,14 @@ impl Manifests {
         for path in paths {
             let path = path.as_ref();
             let text = if path == Path::new("-") {
-                std::io::read_to_string(std::io::stdin()).map_err(|e| ManifestError(format!("reading standard input: {e}")))?
+                std::io::read_to_string(std::io::stdin())
+                    .map_err(|e| ManifestError(format!("reading standard input: {e}")))?
             } else {
-                std::fs::read_to_string(path).map_err(|e| ManifestError(format!("{}: {e}", path.display())))?
+                std::fs::read_to_string(path)
+                    .map_err(|e| ManifestError(format!("{}: {e}", path.display())))?
             };
-            let docs: Vec<Value> = serde_saphyr::from_multiple(&text).map_err(|e| ManifestError(format!("{}: invalid YAML: {e}", path.display())))?;
+            let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+                .map_err(|e| ManifestError(format!("{}: invalid YAML: {e}", path.display())))?;
             for (i, doc) in docs.into_iter().enumerate() {
                 if doc.is_null() {
                     continue;
@@ -62,29 +65,51 @@ impl Manifests {
                     _ => {
                         return Err(ManifestError(format!(
                             "{at}: unsupported object `{api}/{kind}`; expected one reindex.dev/v1alpha1 RemoteReindex and v1 Secrets/ConfigMaps"
-                        )))
+                        )));
                     }
                 }
             }
         }
         let (at, doc) = match reindexes.len() {
             1 => reindexes.pop().expect("one element"),
-            0 => return Err(ManifestError("no RemoteReindex (apiVersion reindex.dev/v1alpha1) in the given files".into())),
-            n => return Err(ManifestError(format!("{n} RemoteReindex objects given; run one at a time"))),
+            0 => {
+                return Err(ManifestError(
+                    "no RemoteReindex (apiVersion reindex.dev/v1alpha1) in the given files".into(),
+                ));
+            }
+            n => {
+                return Err(ManifestError(format!(
+                    "{n} RemoteReindex objects given; run one at a time"
+                )));
+            }
         };
         let mut unknown = Vec::new();
         let reindex: RemoteReindex = serde_ignored::deserialize(doc, |p| {
             let p = p.to_string();
-            if !matches!(p.as_str(), "apiVersion" | "kind" | "status") && !p.starts_with("metadata.") && !p.starts_with("status.") {
+            if !matches!(p.as_str(), "apiVersion" | "kind" | "status")
+                && !p.starts_with("metadata.")
+                && !p.starts_with("status.")
+            {
                 unknown.push(p);
             }
         })
         .map_err(|e| ManifestError(format!("{at}: {e}")))?;
         if !unknown.is_empty() {
-            return Err(ManifestError(format!("{at}: unknown field(s): {}", unknown.join(", "))));
+            return Err(ManifestError(format!(
+                "{at}: unknown field(s): {}",
+                unknown.join(", ")
+            )));
         }
-        let namespace = reindex.metadata.namespace.clone().unwrap_or_else(|| "default".into());
-        Ok(Manifests { reindex, namespace, objects })
+        let namespace = reindex
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        Ok(Manifests {
+            reindex,
+            namespace,
+            objects,
+        })
     }
 
     /// A [`SecretSource`] over the given Secrets/ConfigMaps, limited to the resource's namespace.
@@ -94,7 +119,9 @@ impl Manifests {
 }
 
 fn meta(doc: &Value, at: &str) -> Result<(String, String), ManifestError> {
-    let name = doc["metadata"]["name"].as_str().ok_or_else(|| ManifestError(format!("{at}: metadata.name is missing")))?;
+    let name = doc["metadata"]["name"]
+        .as_str()
+        .ok_or_else(|| ManifestError(format!("{at}: metadata.name is missing")))?;
     let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default");
     Ok((ns.to_string(), name.to_string()))
 }
@@ -106,7 +133,9 @@ fn secret_data(doc: &Value, at: &str) -> Result<Named, ManifestError> {
     let mut data = BTreeMap::new();
     if let Some(d) = doc["data"].as_object() {
         for (k, v) in d {
-            let s = v.as_str().ok_or_else(|| ManifestError(format!("{at}: Secret `{name}` data.{k} is not a string")))?;
+            let s = v.as_str().ok_or_else(|| {
+                ManifestError(format!("{at}: Secret `{name}` data.{k} is not a string"))
+            })?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(s.split_whitespace().collect::<String>())
                 .map_err(|_| ManifestError(format!("{at}: Secret `{name}` data.{k} is not valid base64 (use stringData for plain text)")))?;
@@ -115,7 +144,11 @@ fn secret_data(doc: &Value, at: &str) -> Result<Named, ManifestError> {
     }
     if let Some(d) = doc["stringData"].as_object() {
         for (k, v) in d {
-            let s = v.as_str().ok_or_else(|| ManifestError(format!("{at}: Secret `{name}` stringData.{k} is not a string")))?;
+            let s = v.as_str().ok_or_else(|| {
+                ManifestError(format!(
+                    "{at}: Secret `{name}` stringData.{k} is not a string"
+                ))
+            })?;
             data.insert(k.clone(), s.as_bytes().to_vec());
         }
     }
@@ -127,7 +160,9 @@ fn config_map_data(doc: &Value, at: &str) -> Result<Named, ManifestError> {
     let mut data = BTreeMap::new();
     if let Some(d) = doc["data"].as_object() {
         for (k, v) in d {
-            let s = v.as_str().ok_or_else(|| ManifestError(format!("{at}: ConfigMap `{name}` data.{k} is not a string")))?;
+            let s = v.as_str().ok_or_else(|| {
+                ManifestError(format!("{at}: ConfigMap `{name}` data.{k} is not a string"))
+            })?;
             data.insert(k.clone(), s.as_bytes().to_vec());
         }
     }
@@ -140,11 +175,19 @@ pub struct LocalSecrets<'a> {
 }
 
 impl SecretSource for LocalSecrets<'_> {
-    async fn get(&self, kind: ConfigKind, name: &str) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+    async fn get(
+        &self,
+        kind: ConfigKind,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
         let k = match kind {
             ConfigKind::Secret => Kind::Secret,
             ConfigKind::ConfigMap => Kind::ConfigMap,
         };
-        Ok(self.m.objects.get(&(k, self.m.namespace.clone(), name.to_string())).cloned())
+        Ok(self
+            .m
+            .objects
+            .get(&(k, self.m.namespace.clone(), name.to_string()))
+            .cloned())
     }
 }

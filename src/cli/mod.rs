@@ -28,6 +28,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Print the CustomResourceDefinition (YAML).
     Crd,
+    /// Run the Kubernetes operator (kubeconfig or in-cluster; exit code 1 on a startup error).
+    Controller(crate::controller::ControllerArgs),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -49,9 +51,23 @@ pub fn main() -> i32 {
             telemetry::init(cli.log_format, "warn");
             runtime().block_on(run::run(args))
         }
+        Command::Controller(args) => {
+            telemetry::init(cli.log_format, "info");
+            match runtime().block_on(crate::controller::run(args)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "the controller stopped");
+                    eprintln!("error: {e}");
+                    1
+                }
+            }
+        }
     }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts")
 }

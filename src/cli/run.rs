@@ -32,7 +32,12 @@ struct TerminalSink {
 }
 
 impl Sink for TerminalSink {
-    async fn phase(&self, phase: Phase, _reason: &'static str, message: String) -> Result<(), String> {
+    async fn phase(
+        &self,
+        phase: Phase,
+        _reason: &'static str,
+        message: String,
+    ) -> Result<(), String> {
         if phase == Phase::Finalizing {
             self.stop_drawing().await;
         }
@@ -80,8 +85,14 @@ pub async fn run(args: RunArgs) -> i32 {
         }
     };
     let settings = Settings {
-        dest_default: args.dest_host.map(|host| Endpoint { host, ..Default::default() }),
-        policy: Policy { allow_system_indices: args.allow_system_indices, ..Default::default() },
+        dest_default: args.dest_host.map(|host| Endpoint {
+            host,
+            ..Default::default()
+        }),
+        policy: Policy {
+            allow_system_indices: args.allow_system_indices,
+            ..Default::default()
+        },
         namespace: manifests.namespace.clone(),
         user_agent: None,
     };
@@ -90,13 +101,27 @@ pub async fn run(args: RunArgs) -> i32 {
     let on_signal = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: finishing the bulk requests in flight, then restoring the destination's settings");
+            eprintln!(
+                "interrupted: finishing the bulk requests in flight, then restoring the destination's settings"
+            );
             on_signal.cancel();
         }
     });
-    let sink = TerminalSink { progress_stop: CancellationToken::new(), drawer: Mutex::new(None) };
+    let sink = TerminalSink {
+        progress_stop: CancellationToken::new(),
+        drawer: Mutex::new(None),
+    };
     let throttle = Arc::new(Throttle::new(spec.requests_per_second));
-    let result = workflow::run(spec, &manifests.secrets(), &settings, &sink, None, throttle, cancel).await;
+    let result = workflow::run(
+        spec,
+        &manifests.secrets(),
+        &settings,
+        &sink,
+        None,
+        throttle,
+        cancel,
+    )
+    .await;
     sink.stop_drawing().await;
     match result {
         Ok(outcome) => {

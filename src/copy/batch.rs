@@ -38,7 +38,10 @@ impl BulkBatch {
             starts.push(body.len());
             body.extend_from_slice(&self.item(p));
         }
-        BulkBatch { body: body.freeze(), starts }
+        BulkBatch {
+            body: body.freeze(),
+            starts,
+        }
     }
 }
 
@@ -73,19 +76,36 @@ impl BatchBuilder {
             action_prefix.extend_from_slice(b",\"_type\":");
             serde_json::to_writer(&mut action_prefix, t).expect("a string serializes");
         }
-        BatchBuilder { action_prefix, max_bytes, buf: BytesMut::with_capacity(max_bytes.min(64 << 20)), starts: Vec::new() }
+        BatchBuilder {
+            action_prefix,
+            max_bytes,
+            buf: BytesMut::with_capacity(max_bytes.min(64 << 20)),
+            starts: Vec::new(),
+        }
     }
 
     /// Appends a page's hits, returning the batches that filled up and the hits that could not
     /// be encoded. Call [`BatchBuilder::finish`] at the end of the page.
-    pub fn push_hits<'a>(&mut self, hits: impl IntoIterator<Item = &'a ScrollHit<'a>>, out: &mut Vec<BulkBatch>, bad: &mut Vec<Uncopyable>) {
+    pub fn push_hits<'a>(
+        &mut self,
+        hits: impl IntoIterator<Item = &'a ScrollHit<'a>>,
+        out: &mut Vec<BulkBatch>,
+        bad: &mut Vec<Uncopyable>,
+    ) {
         for hit in hits {
             let Some(source) = hit.source else {
-                bad.push(Uncopyable { id: decode_id(hit.id.get()), reason: "the hit has no _source (disabled or excluded)".into() });
+                bad.push(Uncopyable {
+                    id: decode_id(hit.id.get()),
+                    reason: "the hit has no _source (disabled or excluded)".into(),
+                });
                 continue;
             };
             let source = source.get().as_bytes();
-            let item_len = self.action_prefix.len() + hit.id.get().len() + hit.routing.map_or(0, |r| r.get().len() + 12) + source.len() + 16;
+            let item_len = self.action_prefix.len()
+                + hit.id.get().len()
+                + hit.routing.map_or(0, |r| r.get().len() + 12)
+                + source.len()
+                + 16;
             if !self.starts.is_empty() && self.buf.len() + item_len > self.max_bytes {
                 out.push(self.take());
             }
@@ -111,7 +131,10 @@ impl BatchBuilder {
 
     fn take(&mut self) -> BulkBatch {
         let body = self.buf.split().freeze();
-        BulkBatch { body, starts: std::mem::take(&mut self.starts) }
+        BulkBatch {
+            body,
+            starts: std::mem::take(&mut self.starts),
+        }
     }
 }
 
@@ -142,14 +165,18 @@ mod tests {
     use crate::search::ScrollPage;
 
     fn page(json: &'static str) -> ScrollPage {
-        ScrollPage { body: Bytes::from_static(json.as_bytes()) }
+        ScrollPage {
+            body: Bytes::from_static(json.as_bytes()),
+        }
     }
 
     #[test]
     fn builds_action_and_raw_source_lines() {
-        let p = page(r#"{"hits":{"hits":[{"_id":"a\"b","_routing":"r","_source":{"big":123456789012345678901234567890}},{"_id":"x","_source":{
+        let p = page(
+            r#"{"hits":{"hits":[{"_id":"a\"b","_routing":"r","_source":{"big":123456789012345678901234567890}},{"_id":"x","_source":{
  "pretty": true
-}}]}}"#);
+}}]}}"#,
+        );
         let parsed = p.parse().unwrap();
         let mut b = BatchBuilder::new(WriteOp::Index, "dest", None, 1 << 20);
         let (mut out, mut bad) = (vec![], vec![]);
@@ -167,14 +194,23 @@ mod tests {
 
     #[test]
     fn splits_at_the_byte_cap_and_sends_a_huge_document_alone() {
-        let p = page(r#"{"hits":{"hits":[{"_id":"1","_source":{"a":"xxxxxxxxxx"}},{"_id":"2","_source":{"a":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}},{"_id":"3","_source":{}}]}}"#);
+        let p = page(
+            r#"{"hits":{"hits":[{"_id":"1","_source":{"a":"xxxxxxxxxx"}},{"_id":"2","_source":{"a":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}},{"_id":"3","_source":{}}]}}"#,
+        );
         let parsed = p.parse().unwrap();
         let mut b = BatchBuilder::new(WriteOp::Create, "d", Some("_doc"), 80);
         let (mut out, mut bad) = (vec![], vec![]);
         b.push_hits(parsed.hits(), &mut out, &mut bad);
         out.extend(b.finish());
-        assert_eq!(out.iter().map(|b| b.len()).collect::<Vec<_>>(), vec![1, 1, 1]);
-        assert!(std::str::from_utf8(&out[0].body).unwrap().starts_with("{\"create\":{\"_index\":\"d\",\"_type\":\"_doc\",\"_id\":\"1\"}}"));
+        assert_eq!(
+            out.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            vec![1, 1, 1]
+        );
+        assert!(
+            std::str::from_utf8(&out[0].body)
+                .unwrap()
+                .starts_with("{\"create\":{\"_index\":\"d\",\"_type\":\"_doc\",\"_id\":\"1\"}}")
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use throttle::Throttle;
 use crate::search::{SearchClient, SearchError};
 use serde_json::Value;
 use std::sync::Arc;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -116,18 +116,28 @@ pub(crate) type Batch = batch::BulkBatch;
 
 /// Runs the copy to completion, cancellation or the first fatal error. Scrolls are cleared on
 /// every path.
-pub async fn run_copy(plan: CopyPlan, stats: Arc<CopyStats>, cancel: CancellationToken) -> Result<(), CopyError> {
+pub async fn run_copy(
+    plan: CopyPlan,
+    stats: Arc<CopyStats>,
+    cancel: CancellationToken,
+) -> Result<(), CopyError> {
     let plan = Arc::new(plan);
     let page_size = reader::effective_page_size(&plan).await?;
     if page_size < plan.page_size {
-        tracing::info!(requested = plan.page_size, page_size, "documents are large: lowering the scroll page size to stay within the memory budget");
+        tracing::info!(
+            requested = plan.page_size,
+            page_size,
+            "documents are large: lowering the scroll page size to stay within the memory budget"
+        );
     }
     let stop = cancel.child_token();
     let depth = plan.max_concurrent_bulk.max(1);
     let (tx, rx) = mpsc::channel::<Batch>(depth);
     let rx = Arc::new(Mutex::new(rx));
     stats.set_slices(plan.slices as usize);
-    let remaining = plan.max_docs.map(|n| Arc::new(std::sync::atomic::AtomicU64::new(n)));
+    let remaining = plan
+        .max_docs
+        .map(|n| Arc::new(std::sync::atomic::AtomicU64::new(n)));
 
     let mut tasks: JoinSet<Result<(), CopyError>> = JoinSet::new();
     for slice in 0..plan.slices {
@@ -144,17 +154,26 @@ pub async fn run_copy(plan: CopyPlan, stats: Arc<CopyStats>, cancel: Cancellatio
     }
     drop(tx);
     for _ in 0..depth {
-        let w = writer::Writer { plan: plan.clone(), stats: stats.clone(), rx: rx.clone(), stop: stop.clone() };
+        let w = writer::Writer {
+            plan: plan.clone(),
+            stats: stats.clone(),
+            rx: rx.clone(),
+            stop: stop.clone(),
+        };
         tasks.spawn(w.run());
     }
 
     let mut first_error: Option<CopyError> = None;
     while let Some(joined) = tasks.join_next().await {
-        let result = joined.unwrap_or_else(|e| Err(CopyError::BadPage(format!("engine task panicked: {e}"))));
+        let result = joined
+            .unwrap_or_else(|e| Err(CopyError::BadPage(format!("engine task panicked: {e}"))));
         if let Err(e) = result {
             stop.cancel();
             let cancelled = matches!(e, CopyError::Cancelled);
-            if first_error.as_ref().is_none_or(|f| matches!(f, CopyError::Cancelled) && !cancelled) {
+            if first_error
+                .as_ref()
+                .is_none_or(|f| matches!(f, CopyError::Cancelled) && !cancelled)
+            {
                 first_error = Some(e);
             }
         }

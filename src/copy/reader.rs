@@ -3,8 +3,8 @@
 use super::batch::{BatchBuilder, BulkBatch};
 use super::stats::{CopyStats, FailureSample};
 use super::{CopyError, CopyPlan};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -23,9 +23,16 @@ pub(super) async fn effective_page_size(plan: &CopyPlan) -> Result<u32, CopyErro
         .source
         .search_raw(&plan.source_index, &body)
         .await
-        .map_err(|source| CopyError::Search { during: "sampling the source", source })?;
+        .map_err(|source| CopyError::Search {
+            during: "sampling the source",
+            source,
+        })?;
     let page = crate::search::ScrollPage { body: raw };
-    let hits = page.parse().map_err(|e| CopyError::BadPage(e.to_string()))?.hits().len();
+    let hits = page
+        .parse()
+        .map_err(|e| CopyError::BadPage(e.to_string()))?
+        .hits()
+        .len();
     if hits == 0 {
         return Ok(plan.page_size);
     }
@@ -61,11 +68,15 @@ impl SliceReader {
     pub async fn run(self) -> Result<(), CopyError> {
         let mut scroll_id: Option<String> = None;
         let result = self.read_all(&mut scroll_id).await;
-        if let Some(id) = scroll_id.take() {
-            if let Err(e) = self.plan.source.clear_scroll(std::slice::from_ref(&id)).await {
+        if let Some(id) = scroll_id.take()
+            && let Err(e) = self
+                .plan
+                .source
+                .clear_scroll(std::slice::from_ref(&id))
+                .await
+            {
                 tracing::warn!(slice = self.slice, error = %e, "could not clear the scroll; it expires after its keep-alive");
             }
-        }
         self.stats.set_scroll(self.slice as usize, None);
         result
     }
@@ -75,18 +86,32 @@ impl SliceReader {
         let slice = (plan.slices > 1).then_some((self.slice, plan.slices));
         let body = search_body(plan, self.page_size, slice);
         let mut page = self
-            .cancellable(plan.source.open_scroll(&plan.source_index, &body, &plan.keep_alive))
+            .cancellable(
+                plan.source
+                    .open_scroll(&plan.source_index, &body, &plan.keep_alive),
+            )
             .await?
-            .map_err(|source| CopyError::Search { during: "opening the scroll", source })?;
-        let mut builder = BatchBuilder::new(plan.op, &plan.dest_index, plan.dest_type.as_deref(), plan.bulk_bytes);
+            .map_err(|source| CopyError::Search {
+                during: "opening the scroll",
+                source,
+            })?;
+        let mut builder = BatchBuilder::new(
+            plan.op,
+            &plan.dest_index,
+            plan.dest_type.as_deref(),
+            plan.bulk_bytes,
+        );
         loop {
-            let parsed = page.parse().map_err(|e| CopyError::BadPage(e.to_string()))?;
+            let parsed = page
+                .parse()
+                .map_err(|e| CopyError::BadPage(e.to_string()))?;
             if let Some(why) = parsed.incomplete() {
                 return Err(CopyError::SourceIncomplete(why));
             }
             if parsed.scroll_id.is_some() && parsed.scroll_id != *scroll_id {
                 scroll_id.clone_from(&parsed.scroll_id);
-                self.stats.set_scroll(self.slice as usize, scroll_id.clone());
+                self.stats
+                    .set_scroll(self.slice as usize, scroll_id.clone());
             }
             let mut hits = parsed.hits();
             if hits.is_empty() {
@@ -99,33 +124,52 @@ impl SliceReader {
                 hits = &hits[..take];
             }
             self.stats.add_read(hits.len() as u64);
-            self.cancellable(plan.throttle.acquire(hits.len() as u64)).await?;
+            self.cancellable(plan.throttle.acquire(hits.len() as u64))
+                .await?;
             let (mut batches, mut bad) = (Vec::new(), Vec::new());
             builder.push_hits(hits, &mut batches, &mut bad);
             batches.extend(builder.finish());
             for u in bad {
-                let failed = self.stats.add_failure(FailureSample { id: u.id.clone(), status: 0, reason: u.reason.clone() });
+                let failed = self.stats.add_failure(FailureSample {
+                    id: u.id.clone(),
+                    status: 0,
+                    reason: u.reason.clone(),
+                });
                 if failed > plan.max_failed_docs {
-                    return Err(CopyError::TooManyFailures { failed, max: plan.max_failed_docs, first: format!("{}: {}", u.id, u.reason) });
+                    return Err(CopyError::TooManyFailures {
+                        failed,
+                        max: plan.max_failed_docs,
+                        first: format!("{}: {}", u.id, u.reason),
+                    });
                 }
             }
             for b in batches {
-                self.cancellable(self.tx.send(b)).await?.map_err(|_| CopyError::Cancelled)?;
+                self.cancellable(self.tx.send(b))
+                    .await?
+                    .map_err(|_| CopyError::Cancelled)?;
             }
             if last_page {
                 return Ok(());
             }
             let Some(id) = scroll_id.clone() else {
-                return Err(CopyError::BadPage("no _scroll_id in a non-empty page".into()));
+                return Err(CopyError::BadPage(
+                    "no _scroll_id in a non-empty page".into(),
+                ));
             };
             page = self
                 .cancellable(plan.source.scroll(&id, &plan.keep_alive))
                 .await?
-                .map_err(|source| CopyError::Search { during: "reading the next scroll page", source })?;
+                .map_err(|source| CopyError::Search {
+                    during: "reading the next scroll page",
+                    source,
+                })?;
         }
     }
 
-    async fn cancellable<T>(&self, f: impl std::future::Future<Output = T>) -> Result<T, CopyError> {
+    async fn cancellable<T>(
+        &self,
+        f: impl std::future::Future<Output = T>,
+    ) -> Result<T, CopyError> {
         tokio::select! {
             biased;
             _ = self.stop.cancelled() => Err(CopyError::Cancelled),

@@ -1,7 +1,7 @@
 //! Counters the engine updates and the drivers sample (progress bar, status patches, metrics).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// How many failed documents are kept as a sample.
 pub const FAILURE_SAMPLE: usize = 20;
@@ -77,7 +77,13 @@ impl CopyStats {
 
     /// Scroll ids that are open right now (to clear them if the process dies).
     pub fn open_scrolls(&self) -> Vec<String> {
-        self.scrolls.lock().expect("stats lock").iter().flatten().cloned().collect()
+        self.scrolls
+            .lock()
+            .expect("stats lock")
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn set_slices(&self, n: usize) {

@@ -23,7 +23,12 @@ struct State {
 impl Throttle {
     /// A throttle with the given limit (`None`: unlimited).
     pub fn new(rate: Option<f64>) -> Self {
-        Throttle { state: Mutex::new(State { rate: rate.filter(|r| *r > 0.0), next: None }) }
+        Throttle {
+            state: Mutex::new(State {
+                rate: rate.filter(|r| *r > 0.0),
+                next: None,
+            }),
+        }
     }
 
     /// Changes the limit; takes effect for the next batch.

@@ -4,7 +4,7 @@ use super::batch::BulkBatch;
 use super::stats::{CopyStats, FailureSample};
 use super::{CopyError, CopyPlan};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// One of the `max_concurrent_bulk` writers sharing the queue.
@@ -38,7 +38,10 @@ impl Writer {
                 .dest
                 .bulk(batch.body.clone(), batch.len(), plan.pipeline.as_deref())
                 .await
-                .map_err(|source| CopyError::Search { during: "writing a bulk request", source })?;
+                .map_err(|source| CopyError::Search {
+                    during: "writing a bulk request",
+                    source,
+                })?;
             self.stats.add_bulk(batch.body.len() as u64);
             let mut retry = Vec::new();
             let mut settled_failures = 0u64;
@@ -53,11 +56,22 @@ impl Writer {
                         self.stats.add_conflicts(1);
                         continue;
                     }
-                    return Err(CopyError::Conflict { id: f.id.clone(), reason: f.reason.clone() });
+                    return Err(CopyError::Conflict {
+                        id: f.id.clone(),
+                        reason: f.reason.clone(),
+                    });
                 }
-                let failed = self.stats.add_failure(FailureSample { id: f.id.clone(), status: f.status, reason: format!("{}: {}", f.kind, f.reason) });
+                let failed = self.stats.add_failure(FailureSample {
+                    id: f.id.clone(),
+                    status: f.status,
+                    reason: format!("{}: {}", f.kind, f.reason),
+                });
                 if failed > plan.max_failed_docs {
-                    return Err(CopyError::TooManyFailures { failed, max: plan.max_failed_docs, first: first_failure(&self.stats) });
+                    return Err(CopyError::TooManyFailures {
+                        failed,
+                        max: plan.max_failed_docs,
+                        first: first_failure(&self.stats),
+                    });
                 }
             }
             let accepted = batch.len() as u64 - settled_failures - retry.len() as u64;
@@ -68,16 +82,36 @@ impl Writer {
             match delays.next() {
                 Some(d) => {
                     self.stats.add_retries(retry.len() as u64);
-                    tracing::debug!(items = retry.len(), delay_ms = d.as_millis() as u64, "resending items rejected with 429");
+                    tracing::debug!(
+                        items = retry.len(),
+                        delay_ms = d.as_millis() as u64,
+                        "resending items rejected with 429"
+                    );
                     tokio::time::sleep(d).await;
                     batch = batch.subset(&retry);
                 }
                 None => {
                     for &p in &retry {
-                        let f = outcome.failures.iter().find(|f| f.position == p).expect("retry positions come from failures");
-                        let failed = self.stats.add_failure(FailureSample { id: f.id.clone(), status: 429, reason: format!("still rejected after {} attempts: {}", plan.dest.retry_attempts(), f.reason) });
+                        let f = outcome
+                            .failures
+                            .iter()
+                            .find(|f| f.position == p)
+                            .expect("retry positions come from failures");
+                        let failed = self.stats.add_failure(FailureSample {
+                            id: f.id.clone(),
+                            status: 429,
+                            reason: format!(
+                                "still rejected after {} attempts: {}",
+                                plan.dest.retry_attempts(),
+                                f.reason
+                            ),
+                        });
                         if failed > plan.max_failed_docs {
-                            return Err(CopyError::TooManyFailures { failed, max: plan.max_failed_docs, first: first_failure(&self.stats) });
+                            return Err(CopyError::TooManyFailures {
+                                failed,
+                                max: plan.max_failed_docs,
+                                first: first_failure(&self.stats),
+                            });
                         }
                     }
                     return Ok(());
@@ -88,7 +122,11 @@ impl Writer {
 }
 
 fn first_failure(stats: &CopyStats) -> String {
-    stats.failure_sample().first().map(|f| format!("{}: {}", f.id, f.reason)).unwrap_or_default()
+    stats
+        .failure_sample()
+        .first()
+        .map(|f| format!("{}: {}", f.id, f.reason))
+        .unwrap_or_default()
 }
 
 impl CopyPlan {

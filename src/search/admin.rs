@@ -3,7 +3,7 @@
 use super::client::{Body, SearchClient};
 use super::error::SearchError;
 use reqwest::Method;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// Encodes an index name for a URL path.
 pub(crate) fn seg(index: &str) -> String {
@@ -35,7 +35,9 @@ impl IndexDescription {
 impl SearchClient {
     /// Whether an index (or alias) exists.
     pub async fn index_exists(&self, index: &str) -> Result<bool, SearchError> {
-        let r = self.request(Method::HEAD, &seg(index), None, &[404]).await?;
+        let r = self
+            .request(Method::HEAD, &seg(index), None, &[404])
+            .await?;
         Ok(r.status.is_success())
     }
 
@@ -43,39 +45,59 @@ impl SearchClient {
     pub async fn describe_index(&self, index: &str) -> Result<IndexDescription, SearchError> {
         let path = format!("{}/_settings?flat_settings=true", seg(index));
         let r = self.request(Method::GET, &path, None, &[]).await?;
-        let v: Value = serde_json::from_slice(&r.body).map_err(|e| self.decode_error("GET", &path, e.to_string()))?;
-        let (name, body) = first_entry(&v).ok_or_else(|| self.decode_error("GET", &path, "no index in the response"))?;
+        let v: Value = serde_json::from_slice(&r.body)
+            .map_err(|e| self.decode_error("GET", &path, e.to_string()))?;
+        let (name, body) = first_entry(&v)
+            .ok_or_else(|| self.decode_error("GET", &path, "no index in the response"))?;
         let settings = body["settings"].as_object().cloned().unwrap_or_default();
         let mpath = format!("{}/_mapping", seg(index));
         let r = self.request(Method::GET, &mpath, None, &[]).await?;
-        let m: Value = serde_json::from_slice(&r.body).map_err(|e| self.decode_error("GET", &mpath, e.to_string()))?;
-        let mappings = m.get(&name).or_else(|| first_entry(&m).map(|(_, b)| b)).map(|b| b["mappings"].clone()).unwrap_or(Value::Null);
-        Ok(IndexDescription { name, settings, mappings })
+        let m: Value = serde_json::from_slice(&r.body)
+            .map_err(|e| self.decode_error("GET", &mpath, e.to_string()))?;
+        let mappings = m
+            .get(&name)
+            .or_else(|| first_entry(&m).map(|(_, b)| b))
+            .map(|b| b["mappings"].clone())
+            .unwrap_or(Value::Null);
+        Ok(IndexDescription {
+            name,
+            settings,
+            mappings,
+        })
     }
 
     /// Creates an index with a `{settings, mappings}` body.
     pub async fn create_index(&self, index: &str, body: &Value) -> Result<(), SearchError> {
-        self.request(Method::PUT, &seg(index), Some(Body::json(body)), &[]).await?;
+        self.request(Method::PUT, &seg(index), Some(Body::json(body)), &[])
+            .await?;
         Ok(())
     }
 
     /// Deletes an index; absent is fine.
     pub async fn delete_index(&self, index: &str) -> Result<(), SearchError> {
-        self.request(Method::DELETE, &seg(index), None, &[404]).await?;
+        self.request(Method::DELETE, &seg(index), None, &[404])
+            .await?;
         Ok(())
     }
 
     /// Updates dynamic index settings, e.g. `{"index": {"refresh_interval": "-1"}}`.
     pub async fn put_settings(&self, index: &str, settings: &Value) -> Result<(), SearchError> {
         let path = format!("{}/_settings", seg(index));
-        self.request(Method::PUT, &path, Some(Body::json(settings)), &[]).await?;
+        self.request(Method::PUT, &path, Some(Body::json(settings)), &[])
+            .await?;
         Ok(())
     }
 
     /// Replaces the mapping's `_meta` object.
     pub async fn put_mapping_meta(&self, index: &str, meta: &Value) -> Result<(), SearchError> {
         let path = format!("{}/_mapping", seg(index));
-        self.request(Method::PUT, &path, Some(Body::json(&json!({ "_meta": meta }))), &[]).await?;
+        self.request(
+            Method::PUT,
+            &path,
+            Some(Body::json(&json!({ "_meta": meta }))),
+            &[],
+        )
+        .await?;
         Ok(())
     }
 
@@ -83,10 +105,17 @@ impl SearchClient {
     pub async fn count(&self, index: &str, query: Option<&Value>) -> Result<u64, SearchError> {
         let path = format!("{}/_count", seg(index));
         let body = query.map(|q| Body::json(&json!({ "query": q })));
-        let method = if body.is_some() { Method::POST } else { Method::GET };
+        let method = if body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        };
         let r = self.request(method, &path, body, &[]).await?;
-        let v: Value = serde_json::from_slice(&r.body).map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
-        v["count"].as_u64().ok_or_else(|| self.decode_error("POST", &path, "no `count`"))
+        let v: Value = serde_json::from_slice(&r.body)
+            .map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
+        v["count"]
+            .as_u64()
+            .ok_or_else(|| self.decode_error("POST", &path, "no `count`"))
     }
 
     /// Makes recent writes searchable.

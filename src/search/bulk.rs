@@ -59,20 +59,36 @@ struct Item {
 impl SearchClient {
     /// Sends one bulk body of `items` operations. Whole-request transient failures are retried
     /// by the client; per-item failures are returned for the caller to handle.
-    pub async fn bulk(&self, body: Bytes, items: usize, pipeline: Option<&str>) -> Result<BulkOutcome, SearchError> {
+    pub async fn bulk(
+        &self,
+        body: Bytes,
+        items: usize,
+        pipeline: Option<&str>,
+    ) -> Result<BulkOutcome, SearchError> {
         let path = match pipeline {
             Some(p) => format!("_bulk?pipeline={}", p.replace('%', "%25")),
             None => "_bulk".to_string(),
         };
-        let r = self.request(Method::POST, &path, Some(Body::ndjson(body)), &[]).await?;
-        let head: ErrorsOnly = serde_json::from_slice(&r.body).map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
+        let r = self
+            .request(Method::POST, &path, Some(Body::ndjson(body)), &[])
+            .await?;
+        let head: ErrorsOnly = serde_json::from_slice(&r.body)
+            .map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
         let _ = head.items;
         if !head.errors {
-            return Ok(BulkOutcome { items, failures: Vec::new() });
+            return Ok(BulkOutcome {
+                items,
+                failures: Vec::new(),
+            });
         }
-        let full: Full = serde_json::from_slice(&r.body).map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
+        let full: Full = serde_json::from_slice(&r.body)
+            .map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
         if full.items.len() != items {
-            return Err(self.decode_error("POST", &path, format!("{} items answered for {items} sent", full.items.len())));
+            return Err(self.decode_error(
+                "POST",
+                &path,
+                format!("{} items answered for {items} sent", full.items.len()),
+            ));
         }
         let failures = full
             .items
@@ -88,7 +104,13 @@ impl SearchClient {
                         e["reason"].as_str().unwrap_or("").to_string(),
                     ),
                 };
-                Some(BulkItemFailure { position, status: item.status, id: item.id.unwrap_or_default(), kind, reason })
+                Some(BulkItemFailure {
+                    position,
+                    status: item.status,
+                    id: item.id.unwrap_or_default(),
+                    kind,
+                    reason,
+                })
             })
             .collect();
         Ok(BulkOutcome { items, failures })

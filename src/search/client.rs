@@ -3,10 +3,10 @@
 use super::error::SearchError;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
-use reqwest::{header, Method, StatusCode};
+use reqwest::{Method, StatusCode, header};
 use std::error::Error as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use url::Url;
 
@@ -84,11 +84,23 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 10, max_backoff: Duration::from_secs(60), min_backoff: Duration::from_millis(200) }
+        RetryPolicy {
+            max_attempts: 10,
+            max_backoff: Duration::from_secs(60),
+            min_backoff: Duration::from_millis(200),
+        }
     }
 }
 
 impl RetryPolicy {
+    /// One attempt, no retry.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        }
+    }
+
     /// The delays between attempts: exponential with jitter, capped at `max_backoff`.
     pub fn delays(&self) -> impl Iterator<Item = Duration> {
         ExponentialBuilder::default()
@@ -155,7 +167,9 @@ pub struct SearchClient {
 
 impl std::fmt::Debug for SearchClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SearchClient").field("host", &self.name).finish_non_exhaustive()
+        f.debug_struct("SearchClient")
+            .field("host", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,9 +183,16 @@ impl SearchClient {
     /// Builds a client; fails on an unusable URL, CA bundle or client certificate.
     pub fn new(opts: ClientOptions) -> Result<Self, SearchError> {
         super::install_crypto_provider();
-        let config = |detail: String| SearchError::Config { host: opts.host.clone(), detail };
+        let config = |detail: String| SearchError::Config {
+            host: opts.host.clone(),
+            detail,
+        };
         let mut base = Url::parse(&opts.host).map_err(|e| config(format!("bad URL: {e}")))?;
-        let prefix = opts.path_prefix.as_deref().unwrap_or("").trim_end_matches('/');
+        let prefix = opts
+            .path_prefix
+            .as_deref()
+            .unwrap_or("")
+            .trim_end_matches('/');
         base.set_path(&format!("{prefix}/"));
         let name: Arc<str> = {
             let mut u = base.clone();
@@ -213,6 +234,15 @@ impl SearchClient {
         })
     }
 
+    /// The same client (shared pool and counters) with another retry policy; e.g. a single
+    /// attempt for pre-flight probes, whose caller has its own deadline.
+    pub fn with_retry(&self, retry: RetryPolicy) -> SearchClient {
+        SearchClient {
+            retry,
+            ..self.clone()
+        }
+    }
+
     /// `scheme://host:port` of this cluster.
     pub fn name(&self) -> &str {
         &self.name
@@ -234,7 +264,10 @@ impl SearchClient {
     ) -> Result<Response, SearchError> {
         let mut delays = self.retry.delays();
         loop {
-            match self.request_once(method.clone(), path, body.as_ref(), ok_statuses).await {
+            match self
+                .request_once(method.clone(), path, body.as_ref(), ok_statuses)
+                .await
+            {
                 Err(e) if e.is_transient() => match delays.next() {
                     Some(d) => {
                         self.retries.fetch_add(1, Ordering::Relaxed);
@@ -266,31 +299,51 @@ impl SearchClient {
         body: Option<&Body>,
         ok_statuses: &[u16],
     ) -> Result<Response, SearchError> {
-        let url = self.base.join(path.trim_start_matches('/')).map_err(|e| SearchError::Config {
-            host: self.name.to_string(),
-            detail: format!("bad path {path}: {e}"),
-        })?;
+        let url =
+            self.base
+                .join(path.trim_start_matches('/'))
+                .map_err(|e| SearchError::Config {
+                    host: self.name.to_string(),
+                    detail: format!("bad path {path}: {e}"),
+                })?;
         let mut req = self.http.request(method.clone(), url);
         req = match self.credentials.as_ref() {
             Credentials::None => req,
-            Credentials::Basic { username, password } => req.basic_auth(username.expose(), Some(password.expose())),
-            Credentials::ApiKey(k) => req.header(header::AUTHORIZATION, format!("ApiKey {}", k.expose())),
-            Credentials::Bearer(t) => req.header(header::AUTHORIZATION, format!("Bearer {}", t.expose())),
+            Credentials::Basic { username, password } => {
+                req.basic_auth(username.expose(), Some(password.expose()))
+            }
+            Credentials::ApiKey(k) => {
+                req.header(header::AUTHORIZATION, format!("ApiKey {}", k.expose()))
+            }
+            Credentials::Bearer(t) => {
+                req.header(header::AUTHORIZATION, format!("Bearer {}", t.expose()))
+            }
         };
         if let Some(b) = body {
             req = req.header(header::CONTENT_TYPE, b.content_type);
             if self.compress && b.bytes.len() > 1024 {
-                req = req.header(header::CONTENT_ENCODING, "gzip").body(gzip(&b.bytes));
+                req = req
+                    .header(header::CONTENT_ENCODING, "gzip")
+                    .body(gzip(&b.bytes));
             } else {
                 req = req.body(b.bytes.clone());
             }
         }
         let path_only = path.split('?').next().unwrap_or(path);
-        let resp = req.send().await.map_err(|e| self.transport_error(&method, path_only, e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&method, path_only, e))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| self.transport_error(&method, path_only, e))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&method, path_only, e))?;
         if status.is_success() || ok_statuses.contains(&status.as_u16()) {
-            return Ok(Response { status, body: bytes });
+            return Ok(Response {
+                status,
+                body: bytes,
+            });
         }
         Err(self.api_error(&method, path_only, status, &bytes))
     }
@@ -299,27 +352,60 @@ impl SearchClient {
         let detail = self.redact(&error_chain(&e));
         let host = self.name.to_string();
         if e.is_timeout() {
-            return SearchError::Timeout { host, method: method.to_string(), path: path.into(), timeout: Duration::ZERO };
+            return SearchError::Timeout {
+                host,
+                method: method.to_string(),
+                path: path.into(),
+                timeout: Duration::ZERO,
+            };
         }
         let lower = detail.to_lowercase();
-        if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") || lower.contains("invalid peer") {
+        if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+            || lower.contains("invalid peer")
+        {
             return SearchError::Tls { host, detail };
         }
         if e.is_decode() {
-            return SearchError::Decode { host, method: method.to_string(), path: path.into(), detail };
+            return SearchError::Decode {
+                host,
+                method: method.to_string(),
+                path: path.into(),
+                detail,
+            };
         }
         SearchError::Unreachable { host, detail }
     }
 
-    fn api_error(&self, method: &Method, path: &str, status: StatusCode, body: &[u8]) -> SearchError {
+    fn api_error(
+        &self,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        body: &[u8],
+    ) -> SearchError {
         let (kind, reason) = parse_error_body(body);
         let reason = self.redact(&reason);
         let host = self.name.to_string();
         let (method, path) = (method.to_string(), path.to_string());
         if matches!(status.as_u16(), 401 | 403) {
-            return SearchError::Unauthorized { host, method, path, status: status.as_u16(), reason };
+            return SearchError::Unauthorized {
+                host,
+                method,
+                path,
+                status: status.as_u16(),
+                reason,
+            };
         }
-        SearchError::Api { host, method, path, status: status.as_u16(), kind, reason }
+        SearchError::Api {
+            host,
+            method,
+            path,
+            status: status.as_u16(),
+            kind,
+            reason,
+        }
     }
 
     /// Removes every credential value from a text that came from the network.
@@ -333,7 +419,12 @@ impl SearchClient {
         out
     }
 
-    pub(crate) fn decode_error(&self, method: &str, path: &str, detail: impl Into<String>) -> SearchError {
+    pub(crate) fn decode_error(
+        &self,
+        method: &str,
+        path: &str,
+        detail: impl Into<String>,
+    ) -> SearchError {
         SearchError::Decode {
             host: self.name.to_string(),
             method: method.into(),
@@ -352,16 +443,25 @@ pub(crate) struct Body {
 
 impl Body {
     pub fn json(v: &serde_json::Value) -> Body {
-        Body { bytes: Bytes::from(serde_json::to_vec(v).expect("JSON value serializes")), content_type: "application/json" }
+        Body {
+            bytes: Bytes::from(serde_json::to_vec(v).expect("JSON value serializes")),
+            content_type: "application/json",
+        }
     }
     pub fn ndjson(bytes: Bytes) -> Body {
-        Body { bytes, content_type: "application/x-ndjson" }
+        Body {
+            bytes,
+            content_type: "application/x-ndjson",
+        }
     }
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4), flate2::Compression::fast());
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::fast(),
+    );
     enc.write_all(data).expect("writing to a Vec cannot fail");
     enc.finish().expect("writing to a Vec cannot fail")
 }
@@ -386,7 +486,13 @@ fn error_chain(e: &reqwest::Error) -> String {
 
 /// Extracts `(type, reason)` from an Elasticsearch error body, whatever its shape.
 pub(crate) fn parse_error_body(body: &[u8]) -> (String, String) {
-    let truncate = |s: String| if s.len() > 500 { format!("{}…", &s[..s.floor_char_boundary(500)]) } else { s };
+    let truncate = |s: String| {
+        if s.len() > 500 {
+            format!("{}…", &s[..s.floor_char_boundary(500)])
+        } else {
+            s
+        }
+    };
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v) => {
             let err = &v["error"];
@@ -403,6 +509,9 @@ pub(crate) fn parse_error_body(body: &[u8]) -> (String, String) {
             }
             (kind, truncate(reason))
         }
-        Err(_) => ("error".into(), truncate(String::from_utf8_lossy(body).trim().to_string())),
+        Err(_) => (
+            "error".into(),
+            truncate(String::from_utf8_lossy(body).trim().to_string()),
+        ),
     }
 }

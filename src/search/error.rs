@@ -90,7 +90,9 @@ impl SearchError {
     /// HTTP status of an error response, if there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            SearchError::Unauthorized { status, .. } | SearchError::Api { status, .. } => Some(*status),
+            SearchError::Unauthorized { status, .. } | SearchError::Api { status, .. } => {
+                Some(*status)
+            }
             _ => None,
         }
     }

@@ -48,7 +48,11 @@ impl Version {
         let major = it.next()?.ok()?;
         let minor = it.next().unwrap_or(Ok(0)).ok()?;
         let patch = it.next().unwrap_or(Ok(0)).ok()?;
-        Some(Version { major, minor, patch })
+        Some(Version {
+            major,
+            minor,
+            patch,
+        })
     }
 }
 
@@ -91,18 +95,32 @@ impl SearchClient {
 pub(crate) fn parse_root(body: &[u8]) -> Result<ClusterInfo, String> {
     let root: RootResponse = serde_json::from_slice(body)
         .map_err(|_| "not an Elasticsearch/OpenSearch root response (no JSON)".to_string())?;
-    let v = root.version.ok_or("no `version` object: not Elasticsearch or OpenSearch")?;
+    let v = root
+        .version
+        .ok_or("no `version` object: not Elasticsearch or OpenSearch")?;
     let number = v.number.ok_or("no `version.number`")?;
-    let version = Version::parse(&number).ok_or_else(|| format!("unparseable version `{number}`"))?;
+    let version =
+        Version::parse(&number).ok_or_else(|| format!("unparseable version `{number}`"))?;
     let distribution = match v.distribution.as_deref() {
         Some("opensearch") => Distribution::OpenSearch,
         Some(other) if !other.is_empty() => {
-            return Err(format!("unknown distribution `{other}` (supported: Elasticsearch, OpenSearch)"))
+            return Err(format!(
+                "unknown distribution `{other}` (supported: Elasticsearch, OpenSearch)"
+            ));
         }
-        _ if root.tagline.as_deref().is_some_and(|t| t.contains("OpenSearch")) => Distribution::OpenSearch,
+        _ if root
+            .tagline
+            .as_deref()
+            .is_some_and(|t| t.contains("OpenSearch")) =>
+        {
+            Distribution::OpenSearch
+        }
         _ => Distribution::Elasticsearch,
     };
-    Ok(ClusterInfo { distribution, version })
+    Ok(ClusterInfo {
+        distribution,
+        version,
+    })
 }
 
 #[cfg(test)]
@@ -113,10 +131,21 @@ mod tests {
     fn recognises_distributions() {
         let es = parse_root(br#"{"version":{"number":"8.15.3","build_flavor":"default"},"tagline":"You Know, for Search"}"#).unwrap();
         assert_eq!(es.distribution, Distribution::Elasticsearch);
-        assert_eq!(es.version, Version { major: 8, minor: 15, patch: 3 });
+        assert_eq!(
+            es.version,
+            Version {
+                major: 8,
+                minor: 15,
+                patch: 3
+            }
+        );
         let os = parse_root(br#"{"version":{"distribution":"opensearch","number":"3.8.0"},"tagline":"The OpenSearch Project: https://opensearch.org/"}"#).unwrap();
         assert_eq!(os.distribution, Distribution::OpenSearch);
-        assert!(parse_root(br#"{"version":{"distribution":"solr","number":"9.0.0"}}"#).unwrap_err().contains("solr"));
+        assert!(
+            parse_root(br#"{"version":{"distribution":"solr","number":"9.0.0"}}"#)
+                .unwrap_err()
+                .contains("solr")
+        );
         assert!(parse_root(b"<html>").is_err());
         assert_eq!(Version::parse("7.10.2-SNAPSHOT").unwrap().minor, 10);
     }

@@ -7,7 +7,7 @@ use super::error::SearchError;
 use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::{json, value::RawValue, Value};
+use serde_json::{Value, json, value::RawValue};
 
 /// One scroll response, unparsed.
 #[derive(Clone, Debug)]
@@ -76,7 +76,11 @@ impl ParsedPage<'_> {
         }
         match &self.shards {
             Some(s) if s.failed > 0 => {
-                let first = s.failures.first().map(|f| f["reason"]["reason"].as_str().unwrap_or("").to_string()).unwrap_or_default();
+                let first = s
+                    .failures
+                    .first()
+                    .map(|f| f["reason"]["reason"].as_str().unwrap_or("").to_string())
+                    .unwrap_or_default();
                 Some(format!("{} shard(s) failed: {first}", s.failed))
             }
             _ => None,
@@ -93,23 +97,39 @@ impl ScrollPage {
 
 impl SearchClient {
     /// Opens a scroll: `POST /<index>/_search?scroll=<keep_alive>` with `body`.
-    pub async fn open_scroll(&self, index: &str, body: &Value, keep_alive: &str) -> Result<ScrollPage, SearchError> {
+    pub async fn open_scroll(
+        &self,
+        index: &str,
+        body: &Value,
+        keep_alive: &str,
+    ) -> Result<ScrollPage, SearchError> {
         let path = format!("{}/_search?scroll={keep_alive}", seg(index));
-        let r = self.request(Method::POST, &path, Some(Body::json(body)), &[]).await?;
+        let r = self
+            .request(Method::POST, &path, Some(Body::json(body)), &[])
+            .await?;
         Ok(ScrollPage { body: r.body })
     }
 
     /// The next page of a scroll.
-    pub async fn scroll(&self, scroll_id: &str, keep_alive: &str) -> Result<ScrollPage, SearchError> {
+    pub async fn scroll(
+        &self,
+        scroll_id: &str,
+        keep_alive: &str,
+    ) -> Result<ScrollPage, SearchError> {
         let body = json!({ "scroll": keep_alive, "scroll_id": scroll_id });
-        let r = self.request(Method::POST, "_search/scroll", Some(Body::json(&body)), &[]).await?;
+        let r = self
+            .request(Method::POST, "_search/scroll", Some(Body::json(&body)), &[])
+            .await?;
         Ok(ScrollPage { body: r.body })
     }
 
     /// A plain search (no scroll), raw.
     pub async fn search_raw(&self, index: &str, body: &Value) -> Result<Bytes, SearchError> {
         let path = format!("{}/_search", seg(index));
-        Ok(self.request(Method::POST, &path, Some(Body::json(body)), &[]).await?.body)
+        Ok(self
+            .request(Method::POST, &path, Some(Body::json(body)), &[])
+            .await?
+            .body)
     }
 
     /// Releases scroll contexts; ones already gone are fine.
@@ -118,7 +138,13 @@ impl SearchClient {
             return Ok(());
         }
         let body = json!({ "scroll_id": scroll_ids });
-        self.request(Method::DELETE, "_search/scroll", Some(Body::json(&body)), &[404]).await?;
+        self.request(
+            Method::DELETE,
+            "_search/scroll",
+            Some(Body::json(&body)),
+            &[404],
+        )
+        .await?;
         Ok(())
     }
 }
@@ -133,13 +159,18 @@ mod tests {
             "hits":{"total":{"value":2,"relation":"eq"},"hits":[
             {"_index":"i","_id":"a\/b \u00e9","_score":null,"_routing":"r1","_source":{"n":123456789012345678901234567890,"s":"x"}},
             {"_index":"i","_id":"2","_source":{}}]}}"#;
-        let page = ScrollPage { body: Bytes::from_static(body) };
+        let page = ScrollPage {
+            body: Bytes::from_static(body),
+        };
         let p = page.parse().unwrap();
         assert_eq!(p.scroll_id.as_deref(), Some("abc"));
         assert_eq!(p.hits().len(), 2);
         assert_eq!(p.hits()[0].id.get(), r#""a\/b \u00e9""#);
         assert_eq!(p.hits()[0].routing.unwrap().get(), r#""r1""#);
-        assert_eq!(p.hits()[0].source.unwrap().get(), r#"{"n":123456789012345678901234567890,"s":"x"}"#);
+        assert_eq!(
+            p.hits()[0].source.unwrap().get(),
+            r#"{"n":123456789012345678901234567890,"s":"x"}"#
+        );
         assert!(p.hits()[1].routing.is_none());
         assert!(p.incomplete().is_none());
     }
@@ -147,7 +178,9 @@ mod tests {
     #[test]
     fn shard_failures_make_a_page_incomplete() {
         let body = br#"{"_scroll_id":"x","_shards":{"total":2,"failed":1,"failures":[{"reason":{"reason":"boom"}}]},"hits":{"hits":[]}}"#;
-        let page = ScrollPage { body: Bytes::from_static(body) };
+        let page = ScrollPage {
+            body: Bytes::from_static(body),
+        };
         assert!(page.parse().unwrap().incomplete().unwrap().contains("boom"));
     }
 }

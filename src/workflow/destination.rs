@@ -9,7 +9,7 @@ use super::error::WorkflowError;
 use crate::api::{OriginalSettings, RecordedSetting};
 use crate::search::{IndexDescription, SearchClient, SearchError};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The key under the destination mapping's `_meta`.
 pub const META_KEY: &str = "remote_reindex";
@@ -36,12 +36,19 @@ fn meta_of(mappings: &Value) -> Option<&Map<String, Value>> {
 }
 
 /// Writes (or with `None`, removes) the marker, keeping the rest of `_meta`.
-pub async fn write_marker(dest: &SearchClient, index: &str, marker: Option<&Marker>) -> Result<(), SearchError> {
+pub async fn write_marker(
+    dest: &SearchClient,
+    index: &str,
+    marker: Option<&Marker>,
+) -> Result<(), SearchError> {
     let desc = dest.describe_index(index).await?;
     let mut meta = meta_of(&desc.mappings).cloned().unwrap_or_default();
     match marker {
         Some(m) => {
-            meta.insert(META_KEY.into(), serde_json::to_value(m).expect("marker serializes"));
+            meta.insert(
+                META_KEY.into(),
+                serde_json::to_value(m).expect("marker serializes"),
+            );
         }
         None => {
             if meta.remove(META_KEY).is_none() {
@@ -54,8 +61,14 @@ pub async fn write_marker(dest: &SearchClient, index: &str, marker: Option<&Mark
 
 /// The recorded originals of an existing index.
 pub fn originals_of(desc: &IndexDescription) -> OriginalSettings {
-    let rec = |k: &str| desc.setting(k).map_or_else(RecordedSetting::unset, RecordedSetting::set);
-    OriginalSettings { number_of_replicas: rec("index.number_of_replicas"), refresh_interval: rec("index.refresh_interval") }
+    let rec = |k: &str| {
+        desc.setting(k)
+            .map_or_else(RecordedSetting::unset, RecordedSetting::set)
+    };
+    OriginalSettings {
+        number_of_replicas: rec("index.number_of_replicas"),
+        refresh_interval: rec("index.refresh_interval"),
+    }
 }
 
 /// The originals of an index about to be created from user `settings` (unset unless given).
@@ -65,9 +78,14 @@ pub fn originals_from_user(settings: Option<&Value>) -> OriginalSettings {
         flat.get(&format!("index.{k}"))
             .or_else(|| flat.get(k))
             .filter(|v| !v.is_null())
-            .map_or_else(RecordedSetting::unset, |v| RecordedSetting::set(v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+            .map_or_else(RecordedSetting::unset, |v| {
+                RecordedSetting::set(v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            })
     };
-    OriginalSettings { number_of_replicas: rec("number_of_replicas"), refresh_interval: rec("refresh_interval") }
+    OriginalSettings {
+        number_of_replicas: rec("number_of_replicas"),
+        refresh_interval: rec("refresh_interval"),
+    }
 }
 
 /// Settings for bulk loading.
@@ -77,13 +95,19 @@ pub fn tuned_settings() -> Value {
 
 /// Restores recorded settings (unset keys reset to `null`, the cluster default) and removes the
 /// marker. Used after a copy, after a failure, on Ctrl-C and on deletion.
-pub async fn restore_destination(dest: &SearchClient, index: &str, originals: &OriginalSettings) -> Result<(), WorkflowError> {
+pub async fn restore_destination(
+    dest: &SearchClient,
+    index: &str,
+    originals: &OriginalSettings,
+) -> Result<(), WorkflowError> {
     let body = json!({ "index": {
         "number_of_replicas": originals.number_of_replicas.restore_value(),
         "refresh_interval": originals.refresh_interval.restore_value(),
     }});
     let during = "restoring the destination's settings";
-    dest.put_settings(index, &body).await.map_err(|source| WorkflowError::Destination { during, source })?;
+    dest.put_settings(index, &body)
+        .await
+        .map_err(|source| WorkflowError::Destination { during, source })?;
     if let Err(e) = write_marker(dest, index, None).await {
         tracing::warn!(index, error = %e, "could not remove the remote_reindex marker from the destination's _meta");
     }
@@ -92,7 +116,12 @@ pub async fn restore_destination(dest: &SearchClient, index: &str, originals: &O
 
 /// The body that creates the destination: the user's settings and mappings, or the source's
 /// mappings and copyable settings; tuned for loading from the start.
-pub fn create_body(user_settings: Option<&Value>, user_mappings: Option<&Value>, source: &IndexDescription, shards_override: Option<u32>) -> Value {
+pub fn create_body(
+    user_settings: Option<&Value>,
+    user_mappings: Option<&Value>,
+    source: &IndexDescription,
+    shards_override: Option<u32>,
+) -> Value {
     let mut settings = match user_settings {
         Some(s) => nest(&flatten(s)),
         None => nest(&copyable_source_settings(&source.settings)),
@@ -100,7 +129,11 @@ pub fn create_body(user_settings: Option<&Value>, user_mappings: Option<&Value>,
     if let Some(n) = shards_override {
         settings["index"]["number_of_shards"] = json!(n);
     }
-    let index = settings.as_object_mut().expect("nested settings are an object").entry("index").or_insert_with(|| json!({}));
+    let index = settings
+        .as_object_mut()
+        .expect("nested settings are an object")
+        .entry("index")
+        .or_insert_with(|| json!({}));
     index["refresh_interval"] = json!("-1");
     index["number_of_replicas"] = json!(0);
     let mappings = match user_mappings {
@@ -125,19 +158,21 @@ fn copyable_source_settings(flat: &Map<String, Value>) -> Map<String, Value> {
         "index.mapping.depth.limit",
         "index.max_ngram_diff",
     ];
-    flat.iter().filter(|(k, _)| PREFIXES.iter().any(|p| k.starts_with(p))).map(|(k, v)| (k.clone(), v.clone())).collect()
+    flat.iter()
+        .filter(|(k, _)| PREFIXES.iter().any(|p| k.starts_with(p)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Elasticsearch 5.x/6.x mappings are keyed by type; 7+ are not. Unwraps a single type.
 fn untyped_mappings(m: &Value) -> Value {
-    if let Some(obj) = m.as_object() {
-        if obj.len() == 1 && !obj.contains_key("properties") {
+    if let Some(obj) = m.as_object()
+        && obj.len() == 1 && !obj.contains_key("properties") {
             let (k, inner) = obj.iter().next().expect("one entry");
             if !k.starts_with('_') && k != "dynamic" && inner.get("properties").is_some() {
                 return inner.clone();
             }
         }
-    }
     m.clone()
 }
 
@@ -147,7 +182,11 @@ pub fn flatten(v: &Value) -> Map<String, Value> {
         match v {
             Value::Object(m) => {
                 for (k, v) in m {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     walk(&key, v, out);
                 }
             }
@@ -159,7 +198,15 @@ pub fn flatten(v: &Value) -> Map<String, Value> {
     let mut out = Map::new();
     walk("", v, &mut out);
     // Keys given without the `index.` prefix mean index settings.
-    out.into_iter().map(|(k, v)| if k.starts_with("index.") { (k, v) } else { (format!("index.{k}"), v) }).collect()
+    out.into_iter()
+        .map(|(k, v)| {
+            if k.starts_with("index.") {
+                (k, v)
+            } else {
+                (format!("index.{k}"), v)
+            }
+        })
+        .collect()
 }
 
 /// The inverse of [`flatten`].
@@ -172,7 +219,9 @@ pub fn nest(flat: &Map<String, Value>) -> Value {
             if parts.peek().is_none() {
                 cur.insert(p.to_string(), v.clone());
             } else {
-                let e = cur.entry(p.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                let e = cur
+                    .entry(p.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if !e.is_object() {
                     *e = Value::Object(Map::new());
                 }
@@ -189,10 +238,15 @@ mod tests {
 
     #[test]
     fn user_settings_define_the_originals() {
-        let o = originals_from_user(Some(&json!({"number_of_replicas": 2, "index": {"number_of_shards": 3}})));
+        let o = originals_from_user(Some(
+            &json!({"number_of_replicas": 2, "index": {"number_of_shards": 3}}),
+        ));
         assert_eq!(o.number_of_replicas, RecordedSetting::set("2"));
         assert_eq!(o.refresh_interval, RecordedSetting::unset());
-        assert_eq!(originals_from_user(None).number_of_replicas.restore_value(), Value::Null);
+        assert_eq!(
+            originals_from_user(None).number_of_replicas.restore_value(),
+            Value::Null
+        );
     }
 
     #[test]
@@ -201,12 +255,22 @@ mod tests {
         settings.insert("index.number_of_shards".into(), json!("3"));
         settings.insert("index.uuid".into(), json!("abc"));
         settings.insert("index.analysis.analyzer.a.type".into(), json!("standard"));
-        let src = IndexDescription { name: "s".into(), settings, mappings: json!({"doc": {"properties": {"x": {"type": "keyword"}}}}) };
+        let src = IndexDescription {
+            name: "s".into(),
+            settings,
+            mappings: json!({"doc": {"properties": {"x": {"type": "keyword"}}}}),
+        };
         let body = create_body(None, None, &src, None);
         assert_eq!(body["settings"]["index"]["number_of_shards"], json!("3"));
-        assert_eq!(body["settings"]["index"]["analysis"]["analyzer"]["a"]["type"], json!("standard"));
+        assert_eq!(
+            body["settings"]["index"]["analysis"]["analyzer"]["a"]["type"],
+            json!("standard")
+        );
         assert!(body["settings"]["index"].get("uuid").is_none());
         assert_eq!(body["settings"]["index"]["refresh_interval"], json!("-1"));
-        assert_eq!(body["mappings"], json!({"properties": {"x": {"type": "keyword"}}}));
+        assert_eq!(
+            body["mappings"],
+            json!({"properties": {"x": {"type": "keyword"}}})
+        );
     }
 }

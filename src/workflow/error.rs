@@ -53,7 +53,9 @@ pub enum WorkflowError {
         source: SearchError,
     },
     /// The destination's count does not match.
-    #[error("verification failed: the destination holds {found} documents, expected {expected} (read {read} − failed {failed})")]
+    #[error(
+        "verification failed: the destination holds {found} documents, expected {expected} (read {read} − failed {failed})"
+    )]
     Verification {
         /// Expected documents.
         expected: u64,

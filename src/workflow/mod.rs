@@ -7,11 +7,11 @@
 
 mod destination;
 mod error;
+pub mod progress;
 mod resolve;
 mod run;
-pub mod progress;
 
-pub use destination::{restore_destination, Marker, META_KEY};
+pub use destination::{META_KEY, Marker, restore_destination};
 pub use error::WorkflowError;
-pub use resolve::{connect, Connected, ConfigKind, SecretSource, Settings};
-pub use run::{run, Outcome, Prepared, Sink};
+pub use resolve::{ConfigKind, Connected, SecretSource, Settings, connect};
+pub use run::{Outcome, Prepared, Sink, run};

@@ -35,9 +35,14 @@ impl RateMeter {
 /// The status `progress` block for a snapshot.
 pub fn progress(s: &StatsSnapshot, total: Option<u64>, rate: f64, retries: u64) -> Progress {
     let done = s.written + s.failed + s.conflicts;
-    let percent = total.filter(|t| *t > 0).map(|t| ((done.min(t) * 100) / t) as i64).or(total.map(|_| 100));
+    let percent = total
+        .filter(|t| *t > 0)
+        .map(|t| ((done.min(t) * 100) / t) as i64)
+        .or(total.map(|_| 100));
     let eta = match total {
-        Some(t) if rate > 0.5 && t > done => Some(format_duration(Duration::from_secs_f64((t - done) as f64 / rate))),
+        Some(t) if rate > 0.5 && t > done => Some(format_duration(Duration::from_secs_f64(
+            (t - done) as f64 / rate,
+        ))),
         Some(t) if t <= done => Some("0s".into()),
         _ => None,
     };
@@ -75,7 +80,11 @@ mod tests {
 
     #[test]
     fn summary_percent_and_eta() {
-        let s = StatsSnapshot { read: 12034, written: 12034, ..Default::default() };
+        let s = StatsSnapshot {
+            read: 12034,
+            written: 12034,
+            ..Default::default()
+        };
         let p = progress(&s, Some(25000), 1000.0, 0);
         assert_eq!(p.summary.as_deref(), Some("12034/25000 (48%)"));
         assert_eq!(p.eta.as_deref(), Some("12s"));

@@ -1,9 +1,11 @@
 //! From a spec to two connected clients: validation, Secrets, `GET /` and the version rule.
 
 use super::error::WorkflowError;
-use crate::api::validate::{validate, Invalid, Policy};
+use crate::api::validate::{Invalid, Policy, validate};
 use crate::api::{Endpoint, RemoteReindexSpec, SecretRef};
-use crate::search::{ClientOptions, ClusterInfo, Credentials, RetryPolicy, SearchClient, SecretString, TlsOptions};
+use crate::search::{
+    ClientOptions, ClusterInfo, Credentials, RetryPolicy, SearchClient, SecretString, TlsOptions,
+};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -30,7 +32,11 @@ impl ConfigKind {
 /// to `run -f` (local). Lookups are in the resource's own namespace only.
 pub trait SecretSource: Send + Sync {
     /// The object's data (decoded), or `None` when it does not exist.
-    fn get(&self, kind: ConfigKind, name: &str) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, String>> + Send;
+    fn get(
+        &self,
+        kind: ConfigKind,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, String>> + Send;
 }
 
 /// Driver-wide settings.
@@ -63,14 +69,25 @@ pub struct Connected {
 
 /// Validates the spec, resolves Secrets, builds both clients, checks they answer and applies
 /// the version rule. Retries what waiting can fix until `preflightTimeout`.
-pub async fn connect<S: SecretSource>(spec: &RemoteReindexSpec, secrets: &S, settings: &Settings) -> Result<Connected, WorkflowError> {
-    validate(spec, settings.dest_default.as_ref(), &settings.policy).map_err(WorkflowError::Invalid)?;
-    let timeout = spec.preflight_timeout.as_ref().and_then(|d| d.parse().ok()).unwrap_or(Duration::from_secs(300));
+pub async fn connect<S: SecretSource>(
+    spec: &RemoteReindexSpec,
+    secrets: &S,
+    settings: &Settings,
+) -> Result<Connected, WorkflowError> {
+    validate(spec, settings.dest_default.as_ref(), &settings.policy)
+        .map_err(WorkflowError::Invalid)?;
+    let timeout = spec
+        .preflight_timeout
+        .as_ref()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(Duration::from_secs(300));
     let deadline = tokio::time::Instant::now() + timeout;
     let mut delay = Duration::from_millis(500);
     loop {
         match connect_once(spec, secrets, settings).await {
-            Err(e) if e.is_retryable_preflight() && tokio::time::Instant::now() + delay < deadline => {
+            Err(e)
+                if e.is_retryable_preflight() && tokio::time::Instant::now() + delay < deadline =>
+            {
                 tracing::info!(error = %e, retry_in_ms = delay.as_millis() as u64, "pre-flight check failed; retrying until preflightTimeout");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
@@ -80,16 +97,56 @@ pub async fn connect<S: SecretSource>(spec: &RemoteReindexSpec, secrets: &S, set
     }
 }
 
-async fn connect_once<S: SecretSource>(spec: &RemoteReindexSpec, secrets: &S, settings: &Settings) -> Result<Connected, WorkflowError> {
+async fn connect_once<S: SecretSource>(
+    spec: &RemoteReindexSpec,
+    secrets: &S,
+    settings: &Settings,
+) -> Result<Connected, WorkflowError> {
     let retry = retry_policy(spec);
-    let dest_ep = spec.dest.remote.as_ref().or(settings.dest_default.as_ref()).expect("validated: a destination exists");
-    let source = client_for(&spec.source.remote, "spec.source.remote", secrets, settings, &retry, true).await?;
+    let dest_ep = spec
+        .dest
+        .remote
+        .as_ref()
+        .or(settings.dest_default.as_ref())
+        .expect("validated: a destination exists");
+    let source = client_for(
+        &spec.source.remote,
+        "spec.source.remote",
+        secrets,
+        settings,
+        &retry,
+        true,
+    )
+    .await?;
     let dest = client_for(dest_ep, "spec.dest.remote", secrets, settings, &retry, true).await?;
-    let source_info = source.info().await.map_err(|e| WorkflowError::Preflight { which: "source", source: e })?;
-    let dest_info = dest.info().await.map_err(|e| WorkflowError::Preflight { which: "destination", source: e })?;
+    // Pre-flight probes fail fast (the caller retries until preflightTimeout); the copy itself
+    // uses the full retry policy.
+    let once = RetryPolicy::none();
+    let source_info =
+        source
+            .with_retry(once.clone())
+            .info()
+            .await
+            .map_err(|e| WorkflowError::Preflight {
+                which: "source",
+                source: e,
+            })?;
+    let dest_info = dest
+        .with_retry(once)
+        .info()
+        .await
+        .map_err(|e| WorkflowError::Preflight {
+            which: "destination",
+            source: e,
+        })?;
     let summary = version_rule(&source_info, &dest_info)?;
-    // Pre-flight probes fail fast; the copy itself uses the full retry policy.
-    Ok(Connected { source, dest, source_info, dest_info, summary })
+    Ok(Connected {
+        source,
+        dest,
+        source_info,
+        dest_info,
+        summary,
+    })
 }
 
 /// Remote major ≤ local major within one distribution; across distributions, allowed and named.
@@ -142,25 +199,55 @@ pub(crate) async fn client_for<S: SecretSource>(
     if let Some(d) = ep.connect_timeout.as_ref().and_then(|d| d.parse().ok()) {
         opts.connect_timeout = d;
     }
-    let lookup = Lookup { secrets, namespace: &settings.namespace };
+    let lookup = Lookup {
+        secrets,
+        namespace: &settings.namespace,
+    };
     if let Some(b) = &ep.basic_auth {
         let f = format!("{field}.basicAuth.secretRef");
         let data = lookup.get(ConfigKind::Secret, &b.secret_ref, &f).await?;
         opts.credentials = Credentials::Basic {
-            username: SecretString::new(key(&data, ConfigKind::Secret, &b.secret_ref, b.username_key.as_deref().unwrap_or("username"), &f)?),
-            password: SecretString::new(key(&data, ConfigKind::Secret, &b.secret_ref, b.password_key.as_deref().unwrap_or("password"), &f)?),
+            username: SecretString::new(key(
+                &data,
+                ConfigKind::Secret,
+                &b.secret_ref,
+                b.username_key.as_deref().unwrap_or("username"),
+                &f,
+            )?),
+            password: SecretString::new(key(
+                &data,
+                ConfigKind::Secret,
+                &b.secret_ref,
+                b.password_key.as_deref().unwrap_or("password"),
+                &f,
+            )?),
         };
     } else if let Some(a) = &ep.api_key {
         let f = format!("{field}.apiKey.secretRef");
         let data = lookup.get(ConfigKind::Secret, &a.secret_ref, &f).await?;
-        opts.credentials = Credentials::ApiKey(SecretString::new(key(&data, ConfigKind::Secret, &a.secret_ref, a.key.as_deref().unwrap_or("apiKey"), &f)?));
+        opts.credentials = Credentials::ApiKey(SecretString::new(key(
+            &data,
+            ConfigKind::Secret,
+            &a.secret_ref,
+            a.key.as_deref().unwrap_or("apiKey"),
+            &f,
+        )?));
     } else if let Some(t) = &ep.bearer_token {
         let f = format!("{field}.bearerToken.secretRef");
         let data = lookup.get(ConfigKind::Secret, &t.secret_ref, &f).await?;
-        opts.credentials = Credentials::Bearer(SecretString::new(key(&data, ConfigKind::Secret, &t.secret_ref, t.key.as_deref().unwrap_or("token"), &f)?));
+        opts.credentials = Credentials::Bearer(SecretString::new(key(
+            &data,
+            ConfigKind::Secret,
+            &t.secret_ref,
+            t.key.as_deref().unwrap_or("token"),
+            &f,
+        )?));
     }
     if let Some(tls) = &ep.tls {
-        let mut t = TlsOptions { insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false), ..Default::default() };
+        let mut t = TlsOptions {
+            insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
+            ..Default::default()
+        };
         if t.insecure_skip_verify {
             tracing::warn!(host = %ep.host, "TLS certificate verification is disabled for this endpoint (tls.insecureSkipVerify)");
         }
@@ -182,7 +269,13 @@ pub(crate) async fn client_for<S: SecretSource>(
         }
         opts.tls = t;
     }
-    SearchClient::new(opts).map_err(|e| WorkflowError::Invalid(vec![Invalid { field: field.to_string(), message: e.to_string(), reason: "InvalidSpec" }]))
+    SearchClient::new(opts).map_err(|e| {
+        WorkflowError::Invalid(vec![Invalid {
+            field: field.to_string(),
+            message: e.to_string(),
+            reason: "InvalidSpec",
+        }])
+    })
 }
 
 struct Lookup<'a, S> {
@@ -191,26 +284,58 @@ struct Lookup<'a, S> {
 }
 
 impl<S: SecretSource> Lookup<'_, S> {
-    async fn get(&self, kind: ConfigKind, r: &SecretRef, field: &str) -> Result<BTreeMap<String, Vec<u8>>, WorkflowError> {
-        if let Some(ns) = &r.namespace {
-            if ns != self.namespace {
+    async fn get(
+        &self,
+        kind: ConfigKind,
+        r: &SecretRef,
+        field: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, WorkflowError> {
+        if let Some(ns) = &r.namespace
+            && ns != self.namespace {
                 return Err(WorkflowError::Invalid(vec![Invalid {
                     field: field.to_string(),
-                    message: format!("{} `{}` is in namespace `{ns}`; only the resource's own namespace `{}` may be referenced", kind.name(), r.name, self.namespace),
+                    message: format!(
+                        "{} `{}` is in namespace `{ns}`; only the resource's own namespace `{}` may be referenced",
+                        kind.name(),
+                        r.name,
+                        self.namespace
+                    ),
                     reason: "SecretNamespaceNotAllowed",
                 }]));
             }
-        }
         match self.secrets.get(kind, &r.name).await {
             Ok(Some(d)) => Ok(d),
-            Ok(None) => Err(WorkflowError::SecretNotFound { kind: kind.name(), name: r.name.clone(), detail: format!("does not exist in namespace `{}`", self.namespace), field: field.into() }),
-            Err(e) => Err(WorkflowError::SecretNotFound { kind: kind.name(), name: r.name.clone(), detail: format!("could not be read: {e}"), field: field.into() }),
+            Ok(None) => Err(WorkflowError::SecretNotFound {
+                kind: kind.name(),
+                name: r.name.clone(),
+                detail: format!("does not exist in namespace `{}`", self.namespace),
+                field: field.into(),
+            }),
+            Err(e) => Err(WorkflowError::SecretNotFound {
+                kind: kind.name(),
+                name: r.name.clone(),
+                detail: format!("could not be read: {e}"),
+                field: field.into(),
+            }),
         }
     }
 }
 
-fn key(data: &BTreeMap<String, Vec<u8>>, kind: ConfigKind, r: &SecretRef, k: &str, field: &str) -> Result<String, WorkflowError> {
-    let missing = |detail: String| WorkflowError::SecretNotFound { kind: kind.name(), name: r.name.clone(), detail, field: field.into() };
-    let v = data.get(k).ok_or_else(|| missing(format!("has no key `{k}`")))?;
+fn key(
+    data: &BTreeMap<String, Vec<u8>>,
+    kind: ConfigKind,
+    r: &SecretRef,
+    k: &str,
+    field: &str,
+) -> Result<String, WorkflowError> {
+    let missing = |detail: String| WorkflowError::SecretNotFound {
+        kind: kind.name(),
+        name: r.name.clone(),
+        detail,
+        field: field.into(),
+    };
+    let v = data
+        .get(k)
+        .ok_or_else(|| missing(format!("has no key `{k}`")))?;
     String::from_utf8(v.clone()).map_err(|_| missing(format!("key `{k}` is not UTF-8 text")))
 }

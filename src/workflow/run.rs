@@ -1,11 +1,14 @@
 //! `run`: prepare → copy → finalize, reporting through a [`Sink`].
 
-use super::destination::{create_body, originals_from_user, originals_of, read_marker, restore_destination, tuned_settings, write_marker, Marker};
+use super::destination::{
+    Marker, create_body, originals_from_user, originals_of, read_marker, restore_destination,
+    tuned_settings, write_marker,
+};
 use super::error::WorkflowError;
-use super::resolve::{connect, Connected, SecretSource, Settings};
+use super::resolve::{Connected, SecretSource, Settings, connect};
 use crate::api::units::Slices;
 use crate::api::{Conflicts, OpType, OriginalSettings, Phase, RemoteReindexSpec};
-use crate::copy::{run_copy, CopyError, CopyPlan, CopyStats, StatsSnapshot, Throttle, WriteOp};
+use crate::copy::{CopyError, CopyPlan, CopyStats, StatsSnapshot, Throttle, WriteOp, run_copy};
 use crate::search::SearchError;
 use serde_json::Value;
 use std::future::Future;
@@ -34,7 +37,12 @@ pub struct Prepared {
 /// CLI prints.
 pub trait Sink: Send + Sync {
     /// The workflow entered a non-terminal phase.
-    fn phase(&self, phase: Phase, reason: &'static str, message: String) -> impl Future<Output = Result<(), String>> + Send;
+    fn phase(
+        &self,
+        phase: Phase,
+        reason: &'static str,
+        message: String,
+    ) -> impl Future<Output = Result<(), String>> + Send;
     /// Persist this before the destination is tuned: a restart must read these originals.
     fn prepared(&self, prepared: &Prepared) -> impl Future<Output = Result<(), String>> + Send;
     /// The copy started: sample `stats` for progress (until the workflow returns).
@@ -62,7 +70,11 @@ impl Outcome {
     /// A one-line summary for conditions, events and the CLI.
     pub fn message(&self) -> String {
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
-        let check = if self.verified { "count verified" } else { "destination was not empty: count not verified" };
+        let check = if self.verified {
+            "count verified"
+        } else {
+            "destination was not empty: count not verified"
+        };
         format!(
             "copied {} of {} documents ({} failed, {} conflicts) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
             self.stats.written,
@@ -95,23 +107,40 @@ pub async fn run<S: SecretSource, K: Sink>(
     };
     let prepared = prepare(spec, &conn, sink, resume).await?;
     let result = copy_and_finalize(spec, &conn, sink, &prepared, throttle, cancel).await;
-    if let Err(e) = &result {
-        if !matches!(e, WorkflowError::Verification { .. } | WorkflowError::Destination { .. }) {
-            if let Err(re) = restore_destination(&conn.dest, &spec.dest.index, &prepared.original_settings).await {
+    if let Err(e) = &result
+        && !matches!(
+            e,
+            WorkflowError::Verification { .. } | WorkflowError::Destination { .. }
+        )
+            && let Err(re) =
+                restore_destination(&conn.dest, &spec.dest.index, &prepared.original_settings).await
+            {
                 tracing::error!(error = %re, "could not restore the destination's settings after: {e}");
             }
-        }
-    }
     result
 }
 
-async fn prepare<K: Sink>(spec: &RemoteReindexSpec, conn: &Connected, sink: &K, resume: Option<Prepared>) -> Result<Prepared, WorkflowError> {
+async fn prepare<K: Sink>(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    sink: &K,
+    resume: Option<Prepared>,
+) -> Result<Prepared, WorkflowError> {
     let (src, dst) = (&conn.source, &conn.dest);
-    let pre_src = |e: SearchError| WorkflowError::Preflight { which: "source", source: e };
-    let pre_dst = |e: SearchError| WorkflowError::Preflight { which: "destination", source: e };
+    let pre_src = |e: SearchError| WorkflowError::Preflight {
+        which: "source",
+        source: e,
+    };
+    let pre_dst = |e: SearchError| WorkflowError::Preflight {
+        which: "destination",
+        source: e,
+    };
     let sidx = &spec.source.index;
     if !src.index_exists(sidx).await.map_err(pre_src)? {
-        return Err(WorkflowError::SourceNotCopyable(format!("source index `{sidx}` does not exist on {}", src.name())));
+        return Err(WorkflowError::SourceNotCopyable(format!(
+            "source index `{sidx}` does not exist on {}",
+            src.name()
+        )));
     }
     let source_desc = src.describe_index(sidx).await.map_err(pre_src)?;
     if source_disabled(&source_desc.mappings) {
@@ -119,11 +148,17 @@ async fn prepare<K: Sink>(spec: &RemoteReindexSpec, conn: &Connected, sink: &K, 
             "source index `{sidx}` has _source disabled: its documents cannot be read back, so they cannot be copied"
         )));
     }
-    let mut total = src.count(sidx, spec.source.query.as_ref()).await.map_err(pre_src)?;
+    let mut total = src
+        .count(sidx, spec.source.query.as_ref())
+        .await
+        .map_err(pre_src)?;
     if let Some(m) = spec.source.max_docs {
         total = total.min(m as u64);
     }
-    let shards: u32 = source_desc.setting("index.number_of_shards").and_then(|s| s.parse().ok()).unwrap_or(1);
+    let shards: u32 = source_desc
+        .setting("index.number_of_shards")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let slices = match spec.source.slices.clone().unwrap_or_default() {
         Slices::Count(n) => n.max(1),
         Slices::Auto(_) => shards.clamp(1, 16),
@@ -161,23 +196,52 @@ async fn prepare<K: Sink>(spec: &RemoteReindexSpec, conn: &Connected, sink: &K, 
             prepared.original_settings = originals_of(&desc);
             prepared.dest_was_empty = count == 0;
         }
-        sink.prepared(&prepared).await.map_err(WorkflowError::Sink)?;
-        let marker = Marker { original_settings: prepared.original_settings.clone(), dest_was_empty: prepared.dest_was_empty, source: source_id };
+        sink.prepared(&prepared)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        let marker = Marker {
+            original_settings: prepared.original_settings.clone(),
+            dest_was_empty: prepared.dest_was_empty,
+            source: source_id,
+        };
         let during = "tuning the destination for bulk loading";
-        write_marker(dst, didx, Some(&marker)).await.map_err(|source| WorkflowError::Destination { during, source })?;
-        dst.put_settings(didx, &tuned_settings()).await.map_err(|source| WorkflowError::Destination { during, source })?;
+        write_marker(dst, didx, Some(&marker))
+            .await
+            .map_err(|source| WorkflowError::Destination { during, source })?;
+        dst.put_settings(didx, &tuned_settings())
+            .await
+            .map_err(|source| WorkflowError::Destination { during, source })?;
     } else {
         prepared.original_settings = match resume {
             Some(r) => r.original_settings,
             None => originals_from_user(spec.dest.settings.as_ref()),
         };
-        sink.prepared(&prepared).await.map_err(WorkflowError::Sink)?;
-        let body = create_body(spec.dest.settings.as_ref(), spec.dest.mappings.as_ref(), &source_desc, None);
+        sink.prepared(&prepared)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        let body = create_body(
+            spec.dest.settings.as_ref(),
+            spec.dest.mappings.as_ref(),
+            &source_desc,
+            None,
+        );
         let during = "creating the destination index";
-        dst.create_index(didx, &body).await.map_err(|source| WorkflowError::Destination { during, source })?;
-        let marker = Marker { original_settings: prepared.original_settings.clone(), dest_was_empty: true, source: source_id };
-        write_marker(dst, didx, Some(&marker)).await.map_err(|source| WorkflowError::Destination { during, source })?;
-        prepared.dest_index_uuid = dst.describe_index(didx).await.ok().and_then(|d| d.setting("index.uuid"));
+        dst.create_index(didx, &body)
+            .await
+            .map_err(|source| WorkflowError::Destination { during, source })?;
+        let marker = Marker {
+            original_settings: prepared.original_settings.clone(),
+            dest_was_empty: true,
+            source: source_id,
+        };
+        write_marker(dst, didx, Some(&marker))
+            .await
+            .map_err(|source| WorkflowError::Destination { during, source })?;
+        prepared.dest_index_uuid = dst
+            .describe_index(didx)
+            .await
+            .ok()
+            .and_then(|d| d.setting("index.uuid"));
     }
     Ok(prepared)
 }
@@ -201,38 +265,76 @@ async fn copy_and_finalize<K: Sink>(
         prepared.slices,
         prepared.summary
     );
-    sink.phase(Phase::Copying, "Copying", msg).await.map_err(WorkflowError::Sink)?;
+    sink.phase(Phase::Copying, "Copying", msg)
+        .await
+        .map_err(WorkflowError::Sink)?;
     let stats = Arc::new(CopyStats::new());
     sink.copying(stats.clone(), total);
     let plan = copy_plan(spec, conn, prepared, throttle);
     let started = Instant::now();
-    run_copy(plan, stats.clone(), cancel).await.map_err(|e| match e {
-        CopyError::Cancelled => WorkflowError::Cancelled,
-        e => WorkflowError::Copy(e),
-    })?;
+    run_copy(plan, stats.clone(), cancel)
+        .await
+        .map_err(|e| match e {
+            CopyError::Cancelled => WorkflowError::Cancelled,
+            e => WorkflowError::Copy(e),
+        })?;
     let copy_time = started.elapsed();
     let snap = stats.snapshot();
-    sink.phase(Phase::Finalizing, "Finalizing", format!("copied {} documents; restoring settings and verifying", snap.written))
-        .await
-        .map_err(WorkflowError::Sink)?;
+    sink.phase(
+        Phase::Finalizing,
+        "Finalizing",
+        format!(
+            "copied {} documents; restoring settings and verifying",
+            snap.written
+        ),
+    )
+    .await
+    .map_err(WorkflowError::Sink)?;
     let dst = &conn.dest;
     let didx = &spec.dest.index;
     restore_destination(dst, didx, &prepared.original_settings).await?;
     let during = "verifying the destination";
-    dst.refresh(didx).await.map_err(|source| WorkflowError::Destination { during, source })?;
-    let found = dst.count(didx, None).await.map_err(|source| WorkflowError::Destination { during, source })?;
+    dst.refresh(didx)
+        .await
+        .map_err(|source| WorkflowError::Destination { during, source })?;
+    let found = dst
+        .count(didx, None)
+        .await
+        .map_err(|source| WorkflowError::Destination { during, source })?;
     if prepared.dest_was_empty {
         let expected = snap.read - snap.failed;
         if found != expected {
-            return Err(WorkflowError::Verification { expected, found, read: snap.read, failed: snap.failed });
+            return Err(WorkflowError::Verification {
+                expected,
+                found,
+                read: snap.read,
+                failed: snap.failed,
+            });
         }
     }
     let retries = snap.retries + conn.source.retries() + conn.dest.retries();
-    Ok(Outcome { stats: snap, prepared: prepared.clone(), dest_count: found, verified: prepared.dest_was_empty, copy_time, retries })
+    Ok(Outcome {
+        stats: snap,
+        prepared: prepared.clone(),
+        dest_count: found,
+        verified: prepared.dest_was_empty,
+        copy_time,
+        retries,
+    })
 }
 
-fn copy_plan(spec: &RemoteReindexSpec, conn: &Connected, prepared: &Prepared, throttle: Arc<Throttle>) -> CopyPlan {
-    let bulk_bytes = spec.dest.bulk_bytes.as_ref().and_then(|b| b.bytes().ok()).unwrap_or(5 << 20) as usize;
+fn copy_plan(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    prepared: &Prepared,
+    throttle: Arc<Throttle>,
+) -> CopyPlan {
+    let bulk_bytes = spec
+        .dest
+        .bulk_bytes
+        .as_ref()
+        .and_then(|b| b.bytes().ok())
+        .unwrap_or(5 << 20) as usize;
     let max_concurrent_bulk = spec
         .dest
         .max_concurrent_bulk
@@ -243,12 +345,17 @@ fn copy_plan(spec: &RemoteReindexSpec, conn: &Connected, prepared: &Prepared, th
         source_index: spec.source.index.clone(),
         query: spec.source.query.clone(),
         page_size: spec.source.size.unwrap_or(1000).clamp(1, 10_000) as u32,
-        keep_alive: spec.source.scroll.as_ref().map_or_else(|| "5m".to_string(), |d| d.0.clone()),
+        keep_alive: spec
+            .source
+            .scroll
+            .as_ref()
+            .map_or_else(|| "5m".to_string(), |d| d.0.clone()),
         slices: prepared.slices,
         max_docs: spec.source.max_docs.map(|n| n as u64),
         dest: conn.dest.clone(),
         dest_index: spec.dest.index.clone(),
-        dest_type: (conn.dest_info.version.major < 7 && conn.dest_info.distribution == crate::search::Distribution::Elasticsearch)
+        dest_type: (conn.dest_info.version.major < 7
+            && conn.dest_info.distribution == crate::search::Distribution::Elasticsearch)
             .then(|| "_doc".to_string()),
         op: match spec.dest.op_type.unwrap_or_default() {
             OpType::Index => WriteOp::Index,
@@ -265,6 +372,10 @@ fn copy_plan(spec: &RemoteReindexSpec, conn: &Connected, prepared: &Prepared, th
 
 /// True when the mapping (typed or not) has `_source.enabled: false`.
 fn source_disabled(mappings: &Value) -> bool {
-    let off = |m: &Value| m.get("_source").and_then(|s| s.get("enabled")).is_some_and(|e| e == &Value::Bool(false) || e == "false");
+    let off = |m: &Value| {
+        m.get("_source")
+            .and_then(|s| s.get("enabled"))
+            .is_some_and(|e| e == &Value::Bool(false) || e == "false")
+    };
     off(mappings) || mappings.as_object().is_some_and(|o| o.values().any(off))
 }

@@ -1,0 +1,83 @@
+//! What every reconcile shares: the client, the event recorder, the registry of running copies,
+//! the operator's policy and metrics.
+
+use super::metrics::Metrics;
+use super::registry::Registry;
+use crate::api::Endpoint;
+use crate::api::validate::Policy;
+use crate::workflow::Settings;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder};
+
+/// Shared state of the controller.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Publishes events.k8s.io Events.
+    pub recorder: Recorder,
+    /// Copies by resource UID.
+    pub registry: Registry,
+    /// The destination used when `spec.dest.remote` is absent (`--dest-host`).
+    pub dest_default: Option<Endpoint>,
+    /// Allowed hosts and system-index policy.
+    pub policy: Policy,
+    /// `User-Agent` for search requests.
+    pub user_agent: Option<String>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+impl Context {
+    /// Workflow settings for a resource in `namespace`.
+    pub fn settings(&self, namespace: &str) -> Settings {
+        Settings {
+            dest_default: self.dest_default.clone(),
+            policy: self.policy.clone(),
+            namespace: namespace.to_string(),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+
+    /// Publishes an Event; failures are logged, never fatal.
+    pub async fn event(
+        &self,
+        reference: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: &str,
+    ) {
+        let ev = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(truncate(note, 1000)),
+            action: "Reconcile".to_string(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, reference).await {
+            tracing::warn!(error = %e, reason, "could not publish an Event");
+        }
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max.saturating_sub(3);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn truncates_on_char_boundaries() {
+        assert_eq!(super::truncate("abc", 10), "abc");
+        let t = super::truncate(&"é".repeat(600), 1000);
+        assert!(t.len() <= 1000 && t.ends_with("..."));
+    }
+}

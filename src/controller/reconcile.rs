@@ -1,0 +1,133 @@
+//! Reconcile: add the finalizer, then advance one step and return. Safe to re-run: a terminal
+//! phase for the current generation is left alone, a registered copy only gets its rate updated,
+//! and otherwise one copy task is started.
+
+use super::cleanup::cleanup;
+use super::context::Context;
+use super::registry::only_rate_differs;
+use super::task;
+use super::writer::patch_status;
+use crate::api::{Phase, RemoteReindex};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The finalizer that makes deletion stop the copy and restore the destination first.
+pub const FINALIZER: &str = "reindex.dev/cleanup";
+
+/// Why a reconcile must be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The object lacks a field the API server always sets.
+    #[error("the resource has no {0}")]
+    MissingField(&'static str),
+    /// Deletion is waiting for the copy to stop (restoring settings, clearing scrolls).
+    #[error("the copy is still stopping")]
+    StillStopping,
+    /// Deletion could not restore the destination or clear the scrolls yet.
+    #[error("cleanup failed: {0}")]
+    Cleanup(String),
+    /// The API server refused or failed a request.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// The error type the controller sees.
+pub type Error = kube::runtime::finalizer::Error<ReconcileError>;
+
+/// Reconciles one `RemoteReindex`.
+pub async fn reconcile(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.metrics.reconciliations.inc();
+    let ns = obj
+        .namespace()
+        .ok_or(Error::ApplyFailed(ReconcileError::MissingField(
+            "metadata.namespace",
+        )))?;
+    let api: Api<RemoteReindex> = Api::namespaced(ctx.client.clone(), &ns);
+    let status_api = api.clone();
+    finalizer(&api, FINALIZER, obj, |event| async move {
+        match event {
+            Event::Apply(obj) => apply(&status_api, obj, ctx).await,
+            Event::Cleanup(obj) => cleanup(obj, ctx).await,
+        }
+    })
+    .await
+}
+
+/// Retries failed reconciles: soon while a copy is stopping, later otherwise.
+pub fn error_policy(obj: Arc<RemoteReindex>, err: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.reconcile_errors.inc();
+    let still_stopping = matches!(err, Error::CleanupFailed(ReconcileError::StillStopping));
+    if !still_stopping {
+        tracing::warn!(name = %obj.name_any(), namespace = ?obj.namespace(), error = %err, "reconcile failed; retrying");
+    }
+    Action::requeue(if still_stopping {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    })
+}
+
+async fn apply(
+    api: &Api<RemoteReindex>,
+    obj: Arc<RemoteReindex>,
+    ctx: Arc<Context>,
+) -> Result<Action, ReconcileError> {
+    let uid = obj
+        .uid()
+        .ok_or(ReconcileError::MissingField("metadata.uid"))?;
+    let generation = obj.metadata.generation.unwrap_or(0);
+    let phase = obj.status.as_ref().and_then(|s| s.phase);
+    if let Some(entry) = ctx.registry.get(&uid) {
+        if entry.is_running() {
+            if only_rate_differs(&entry.spec, &obj.spec) {
+                let rate = obj.spec.requests_per_second.filter(|r| *r > 0.0);
+                if entry.throttle.rate() != rate {
+                    entry.throttle.set_rate(rate);
+                    let note = rate.map_or("rate limit removed".to_string(), |r| {
+                        format!("rate limit set to {r} documents/s")
+                    });
+                    ctx.event(
+                        &obj.object_ref(&()),
+                        EventType::Normal,
+                        "Rethrottled",
+                        &note,
+                    )
+                    .await;
+                }
+                entry.adopt_generation(generation);
+            } else if entry.first_warning_for(generation) {
+                let note = "the spec changed while copying: only requestsPerSecond applies to a running copy; the new spec runs after this copy ends";
+                ctx.event(
+                    &obj.object_ref(&()),
+                    EventType::Warning,
+                    "SpecChangedWhileCopying",
+                    note,
+                )
+                .await;
+            }
+            return Ok(Action::requeue(Duration::from_secs(300)));
+        }
+        if entry.generation() == generation {
+            // Finished this generation. The watch may lag behind the terminal patch; if that patch
+            // failed, write it again.
+            if !phase.is_some_and(Phase::is_terminal)
+                && let Some(patch) = entry.final_patch()
+            {
+                patch_status(api, &obj.name_any(), patch).await?;
+            }
+            return Ok(Action::await_change());
+        }
+        ctx.registry.remove(&uid);
+    }
+    let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
+    if phase.is_some_and(Phase::is_terminal) && observed == Some(generation) {
+        return Ok(Action::await_change());
+    }
+    tracing::info!(name = %obj.name_any(), namespace = ?obj.namespace(), generation, "starting a copy");
+    task::spawn(ctx, &obj, &uid);
+    Ok(Action::requeue(Duration::from_secs(300)))
+}

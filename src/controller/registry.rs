@@ -1,0 +1,154 @@
+//! The copies this process runs, keyed by resource UID, so that a re-reconcile never starts a
+//! second copy and deletion can stop the running one.
+
+use crate::api::RemoteReindexSpec;
+use crate::copy::Throttle;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// One copy task (running or finished) for one resource.
+#[derive(Debug)]
+pub struct Entry {
+    /// Cancelled to stop the copy (deletion, shutdown).
+    pub cancel: CancellationToken,
+    /// Cancelled by the task when it has ended (settings restored, scrolls cleared, status written).
+    pub done: CancellationToken,
+    /// The copy's rate limit, changed in place on `spec.requestsPerSecond` edits.
+    pub throttle: Arc<Throttle>,
+    /// The spec the copy runs.
+    pub spec: RemoteReindexSpec,
+    generation: AtomicI64,
+    warned_generation: AtomicI64,
+    final_patch: Mutex<Option<Value>>,
+}
+
+impl Entry {
+    /// A new entry for a copy of `spec` at `generation`.
+    pub fn new(spec: RemoteReindexSpec, generation: i64) -> Self {
+        Entry {
+            cancel: CancellationToken::new(),
+            done: CancellationToken::new(),
+            throttle: Arc::new(Throttle::new(spec.requests_per_second)),
+            spec,
+            generation: AtomicI64::new(generation),
+            warned_generation: AtomicI64::new(i64::MIN),
+            final_patch: Mutex::new(None),
+        }
+    }
+
+    /// Whether the task is still running.
+    pub fn is_running(&self) -> bool {
+        !self.done.is_cancelled()
+    }
+
+    /// The generation the copy reports as `observedGeneration`.
+    pub fn generation(&self) -> i64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// A running copy takes over a newer generation whose only change is the rate.
+    pub fn adopt_generation(&self, generation: i64) {
+        self.generation.fetch_max(generation, Ordering::SeqCst);
+    }
+
+    /// True the first time it is called for `generation` (to warn once per spec edit).
+    pub fn first_warning_for(&self, generation: i64) -> bool {
+        self.warned_generation.swap(generation, Ordering::SeqCst) != generation
+    }
+
+    /// Keeps the terminal status patch, so a reconcile can re-apply it if writing it failed.
+    pub fn set_final_patch(&self, patch: Value) {
+        if let Ok(mut p) = self.final_patch.lock() {
+            *p = Some(patch);
+        }
+    }
+
+    /// The terminal status patch, once the task wrote (or tried to write) it.
+    pub fn final_patch(&self) -> Option<Value> {
+        self.final_patch.lock().ok().and_then(|p| p.clone())
+    }
+}
+
+/// Whether two specs differ in nothing but `requestsPerSecond` (a change a running copy can
+/// apply in place).
+pub fn only_rate_differs(a: &RemoteReindexSpec, b: &RemoteReindexSpec) -> bool {
+    let mut b = b.clone();
+    b.requests_per_second = a.requests_per_second;
+    *a == b
+}
+
+/// Entries by resource UID.
+#[derive(Debug, Default)]
+pub struct Registry {
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+}
+
+impl Registry {
+    /// The entry for `uid`.
+    pub fn get(&self, uid: &str) -> Option<Arc<Entry>> {
+        self.lock().get(uid).cloned()
+    }
+
+    /// Registers `entry` for `uid`, replacing a finished one.
+    pub fn insert(&self, uid: &str, entry: Arc<Entry>) {
+        self.lock().insert(uid.to_string(), entry);
+    }
+
+    /// Forgets `uid`.
+    pub fn remove(&self, uid: &str) {
+        self.lock().remove(uid);
+    }
+
+    /// Copies still running.
+    pub fn running(&self) -> Vec<Arc<Entry>> {
+        self.lock()
+            .values()
+            .filter(|e| e.is_running())
+            .cloned()
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {
+        // A panic while holding this lock leaves the map consistent (single inserts/removes).
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> RemoteReindexSpec {
+        serde_json::from_value(serde_json::json!({
+            "source": {"remote": {"host": "http://a:9200"}, "index": "s"},
+            "dest": {"index": "d"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn rate_only_changes_are_recognised() {
+        let a = spec();
+        let mut b = a.clone();
+        b.requests_per_second = Some(10.0);
+        assert!(only_rate_differs(&a, &b));
+        b.dest.index = "other".into();
+        assert!(!only_rate_differs(&a, &b));
+    }
+
+    #[test]
+    fn generation_is_adopted_and_warned_once() {
+        let e = Entry::new(spec(), 1);
+        e.adopt_generation(3);
+        e.adopt_generation(2);
+        assert_eq!(e.generation(), 3);
+        assert!(e.first_warning_for(4));
+        assert!(!e.first_warning_for(4));
+        assert!(e.is_running());
+        e.done.cancel();
+        assert!(!e.is_running());
+    }
+}

@@ -1,0 +1,153 @@
+//! The controller's [`Sink`]: phases become status patches and Events, `prepared` is persisted
+//! before the destination is tuned, and a sampler writes progress every few seconds.
+
+use super::status::{RateWindow, progress};
+use super::writer::StatusWriter;
+use crate::api::{FailedDoc, Phase};
+use crate::copy::CopyStats;
+use crate::workflow::{Prepared, Sink};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How often progress is written to `.status` at most.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Window of the moving-average rate.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+/// A [`Sink`] that writes to the resource's status.
+pub struct StatusSink {
+    writer: Arc<StatusWriter>,
+    sampler: Mutex<Option<(CancellationToken, JoinHandle<()>)>>,
+    stats: Mutex<Option<(Arc<CopyStats>, Option<u64>)>>,
+}
+
+impl StatusSink {
+    /// A sink writing through `writer`.
+    pub fn new(writer: Arc<StatusWriter>) -> Self {
+        StatusSink {
+            writer,
+            sampler: Mutex::new(None),
+            stats: Mutex::new(None),
+        }
+    }
+
+    /// Stops the sampler and waits for its last patch, so that later patches win.
+    pub async fn stop_sampler(&self) {
+        let sampler = self
+            .sampler
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((stop, handle)) = sampler {
+            stop.cancel();
+            if let Err(e) = handle.await {
+                tracing::warn!(error = %e, "progress sampler ended abnormally");
+            }
+        }
+    }
+
+    /// The copy's counters and expected total, once copying started.
+    pub fn stats(&self) -> Option<(Arc<CopyStats>, Option<u64>)> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Sink for StatusSink {
+    async fn phase(
+        &self,
+        phase: Phase,
+        reason: &'static str,
+        message: String,
+    ) -> Result<(), String> {
+        tracing::info!(%phase, reason, message, "phase");
+        self.writer
+            .phase(phase, reason, &message, json!({}))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn prepared(&self, p: &Prepared) -> Result<(), String> {
+        let status = json!({
+            "originalSettings": p.original_settings,
+            "destWasEmpty": p.dest_was_empty,
+            "destIndexUuid": p.dest_index_uuid,
+            "startedAt": super::status::now(),
+            "progress": { "total": p.total, "read": 0, "written": 0, "failed": 0 },
+        });
+        self.writer.patch(status).await.map_err(|e| e.to_string())
+    }
+
+    fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = Some((stats.clone(), total));
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(sample(self.writer.clone(), stats, total, stop.clone()));
+        if let Some((old, _)) = self
+            .sampler
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace((stop, handle))
+        {
+            old.cancel();
+        }
+    }
+}
+
+/// Patches `.status.progress`, `openScrolls` and `failures` every [`SAMPLE_INTERVAL`] while they
+/// change, until `stop`.
+async fn sample(
+    writer: Arc<StatusWriter>,
+    stats: Arc<CopyStats>,
+    total: Option<u64>,
+    stop: CancellationToken,
+) {
+    let mut window = RateWindow::new(RATE_WINDOW);
+    let mut last: Option<Value> = None;
+    let mut last_written = 0;
+    loop {
+        let stopped = tokio::select! {
+            _ = stop.cancelled() => true,
+            _ = tokio::time::sleep(SAMPLE_INTERVAL) => false,
+        };
+        let snap = stats.snapshot();
+        let rate = window.push(Instant::now(), snap.written);
+        writer
+            .ctx
+            .metrics
+            .documents_written
+            .inc_by(snap.written.saturating_sub(last_written));
+        last_written = snap.written;
+        if stopped {
+            return;
+        }
+        let status = json!({
+            "observedGeneration": writer.generation(),
+            "progress": progress(&snap, total, rate),
+            "openScrolls": stats.open_scrolls(),
+            "failures": failed_docs(&stats),
+        });
+        if last.as_ref() == Some(&status) {
+            continue;
+        }
+        match writer.patch(status.clone()).await {
+            Ok(()) => last = Some(status),
+            Err(e) => tracing::warn!(error = %e, "could not write progress"),
+        }
+    }
+}
+
+/// The failure sample as status entries.
+pub fn failed_docs(stats: &CopyStats) -> Vec<FailedDoc> {
+    stats
+        .failure_sample()
+        .into_iter()
+        .map(|f| FailedDoc {
+            id: f.id,
+            status: i64::from(f.status),
+            reason: f.reason,
+        })
+        .collect()
+}

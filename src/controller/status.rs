@@ -1,0 +1,244 @@
+//! Pure helpers for `.status`: conditions with a stable `lastTransitionTime`, and the progress
+//! block (`summary`, `percent`, moving-average rate, ETA) computed from engine counters.
+
+use crate::api::{Phase, Progress};
+use crate::copy::StatsSnapshot;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// The `Ready` condition type.
+pub const READY: &str = "Ready";
+/// The `Progressing` condition type.
+pub const PROGRESSING: &str = "Progressing";
+/// The `Degraded` condition type.
+pub const DEGRADED: &str = "Degraded";
+
+/// The current time as a Kubernetes `Time`.
+pub fn now() -> Time {
+    Time(Timestamp::now())
+}
+
+/// Sets condition `type_` in `conditions`. `lastTransitionTime` changes only when the status
+/// (`True`/`False`/`Unknown`) changes; reason, message and generation are always updated. An
+/// empty message is replaced by the reason: some API servers (1.20) read `""` as `null` and
+/// reject the patch.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
+    let status = if status { "True" } else { "False" };
+    let message = if message.is_empty() { reason } else { message };
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => {
+            if c.status != status {
+                c.status = status.to_string();
+                c.last_transition_time = now();
+            }
+            c.reason = reason.to_string();
+            c.message = message.to_string();
+            c.observed_generation = generation;
+        }
+        None => conditions.push(Condition {
+            type_: type_.to_string(),
+            status: status.to_string(),
+            reason: reason.to_string(),
+            message: message.to_string(),
+            observed_generation: generation,
+            last_transition_time: now(),
+        }),
+    }
+}
+
+/// The three conditions for a phase. `reason`/`message` describe the phase (for `Failed`, the
+/// error's reason and message).
+pub fn apply_phase(
+    conditions: &mut Vec<Condition>,
+    phase: Phase,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
+    let (ready, progressing, degraded) = match phase {
+        Phase::Pending | Phase::Copying | Phase::Finalizing => (false, true, false),
+        Phase::Succeeded => (true, false, false),
+        Phase::Failed => (false, false, true),
+    };
+    set_condition(conditions, READY, ready, reason, message, generation);
+    set_condition(
+        conditions,
+        PROGRESSING,
+        progressing,
+        reason,
+        message,
+        generation,
+    );
+    let (d_reason, d_message) = if degraded {
+        (reason, message)
+    } else {
+        ("AsExpected", "no errors")
+    };
+    set_condition(
+        conditions, DEGRADED, degraded, d_reason, d_message, generation,
+    );
+}
+
+/// Tracks recent samples of the written counter for a moving-average rate.
+#[derive(Debug)]
+pub struct RateWindow {
+    window: Duration,
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl RateWindow {
+    /// A window over the last `window` of samples.
+    pub fn new(window: Duration) -> Self {
+        RateWindow {
+            window,
+            samples: VecDeque::new(),
+        }
+    }
+
+    /// Adds a sample and returns the rate over the window (documents per second), once two
+    /// samples exist.
+    pub fn push(&mut self, at: Instant, written: u64) -> Option<f64> {
+        self.samples.push_back((at, written));
+        while self.samples.len() > 2
+            && self
+                .samples
+                .front()
+                .is_some_and(|(t, _)| at.duration_since(*t) > self.window)
+        {
+            self.samples.pop_front();
+        }
+        let (t0, w0) = *self.samples.front()?;
+        let secs = at.duration_since(t0).as_secs_f64();
+        (secs > 0.0).then(|| written.saturating_sub(w0) as f64 / secs)
+    }
+}
+
+/// The progress block for counters `s`, the expected `total` and a rate.
+pub fn progress(s: &StatsSnapshot, total: Option<u64>, rate: Option<f64>) -> Progress {
+    let percent = total.map(|t| (s.written.min(t) * 100).checked_div(t).unwrap_or(100) as i64);
+    let summary = match (total, percent) {
+        (Some(t), Some(p)) => format!("{}/{t} ({p}%)", s.written),
+        _ => s.written.to_string(),
+    };
+    let eta = match (total, rate) {
+        (Some(t), Some(r)) if r > 0.0 && t > s.written => Some(format_eta(
+            Duration::from_secs_f64((t - s.written) as f64 / r),
+        )),
+        _ => None,
+    };
+    Progress {
+        total: total.map(|t| t as i64),
+        read: s.read as i64,
+        written: s.written as i64,
+        failed: s.failed as i64,
+        conflicts: s.conflicts as i64,
+        retries: s.retries as i64,
+        percent,
+        docs_per_second: rate.map(|r| format!("{r:.0}")),
+        eta,
+        summary: Some(summary),
+    }
+}
+
+/// `3m20s`, `1h2m`, `45s`.
+pub fn format_eta(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{}s", s / 60, s % 60),
+        _ => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_time_changes_only_with_status() {
+        let mut cs = Vec::new();
+        set_condition(&mut cs, READY, false, "Pending", "", Some(1));
+        let t0 = cs[0].last_transition_time.clone();
+        cs[0].last_transition_time = Time(Timestamp::UNIX_EPOCH);
+        set_condition(&mut cs, READY, false, "Copying", "copying", Some(1));
+        assert_eq!(
+            cs[0].last_transition_time,
+            Time(Timestamp::UNIX_EPOCH),
+            "same status keeps the time"
+        );
+        assert_eq!(cs[0].reason, "Copying");
+        set_condition(&mut cs, READY, true, "Verified", "ok", Some(1));
+        assert!(cs[0].last_transition_time.0 >= t0.0);
+        assert_eq!(cs.len(), 1);
+    }
+
+    #[test]
+    fn phases_map_to_three_conditions() {
+        let mut cs = Vec::new();
+        apply_phase(
+            &mut cs,
+            Phase::Failed,
+            "Unreachable",
+            "x is unreachable",
+            Some(2),
+        );
+        let get = |t: &str| cs.iter().find(|c| c.type_ == t).cloned().unwrap();
+        assert_eq!(
+            (get(READY).status.as_str(), get(DEGRADED).status.as_str()),
+            ("False", "True")
+        );
+        assert_eq!(get(DEGRADED).reason, "Unreachable");
+        assert_eq!(get(PROGRESSING).status, "False");
+        apply_phase(&mut cs, Phase::Succeeded, "Verified", "ok", Some(3));
+        let get = |t: &str| cs.iter().find(|c| c.type_ == t).cloned().unwrap();
+        assert_eq!(
+            (get(READY).status.as_str(), get(DEGRADED).status.as_str()),
+            ("True", "False")
+        );
+        assert_eq!(get(READY).observed_generation, Some(3));
+    }
+
+    #[test]
+    fn progress_summary_percent_and_eta() {
+        let s = StatsSnapshot {
+            read: 13000,
+            written: 12034,
+            ..Default::default()
+        };
+        let p = progress(&s, Some(25000), Some(1000.0));
+        assert_eq!(p.summary.as_deref(), Some("12034/25000 (48%)"));
+        assert_eq!(p.percent, Some(48));
+        assert_eq!(p.eta.as_deref(), Some("12s"));
+        assert_eq!(p.docs_per_second.as_deref(), Some("1000"));
+        assert_eq!(progress(&s, None, None).summary.as_deref(), Some("12034"));
+        assert_eq!(
+            progress(&StatsSnapshot::default(), Some(0), None).percent,
+            Some(100)
+        );
+        assert_eq!(format_eta(Duration::from_secs(200)), "3m20s");
+        assert_eq!(format_eta(Duration::from_secs(3720)), "1h2m");
+    }
+
+    #[test]
+    fn rate_window_is_a_moving_average() {
+        let mut w = RateWindow::new(Duration::from_secs(10));
+        let t = Instant::now();
+        assert_eq!(w.push(t, 0), None);
+        assert_eq!(w.push(t + Duration::from_secs(2), 2000), Some(1000.0));
+        for i in 2..=10u64 {
+            w.push(t + Duration::from_secs(2 * i), 2000 + (i - 1) * 100);
+        }
+        // Only the last ~10 s count: 50 docs/s, not the early burst.
+        let r = w.push(t + Duration::from_secs(22), 3000).unwrap();
+        assert!((r - 50.0).abs() < 1.0, "{r}");
+    }
+}

@@ -1,0 +1,247 @@
+//! The per-resource copy task: runs [`workflow::run`] with the status sink and writes the
+//! terminal status (or, when interrupted, leaves the phase for a restart to resume).
+
+use super::context::Context;
+use super::registry::Entry;
+use super::secrets::KubeSecrets;
+use super::sink::{StatusSink, failed_docs};
+use super::status::{now, progress};
+use super::writer::{StatusWriter, is_not_found};
+use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
+use crate::workflow::{self, Outcome, Prepared, WorkflowError};
+use kube::ResourceExt;
+use kube::runtime::events::EventType;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long clearing a dead process's scrolls may take before the copy goes on without it.
+const STALE_SCROLL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What an earlier, interrupted attempt persisted: its originals win over the destination's
+/// current (possibly tuned) settings. Only a non-terminal phase resumes; a new generation after
+/// Succeeded/Failed starts afresh.
+pub fn resume_from(status: Option<&RemoteReindexStatus>) -> Option<Prepared> {
+    let s = status?;
+    if s.phase.is_none_or(Phase::is_terminal) {
+        return None;
+    }
+    Some(Prepared {
+        original_settings: s.original_settings.clone()?,
+        dest_was_empty: s.dest_was_empty.unwrap_or(false),
+        dest_index_uuid: s.dest_index_uuid.clone(),
+        total: None,
+        slices: 1,
+        summary: String::new(),
+    })
+}
+
+/// Starts the copy for `obj` and registers it; returns the entry.
+pub fn spawn(ctx: Arc<Context>, obj: &RemoteReindex, uid: &str) -> Arc<Entry> {
+    let entry = Arc::new(Entry::new(
+        obj.spec.clone(),
+        obj.metadata.generation.unwrap_or(0),
+    ));
+    ctx.registry.insert(uid, entry.clone());
+    let writer = Arc::new(StatusWriter::new(ctx.clone(), entry.clone(), obj));
+    let obj = obj.clone();
+    let done = entry.done.clone();
+    tokio::spawn(async move {
+        let _done = done.drop_guard();
+        ctx.metrics.copies_running.inc();
+        let result = run(&writer, &obj).await;
+        ctx.metrics.copies_running.dec();
+        ctx.metrics.finished(result);
+    });
+    entry
+}
+
+async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
+    let ctx = &writer.ctx;
+    let entry = &writer.entry;
+    let ns = obj.namespace().unwrap_or_default();
+    let status = obj.status.as_ref();
+    let resume = resume_from(status);
+    let (reason, message) = match &resume {
+        Some(_) => (
+            "Resuming",
+            "resuming an interrupted copy with the settings recorded before tuning".to_string(),
+        ),
+        None => (
+            "Pending",
+            "validating the spec and connecting to both clusters".to_string(),
+        ),
+    };
+    let mut start =
+        json!({ "progress": null, "completedAt": null, "failures": null, "openScrolls": null });
+    if resume.is_none() {
+        for k in [
+            "originalSettings",
+            "destWasEmpty",
+            "destIndexUuid",
+            "startedAt",
+        ] {
+            start[k] = Value::Null;
+        }
+    }
+    if let Err(e) = writer.phase(Phase::Pending, reason, &message, start).await {
+        tracing::warn!(name = %obj.name_any(), error = %e, "could not record the Pending phase; the copy goes on");
+    }
+    let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
+    let settings = ctx.settings(&ns);
+    if let Some(stale) = status
+        .map(|s| s.open_scrolls.clone())
+        .filter(|s| !s.is_empty())
+    {
+        clear_stale_scrolls(obj, &secrets, &settings, &stale).await;
+    }
+    let sink = StatusSink::new(writer.clone());
+    let result = workflow::run(
+        &entry.spec,
+        &secrets,
+        &settings,
+        &sink,
+        resume,
+        entry.throttle.clone(),
+        entry.cancel.clone(),
+    )
+    .await;
+    sink.stop_sampler().await;
+    let stats = sink.stats();
+    let (label, patch) = match &result {
+        Ok(outcome) => ("succeeded", succeeded(writer, outcome)),
+        Err(WorkflowError::Cancelled) => {
+            let mut patch = json!({ "openScrolls": null });
+            if let Some((s, total)) = &stats {
+                patch["progress"] = json!(progress(&s.snapshot(), *total, None));
+            }
+            if let Err(e) = writer.patch(patch).await
+                && !is_not_found(&e)
+            {
+                tracing::warn!(error = %e, "could not record the interruption");
+            }
+            let note = "copy stopped (resource deleted or operator shutting down); destination settings restored";
+            writer.event(EventType::Normal, "Interrupted", note).await;
+            return "interrupted";
+        }
+        Err(e) => ("failed", failed(writer, e, stats.as_ref())),
+    };
+    entry.set_final_patch(patch.clone());
+    let (phase, reason, message) = match &result {
+        Ok(o) => (
+            Phase::Succeeded,
+            if o.verified { "Verified" } else { "Copied" },
+            o.message(),
+        ),
+        Err(e) => (Phase::Failed, e.reason(), e.to_string()),
+    };
+    match &result {
+        Ok(_) => tracing::info!(name = %obj.name_any(), message, "copy succeeded"),
+        Err(_) => tracing::warn!(name = %obj.name_any(), reason, message, "copy failed"),
+    }
+    match writer.patch(patch).await {
+        Ok(()) => {
+            let type_ = if phase == Phase::Failed {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            writer.event(type_, reason, &message).await;
+        }
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "could not write the terminal status; the next reconcile retries")
+        }
+    }
+    label
+}
+
+/// The terminal status after success.
+fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
+    let reason = if o.verified { "Verified" } else { "Copied" };
+    let message = o.message();
+    let rate = o.stats.written as f64 / o.copy_time.as_secs_f64().max(0.001);
+    let mut p = progress(&o.stats, o.prepared.total, Some(rate));
+    p.retries = o.retries as i64;
+    p.eta = None;
+    json!({
+        "phase": Phase::Succeeded,
+        "observedGeneration": writer.generation(),
+        "conditions": writer.conditions_for(Phase::Succeeded, reason, &message),
+        "progress": p,
+        "openScrolls": null,
+        "completedAt": now(),
+    })
+}
+
+/// The terminal status after a failure.
+fn failed(
+    writer: &StatusWriter,
+    e: &WorkflowError,
+    stats: Option<&(Arc<crate::copy::CopyStats>, Option<u64>)>,
+) -> Value {
+    let mut status = json!({
+        "phase": Phase::Failed,
+        "observedGeneration": writer.generation(),
+        "conditions": writer.conditions_for(Phase::Failed, e.reason(), &e.to_string()),
+        "openScrolls": null,
+        "completedAt": now(),
+    });
+    if let Some((s, total)) = stats {
+        status["progress"] = json!(progress(&s.snapshot(), *total, None));
+        status["failures"] = json!(failed_docs(s));
+    }
+    status
+}
+
+/// Clears scroll ids a dead process left in `.status.openScrolls` (best effort: they also
+/// expire after their keep-alive).
+async fn clear_stale_scrolls<S: workflow::SecretSource>(
+    obj: &RemoteReindex,
+    secrets: &S,
+    settings: &workflow::Settings,
+    ids: &[String],
+) {
+    let connect = workflow::connect(&obj.spec, secrets, settings);
+    match tokio::time::timeout(STALE_SCROLL_TIMEOUT, connect).await {
+        Ok(Ok(conn)) => match conn.source.clear_scroll(ids).await {
+            Ok(()) => tracing::info!(
+                count = ids.len(),
+                "cleared scrolls left by an earlier process"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not clear scrolls left by an earlier process")
+            }
+        },
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not connect to clear scrolls left by an earlier process")
+        }
+        Err(_) => {
+            tracing::warn!("timed out connecting to clear scrolls left by an earlier process")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::OriginalSettings;
+
+    #[test]
+    fn only_interrupted_phases_resume() {
+        let mut s = RemoteReindexStatus {
+            phase: Some(Phase::Copying),
+            original_settings: Some(OriginalSettings::default()),
+            dest_was_empty: Some(true),
+            ..Default::default()
+        };
+        let r = resume_from(Some(&s)).unwrap();
+        assert!(r.dest_was_empty);
+        s.phase = Some(Phase::Succeeded);
+        assert!(resume_from(Some(&s)).is_none());
+        s.phase = Some(Phase::Pending);
+        s.original_settings = None;
+        assert!(resume_from(Some(&s)).is_none());
+        assert!(resume_from(None).is_none());
+    }
+}

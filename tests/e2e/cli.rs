@@ -1,0 +1,259 @@
+//! `remote-reindex run -f`: every exit code, with real servers where one can answer.
+
+use crate::harness::*;
+use serde_json::json;
+use std::time::Duration;
+
+const HEAD: &str = "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {name: t}\n";
+
+async fn run_yaml(yaml: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifest(&dir, "r.yaml", yaml);
+    run_cli(&["run", "-f", f.to_str().unwrap()]).await
+}
+
+fn spec(src: &str, dst: &str) -> String {
+    format!(
+        "{HEAD}spec:\n  source:\n    remote: {{host: \"{src}\"}}\n    index: src\n  dest:\n    remote: {{host: \"{dst}\"}}\n    index: dst\n"
+    )
+}
+
+/// A closed local port: connecting is refused.
+fn closed_port_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn exit_2_for_bad_yaml_unknown_fields_scripts_and_missing_secrets() {
+    let (code, _, err) = run_yaml("spec: [unclosed").await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid YAML"), "{err}");
+
+    let (code, _, err) = run_yaml(&format!(
+        "{}  colour: blue\n",
+        spec("http://127.0.0.1:1", "http://127.0.0.1:2")
+    ))
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown field(s): spec.colour"), "{err}");
+
+    let (code, _, err) = run_yaml(&format!(
+        "{}  script: {{source: \"ctx._source.x = 1\"}}\n",
+        spec("http://127.0.0.1:1", "http://127.0.0.1:2")
+    ))
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("spec.dest.pipeline"), "{err}");
+
+    let y = spec("http://127.0.0.1:1", "http://127.0.0.1:2").replace(
+        "remote: {host: \"http://127.0.0.1:1\"}",
+        "remote: {host: \"http://127.0.0.1:1\", basicAuth: {secretRef: {name: old-creds}}}",
+    );
+    let (code, _, err) = run_yaml(&format!("{y}  preflightTimeout: 1s\n")).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("Secret `old-creds` does not exist") && err.contains("SecretNotFound"),
+        "{err}"
+    );
+
+    let y =
+        spec("http://127.0.0.1:1", "http://127.0.0.1:2").replace("index: dst", "index: Bad/Name");
+    let (code, _, err) = run_yaml(&y).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("spec.dest.index"), "{err}");
+}
+
+#[tokio::test]
+async fn secret_values_from_the_files_are_used_and_never_printed() {
+    // The destination is reached with basic auth over loopback http; the servers ignore the
+    // header, which is enough to show the Secret resolves and its value stays out of output.
+    let (src, dst) = (noida(), osmem());
+    create_index(src.url(), "src", lean_mapping()).await;
+    load(src.url(), "src", &hostile_docs(50)).await;
+    let y = spec(src.url(), dst.url()).replace(
+        &format!("remote: {{host: \"{}\"}}", dst.url()),
+        &format!(
+            "remote: {{host: \"{}\", basicAuth: {{secretRef: {{name: creds}}}}}}",
+            dst.url()
+        ),
+    );
+    let secret = "---\napiVersion: v1\nkind: Secret\nmetadata: {name: creds}\ndata: {username: ZWxhc3RpYw==}\nstringData: {password: \"s3cr3t-pa55\"}\n";
+    let (code, out, err) = run_yaml(&format!("{y}{secret}")).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("s3cr3t-pa55") && !err.contains("s3cr3t-pa55"));
+    assert_eq!(count(dst.url(), "dst").await, 50);
+}
+
+#[tokio::test]
+async fn exit_3_for_unreachable_version_mismatch_and_non_empty_destination() {
+    let dead = closed_port_url();
+    let dst = noida();
+    let (code, _, err) = run_yaml(&format!(
+        "{}  preflightTimeout: 2s\n",
+        spec(&dead, dst.url())
+    ))
+    .await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("Unreachable") && err.contains(&dead), "{err}");
+
+    // A source claiming Elasticsearch 9 cannot be copied into Elasticsearch 8.
+    let fake = fake_es_root::start("9.1.0").await;
+    let (code, _, err) = run_yaml(&spec(&fake, dst.url())).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("VersionMismatch") && err.contains("9.1.0") && err.contains("8.15.3"),
+        "{err}"
+    );
+
+    let src = osmem();
+    create_index(src.url(), "src", lean_mapping()).await;
+    load(src.url(), "src", &hostile_docs(20)).await;
+    create_index(dst.url(), "dst", lean_mapping()).await;
+    load(dst.url(), "dst", &hostile_docs(3)).await;
+    let (code, _, err) = run_yaml(&spec(src.url(), dst.url())).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("DestinationNotEmpty") && err.contains("allowExisting"),
+        "{err}"
+    );
+    assert_eq!(
+        count(dst.url(), "dst").await,
+        3,
+        "a refused copy must not write"
+    );
+    let (code, _, err) = run_yaml(&format!(
+        "{}    allowExisting: true\n",
+        spec(src.url(), dst.url())
+    ))
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(count(dst.url(), "dst").await, 20);
+}
+
+#[tokio::test]
+async fn exit_1_when_documents_fail_beyond_max_failed_docs() {
+    let (src, dst) = (osmem(), noida());
+    create_index(src.url(), "src", json!({"mappings": {"dynamic": false}})).await;
+    let mut docs = hostile_docs(200);
+    docs[10].source = r#"{"n":"not a number"}"#.into();
+    docs[20].source = r#"{"n":"neither"}"#.into();
+    load(src.url(), "src", &docs).await;
+    let y = format!(
+        "{}    mappings: {{dynamic: false, properties: {{n: {{type: long}}}}}}\n",
+        spec(src.url(), dst.url())
+    );
+    let (code, _, err) = run_yaml(&y).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("TooManyFailures"), "{err}");
+    assert!(
+        settings(dst.url(), "dst")
+            .await
+            .get("index.refresh_interval")
+            .is_none(),
+        "settings restored after a failure"
+    );
+
+    // With room for both failures the copy succeeds and the count verifies read − failed.
+    let y = format!(
+        "{}    mappings: {{dynamic: false, properties: {{n: {{type: long}}}}}}\n  maxFailedDocs: 2\n",
+        spec(src.url(), dst.url()).replace("index: dst", "index: dst2")
+    );
+    let (code, out, err) = run_yaml(&y).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 failed"), "{out}");
+    assert_eq!(count(dst.url(), "dst2").await, 198);
+}
+
+#[tokio::test]
+async fn exit_130_on_interrupt_restores_settings() {
+    let (src, dst) = (noida(), osmem());
+    create_index(src.url(), "src", lean_mapping()).await;
+    load(src.url(), "src", &hostile_docs(4000)).await;
+    create_index(
+        dst.url(),
+        "dst",
+        json!({"settings": {"index": {"refresh_interval": "3s"}}}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifest(
+        &dir,
+        "r.yaml",
+        &format!(
+            "{}  requestsPerSecond: 200\n",
+            spec(src.url(), dst.url()).replace("index: src", "index: src\n    size: 100")
+        ),
+    );
+    let mut cmd = tokio::process::Command::from(cli());
+    cmd.args(["run", "-f", f.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id().unwrap();
+    eventually(
+        "the copy to start writing",
+        Duration::from_secs(60),
+        || async {
+            (settings(dst.url(), "dst")
+                .await
+                .get("index.refresh_interval")
+                == Some(&json!("-1")))
+            .then_some(())
+        },
+    )
+    .await;
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let s = settings(dst.url(), "dst").await;
+    assert_eq!(s.get("index.refresh_interval"), Some(&json!("3s")), "{s:?}");
+    assert!(
+        count(dst.url(), "dst").await < 4000,
+        "interrupted before the end"
+    );
+}
+
+/// `fake_es_root`: answers `GET /` as an Elasticsearch of any version (a real server cannot
+/// claim another version). Everything else gets 404.
+mod fake_es_root {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    pub async fn start(version: &str) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let body = format!(
+            r#"{{"name":"fake","version":{{"number":"{version}","build_flavor":"default"}},"tagline":"You Know, for Search"}}"#
+        );
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = l.accept().await else {
+                    return;
+                };
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    let root = buf[..n].starts_with(b"GET / ");
+                    let (status, b) = if root {
+                        ("200 OK", body)
+                    } else {
+                        ("404 Not Found", "{}".to_string())
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                        b.len()
+                    );
+                    let _ = s.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        url
+    }
+}

@@ -1,0 +1,408 @@
+//! Test harness: starts real Elasticsearch-API servers (noida-db as Elasticsearch 8, osmem-server
+//! as OpenSearch 3) on free ports, loads and reads documents, runs the CLI. Servers stop on Drop.
+//!
+//! The servers come from `scripts/install-test-deps.sh` (under `$RR_TOOLS/bin`, default
+//! `~/.cache/remote-reindex/bin`). A missing server is a test failure, never a skip.
+
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the installed tools live.
+pub fn tools_bin() -> PathBuf {
+    let root = std::env::var_os("RR_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/remote-reindex")
+        });
+    root.join("bin")
+}
+
+fn tool(name: &str) -> PathBuf {
+    let p = tools_bin().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-deps.sh",
+        p.display()
+    );
+    p
+}
+
+/// A running search server.
+pub struct Server {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+    /// `Elasticsearch` or `OpenSearch`.
+    pub flavor: &'static str,
+}
+
+impl Server {
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Kills the server (to simulate a crash).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// noida-db answering as Elasticsearch 8.15.3.
+pub fn noida() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(tool("noida-db"))
+        .args(["start", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--only",
+            "elasticsearch",
+            "--elasticsearch-port",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("noida-db starts");
+    let url = read_line_until(&mut child, |l| {
+        l.trim()
+            .strip_prefix("elasticsearch")
+            .map(|u| u.trim().to_string())
+    });
+    wait_ready(&url);
+    Server {
+        child,
+        url,
+        _dir: dir,
+        flavor: "Elasticsearch",
+    }
+}
+
+/// osmem-server answering as OpenSearch 3.8.0 (in memory).
+pub fn osmem() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(tool("osmem-server"))
+        .args([
+            "-addr",
+            "127.0.0.1:0",
+            "-no-stdin-watch",
+            "-no-ja",
+            "-parent-pid",
+        ])
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("osmem-server starts");
+    let url = read_line_until(&mut child, |l| {
+        serde_json::from_str::<Value>(l)
+            .ok()
+            .and_then(|v| v["url"].as_str().map(str::to_string))
+    });
+    wait_ready(&url);
+    Server {
+        child,
+        url,
+        _dir: dir,
+        flavor: "OpenSearch",
+    }
+}
+
+fn read_line_until(
+    child: &mut Child,
+    f: impl Fn(&str) -> Option<String> + Send + 'static,
+) -> String {
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if !sent
+                && let Some(u) = f(&line) {
+                    let _ = tx.send(u);
+                    sent = true;
+                }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the server printed its URL")
+}
+
+fn wait_ready(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = url.trim_start_matches("http://").to_string();
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{url} did not open");
+}
+
+/// A document to load: id, raw JSON source, optional routing.
+#[derive(Clone, Debug)]
+pub struct Doc {
+    pub id: String,
+    pub source: String,
+    pub routing: Option<String>,
+}
+
+/// A plain HTTP client for test set-up and checks.
+pub fn http() -> reqwest::Client {
+    remote_reindex::search::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// Sends a JSON request and returns the JSON answer (any status).
+pub async fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = http().request(m, url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Creates an index.
+pub async fn create_index(base: &str, index: &str, body: Value) {
+    let (s, v) = call("PUT", &format!("{base}/{index}"), Some(body)).await;
+    assert!(s < 300, "create {index}: {s} {v}");
+}
+
+/// Bulk-loads documents (in 2,000-document requests) and refreshes.
+pub async fn load(base: &str, index: &str, docs: &[Doc]) {
+    for chunk in docs.chunks(2000) {
+        let mut body = String::new();
+        for d in chunk {
+            let mut action = json!({"index": {"_index": index, "_id": d.id}});
+            if let Some(r) = &d.routing {
+                action["index"]["routing"] = json!(r);
+            }
+            body.push_str(&action.to_string());
+            body.push('\n');
+            body.push_str(&d.source);
+            body.push('\n');
+        }
+        let resp = http()
+            .post(format!("{base}/_bulk"))
+            .header("Content-Type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(
+            v["errors"],
+            json!(false),
+            "bulk load failed: {}",
+            &v.to_string()[..v.to_string().len().min(600)]
+        );
+    }
+    refresh(base, index).await;
+}
+
+/// `POST /index/_refresh`.
+pub async fn refresh(base: &str, index: &str) {
+    call("POST", &format!("{base}/{index}/_refresh"), None).await;
+}
+
+/// `_count` of an index.
+pub async fn count(base: &str, index: &str) -> u64 {
+    let (_, v) = call("GET", &format!("{base}/{index}/_count"), None).await;
+    v["count"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("count of {index}: {v}"))
+}
+
+/// Flat settings of an index.
+pub async fn settings(base: &str, index: &str) -> serde_json::Map<String, Value> {
+    let (_, v) = call(
+        "GET",
+        &format!("{base}/{index}/_settings?flat_settings=true"),
+        None,
+    )
+    .await;
+    v.as_object()
+        .and_then(|o| o.values().next())
+        .and_then(|e| e["settings"].as_object().cloned())
+        .unwrap_or_default()
+}
+
+/// Every document of an index by `_id`: the raw `_source` text (as the server returns it).
+pub async fn all_docs(base: &str, index: &str) -> BTreeMap<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Page<'a> {
+        #[serde(rename = "_scroll_id")]
+        scroll_id: Option<String>,
+        #[serde(borrow)]
+        hits: Hits<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Hits<'a> {
+        #[serde(borrow)]
+        hits: Vec<Hit<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Hit<'a> {
+        #[serde(rename = "_id")]
+        id: String,
+        #[serde(rename = "_source", borrow)]
+        source: &'a serde_json::value::RawValue,
+    }
+    refresh(base, index).await;
+    let mut out = BTreeMap::new();
+    let client = http();
+    let first = client
+        .post(format!("{base}/{index}/_search?scroll=1m"))
+        .json(&json!({"size": 2000, "sort": ["_doc"], "query": {"match_all": {}}}))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut bytes = first;
+    loop {
+        let page: Page = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "scroll page: {e}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            )
+        });
+        if page.hits.hits.is_empty() {
+            break;
+        }
+        for h in page.hits.hits {
+            assert!(
+                out.insert(h.id.clone(), h.source.get().to_string())
+                    .is_none(),
+                "duplicate _id {}",
+                h.id
+            );
+        }
+        let sid = page.scroll_id.unwrap();
+        bytes = client
+            .post(format!("{base}/_search/scroll"))
+            .json(&json!({"scroll": "1m", "scroll_id": sid}))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    }
+    out
+}
+
+/// Parses every source so that servers that reformat JSON compare equal.
+pub fn parsed(docs: &BTreeMap<String, String>) -> BTreeMap<String, Value> {
+    docs.iter()
+        .map(|(k, v)| (k.clone(), serde_json::from_str(v).unwrap()))
+        .collect()
+}
+
+/// Hostile but valid documents: odd ids, unicode, nesting, integers past 2^53, a ~1 MB document.
+pub fn hostile_docs(n: usize) -> Vec<Doc> {
+    let odd_ids = [
+        "a/b",
+        "100%",
+        "with space",
+        "ünïcødé",
+        "emoji 😀",
+        "quote\"d",
+        "back\\slash",
+        "plus+sign",
+        "q?x&y#z",
+        "tab\tid",
+    ];
+    (0..n)
+        .map(|i| {
+            let id = if i < odd_ids.len() { odd_ids[i].to_string() } else { format!("doc/{i} é%") };
+            let source = if i == n / 2 {
+                json!({"n": i, "tag": "huge", "blob": "x".repeat(1 << 20)}).to_string()
+            } else {
+                format!(
+                    r#"{{"n":{i},"tag":"t{}","big":9007199254740993,"max":18446744073709551615,"neg":-9007199254740993,"text":"ünïcødé — 日本語 {i}","nested":{{"a":[1,2,3],"b":{{"c":"\"quoted\" \\ back"}}}},"arr":[{{"k":"v{i}"}}]}}"#,
+                    i % 7
+                )
+            };
+            Doc { id, source, routing: None }
+        })
+        .collect()
+}
+
+/// A mapping that stores everything but indexes only `n` and `tag` (keeps memory low on servers
+/// that index every string).
+pub fn lean_mapping() -> Value {
+    json!({"mappings": {"dynamic": false, "properties": {"n": {"type": "long"}, "tag": {"type": "keyword"}}}})
+}
+
+/// The CLI binary.
+pub fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_remote-reindex"))
+}
+
+/// Writes a manifest to a temp file.
+pub fn manifest(dir: &tempfile::TempDir, name: &str, yaml: &str) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+/// Runs the CLI to completion: (exit code, stdout, stderr).
+pub async fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let mut cmd = tokio::process::Command::from(cli());
+    cmd.args(args);
+    let out = cmd.output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

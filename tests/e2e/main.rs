@@ -1,0 +1,5 @@
+//! The integration tests: one binary, real servers (see `harness`).
+
+mod cli;
+mod copy;
+mod harness;
