@@ -83,23 +83,26 @@ pub fn validate(
         ));
     }
     if let Some(ep) = dest_remote
-        && same_host(&spec.source.remote.host, &ep.host) && spec.source.index == spec.dest.index {
-            errs.push(invalid(
-                "spec.dest.index",
-                format!(
-                    "destination `{}` is the source index on the same cluster",
-                    spec.dest.index
-                ),
-            ));
-        }
+        && same_host(&spec.source.remote.host, &ep.host)
+        && spec.source.index == spec.dest.index
+    {
+        errs.push(invalid(
+            "spec.dest.index",
+            format!(
+                "destination `{}` is the source index on the same cluster",
+                spec.dest.index
+            ),
+        ));
+    }
     let s = &spec.source;
     if let Some(q) = &s.query
-        && !q.is_object() {
-            errs.push(invalid(
-                "spec.source.query",
-                "must be a JSON object, e.g. {match_all: {}}",
-            ));
-        }
+        && !q.is_object()
+    {
+        errs.push(invalid(
+            "spec.source.query",
+            "must be a JSON object, e.g. {match_all: {}}",
+        ));
+    }
     positive(&mut errs, "spec.source.size", s.size, 10_000);
     positive(&mut errs, "spec.source.maxDocs", s.max_docs, i64::MAX);
     positive(
@@ -109,12 +112,13 @@ pub fn validate(
         64,
     );
     if let Some(n) = spec.max_failed_docs
-        && n < 0 {
-            errs.push(invalid(
-                "spec.maxFailedDocs",
-                format!("must be >= 0, got {n}"),
-            ));
-        }
+        && n < 0
+    {
+        errs.push(invalid(
+            "spec.maxFailedDocs",
+            format!("must be >= 0, got {n}"),
+        ));
+    }
     if let Some(super::units::Slices::Count(0)) = s.slices {
         errs.push(invalid("spec.source.slices", "must be >= 1 or `auto`"));
     }
@@ -136,37 +140,41 @@ pub fn validate(
         }
     }
     if let Some(rps) = spec.requests_per_second
-        && !(rps.is_finite() && rps > 0.0) {
-            errs.push(invalid(
-                "spec.requestsPerSecond",
-                format!("must be > 0, got {rps}"),
-            ));
-        }
+        && !(rps.is_finite() && rps > 0.0)
+    {
+        errs.push(invalid(
+            "spec.requestsPerSecond",
+            format!("must be > 0, got {rps}"),
+        ));
+    }
     if let Some(p) = &spec.dest.pipeline
-        && (p.is_empty() || p.contains(['/', '?', '#', '&', ' '])) {
-            errs.push(invalid(
-                "spec.dest.pipeline",
-                format!("`{p}` is not a pipeline id"),
-            ));
-        }
+        && (p.is_empty() || p.contains(['/', '?', '#', '&', ' ']))
+    {
+        errs.push(invalid(
+            "spec.dest.pipeline",
+            format!("`{p}` is not a pipeline id"),
+        ));
+    }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
 
 fn positive(errs: &mut Vec<Invalid>, field: &str, v: Option<i64>, max: i64) {
     if let Some(n) = v
-        && (n < 1 || n > max) {
-            errs.push(invalid(
-                field,
-                format!("must be between 1 and {max}, got {n}"),
-            ));
-        }
+        && (n < 1 || n > max)
+    {
+        errs.push(invalid(
+            field,
+            format!("must be between 1 and {max}, got {n}"),
+        ));
+    }
 }
 
 fn duration(errs: &mut Vec<Invalid>, field: &str, d: Option<&super::units::EsDuration>) {
     if let Some(d) = d
-        && let Err(m) = d.parse() {
-            errs.push(invalid(field, m));
-        }
+        && let Err(m) = d.parse()
+    {
+        errs.push(invalid(field, m));
+    }
 }
 
 fn check_endpoint(field: &str, ep: &Endpoint, policy: &Policy, errs: &mut Vec<Invalid>) {

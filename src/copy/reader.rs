@@ -74,9 +74,9 @@ impl SliceReader {
                 .source
                 .clear_scroll(std::slice::from_ref(&id))
                 .await
-            {
-                tracing::warn!(slice = self.slice, error = %e, "could not clear the scroll; it expires after its keep-alive");
-            }
+        {
+            tracing::warn!(slice = self.slice, error = %e, "could not clear the scroll; it expires after its keep-alive");
+        }
         self.stats.set_scroll(self.slice as usize, None);
         result
     }

@@ -167,12 +167,14 @@ fn copyable_source_settings(flat: &Map<String, Value>) -> Map<String, Value> {
 /// Elasticsearch 5.x/6.x mappings are keyed by type; 7+ are not. Unwraps a single type.
 fn untyped_mappings(m: &Value) -> Value {
     if let Some(obj) = m.as_object()
-        && obj.len() == 1 && !obj.contains_key("properties") {
-            let (k, inner) = obj.iter().next().expect("one entry");
-            if !k.starts_with('_') && k != "dynamic" && inner.get("properties").is_some() {
-                return inner.clone();
-            }
+        && obj.len() == 1
+        && !obj.contains_key("properties")
+    {
+        let (k, inner) = obj.iter().next().expect("one entry");
+        if !k.starts_with('_') && k != "dynamic" && inner.get("properties").is_some() {
+            return inner.clone();
         }
+    }
     m.clone()
 }
 

@@ -291,18 +291,19 @@ impl<S: SecretSource> Lookup<'_, S> {
         field: &str,
     ) -> Result<BTreeMap<String, Vec<u8>>, WorkflowError> {
         if let Some(ns) = &r.namespace
-            && ns != self.namespace {
-                return Err(WorkflowError::Invalid(vec![Invalid {
-                    field: field.to_string(),
-                    message: format!(
-                        "{} `{}` is in namespace `{ns}`; only the resource's own namespace `{}` may be referenced",
-                        kind.name(),
-                        r.name,
-                        self.namespace
-                    ),
-                    reason: "SecretNamespaceNotAllowed",
-                }]));
-            }
+            && ns != self.namespace
+        {
+            return Err(WorkflowError::Invalid(vec![Invalid {
+                field: field.to_string(),
+                message: format!(
+                    "{} `{}` is in namespace `{ns}`; only the resource's own namespace `{}` may be referenced",
+                    kind.name(),
+                    r.name,
+                    self.namespace
+                ),
+                reason: "SecretNamespaceNotAllowed",
+            }]));
+        }
         match self.secrets.get(kind, &r.name).await {
             Ok(Some(d)) => Ok(d),
             Ok(None) => Err(WorkflowError::SecretNotFound {

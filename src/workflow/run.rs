@@ -112,11 +112,11 @@ pub async fn run<S: SecretSource, K: Sink>(
             e,
             WorkflowError::Verification { .. } | WorkflowError::Destination { .. }
         )
-            && let Err(re) =
-                restore_destination(&conn.dest, &spec.dest.index, &prepared.original_settings).await
-            {
-                tracing::error!(error = %re, "could not restore the destination's settings after: {e}");
-            }
+        && let Err(re) =
+            restore_destination(&conn.dest, &spec.dest.index, &prepared.original_settings).await
+    {
+        tracing::error!(error = %re, "could not restore the destination's settings after: {e}");
+    }
     result
 }
 

@@ -134,11 +134,10 @@ fn read_line_until(
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if !sent
-                && let Some(u) = f(&line) {
-                    let _ = tx.send(u);
-                    sent = true;
-                }
+            if !sent && let Some(u) = f(&line) {
+                let _ = tx.send(u);
+                sent = true;
+            }
         }
     });
     rx.recv_timeout(Duration::from_secs(30))

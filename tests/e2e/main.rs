@@ -2,4 +2,5 @@
 
 mod cli;
 mod copy;
+mod engine;
 mod harness;

@@ -1,0 +1,271 @@
+//! Engine behaviours: per-item 429 resends, throttling, slices without loss or duplicates.
+
+use crate::harness::*;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+fn yaml(src: &str, dst: &str, source_extra: &str, spec_extra: &str) -> String {
+    format!(
+        "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {{name: t}}\nspec:\n  source:\n    remote: {{host: \"{src}\"}}\n    index: src\n{source_extra}  dest:\n    remote: {{host: \"{dst}\"}}\n    index: dst\n{spec_extra}"
+    )
+}
+
+#[tokio::test]
+async fn only_bulk_items_rejected_with_429_are_resent_through_fake_bulk_429() {
+    let (src, real_dst) = (noida(), osmem());
+    create_index(src.url(), "src", lean_mapping()).await;
+    load(src.url(), "src", &hostile_docs(300)).await;
+    let fake = fake_bulk_429::start(real_dst.url().to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifest(
+        &dir,
+        "r.yaml",
+        &yaml(
+            src.url(),
+            &fake.url,
+            "    size: 100\n",
+            "  retry: {maxBackoff: 100ms}\n",
+        ),
+    );
+    let (code, out, err) = run_cli(&["run", "-f", f.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let requests = fake.bulk_ids.lock().unwrap().clone();
+    let rejected = fake.rejected.lock().unwrap().clone();
+    assert!(!rejected.is_empty());
+    // Each rejected batch is followed by a request holding exactly the rejected items.
+    for (i, r) in rejected.iter().enumerate() {
+        let pos = requests
+            .iter()
+            .position(|q| q == &r.0)
+            .expect("the rejected request was recorded");
+        assert!(
+            requests[pos + 1..].iter().any(|q| *q == r.1),
+            "resend {i} not found: expected exactly {:?}",
+            r.1
+        );
+    }
+    let total_sent: usize = requests.iter().map(Vec::len).sum();
+    let resent: usize = rejected.iter().map(|r| r.1.len()).sum();
+    assert_eq!(
+        total_sent,
+        300 + resent,
+        "only rejected items are sent twice"
+    );
+    assert_eq!(
+        parsed(&all_docs(src.url(), "src").await),
+        parsed(&all_docs(real_dst.url(), "dst").await)
+    );
+}
+
+#[tokio::test]
+async fn throttle_keeps_the_rate_at_or_below_requests_per_second() {
+    let (src, dst) = (osmem(), osmem());
+    create_index(src.url(), "src", lean_mapping()).await;
+    load(src.url(), "src", &hostile_docs(3000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifest(
+        &dir,
+        "r.yaml",
+        &yaml(
+            src.url(),
+            dst.url(),
+            "    size: 250\n    slices: 2\n",
+            "  requestsPerSecond: 1500\n",
+        ),
+    );
+    let started = Instant::now();
+    let (code, out, err) = run_cli(&["run", "-f", f.to_str().unwrap()]).await;
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "{out}\n{err}");
+    let rate = 3000.0 / secs;
+    // Upper bound only: a loaded machine may be slower, never faster.
+    assert!(
+        rate <= 1500.0 * 1.1,
+        "observed {rate:.0} docs/s over {secs:.2}s, limit 1500"
+    );
+    assert_eq!(count(dst.url(), "dst").await, 3000);
+}
+
+#[tokio::test]
+async fn sliced_copy_loses_and_duplicates_nothing() {
+    let (src, dst) = (noida(), osmem());
+    create_index(
+        src.url(),
+        "src",
+        json!({"settings": {"number_of_shards": 4}, "mappings": {"dynamic": false}}),
+    )
+    .await;
+    load(src.url(), "src", &hostile_docs(8000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let y = yaml(src.url(), dst.url(), "    size: 333\n    slices: 5\n", "").replace(
+        "    index: dst\n",
+        "    index: dst\n    maxConcurrentBulk: 3\n    bulkBytes: 64Ki\n",
+    );
+    let f = manifest(&dir, "r.yaml", &y);
+    let (code, out, err) = run_cli(&["run", "-f", f.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("5 slice(s)"), "{err}");
+    // all_docs asserts that no _id appears twice; equality shows none is missing.
+    let (a, b) = (
+        all_docs(src.url(), "src").await,
+        all_docs(dst.url(), "dst").await,
+    );
+    assert_eq!(b.len(), 8000);
+    assert_eq!(parsed(&a), parsed(&b));
+}
+
+/// `fake_bulk_429`: a proxy in front of a real server that answers the first bulk requests with
+/// HTTP 200 but some items `429` (a real server cannot be made to reject chosen items), and
+/// records which ids each bulk request carried. Everything else is forwarded unchanged.
+mod fake_bulk_429 {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    pub struct Fake {
+        pub url: String,
+        /// Ids in each bulk request, in arrival order.
+        pub bulk_ids: Arc<Mutex<Vec<Vec<String>>>>,
+        /// (ids of a request that got item 429s, ids rejected in it).
+        pub rejected: Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>>,
+    }
+
+    pub async fn start(upstream: String) -> Fake {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let bulk_ids: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+        let rejected: Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>> = Arc::default();
+        let (b, r) = (bulk_ids.clone(), rejected.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = l.accept().await else { return };
+                let (up, b, r) = (upstream.clone(), b.clone(), r.clone());
+                tokio::spawn(async move { serve(s, up, b, r).await });
+            }
+        });
+        Fake {
+            url,
+            bulk_ids,
+            rejected,
+        }
+    }
+
+    async fn serve(
+        s: tokio::net::TcpStream,
+        upstream: String,
+        ids: Arc<Mutex<Vec<Vec<String>>>>,
+        rejected: Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>>,
+    ) {
+        let mut s = BufReader::new(s);
+        loop {
+            let mut line = String::new();
+            if s.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let mut parts = line.split_whitespace();
+            let (method, path) = (
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            );
+            let (mut len, mut ctype) = (0usize, "application/json".to_string());
+            loop {
+                let mut h = String::new();
+                s.read_line(&mut h).await.unwrap();
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap();
+                match k.to_ascii_lowercase().as_str() {
+                    "content-length" => len = v.trim().parse().unwrap(),
+                    "content-type" => ctype = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0u8; len];
+            s.read_exact(&mut body).await.unwrap();
+            let (status, out) = if path.starts_with("/_bulk") {
+                bulk(&upstream, &body, &ids, &rejected).await
+            } else {
+                let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+                let mut req = http().request(m, format!("{upstream}{path}"));
+                if len > 0 {
+                    req = req.header("content-type", ctype).body(body);
+                }
+                let resp = req.send().await.unwrap();
+                (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+            };
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                out.len()
+            );
+            s.get_mut().write_all(head.as_bytes()).await.unwrap();
+            s.get_mut().write_all(&out).await.unwrap();
+        }
+    }
+
+    /// Rejects every third item of the first three bulk requests with 429; forwards the rest.
+    async fn bulk(
+        upstream: &str,
+        body: &[u8],
+        ids: &Mutex<Vec<Vec<String>>>,
+        rejected: &Mutex<Vec<(Vec<String>, Vec<String>)>>,
+    ) -> (u16, Vec<u8>) {
+        let text = std::str::from_utf8(body).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let pairs: Vec<(&str, &str)> = lines.chunks(2).map(|c| (c[0], c[1])).collect();
+        let req_ids: Vec<String> = pairs
+            .iter()
+            .map(|(a, _)| {
+                serde_json::from_str::<Value>(a).unwrap()["index"]["_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let nth = {
+            let mut all = ids.lock().unwrap();
+            all.push(req_ids.clone());
+            all.len()
+        };
+        let reject: Vec<bool> = (0..pairs.len()).map(|i| nth <= 3 && i % 3 == 1).collect();
+        let mut forward = String::new();
+        for (i, (a, d)) in pairs.iter().enumerate() {
+            if !reject[i] {
+                forward.push_str(&format!("{a}\n{d}\n"));
+            }
+        }
+        let mut upstream_items = Vec::new();
+        if !forward.is_empty() {
+            let v: Value = http()
+                .post(format!("{upstream}/_bulk"))
+                .header("content-type", "application/x-ndjson")
+                .body(forward)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            upstream_items = v["items"].as_array().unwrap().clone();
+        }
+        let mut up = upstream_items.into_iter();
+        let mut items = Vec::new();
+        let mut rej = Vec::new();
+        for (i, id) in req_ids.iter().enumerate() {
+            if reject[i] {
+                rej.push(id.clone());
+                items.push(json!({"index": {"_id": id, "status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "rejected execution (fake)"}}}));
+            } else {
+                items.push(up.next().unwrap());
+            }
+        }
+        if !rej.is_empty() {
+            rejected.lock().unwrap().push((req_ids, rej));
+        }
+        (
+            200,
+            serde_json::to_vec(&json!({"took": 1, "errors": true, "items": items})).unwrap(),
+        )
+    }
+}
