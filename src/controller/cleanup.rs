@@ -3,14 +3,14 @@
 //! one (a dead process), clear its scrolls and restore the recorded settings.
 
 use super::context::Context;
-use super::reconcile::ReconcileError;
+use super::reconcile::{FINALIZER, ReconcileError};
 use super::secrets::KubeSecrets;
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
 use crate::workflow::{self, restore_destination};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Resource, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +39,18 @@ pub async fn cleanup(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Actio
         if was_running {
             tracing::info!(name = %obj.name_any(), "copy stopped for deletion");
         }
+        return Ok(Action::await_change());
+    }
+    // The watch may deliver a stale copy of an object whose cleanup already finished: only act
+    // on what the API server holds now.
+    let api: Api<RemoteReindex> =
+        Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let Some(obj) = api.get_opt(&obj.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
+    if obj.uid().as_deref() != Some(uid.as_str())
+        || !obj.finalizers().iter().any(|f| f == FINALIZER)
+    {
         return Ok(Action::await_change());
     }
     let status = obj.status.clone().unwrap_or_default();

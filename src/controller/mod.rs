@@ -151,6 +151,9 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
                     match r {
                         Ok((obj, _)) => tracing::debug!(%obj, "reconciled"),
                         Err(kube::runtime::controller::Error::ReconcilerFailed(..)) => {}
+                        Err(e @ kube::runtime::controller::Error::ObjectNotFound(_)) => {
+                            tracing::debug!(error = %e, "object deleted before its reconcile ran")
+                        }
                         Err(e) => tracing::warn!(error = %e, "controller: {}", error_chain(&e)),
                     }
                 }),
@@ -159,8 +162,14 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     tracing::info!(namespaces = ?args.namespaces, dest_host = ?args.dest_host, "watching RemoteReindex resources");
     let readiness = tokio::spawn(async move {
         for s in stores {
-            if s.wait_until_ready().await.is_err() {
-                return;
+            // The store's readiness signal wakes only its latest waiter (the controller's own),
+            // so poll it instead of waiting once.
+            loop {
+                match tokio::time::timeout(Duration::from_millis(200), s.wait_until_ready()).await {
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => return,
+                    Err(_) => continue,
+                }
             }
         }
         ready.store(true, Ordering::SeqCst);

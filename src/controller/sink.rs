@@ -1,8 +1,9 @@
 //! The controller's [`Sink`]: phases become status patches and Events, `prepared` is persisted
 //! before the destination is tuned, and a sampler writes progress every few seconds.
 
-use super::status::{RateWindow, progress};
+use super::status::{RateWindow, progress, progress_patch};
 use super::writer::StatusWriter;
+use super::writer::api_message;
 use crate::api::{FailedDoc, Phase};
 use crate::copy::CopyStats;
 use crate::workflow::{Prepared, Sink};
@@ -67,7 +68,7 @@ impl Sink for StatusSink {
         self.writer
             .phase(phase, reason, &message, json!({}))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| api_message(&e))
     }
 
     async fn prepared(&self, p: &Prepared) -> Result<(), String> {
@@ -78,7 +79,7 @@ impl Sink for StatusSink {
             "startedAt": super::status::now(),
             "progress": { "total": p.total, "read": 0, "written": 0, "failed": 0 },
         });
-        self.writer.patch(status).await.map_err(|e| e.to_string())
+        self.writer.patch(status).await.map_err(|e| api_message(&e))
     }
 
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {
@@ -125,9 +126,9 @@ async fn sample(
         }
         let status = json!({
             "observedGeneration": writer.generation(),
-            "progress": progress(&snap, total, rate),
+            "progress": progress_patch(&progress(&snap, total, rate)),
             "openScrolls": stats.open_scrolls(),
-            "failures": failed_docs(&stats),
+            "failures": failures_patch(&stats),
         });
         if last.as_ref() == Some(&status) {
             continue;
@@ -137,6 +138,12 @@ async fn sample(
             Err(e) => tracing::warn!(error = %e, "could not write progress"),
         }
     }
+}
+
+/// The failure sample for a patch (`null` when empty).
+pub fn failures_patch(stats: &CopyStats) -> Value {
+    let f = failed_docs(stats);
+    if f.is_empty() { Value::Null } else { json!(f) }
 }
 
 /// The failure sample as status entries.

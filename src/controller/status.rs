@@ -149,6 +149,18 @@ pub fn progress(s: &StatsSnapshot, total: Option<u64>, rate: Option<f64>) -> Pro
     }
 }
 
+/// `p` as a merge-patch value: absent optional fields become `null`, so a stale `eta` or rate
+/// from an earlier patch is removed rather than kept.
+pub fn progress_patch(p: &Progress) -> serde_json::Value {
+    let mut v = serde_json::to_value(p).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        for k in ["total", "percent", "docsPerSecond", "eta", "summary"] {
+            o.entry(k).or_insert(serde_json::Value::Null);
+        }
+    }
+    v
+}
+
 /// `3m20s`, `1h2m`, `45s`.
 pub fn format_eta(d: Duration) -> String {
     let s = d.as_secs();
@@ -226,6 +238,14 @@ mod tests {
         );
         assert_eq!(format_eta(Duration::from_secs(200)), "3m20s");
         assert_eq!(format_eta(Duration::from_secs(3720)), "1h2m");
+    }
+
+    #[test]
+    fn progress_patch_nulls_absent_fields() {
+        let v = progress_patch(&progress(&StatsSnapshot::default(), Some(5), None));
+        assert_eq!(v["eta"], serde_json::Value::Null);
+        assert!(v.as_object().unwrap().contains_key("eta"));
+        assert_eq!(v["summary"], "0/5 (0%)");
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use super::context::Context;
 use super::registry::Entry;
 use super::secrets::KubeSecrets;
-use super::sink::{StatusSink, failed_docs};
-use super::status::{now, progress};
+use super::sink::{StatusSink, failures_patch};
+use super::status::{now, progress, progress_patch};
 use super::writer::{StatusWriter, is_not_found};
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
 use crate::workflow::{self, Outcome, Prepared, WorkflowError};
@@ -113,7 +113,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
         Err(WorkflowError::Cancelled) => {
             let mut patch = json!({ "openScrolls": null });
             if let Some((s, total)) = &stats {
-                patch["progress"] = json!(progress(&s.snapshot(), *total, None));
+                patch["progress"] = progress_patch(&progress(&s.snapshot(), *total, None));
             }
             if let Err(e) = writer.patch(patch).await
                 && !is_not_found(&e)
@@ -168,7 +168,7 @@ fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
         "phase": Phase::Succeeded,
         "observedGeneration": writer.generation(),
         "conditions": writer.conditions_for(Phase::Succeeded, reason, &message),
-        "progress": p,
+        "progress": progress_patch(&p),
         "openScrolls": null,
         "completedAt": now(),
     })
@@ -188,8 +188,8 @@ fn failed(
         "completedAt": now(),
     });
     if let Some((s, total)) = stats {
-        status["progress"] = json!(progress(&s.snapshot(), *total, None));
-        status["failures"] = json!(failed_docs(s));
+        status["progress"] = progress_patch(&progress(&s.snapshot(), *total, None));
+        status["failures"] = failures_patch(s);
     }
     status
 }

@@ -128,6 +128,17 @@ pub fn is_transient(e: &kube::Error) -> bool {
     }
 }
 
+/// A one-line description of an API error (kube's `Display` of a `Status` is verbose).
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!(
+            "the API server answered {} {}: {}",
+            s.code, s.reason, s.message
+        ),
+        e => e.to_string(),
+    }
+}
+
 /// Whether an API error means the object is gone.
 pub fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)

@@ -1,0 +1,402 @@
+//! The operator against a real kube-apiserver (the shared control plane of `scripts/test.sh`),
+//! with real search servers: each test has its own namespace and its own operator process.
+
+mod k8s;
+
+use crate::harness::*;
+use k8s::*;
+use kube::Api;
+use kube::api::DeleteParams;
+use remote_reindex::api::{Phase, RemoteReindex};
+use serde_json::json;
+use std::time::Duration;
+
+/// Simple documents `0..n`.
+fn docs(n: usize) -> Vec<Doc> {
+    (0..n)
+        .map(|i| Doc {
+            id: format!("d{i}"),
+            source: json!({"n": i, "tag": format!("t{}", i % 7), "msg": format!("hello {i}")})
+                .to_string(),
+            routing: None,
+        })
+        .collect()
+}
+
+/// A destination that exists, is empty and has explicit settings, so "restored" is checkable.
+async fn dest_with_settings(base: &str, index: &str) {
+    create_index(
+        base,
+        index,
+        json!({"settings": {"index": {"number_of_replicas": 2, "refresh_interval": "7s"}}}),
+    )
+    .await;
+}
+
+async fn assert_settings_restored(base: &str, index: &str) {
+    let s = settings(base, index).await;
+    assert_eq!(
+        s.get("index.number_of_replicas"),
+        Some(&json!("2")),
+        "{s:?}"
+    );
+    assert_eq!(s.get("index.refresh_interval"), Some(&json!("7s")), "{s:?}");
+    let (_, m) = call("GET", &format!("{base}/{index}/_mapping"), None).await;
+    // Removed, or nulled (noida-db merges `_meta` updates, so a key can only be nulled there).
+    let marker = &m[index]["mappings"]["_meta"]["remote_reindex"];
+    assert!(marker.is_null(), "marker left in _meta: {m}");
+}
+
+async fn index_absent(base: &str, index: &str) -> bool {
+    call("GET", &format!("{base}/{index}"), None).await.0 == 404
+}
+
+fn closed_port_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+fn terminal(s: &remote_reindex::api::RemoteReindexStatus) -> bool {
+    s.phase.is_some_and(Phase::is_terminal)
+}
+
+#[tokio::test]
+async fn copies_20k_documents_with_status_events_and_kubectl_columns() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-copy").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(20_000)).await;
+    dest_with_settings(dst.url(), "logs-copy").await;
+    let op = Operator::start(&ns, dst.url(), &[]).await;
+
+    let yaml = format!(
+        "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata:\n  name: logs\n  namespace: {ns}\nspec:\n  source:\n    remote:\n      host: {}\n    index: logs\n  dest:\n    index: logs-copy\n",
+        src.url()
+    );
+    let (code, out, err) = kubectl(&["apply", "-f", "-"], Some(&yaml));
+    assert_eq!(code, 0, "kubectl apply: {out}{err}");
+    let obj = wait_status(
+        &client,
+        &ns,
+        "logs",
+        "a terminal phase",
+        Duration::from_secs(180),
+        terminal,
+    )
+    .await;
+    let s = obj.status.clone().unwrap();
+    assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
+    assert_eq!(s.observed_generation, obj.metadata.generation);
+    let ready = condition(&s, "Ready");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Verified"),
+        "{ready:?}"
+    );
+    assert_eq!(condition(&s, "Progressing").status, "False");
+    assert_eq!(condition(&s, "Degraded").status, "False");
+    let p = s.progress.clone().unwrap();
+    assert_eq!(
+        (p.total, p.read, p.written, p.failed),
+        (Some(20_000), 20_000, 20_000, 0),
+        "{p:?}"
+    );
+    assert_eq!(p.summary.as_deref(), Some("20000/20000 (100%)"));
+    assert!(
+        s.open_scrolls.is_empty() && s.completed_at.is_some() && s.started_at.is_some(),
+        "{s:#?}"
+    );
+    assert_eq!(s.dest_was_empty, Some(true));
+
+    assert_eq!(
+        parsed(&all_docs(dst.url(), "logs-copy").await),
+        parsed(&all_docs(src.url(), "logs").await)
+    );
+    assert_settings_restored(dst.url(), "logs-copy").await;
+
+    let reasons: Vec<String> = events(&client, &ns, "logs")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    for r in ["Pending", "Copying", "Finalizing", "Verified"] {
+        assert!(
+            reasons.iter().any(|x| x == r),
+            "no {r} Event in {reasons:?}"
+        );
+    }
+    let (code, out, err) = kubectl(&["get", "reindex", "-n", &ns], None);
+    assert_eq!(code, 0, "{err}");
+    let header = out.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("PHASE") && header.contains("PROGRESS"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Succeeded") && out.contains("20000/20000 (100%)"),
+        "{out}"
+    );
+    let metrics = op.metrics().await;
+    assert!(
+        metrics.contains(r#"remote_reindex_copies_finished_total{result="succeeded"} 1"#),
+        "{metrics}"
+    );
+
+    // Deleted after success: the finalizer just goes.
+    Api::<RemoteReindex>::namespaced(client.clone(), &ns)
+        .delete("logs", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&client, &ns, "logs", Duration::from_secs(30)).await;
+    assert_eq!(count(dst.url(), "logs-copy").await, 20_000);
+}
+
+#[tokio::test]
+async fn deleting_mid_copy_stops_it_restores_settings_and_clears_the_scroll() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-delete").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(20_000)).await;
+    dest_with_settings(dst.url(), "logs-copy").await;
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    // 500 documents/s over 20,000: the copy takes 40 s, a wide and deterministic window.
+    let spec = json!({
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 500},
+        "dest": {"index": "logs-copy"},
+        "requestsPerSecond": 500,
+    });
+    create_reindex(&client, &ns, "slow", spec).await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "slow",
+        "documents written and a scroll open",
+        Duration::from_secs(60),
+        |s| s.progress.as_ref().is_some_and(|p| p.written > 0) && !s.open_scrolls.is_empty(),
+    )
+    .await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Copying), "{s:#?}");
+    assert_eq!(condition(&s, "Progressing").reason, "Copying");
+    assert!(
+        s.original_settings.is_some(),
+        "originals persisted before tuning: {s:#?}"
+    );
+    assert_eq!(
+        settings(dst.url(), "logs-copy")
+            .await
+            .get("index.refresh_interval"),
+        Some(&json!("-1")),
+        "tuned while copying"
+    );
+    let scrolls = s.open_scrolls.clone();
+
+    Api::<RemoteReindex>::namespaced(client.clone(), &ns)
+        .delete("slow", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&client, &ns, "slow", Duration::from_secs(60)).await;
+    assert_settings_restored(dst.url(), "logs-copy").await;
+    assert!(
+        count(dst.url(), "logs-copy").await < 20_000,
+        "the copy went on"
+    );
+    for id in scrolls {
+        let (status, body) = call(
+            "POST",
+            &format!("{}/_search/scroll", src.url()),
+            Some(json!({"scroll": "1m", "scroll_id": id})),
+        )
+        .await;
+        assert_eq!(status, 404, "scroll still open: {body}");
+    }
+    let reasons: Vec<String> = events(&client, &ns, "slow")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "Interrupted"), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn unreachable_remote_fails_with_unreachable_and_the_host() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-unreach").await;
+    let dst = noida();
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    let gone = closed_port_url();
+    let spec = json!({"source": {"remote": {"host": gone}, "index": "logs"}, "dest": {"index": "logs-copy"}, "preflightTimeout": "5s"});
+    create_reindex(&client, &ns, "unreachable", spec).await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "unreachable",
+        "a terminal phase",
+        Duration::from_secs(60),
+        terminal,
+    )
+    .await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Failed), "{s:#?}");
+    let degraded = condition(&s, "Degraded");
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "Unreachable"),
+        "{degraded:?}"
+    );
+    let hostport = gone.trim_start_matches("http://");
+    assert!(degraded.message.contains(hostport), "{degraded:?}");
+    assert_eq!(condition(&s, "Ready").status, "False");
+    let evs = events(&client, &ns, "unreachable").await;
+    assert!(
+        evs.iter()
+            .any(|(t, r, _)| t == "Warning" && r == "Unreachable"),
+        "{evs:?}"
+    );
+    assert!(index_absent(dst.url(), "logs-copy").await);
+}
+
+#[tokio::test]
+async fn a_secret_created_after_the_resource_is_picked_up() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-late-secret").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(300)).await;
+    let op = Operator::start(&ns, dst.url(), &[]).await;
+    let spec = json!({
+        "source": {"remote": {"host": src.url(), "basicAuth": {"secretRef": {"name": "src-creds"}}}, "index": "logs"},
+        "dest": {"index": "logs-copy"},
+        "preflightTimeout": "120s",
+    });
+    create_reindex(&client, &ns, "late", spec).await;
+    // The workflow retries SecretNotFound until preflightTimeout; wait until it has tried.
+    eventually(
+        "a SecretNotFound retry in the operator log",
+        Duration::from_secs(60),
+        || {
+            let log = op.log();
+            async move {
+                log.contains("Secret `src-creds` does not exist")
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let s = Api::<RemoteReindex>::namespaced(client.clone(), &ns)
+        .get("late")
+        .await
+        .unwrap()
+        .status
+        .unwrap_or_default();
+    assert!(!terminal(&s), "{s:#?}");
+    create_secret(
+        &client,
+        &ns,
+        "src-creds",
+        &[("username", "elastic"), ("password", "not-logged-anywhere")],
+    )
+    .await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "late",
+        "a terminal phase",
+        Duration::from_secs(90),
+        terminal,
+    )
+    .await;
+    assert_eq!(
+        obj.status.as_ref().and_then(|s| s.phase),
+        Some(Phase::Succeeded),
+        "{:#?}",
+        obj.status
+    );
+    assert_eq!(count(dst.url(), "logs-copy").await, 300);
+    assert!(
+        !op.log().contains("not-logged-anywhere"),
+        "a secret value reached the log"
+    );
+}
+
+/// Waits for Failed and returns the Degraded condition's (reason, message).
+async fn failed_with(client: &kube::Client, ns: &str, name: &str) -> (String, String) {
+    let obj = wait_status(
+        client,
+        ns,
+        name,
+        "a terminal phase",
+        Duration::from_secs(60),
+        terminal,
+    )
+    .await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Failed), "{s:#?}");
+    let d = condition(&s, "Degraded");
+    (d.reason.clone(), d.message.clone())
+}
+
+#[tokio::test]
+async fn a_secret_in_another_namespace_is_refused() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-xns-secret").await;
+    let other = namespace(&client, "rr-xns-other").await;
+    create_secret(
+        &client,
+        &other,
+        "creds",
+        &[("username", "u"), ("password", "p")],
+    )
+    .await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(10)).await;
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    let spec = json!({
+        "source": {"remote": {"host": src.url(), "basicAuth": {"secretRef": {"name": "creds", "namespace": other}}}, "index": "logs"},
+        "dest": {"index": "logs-copy"},
+    });
+    create_reindex(&client, &ns, "xns", spec).await;
+    let (reason, message) = failed_with(&client, &ns, "xns").await;
+    assert_eq!(reason, "SecretNamespaceNotAllowed", "{message}");
+    assert!(
+        message.contains(&other) && message.contains(&ns),
+        "{message}"
+    );
+    assert!(
+        index_absent(dst.url(), "logs-copy").await,
+        "nothing may be written before validation"
+    );
+}
+
+#[tokio::test]
+async fn a_host_outside_allowed_remote_hosts_is_refused() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-allowlist").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(10)).await;
+    let _op = Operator::start(
+        &ns,
+        dst.url(),
+        &["--allowed-remote-hosts", "es.example.com:*,10.0.0.*:9200"],
+    )
+    .await;
+    let spec = json!({"source": {"remote": {"host": src.url()}, "index": "logs"}, "dest": {"index": "logs-copy"}});
+    create_reindex(&client, &ns, "outside", spec).await;
+    let (reason, message) = failed_with(&client, &ns, "outside").await;
+    assert_eq!(reason, "HostNotAllowed", "{message}");
+    assert!(
+        message.contains(src.url().trim_start_matches("http://")),
+        "{message}"
+    );
+    assert!(
+        index_absent(dst.url(), "logs-copy").await,
+        "nothing may be written before validation"
+    );
+}

@@ -1,0 +1,317 @@
+//! Kubernetes side of the controller tests: the shared control plane from `scripts/test.sh`
+//! (`RR_TEST_KUBECONFIG`), the CRD, a namespace per test, and the operator as a child process.
+//! A missing control plane fails the test; it is never skipped.
+
+use crate::harness::eventually;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use remote_reindex::api::{RemoteReindex, RemoteReindexStatus};
+use serde_json::Value;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The kubeconfig of the shared control plane.
+pub fn kubeconfig() -> PathBuf {
+    let p = std::env::var_os("RR_TEST_KUBECONFIG").map(PathBuf::from).expect(
+        "RR_TEST_KUBECONFIG is not set: the controller tests need the control plane that scripts/test.sh starts",
+    );
+    assert!(
+        p.exists(),
+        "RR_TEST_KUBECONFIG={} does not exist",
+        p.display()
+    );
+    p
+}
+
+/// A client for the shared control plane.
+pub async fn client() -> Client {
+    remote_reindex::search::install_crypto_provider();
+    let kc = Kubeconfig::read_from(kubeconfig()).expect("the test kubeconfig parses");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    Client::try_from(config).expect("kube client")
+}
+
+/// `kubectl` against the shared control plane: (exit code, stdout, stderr).
+pub fn kubectl(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl is on PATH (scripts/test.sh puts it there)");
+    if let (Some(input), Some(mut w)) = (stdin, child.stdin.take()) {
+        w.write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Applies `crds/remotereindex.yaml` with kubectl and waits until it is Established. Tests run
+/// in parallel processes, so concurrent applies may conflict: retried. `--validate=false`
+/// because a 1.20 API server's OpenAPI lacks `x-kubernetes-validations` (it drops CEL rules).
+pub async fn apply_crd() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/remotereindex.yaml");
+    let mut last = String::new();
+    for _ in 0..10 {
+        let (code, out, err) = kubectl(&["apply", "--validate=false", "-f", file], None);
+        if code == 0 {
+            let (code, out, err) = kubectl(
+                &[
+                    "wait",
+                    "--for=condition=Established",
+                    "--timeout=60s",
+                    "crd/remotereindexes.reindex.dev",
+                ],
+                None,
+            );
+            assert_eq!(code, 0, "CRD not established: {out}{err}");
+            return;
+        }
+        last = format!("{out}{err}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("kubectl apply -f crds/remotereindex.yaml failed: {last}");
+}
+
+/// Creates a fresh namespace named after the test.
+pub async fn namespace(client: &Client, prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("{prefix}-{}-{nanos:x}", std::process::id());
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace created");
+    name
+}
+
+/// Creates a Secret with string data.
+pub async fn create_secret(client: &Client, ns: &str, name: &str, data: &[(&str, &str)]) {
+    let s = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        string_data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &s)
+        .await
+        .expect("secret created");
+}
+
+/// Creates a `RemoteReindex` from JSON (`metadata.name` and `spec`).
+pub async fn create_reindex(client: &Client, ns: &str, name: &str, spec: Value) -> RemoteReindex {
+    let obj: RemoteReindex = serde_json::from_value(serde_json::json!({
+        "apiVersion": "reindex.dev/v1alpha1",
+        "kind": "RemoteReindex",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }))
+    .expect("a valid RemoteReindex");
+    Api::<RemoteReindex>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &obj)
+        .await
+        .expect("RemoteReindex created")
+}
+
+/// Polls until the resource's status satisfies `f`.
+pub async fn wait_status(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    f: impl Fn(&RemoteReindexStatus) -> bool,
+) -> RemoteReindex {
+    let api: Api<RemoteReindex> = Api::namespaced(client.clone(), ns);
+    let f = &f;
+    eventually(what, timeout, || {
+        let api = api.clone();
+        async move {
+            let obj = api.get_opt(name).await.ok()??;
+            obj.status.as_ref().is_some_and(f).then_some(obj)
+        }
+    })
+    .await
+}
+
+/// Polls until the resource is gone.
+pub async fn wait_gone(client: &Client, ns: &str, name: &str, timeout: Duration) {
+    let api: Api<RemoteReindex> = Api::namespaced(client.clone(), ns);
+    eventually("the resource to be deleted", timeout, || {
+        let api = api.clone();
+        async move { matches!(api.get_opt(name).await, Ok(None)).then_some(()) }
+    })
+    .await
+}
+
+/// The condition of `type_`.
+pub fn condition<'a>(s: &'a RemoteReindexStatus, type_: &str) -> &'a Condition {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition in {s:?}"))
+}
+
+/// `(type, reason, note)` of the Events about `name`, oldest first.
+pub async fn events(client: &Client, ns: &str, name: &str) -> Vec<(String, String, String)> {
+    let list = Api::<Event>::namespaced(client.clone(), ns)
+        .list(&Default::default())
+        .await
+        .expect("events list");
+    let mut evs: Vec<_> = list
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    evs.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    evs.into_iter()
+        .map(|e| {
+            (
+                e.type_.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.note.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// `remote-reindex controller` as a child process, watching one namespace. Killed on Drop; its
+/// log is printed when the test failed.
+pub struct Operator {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    /// `host:port` of `/healthz`, `/readyz` and `/metrics`.
+    pub addr: String,
+}
+
+impl Operator {
+    /// Starts the operator for `ns` with `--dest-host dest` and `extra` flags, and waits until
+    /// `/readyz` answers 200.
+    pub async fn start(ns: &str, dest: &str, extra: &[&str]) -> Operator {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("operator.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_remote-reindex"))
+            .args([
+                "--log-format",
+                "json",
+                "controller",
+                "--dest-host",
+                dest,
+                "--namespace",
+                ns,
+            ])
+            .args(["--metrics-addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("KUBECONFIG", kubeconfig())
+            .env("RUST_LOG", "info,kube=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the operator starts");
+        let mut op = Operator {
+            child,
+            log,
+            _dir: dir,
+            addr: String::new(),
+        };
+        let addr = eventually(
+            "the operator to serve /readyz",
+            Duration::from_secs(30),
+            || {
+                let exited = op.child.try_wait().ok().flatten();
+                assert!(
+                    exited.is_none(),
+                    "the operator exited with {exited:?}:\n{}",
+                    op.log()
+                );
+                let addr = op.log().lines().find_map(|l| {
+                    let v: Value = serde_json::from_str(l).ok()?;
+                    v["fields"]["addr"].as_str().map(str::to_string)
+                });
+                async move { addr }
+            },
+        )
+        .await;
+        eventually("/readyz to answer 200", Duration::from_secs(30), || {
+            let url = format!("http://{addr}/readyz");
+            async move {
+                crate::harness::http()
+                    .get(url)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status() == 200)
+                    .map(|_| ())
+            }
+        })
+        .await;
+        op.addr = addr;
+        op
+    }
+
+    /// The operator's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let r = crate::harness::http()
+            .get(format!("http://{}/metrics", self.addr))
+            .send()
+            .await
+            .expect("/metrics");
+        r.text().await.unwrap()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- operator log (last 60 lines) ---");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
