@@ -400,3 +400,155 @@ async fn a_host_outside_allowed_remote_hosts_is_refused() {
         "nothing may be written before validation"
     );
 }
+
+#[tokio::test]
+async fn changing_requests_per_second_rethrottles_the_running_copy() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-rethrottle").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(20_000)).await;
+    let op = Operator::start(&ns, dst.url(), &[]).await;
+    // At 200 documents/s this copy would take 100 s; the test's deadline is far shorter.
+    let spec = json!({
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 200},
+        "dest": {"index": "logs-copy"},
+        "requestsPerSecond": 200,
+    });
+    create_reindex(&client, &ns, "rethrottle", spec).await;
+    wait_status(
+        &client,
+        &ns,
+        "rethrottle",
+        "documents written",
+        Duration::from_secs(60),
+        |s| s.progress.as_ref().is_some_and(|p| p.written > 0),
+    )
+    .await;
+    patch_spec(
+        &client,
+        &ns,
+        "rethrottle",
+        json!({"requestsPerSecond": 1_000_000}),
+    )
+    .await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "rethrottle",
+        "a terminal phase",
+        Duration::from_secs(60),
+        terminal,
+    )
+    .await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
+    assert_eq!(obj.metadata.generation, Some(2));
+    assert_eq!(
+        s.observed_generation,
+        Some(2),
+        "the running copy took over the rate-only change"
+    );
+    let reasons: Vec<String> = events(&client, &ns, "rethrottle")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "Rethrottled"), "{reasons:?}");
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "Copying").count(),
+        1,
+        "one copy only: {reasons:?}"
+    );
+    assert_eq!(
+        op.log().matches("starting a copy").count(),
+        1,
+        "one copy only"
+    );
+    assert_eq!(count(dst.url(), "logs-copy").await, 20_000);
+}
+
+#[tokio::test]
+async fn a_killed_operator_is_resumed_with_the_recorded_settings() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-kill").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(20_000)).await;
+    dest_with_settings(dst.url(), "logs-copy").await;
+    let mut op = Operator::start(&ns, dst.url(), &[]).await;
+    let spec = json!({
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 500},
+        "dest": {"index": "logs-copy"},
+        "requestsPerSecond": 500,
+    });
+    create_reindex(&client, &ns, "crash", spec).await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "crash",
+        "documents written and a scroll open",
+        Duration::from_secs(60),
+        |s| s.progress.as_ref().is_some_and(|p| p.written > 0) && !s.open_scrolls.is_empty(),
+    )
+    .await;
+    let stale_scrolls = obj.status.unwrap().open_scrolls;
+    op.kill();
+    // The crash left the destination tuned; only the status knows the user's settings now.
+    let tuned = settings(dst.url(), "logs-copy").await;
+    assert_eq!(
+        tuned.get("index.refresh_interval"),
+        Some(&json!("-1")),
+        "{tuned:?}"
+    );
+    assert_eq!(
+        tuned.get("index.number_of_replicas"),
+        Some(&json!("0")),
+        "{tuned:?}"
+    );
+    patch_spec(&client, &ns, "crash", json!({"requestsPerSecond": null})).await;
+
+    let op = Operator::start(&ns, dst.url(), &[]).await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "crash",
+        "a terminal phase",
+        Duration::from_secs(120),
+        terminal,
+    )
+    .await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
+    assert_eq!(condition(&s, "Ready").reason, "Verified");
+    assert_eq!(s.observed_generation, Some(2));
+    assert_settings_restored(dst.url(), "logs-copy").await;
+    assert_eq!(
+        parsed(&all_docs(dst.url(), "logs-copy").await),
+        parsed(&all_docs(src.url(), "logs").await)
+    );
+    for id in stale_scrolls {
+        let (status, body) = call(
+            "POST",
+            &format!("{}/_search/scroll", src.url()),
+            Some(json!({"scroll": "1m", "scroll_id": id})),
+        )
+        .await;
+        assert_eq!(
+            status, 404,
+            "the dead process's scroll is still open: {body}"
+        );
+    }
+    let reasons: Vec<String> = events(&client, &ns, "crash")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "Resuming"), "{reasons:?}");
+    assert!(
+        op.log()
+            .contains("cleared scrolls left by an earlier process"),
+        "{}",
+        op.log()
+    );
+}

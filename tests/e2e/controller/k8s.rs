@@ -168,6 +168,15 @@ pub async fn wait_status(
     .await
 }
 
+/// Merge-patches the resource's spec.
+pub async fn patch_spec(client: &Client, ns: &str, name: &str, spec: Value) {
+    let api: Api<RemoteReindex> = Api::namespaced(client.clone(), ns);
+    let patch = kube::api::Patch::Merge(serde_json::json!({ "spec": spec }));
+    api.patch(name, &kube::api::PatchParams::default(), &patch)
+        .await
+        .expect("spec patched");
+}
+
 /// Polls until the resource is gone.
 pub async fn wait_gone(client: &Client, ns: &str, name: &str, timeout: Duration) {
     let api: Api<RemoteReindex> = Api::namespaced(client.clone(), ns);
@@ -285,6 +294,12 @@ impl Operator {
         op
     }
 
+    /// Kills the operator with SIGKILL (a crash: nothing is cleaned up).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The operator's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -303,8 +318,7 @@ impl Operator {
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         if std::thread::panicking() {
             let log = self.log();
             let tail: Vec<&str> = log.lines().rev().take(60).collect();
