@@ -33,4 +33,13 @@ mod tests {
             "crds/remotereindex.yaml is stale: run `cargo run -- crd > crds/remotereindex.yaml`"
         );
     }
+
+    #[test]
+    fn chart_crd_is_the_same_crd() {
+        let chart = include_str!("../../charts/remote-reindex-operator/crds/remotereindex.yaml");
+        assert!(
+            chart == super::crd_yaml(),
+            "the chart's CRD differs from the generated one: run scripts/sync-chart-crd.sh"
+        );
+    }
 }

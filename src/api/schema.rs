@@ -25,13 +25,14 @@ pub fn duration(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// A byte size: an integer, or a number with a unit (`5Mi`, `5mb`, `512kb`).
+/// A byte size: an integer, or a number with a unit (`5Mi`, `5mb`, `512kb`). Structural schemas
+/// forbid `type` inside `anyOf`; `x-kubernetes-int-or-string` carries it.
 pub fn byte_size(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "x-kubernetes-int-or-string": true,
         "anyOf": [
-            {"type": "integer", "minimum": 1},
-            {"type": "string", "pattern": "^[0-9]+(b|kb|mb|gb|Ki|Mi|Gi|KiB|MiB|GiB|k|m|g)?$"}
+            {"minimum": 1},
+            {"pattern": "^[0-9]+(b|kb|mb|gb|Ki|Mi|Gi|KiB|MiB|GiB|k|m|g)?$"}
         ],
     })
 }
@@ -41,8 +42,8 @@ pub fn slices(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "x-kubernetes-int-or-string": true,
         "anyOf": [
-            {"type": "integer", "minimum": 1, "maximum": 1024},
-            {"type": "string", "enum": ["auto"]}
+            {"minimum": 1, "maximum": 1024},
+            {"enum": ["auto"]}
         ],
     })
 }
