@@ -389,6 +389,18 @@ impl SearchClient {
         let reason = self.redact(&reason);
         let host = self.name.to_string();
         let (method, path) = (method.to_string(), path.to_string());
+        // A TLS-terminating proxy (nginx) that requires a client certificate answers a missing
+        // or rejected one with an HTML 400 ("No required SSL certificate was sent", "The SSL
+        // certificate error") where Elasticsearch fails the handshake.
+        if status == StatusCode::BAD_REQUEST
+            && kind == "error"
+            && reason.contains("SSL certificate")
+        {
+            return SearchError::Tls {
+                host,
+                detail: format!("the server answered HTTP 400: {reason}"),
+            };
+        }
         if matches!(status.as_u16(), 401 | 403) {
             return SearchError::Unauthorized {
                 host,
@@ -509,9 +521,18 @@ pub(crate) fn parse_error_body(body: &[u8]) -> (String, String) {
             }
             (kind, truncate(reason))
         }
-        Err(_) => (
-            "error".into(),
-            truncate(String::from_utf8_lossy(body).trim().to_string()),
-        ),
+        Err(_) => ("error".into(), truncate(plain_text_reason(body))),
     }
+}
+
+/// A body that is not JSON (often a proxy's HTML error page) as one line: the HTML `<title>` if
+/// there is one, else the text with its whitespace collapsed.
+fn plain_text_reason(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    let picked = match (lower.find("<title>"), lower.find("</title>")) {
+        (Some(a), Some(b)) if a + 7 <= b => &text[a + 7..b],
+        _ => &text[..],
+    };
+    picked.split_whitespace().collect::<Vec<_>>().join(" ")
 }
