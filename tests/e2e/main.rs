@@ -4,3 +4,5 @@ mod cli;
 mod copy;
 mod engine;
 mod harness;
+mod nginx;
+mod tls;
