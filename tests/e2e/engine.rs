@@ -40,7 +40,7 @@ async fn only_bulk_items_rejected_with_429_are_resent_through_fake_bulk_429() {
             .position(|q| q == &r.0)
             .expect("the rejected request was recorded");
         assert!(
-            requests[pos + 1..].iter().any(|q| *q == r.1),
+            requests[pos + 1..].contains(&r.1),
             "resend {i} not found: expected exactly {:?}",
             r.1
         );
@@ -122,19 +122,22 @@ mod fake_bulk_429 {
     use super::*;
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
+    /// (ids of a bulk request that got item 429s, the ids rejected in it), in order.
+    pub type Rejections = Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>>;
+
     pub struct Fake {
         pub url: String,
         /// Ids in each bulk request, in arrival order.
         pub bulk_ids: Arc<Mutex<Vec<Vec<String>>>>,
         /// (ids of a request that got item 429s, ids rejected in it).
-        pub rejected: Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>>,
+        pub rejected: Rejections,
     }
 
     pub async fn start(upstream: String) -> Fake {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
         let bulk_ids: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
-        let rejected: Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>> = Arc::default();
+        let rejected: Rejections = Arc::default();
         let (b, r) = (bulk_ids.clone(), rejected.clone());
         tokio::spawn(async move {
             loop {
@@ -154,7 +157,7 @@ mod fake_bulk_429 {
         s: tokio::net::TcpStream,
         upstream: String,
         ids: Arc<Mutex<Vec<Vec<String>>>>,
-        rejected: Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>>,
+        rejected: Rejections,
     ) {
         let mut s = BufReader::new(s);
         loop {
