@@ -552,3 +552,88 @@ async fn a_killed_operator_is_resumed_with_the_recorded_settings() {
         op.log()
     );
 }
+
+#[tokio::test]
+async fn with_leader_election_only_the_leader_copies_and_a_standby_takes_over() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-leader").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(20_000)).await;
+    dest_with_settings(dst.url(), "logs-copy").await;
+    let election = [
+        "--leader-election",
+        "--leader-election-namespace",
+        &ns,
+        "--lease-duration",
+        "4",
+    ];
+    let mut leader = Operator::start(&ns, dst.url(), &election).await;
+    eventually(
+        "the first operator to lead",
+        Duration::from_secs(30),
+        || {
+            let log = leader.log();
+            async move { log.contains("this replica is the leader").then_some(()) }
+        },
+    )
+    .await;
+    let standby = Operator::start(&ns, dst.url(), &election).await;
+    eventually(
+        "the second operator to wait for the Lease",
+        Duration::from_secs(30),
+        || {
+            let log = standby.log();
+            async move {
+                log.contains("waiting to acquire the leader election Lease")
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let spec = json!({
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 500},
+        "dest": {"index": "logs-copy"},
+        "requestsPerSecond": 500,
+    });
+    create_reindex(&client, &ns, "ha", spec).await;
+    wait_status(
+        &client,
+        &ns,
+        "ha",
+        "documents written",
+        Duration::from_secs(60),
+        |s| s.progress.as_ref().is_some_and(|p| p.written > 0),
+    )
+    .await;
+    assert!(leader.log().contains("starting a copy"));
+    assert!(
+        !standby.log().contains("starting a copy"),
+        "the standby copied too"
+    );
+
+    leader.kill();
+    patch_spec(&client, &ns, "ha", json!({"requestsPerSecond": null})).await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "ha",
+        "a terminal phase",
+        Duration::from_secs(120),
+        terminal,
+    )
+    .await;
+    assert_eq!(
+        obj.status.as_ref().and_then(|s| s.phase),
+        Some(Phase::Succeeded),
+        "{:#?}",
+        obj.status
+    );
+    let log = standby.log();
+    assert!(
+        log.contains("this replica is the leader") && log.contains("starting a copy"),
+        "{log}"
+    );
+    assert_settings_restored(dst.url(), "logs-copy").await;
+    assert_eq!(count(dst.url(), "logs-copy").await, 20_000);
+}
