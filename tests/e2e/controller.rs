@@ -637,3 +637,67 @@ async fn with_leader_election_only_the_leader_copies_and_a_standby_takes_over() 
     assert_settings_restored(dst.url(), "logs-copy").await;
     assert_eq!(count(dst.url(), "logs-copy").await, 20_000);
 }
+
+#[tokio::test]
+async fn sigterm_stops_copies_restoring_settings_and_the_next_operator_resumes() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-sigterm").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(20_000)).await;
+    dest_with_settings(dst.url(), "logs-copy").await;
+    let mut op = Operator::start(&ns, dst.url(), &[]).await;
+    let spec = json!({
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 500},
+        "dest": {"index": "logs-copy"},
+        "requestsPerSecond": 500,
+    });
+    create_reindex(&client, &ns, "term", spec).await;
+    wait_status(
+        &client,
+        &ns,
+        "term",
+        "documents written",
+        Duration::from_secs(60),
+        |s| s.progress.as_ref().is_some_and(|p| p.written > 0),
+    )
+    .await;
+    assert_eq!(op.terminate().await, Some(0), "{}", op.log());
+    // Stopped cleanly: the destination is back to the user's settings, the phase is kept for
+    // the next operator.
+    assert_settings_restored(dst.url(), "logs-copy").await;
+    let s = Api::<RemoteReindex>::namespaced(client.clone(), &ns)
+        .get("term")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(s.phase, Some(Phase::Copying), "{s:#?}");
+    assert!(s.open_scrolls.is_empty(), "scrolls were cleared: {s:#?}");
+    let reasons: Vec<String> = events(&client, &ns, "term")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "Interrupted"), "{reasons:?}");
+
+    patch_spec(&client, &ns, "term", json!({"requestsPerSecond": null})).await;
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "term",
+        "a terminal phase",
+        Duration::from_secs(120),
+        terminal,
+    )
+    .await;
+    assert_eq!(
+        obj.status.as_ref().and_then(|s| s.phase),
+        Some(Phase::Succeeded),
+        "{:#?}",
+        obj.status
+    );
+    assert_settings_restored(dst.url(), "logs-copy").await;
+    assert_eq!(count(dst.url(), "logs-copy").await, 20_000);
+}

@@ -300,6 +300,27 @@ impl Operator {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM and waits for the exit code.
+    pub async fn terminate(&mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM {pid}");
+        let child = &mut self.child;
+        eventually(
+            "the operator to exit after SIGTERM",
+            Duration::from_secs(60),
+            || {
+                let exited = child.try_wait().ok().flatten();
+                async move { exited }
+            },
+        )
+        .await
+        .code()
+    }
+
     /// The operator's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
