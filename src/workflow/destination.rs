@@ -50,10 +50,13 @@ pub async fn write_marker(
                 serde_json::to_value(m).expect("marker serializes"),
             );
         }
+        // Some servers merge `_meta` updates instead of replacing the object, so the key is
+        // overwritten with null rather than left out; `read_marker` reads null as no marker.
         None => {
-            if meta.remove(META_KEY).is_none() {
+            if meta.get(META_KEY).is_none_or(Value::is_null) {
                 return Ok(());
             }
+            meta.insert(META_KEY.into(), Value::Null);
         }
     }
     dest.put_mapping_meta(index, &Value::Object(meta)).await

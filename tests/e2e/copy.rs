@@ -59,9 +59,7 @@ async fn noida_to_osmem_copies_hostile_documents_tuned_then_restored() {
     assert!(!after.contains_key("index.number_of_replicas"), "{after:?}");
     let (_, mapping) = call("GET", &format!("{}/dst/_mapping", dst.url()), None).await;
     assert!(
-        mapping["dst"]["mappings"]["_meta"]
-            .get("remote_reindex")
-            .is_none(),
+        mapping["dst"]["mappings"]["_meta"]["remote_reindex"].is_null(),
         "marker left behind: {mapping}"
     );
 }

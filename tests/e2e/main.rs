@@ -1,6 +1,7 @@
 //! The integration tests: one binary, real servers (see `harness`).
 
 mod cli;
+mod controller;
 mod copy;
 mod engine;
 mod harness;
