@@ -40,9 +40,11 @@ def main():
         doc = {"n": i, "tag": f"t{i % 10}", "big": 9007199254740993 + i,
                "nested": {"path": f"/a/{i}", "flags": [i % 2 == 0, i % 3 == 0]}, "text": ""}
         base = len(json.dumps(doc, ensure_ascii=False).encode())
-        text = []
-        while base + len(" ".join(text).encode()) < size:
-            text.append(rnd.choice(words))
+        text, have = [], base
+        while have < size:
+            w = rnd.choice(words)
+            text.append(w)
+            have += len(w.encode()) + 1
         doc["text"] = " ".join(text)
         src = json.dumps(doc, ensure_ascii=False)
         total_bytes += len(src.encode())
