@@ -1,12 +1,73 @@
-//! Prometheus metrics served on `/metrics`.
+//! Prometheus metrics served on `/metrics` (all prefixed `remote_reindex_`).
+//!
+//! Label sets are bounded: `result` and `reason` take values from fixed lists (the condition
+//! reasons), `kind` is `request` or `bulk_item`; `namespace`/`name` appear only on the
+//! `active_copy_*` gauges, and only while that resource's copy runs.
+//!
+//! | metric | type | meaning |
+//! |---|---|---|
+//! | `reconciliations_total` | counter | reconciliations run |
+//! | `reconcile_errors_total` | counter | reconciliations that failed (retried) |
+//! | `copies_running` | gauge | copies running now |
+//! | `copies_finished_total{result}` | counter | copies ended: `succeeded`, `failed`, `interrupted` |
+//! | `copy_failures_total{reason}` | counter | failed copies by condition reason |
+//! | `documents_read_total` | counter | documents read from sources |
+//! | `documents_written_total` | counter | documents the destinations accepted |
+//! | `documents_failed_total` | counter | documents the destinations rejected |
+//! | `documents_conflicts_total` | counter | version conflicts skipped |
+//! | `bulk_requests_total` | counter | `_bulk` requests sent |
+//! | `bulk_bytes_total` | counter | `_bulk` body bytes sent |
+//! | `bulk_duration_seconds` | histogram | duration of `_bulk` calls, their retries included |
+//! | `retries_total{kind}` | counter | `request`: requests retried; `bulk_item`: items resent after 429 |
+//! | `active_copy_documents_written{namespace,name}` | gauge | documents written by a running copy |
+//! | `active_copy_documents_expected{namespace,name}` | gauge | documents a running copy expects |
+//! | `active_copy_documents_per_second{namespace,name}` | gauge | a running copy's recent rate |
 
+use crate::copy::{BulkObserver, StatsSnapshot};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
-/// The operator's metrics.
+/// Label `result` of `copies_finished_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `succeeded`, `failed` or `interrupted`.
+    pub result: &'static str,
+}
+
+/// Label `reason` of `copy_failures_total`: a condition reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// The condition reason, e.g. `Unreachable`.
+    pub reason: &'static str,
+}
+
+/// Label `kind` of `retries_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetryLabel {
+    /// `request` (a whole request to either cluster) or `bulk_item` (an item resent after 429).
+    pub kind: &'static str,
+}
+
+/// Labels of the `active_copy_*` gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    /// The resource's namespace.
+    pub namespace: String,
+    /// The resource's name.
+    pub name: String,
+}
+
+/// A float gauge.
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The operator's metrics. Every field is a cheap handle (clones share the value).
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -16,71 +77,281 @@ pub struct Metrics {
     pub reconcile_errors: Counter,
     /// Copies running now.
     pub copies_running: Gauge,
-    /// Copies ended, by result (`succeeded`, `failed`, `interrupted`).
-    pub copies_finished: Family<Vec<(String, String)>, Counter>,
+    /// Copies ended, by result.
+    pub copies_finished: Family<ResultLabel, Counter>,
+    /// Failed copies, by condition reason.
+    pub copy_failures: Family<ReasonLabel, Counter>,
+    /// Documents read by all copies.
+    pub documents_read: Counter,
     /// Documents written by all copies.
     pub documents_written: Counter,
+    /// Documents rejected by the destinations.
+    pub documents_failed: Counter,
+    /// Version conflicts skipped.
+    pub documents_conflicts: Counter,
+    /// `_bulk` requests sent.
+    pub bulk_requests: Counter,
+    /// `_bulk` body bytes sent.
+    pub bulk_bytes: Counter,
+    /// Duration of `_bulk` calls in seconds.
+    pub bulk_duration: Histogram,
+    /// Retries by kind.
+    pub retries: Family<RetryLabel, Counter>,
+    /// Documents written by each running copy.
+    pub active_written: Family<ResourceLabels, Gauge>,
+    /// Documents expected by each running copy (absent when unknown).
+    pub active_expected: Family<ResourceLabels, Gauge>,
+    /// Recent documents per second of each running copy.
+    pub active_rate: Family<ResourceLabels, FloatGauge>,
+    /// Request retries already counted from [`crate::search::request_retries_total`].
+    request_retries_seen: Mutex<u64>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("remote_reindex");
-        let reconciliations = Counter::default();
-        let reconcile_errors = Counter::default();
-        let copies_running = Gauge::default();
-        let copies_finished = Family::default();
-        let documents_written = Counter::default();
-        registry.register(
+        let m = Metrics {
+            reconciliations: Counter::default(),
+            reconcile_errors: Counter::default(),
+            copies_running: Gauge::default(),
+            copies_finished: Family::default(),
+            copy_failures: Family::default(),
+            documents_read: Counter::default(),
+            documents_written: Counter::default(),
+            documents_failed: Counter::default(),
+            documents_conflicts: Counter::default(),
+            bulk_requests: Counter::default(),
+            bulk_bytes: Counter::default(),
+            // 5 ms … 41 s.
+            bulk_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            retries: Family::default(),
+            active_written: Family::default(),
+            active_expected: Family::default(),
+            active_rate: Family::default(),
+            request_retries_seen: Mutex::new(0),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
             "reconciliations",
             "Reconciliations run",
-            reconciliations.clone(),
+            m.reconciliations.clone(),
         );
-        registry.register(
+        r.register(
             "reconcile_errors",
             "Reconciliations that failed (retried)",
-            reconcile_errors.clone(),
+            m.reconcile_errors.clone(),
         );
-        registry.register(
+        r.register(
             "copies_running",
             "Copies running now",
-            copies_running.clone(),
+            m.copies_running.clone(),
         );
-        registry.register(
+        r.register(
             "copies_finished",
-            "Copies ended, by result",
-            copies_finished.clone(),
+            "Copies ended, by result (succeeded, failed, interrupted)",
+            m.copies_finished.clone(),
         );
-        registry.register(
+        r.register(
+            "copy_failures",
+            "Failed copies, by condition reason",
+            m.copy_failures.clone(),
+        );
+        r.register(
+            "documents_read",
+            "Documents read from source clusters",
+            m.documents_read.clone(),
+        );
+        r.register(
             "documents_written",
-            "Documents written to destinations",
-            documents_written.clone(),
+            "Documents the destination clusters accepted",
+            m.documents_written.clone(),
         );
-        Metrics {
-            registry,
-            reconciliations,
-            reconcile_errors,
-            copies_running,
-            copies_finished,
-            documents_written,
-        }
+        r.register(
+            "documents_failed",
+            "Documents the destination clusters rejected",
+            m.documents_failed.clone(),
+        );
+        r.register(
+            "documents_conflicts",
+            "Version conflicts skipped",
+            m.documents_conflicts.clone(),
+        );
+        r.register(
+            "bulk_requests",
+            "_bulk requests sent",
+            m.bulk_requests.clone(),
+        );
+        r.register(
+            "bulk_bytes",
+            "_bulk request body bytes sent",
+            m.bulk_bytes.clone(),
+        );
+        r.register(
+            "bulk_duration_seconds",
+            "Duration of _bulk calls, their retries included",
+            m.bulk_duration.clone(),
+        );
+        r.register(
+            "retries",
+            "Retries: request = a whole request to either cluster, bulk_item = a document resent after 429",
+            m.retries.clone(),
+        );
+        r.register(
+            "active_copy_documents_written",
+            "Documents written by a running copy",
+            m.active_written.clone(),
+        );
+        r.register(
+            "active_copy_documents_expected",
+            "Documents a running copy expects to copy",
+            m.active_expected.clone(),
+        );
+        r.register(
+            "active_copy_documents_per_second",
+            "Recent documents per second of a running copy",
+            m.active_rate.clone(),
+        );
+        Metrics { registry, ..m }
     }
 }
 
 impl Metrics {
-    /// Counts a copy that ended with `result`.
-    pub fn finished(&self, result: &str) {
+    /// Counts a copy that ended with `result` (`succeeded`, `failed`, `interrupted`).
+    pub fn finished(&self, result: &'static str) {
         self.copies_finished
-            .get_or_create(&vec![("result".to_string(), result.to_string())])
+            .get_or_create(&ResultLabel { result })
             .inc();
+    }
+
+    /// Counts a copy that failed with the condition `reason`.
+    pub fn failed(&self, reason: &'static str) {
+        self.copy_failures
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// A [`BulkObserver`] feeding `bulk_duration_seconds`.
+    pub fn bulk_observer(&self) -> BulkObserver {
+        let h = self.bulk_duration.clone();
+        Arc::new(move |d| h.observe(d.as_secs_f64()))
+    }
+
+    /// Tracks one running copy of `namespace/name` until the returned value is dropped.
+    pub fn copy(&self, namespace: &str, name: &str) -> CopyMetrics {
+        CopyMetrics {
+            metrics: CopyHandles {
+                read: self.documents_read.clone(),
+                written: self.documents_written.clone(),
+                failed: self.documents_failed.clone(),
+                conflicts: self.documents_conflicts.clone(),
+                bulks: self.bulk_requests.clone(),
+                bytes: self.bulk_bytes.clone(),
+                item_retries: self
+                    .retries
+                    .get_or_create(&RetryLabel { kind: "bulk_item" })
+                    .clone(),
+                active_written: self.active_written.clone(),
+                active_expected: self.active_expected.clone(),
+                active_rate: self.active_rate.clone(),
+            },
+            labels: ResourceLabels {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            },
+            last: Mutex::new(StatsSnapshot::default()),
+        }
     }
 
     /// The text exposition format.
     pub fn render(&self) -> String {
+        self.sync_request_retries();
         let mut out = String::new();
         if let Err(e) = encode(&mut out, &self.registry) {
             tracing::warn!(error = %e, "could not encode metrics");
         }
         out
+    }
+
+    /// Brings `retries_total{kind="request"}` up to the search clients' process-wide count.
+    fn sync_request_retries(&self) {
+        let total = crate::search::request_retries_total();
+        let mut seen = self
+            .request_retries_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let counter = self.retries.get_or_create(&RetryLabel { kind: "request" });
+        counter.inc_by(total.saturating_sub(*seen));
+        *seen = total.max(*seen);
+    }
+}
+
+/// Handles into [`Metrics`] that a [`CopyMetrics`] updates.
+#[derive(Debug)]
+struct CopyHandles {
+    read: Counter,
+    written: Counter,
+    failed: Counter,
+    conflicts: Counter,
+    bulks: Counter,
+    bytes: Counter,
+    item_retries: Counter,
+    active_written: Family<ResourceLabels, Gauge>,
+    active_expected: Family<ResourceLabels, Gauge>,
+    active_rate: Family<ResourceLabels, FloatGauge>,
+}
+
+/// One running copy's contribution to the metrics: [`CopyMetrics::update`] adds what its
+/// counters gained since the last update to the totals and sets its `active_copy_*` gauges;
+/// dropping it removes those gauges.
+#[derive(Debug)]
+pub struct CopyMetrics {
+    metrics: CopyHandles,
+    labels: ResourceLabels,
+    last: Mutex<StatsSnapshot>,
+}
+
+impl CopyMetrics {
+    /// Accounts for `snap` (the copy's counters now), `total` expected documents and the
+    /// recent `rate`. Counters that went down (a slice restarted) add nothing until they pass
+    /// their earlier value.
+    pub fn update(&self, snap: &StatsSnapshot, total: Option<u64>, rate: Option<f64>) {
+        let m = &self.metrics;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let add = |c: &Counter, now: u64, before: &mut u64| {
+            if now > *before {
+                c.inc_by(now - *before);
+                *before = now;
+            }
+        };
+        add(&m.read, snap.read, &mut last.read);
+        add(&m.written, snap.written, &mut last.written);
+        add(&m.failed, snap.failed, &mut last.failed);
+        add(&m.conflicts, snap.conflicts, &mut last.conflicts);
+        add(&m.bulks, snap.bulks, &mut last.bulks);
+        add(&m.bytes, snap.bytes, &mut last.bytes);
+        add(&m.item_retries, snap.retries, &mut last.retries);
+        let l = &self.labels;
+        m.active_written
+            .get_or_create(l)
+            .set(i64::try_from(snap.written).unwrap_or(i64::MAX));
+        if let Some(t) = total {
+            m.active_expected
+                .get_or_create(l)
+                .set(i64::try_from(t).unwrap_or(i64::MAX));
+        }
+        if let Some(r) = rate {
+            m.active_rate.get_or_create(l).set(r);
+        }
+    }
+}
+
+impl Drop for CopyMetrics {
+    fn drop(&mut self) {
+        let m = &self.metrics;
+        m.active_written.remove(&self.labels);
+        m.active_expected.remove(&self.labels);
+        m.active_rate.remove(&self.labels);
     }
 }
 
@@ -88,18 +359,83 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    fn snap(read: u64, written: u64, bulks: u64) -> StatsSnapshot {
+        StatsSnapshot {
+            read,
+            written,
+            bulks,
+            bytes: bulks * 100,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn renders_counters() {
         let m = Metrics::default();
         m.reconciliations.inc();
         m.finished("succeeded");
+        m.failed("Unreachable");
+        let text = m.render();
+        for line in [
+            "remote_reindex_reconciliations_total 1",
+            r#"remote_reindex_copies_finished_total{result="succeeded"} 1"#,
+            r#"remote_reindex_copy_failures_total{reason="Unreachable"} 1"#,
+            r#"remote_reindex_retries_total{kind="request"} "#,
+            "remote_reindex_documents_written_total 0",
+            "remote_reindex_bulk_duration_seconds_count 0",
+        ] {
+            assert!(text.contains(line), "no `{line}` in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn copies_add_deltas_and_their_gauges_go_when_they_end() {
+        let m = Metrics::default();
+        let a = m.copy("team-a", "logs");
+        let b = m.copy("team-b", "logs");
+        a.update(&snap(100, 90, 2), Some(1000), Some(45.0));
+        a.update(&snap(200, 180, 4), Some(1000), Some(45.0));
+        b.update(&snap(50, 50, 1), None, None);
+        // A restarted slice lowers the counters: nothing is subtracted or double counted.
+        a.update(&snap(150, 150, 5), Some(1000), None);
+        a.update(&snap(300, 280, 6), Some(1000), None);
+        let text = m.render();
+        for line in [
+            "remote_reindex_documents_read_total 350",
+            "remote_reindex_documents_written_total 330",
+            "remote_reindex_bulk_requests_total 7",
+            "remote_reindex_bulk_bytes_total 700",
+            r#"remote_reindex_active_copy_documents_written{namespace="team-a",name="logs"} 280"#,
+            r#"remote_reindex_active_copy_documents_expected{namespace="team-a",name="logs"} 1000"#,
+            r#"remote_reindex_active_copy_documents_per_second{namespace="team-a",name="logs"} 45.0"#,
+            r#"remote_reindex_active_copy_documents_written{namespace="team-b",name="logs"} 50"#,
+        ] {
+            assert!(text.contains(line), "no `{line}` in:\n{text}");
+        }
+        assert!(!text.contains(r#"expected{namespace="team-b""#), "{text}");
+        drop(a);
+        drop(b);
+        let text = m.render();
+        assert!(!text.contains("namespace="), "{text}");
+        assert!(
+            text.contains("remote_reindex_documents_written_total 330"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_bulk_observer_feeds_the_histogram() {
+        let m = Metrics::default();
+        let o = m.bulk_observer();
+        o(std::time::Duration::from_millis(3));
+        o(std::time::Duration::from_millis(300));
         let text = m.render();
         assert!(
-            text.contains("remote_reindex_reconciliations_total 1"),
+            text.contains("remote_reindex_bulk_duration_seconds_count 2"),
             "{text}"
         );
         assert!(
-            text.contains(r#"remote_reindex_copies_finished_total{result="succeeded"} 1"#),
+            text.contains(r#"remote_reindex_bulk_duration_seconds_bucket{le="0.005"} 1"#),
             "{text}"
         );
     }

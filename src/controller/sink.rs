@@ -1,6 +1,7 @@
 //! The controller's [`Sink`]: phases become status patches and Events, `prepared` is persisted
 //! before the destination is tuned, and a sampler writes progress every few seconds.
 
+use super::metrics::CopyMetrics;
 use super::status::{RateWindow, progress, progress_patch};
 use super::writer::StatusWriter;
 use super::writer::api_message;
@@ -19,9 +20,10 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
 /// Window of the moving-average rate.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 
-/// A [`Sink`] that writes to the resource's status.
+/// A [`Sink`] that writes to the resource's status (and feeds the metrics).
 pub struct StatusSink {
     writer: Arc<StatusWriter>,
+    metrics: Arc<CopyMetrics>,
     sampler: Mutex<Option<(CancellationToken, JoinHandle<()>)>>,
     stats: Mutex<Option<(Arc<CopyStats>, Option<u64>)>>,
 }
@@ -29,8 +31,11 @@ pub struct StatusSink {
 impl StatusSink {
     /// A sink writing through `writer`.
     pub fn new(writer: Arc<StatusWriter>) -> Self {
+        let (namespace, name) = writer.resource();
+        let metrics = Arc::new(writer.ctx.metrics.copy(namespace, name));
         StatusSink {
             writer,
+            metrics,
             sampler: Mutex::new(None),
             stats: Mutex::new(None),
         }
@@ -84,8 +89,15 @@ impl Sink for StatusSink {
 
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = Some((stats.clone(), total));
+        stats.observe_bulks(self.writer.ctx.metrics.bulk_observer());
         let stop = CancellationToken::new();
-        let handle = tokio::spawn(sample(self.writer.clone(), stats, total, stop.clone()));
+        let handle = tokio::spawn(sample(
+            self.writer.clone(),
+            self.metrics.clone(),
+            stats,
+            total,
+            stop.clone(),
+        ));
         if let Some((old, _)) = self
             .sampler
             .lock()
@@ -98,16 +110,16 @@ impl Sink for StatusSink {
 }
 
 /// Patches `.status.progress`, `openScrolls` and `failures` every [`SAMPLE_INTERVAL`] while they
-/// change, until `stop`.
+/// change, and updates the metrics, until `stop` (then updates the metrics a last time).
 async fn sample(
     writer: Arc<StatusWriter>,
+    metrics: Arc<CopyMetrics>,
     stats: Arc<CopyStats>,
     total: Option<u64>,
     stop: CancellationToken,
 ) {
     let mut window = RateWindow::new(RATE_WINDOW);
     let mut last: Option<Value> = None;
-    let mut last_written = 0;
     loop {
         let stopped = tokio::select! {
             _ = stop.cancelled() => true,
@@ -115,12 +127,7 @@ async fn sample(
         };
         let snap = stats.snapshot();
         let rate = window.push(Instant::now(), snap.written);
-        writer
-            .ctx
-            .metrics
-            .documents_written
-            .inc_by(snap.written.saturating_sub(last_written));
-        last_written = snap.written;
+        metrics.update(&snap, total, rate);
         if stopped {
             return;
         }
@@ -135,7 +142,7 @@ async fn sample(
         }
         match writer.patch(status.clone()).await {
             Ok(()) => last = Some(status),
-            Err(e) => tracing::warn!(error = %e, "could not write progress"),
+            Err(e) => tracing::warn!(error = %api_message(&e), "could not write progress"),
         }
     }
 }

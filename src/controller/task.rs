@@ -6,7 +6,7 @@ use super::registry::Entry;
 use super::secrets::KubeSecrets;
 use super::sink::{StatusSink, failures_patch};
 use super::status::{now, progress, progress_patch};
-use super::writer::{StatusWriter, is_not_found};
+use super::writer::{StatusWriter, api_message, is_not_found};
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
 use crate::workflow::{self, Outcome, Prepared, WorkflowError};
 use kube::ResourceExt;
@@ -85,7 +85,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
         }
     }
     if let Err(e) = writer.phase(Phase::Pending, reason, &message, start).await {
-        tracing::warn!(name = %obj.name_any(), error = %e, "could not record the Pending phase; the copy goes on");
+        tracing::warn!(name = %obj.name_any(), error = %api_message(&e), "could not record the Pending phase; the copy goes on");
     }
     let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
     let settings = ctx.settings(&ns);
@@ -124,7 +124,10 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             writer.event(EventType::Normal, "Interrupted", note).await;
             return "interrupted";
         }
-        Err(e) => ("failed", failed(writer, e, stats.as_ref())),
+        Err(e) => {
+            ctx.metrics.failed(e.reason());
+            ("failed", failed(writer, e, stats.as_ref()))
+        }
     };
     entry.set_final_patch(patch.clone());
     let (phase, reason, message) = match &result {
@@ -150,7 +153,16 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
         }
         Err(e) if is_not_found(&e) => {}
         Err(e) => {
-            tracing::error!(error = %e, "could not write the terminal status; the next reconcile retries")
+            tracing::error!(name = %obj.name_any(), error = %api_message(&e), "could not write the terminal status; the next reconcile retries");
+            // An Event may still get through (e.g. RBAC without `remotereindexes/status`), so
+            // that `kubectl describe` shows why the status is stuck.
+            let note = format!(
+                "the copy ended ({reason}: {message}) but its status could not be written: {}",
+                api_message(&e)
+            );
+            writer
+                .event(EventType::Warning, "StatusUpdateFailed", &note)
+                .await;
         }
     }
     label

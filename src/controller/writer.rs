@@ -46,6 +46,14 @@ impl StatusWriter {
         }
     }
 
+    /// The resource's namespace and name.
+    pub fn resource(&self) -> (&str, &str) {
+        (
+            self.reference.namespace.as_deref().unwrap_or_default(),
+            &self.name,
+        )
+    }
+
     /// The generation to report.
     pub fn generation(&self) -> i64 {
         self.entry.generation()

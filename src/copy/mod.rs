@@ -12,7 +12,7 @@ mod stats;
 mod throttle;
 mod writer;
 
-pub use stats::{CopyStats, FailureSample, StatsSnapshot};
+pub use stats::{BulkObserver, CopyStats, FailureSample, StatsSnapshot};
 pub use throttle::Throttle;
 
 use crate::search::{SearchClient, SearchError};

@@ -1,7 +1,8 @@
 //! Counters the engine updates and the drivers sample (progress bar, status patches, metrics).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 /// How many failed documents are kept as a sample.
 pub const FAILURE_SAMPLE: usize = 20;
@@ -17,6 +18,10 @@ pub struct FailureSample {
     pub reason: String,
 }
 
+/// Called with the duration of every `_bulk` call (the whole call, its retries included), e.g. to
+/// feed a latency histogram.
+pub type BulkObserver = Arc<dyn Fn(Duration) + Send + Sync>;
+
 /// Live counters of one copy. Shared with the drivers; all updates are lock-free but the
 /// failure sample and the open scroll ids.
 #[derive(Debug, Default)]
@@ -30,6 +35,16 @@ pub struct CopyStats {
     bulks: AtomicU64,
     failures: Mutex<Vec<FailureSample>>,
     scrolls: Mutex<Vec<Option<String>>>,
+    bulk_observer: OnceLock<Observer>,
+}
+
+/// [`BulkObserver`] with a `Debug` impl, so that [`CopyStats`] stays `Debug`.
+struct Observer(BulkObserver);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BulkObserver")
+    }
 }
 
 /// A point-in-time copy of [`CopyStats`].
@@ -68,6 +83,13 @@ impl CopyStats {
             bytes: self.bytes.load(Relaxed),
             bulks: self.bulks.load(Relaxed),
         }
+    }
+
+    /// Installs `observer` for the durations of `_bulk` calls (before the copy starts, e.g. from
+    /// [`crate::workflow::Sink::copying`]). Only the first observer is kept; returns whether
+    /// this one was installed.
+    pub fn observe_bulks(&self, observer: BulkObserver) -> bool {
+        self.bulk_observer.set(Observer(observer)).is_ok()
     }
 
     /// The sample of failed documents.
@@ -111,6 +133,11 @@ impl CopyStats {
     pub(crate) fn add_bulk(&self, bytes: u64) {
         self.bulks.fetch_add(1, Relaxed);
         self.bytes.fetch_add(bytes, Relaxed);
+    }
+    pub(crate) fn bulk_took(&self, took: Duration) {
+        if let Some(o) = self.bulk_observer.get() {
+            (o.0)(took);
+        }
     }
 
     /// Records a failed document; returns the failure count after it.

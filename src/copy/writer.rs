@@ -34,6 +34,7 @@ impl Writer {
         let plan = &self.plan;
         let mut delays = plan.dest_retry_delays();
         loop {
+            let started = std::time::Instant::now();
             let outcome = plan
                 .dest
                 .bulk(batch.body.clone(), batch.len(), plan.pipeline.as_deref())
@@ -42,6 +43,7 @@ impl Writer {
                     during: "writing a bulk request",
                     source,
                 })?;
+            self.stats.bulk_took(started.elapsed());
             self.stats.add_bulk(batch.body.len() as u64);
             let mut retry = Vec::new();
             let mut settled_failures = 0u64;

@@ -152,6 +152,14 @@ impl ClientOptions {
     }
 }
 
+/// Requests retried by every client of this process (for the operator's metrics).
+static REQUEST_RETRIES: AtomicU64 = AtomicU64::new(0);
+
+/// How many requests all clients of this process retried so far.
+pub fn request_retries_total() -> u64 {
+    REQUEST_RETRIES.load(Ordering::Relaxed)
+}
+
 /// A client for one cluster. Cheap to clone (shares the connection pool and counters).
 #[derive(Clone)]
 pub struct SearchClient {
@@ -271,6 +279,7 @@ impl SearchClient {
                 Err(e) if e.is_transient() => match delays.next() {
                     Some(d) => {
                         self.retries.fetch_add(1, Ordering::Relaxed);
+                        REQUEST_RETRIES.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(host = %self.name, %method, path, error = %e, delay_ms = d.as_millis() as u64, "retrying");
                         tokio::time::sleep(d).await;
                     }

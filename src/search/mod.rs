@@ -11,7 +11,10 @@ mod info;
 mod scroll;
 
 pub use bulk::{BulkItemFailure, BulkOutcome};
-pub use client::{ClientOptions, Credentials, RetryPolicy, SearchClient, SecretString, TlsOptions};
+pub use client::{
+    ClientOptions, Credentials, RetryPolicy, SearchClient, SecretString, TlsOptions,
+    request_retries_total,
+};
 pub use error::SearchError;
 pub use info::{ClusterInfo, Distribution, Version};
 pub use scroll::{ScrollHit, ScrollPage};
