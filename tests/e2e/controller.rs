@@ -1,7 +1,7 @@
 //! The operator against a real kube-apiserver (the shared control plane of `scripts/test.sh`),
 //! with real search servers: each test has its own namespace and its own operator process.
 
-mod k8s;
+pub mod k8s;
 
 use crate::harness::*;
 use k8s::*;

@@ -5,5 +5,7 @@ mod controller;
 mod copy;
 mod engine;
 mod harness;
+mod metrics;
 mod nginx;
+mod rbac;
 mod tls;

@@ -232,6 +232,16 @@ impl Operator {
     /// Starts the operator for `ns` with `--dest-host dest` and `extra` flags, and waits until
     /// `/readyz` answers 200.
     pub async fn start(ns: &str, dest: &str, extra: &[&str]) -> Operator {
+        Self::start_as(&kubeconfig(), ns, dest, extra).await
+    }
+
+    /// [`Operator::start`] with another kubeconfig (e.g. a ServiceAccount's token).
+    pub async fn start_as(
+        kubeconfig: &std::path::Path,
+        ns: &str,
+        dest: &str,
+        extra: &[&str],
+    ) -> Operator {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("operator.log");
         let child = Command::new(env!("CARGO_BIN_EXE_remote-reindex"))
@@ -246,7 +256,7 @@ impl Operator {
             ])
             .args(["--metrics-addr", "127.0.0.1:0"])
             .args(extra)
-            .env("KUBECONFIG", kubeconfig())
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
