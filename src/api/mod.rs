@@ -4,6 +4,7 @@
 //! manifests that `remote-reindex run -f` reads.
 
 mod endpoint;
+pub mod reference;
 mod schema;
 mod spec;
 mod status;

@@ -1,4 +1,5 @@
-//! The command line: `remote-reindex run -f …`, `remote-reindex crd`, `remote-reindex controller`.
+//! The command line: `remote-reindex run -f …`, `remote-reindex crd`, `remote-reindex docs`,
+//! `remote-reindex controller`.
 
 pub mod manifest;
 mod progress;
@@ -28,6 +29,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Print the CustomResourceDefinition (YAML).
     Crd,
+    /// Print the field reference generated from the CRD schema (Markdown, `docs/reference.md`).
+    Docs,
     /// Run the Kubernetes operator (kubeconfig or in-cluster; exit code 1 on a startup error).
     Controller(crate::controller::ControllerArgs),
 }
@@ -45,6 +48,10 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Crd => {
             print!("{}", crate::api::crd_yaml());
+            0
+        }
+        Command::Docs => {
+            print!("{}", crate::api::reference::reference_markdown());
             0
         }
         Command::Run(args) => {
