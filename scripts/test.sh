@@ -20,9 +20,10 @@ export PATH="$RR_TOOLS/bin:$RR_TOOLS/venv/bin:$PATH"
 case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin" ;; esac # nginx
 
 missing=()
-for t in kube-apiserver kubectl noida-db osmem-server helm etcd nginx openssl curl; do
+for t in kube-apiserver kubectl noida-db osmem-server helm etcd nginx openssl curl tinyproxy; do
   command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
+"$RR_TOOLS/venv/bin/python" -c 'import botocore' 2>/dev/null || missing+=(botocore)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: missing ${missing[*]}; running scripts/install-test-deps.sh --k8s"
   "$ROOT/scripts/install-test-deps.sh" --k8s

@@ -20,6 +20,24 @@ pub struct Endpoint {
     /// A bearer token from a Secret (key `token`), sent as `Authorization: Bearer …`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<SecretKeyAuth>,
+    /// AWS Signature Version 4 signing (Amazon OpenSearch Service `es`, Serverless `aoss`).
+    /// Credentials come from `credentialsSecretRef` or, without it, from the pod's standard
+    /// chain: environment variables, a web identity token (IRSA), the container credentials
+    /// endpoint (EKS Pod Identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsAuth>,
+    /// Amazon remote reindex's `region`: the same as `aws: {region: …, service: es}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9-]+$"))]
+    pub region: Option<String>,
+    /// Amazon remote reindex's `external`: `true` declares a cluster that is not an AWS domain;
+    /// only `basicAuth` (or no authentication) is accepted with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<bool>,
+    /// An HTTP proxy every request to this cluster goes through (`CONNECT` for `https://`
+    /// hosts). Proxy environment variables are ignored; only this one is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<Proxy>,
     /// TLS settings for `https://` hosts. Certificates are verified against the system roots
     /// unless a CA is given here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,12 +120,85 @@ pub struct Tls {
     /// A `kubernetes.io/tls` Secret (keys `tls.crt`, `tls.key`) presented as a client certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_cert_secret_ref: Option<SecretRef>,
+    /// Verify the server certificate against this DNS name instead of the host's name (e.g. when
+    /// the host is an IP address or a tunnel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub server_name: Option<String>,
     /// Skip certificate verification entirely. Explicit opt-in; warned about every time it is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure_skip_verify: Option<bool>,
 }
 
+/// AWS SigV4 signing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsAuth {
+    /// The region of the domain or collection, e.g. `eu-west-1`.
+    #[schemars(regex(pattern = r"^[a-z0-9-]+$"))]
+    pub region: String,
+    /// `es` (Amazon OpenSearch Service, default) or `aoss` (OpenSearch Serverless, destination
+    /// only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<AwsService>,
+    /// A Secret with keys `accessKeyId`, `secretAccessKey` and optionally `sessionToken`.
+    /// Without it, the pod's standard credentials chain is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+}
+
+/// The AWS service a request is signed for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AwsService {
+    /// Amazon OpenSearch Service (managed domains).
+    #[default]
+    Es,
+    /// Amazon OpenSearch Serverless: no scroll (destination only), no `GET /`, replicas and
+    /// refresh managed by the service.
+    Aoss,
+}
+
+impl AwsService {
+    /// The signing name: `es` or `aoss`.
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            AwsService::Es => "es",
+            AwsService::Aoss => "aoss",
+        }
+    }
+}
+
+/// An HTTP proxy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Proxy {
+    /// `http://host:port` of the proxy.
+    #[schemars(regex(pattern = r"^https?://[^/?#\s]+/?$"))]
+    pub url: String,
+    /// A Secret with keys `username` and `password` for `Proxy-Authorization: Basic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth_secret_ref: Option<SecretRef>,
+}
+
 impl Endpoint {
+    /// SigV4 settings: `aws`, or the seed's `region` shorthand (`service: es`, the pod's chain).
+    pub fn aws_auth(&self) -> Option<AwsAuth> {
+        self.aws.clone().or_else(|| {
+            self.region.as_ref().map(|r| AwsAuth {
+                region: r.clone(),
+                service: None,
+                credentials_secret_ref: None,
+            })
+        })
+    }
+
+    /// True when requests are signed for OpenSearch Serverless.
+    pub fn is_serverless(&self) -> bool {
+        self.aws_auth()
+            .is_some_and(|a| a.service == Some(AwsService::Aoss))
+    }
+
     /// The names of the authentication modes that are set (at most one is allowed).
     pub fn auth_modes(&self) -> Vec<&'static str> {
         let mut modes = Vec::new();
@@ -119,6 +210,12 @@ impl Endpoint {
         }
         if self.bearer_token.is_some() {
             modes.push("bearerToken");
+        }
+        if self.aws.is_some() {
+            modes.push("aws");
+        }
+        if self.region.is_some() {
+            modes.push("region");
         }
         modes
     }
@@ -134,6 +231,20 @@ impl Endpoint {
         }
         if let Some(t) = &self.bearer_token {
             refs.push(("bearerToken.secretRef", &t.secret_ref));
+        }
+        if let Some(r) = self
+            .aws
+            .as_ref()
+            .and_then(|a| a.credentials_secret_ref.as_ref())
+        {
+            refs.push(("aws.credentialsSecretRef", r));
+        }
+        if let Some(r) = self
+            .proxy
+            .as_ref()
+            .and_then(|p| p.basic_auth_secret_ref.as_ref())
+        {
+            refs.push(("proxy.basicAuthSecretRef", r));
         }
         if let Some(tls) = &self.tls {
             if let Some(r) = &tls.ca_secret_ref {

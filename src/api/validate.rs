@@ -208,6 +208,7 @@ fn check_endpoint(field: &str, ep: &Endpoint, policy: &Policy, errs: &mut Vec<In
             reason: "InvalidAuth",
         });
     }
+    check_aws(field, ep, errs);
     if ep.username.is_some() || ep.password.is_some() {
         errs.push(Invalid {
             field: field.to_string(),
@@ -252,6 +253,83 @@ fn check_endpoint(field: &str, ep: &Endpoint, policy: &Policy, errs: &mut Vec<In
             reason: "HostNotAllowed",
         });
     }
+}
+
+/// The seed's `region` / `external`, the `aws` block, the proxy URL and the TLS server name.
+fn check_aws(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
+    let auth = |message: String| Invalid {
+        field: field.to_string(),
+        message,
+        reason: "InvalidAuth",
+    };
+    if ep.external == Some(true) {
+        let others: Vec<_> = ep
+            .auth_modes()
+            .into_iter()
+            .filter(|m| *m != "basicAuth")
+            .collect();
+        if !others.is_empty() {
+            errs.push(auth(format!(
+                "external: true declares a cluster that is not an AWS domain: only basicAuth is accepted, found {}",
+                others.join(" and ")
+            )));
+        }
+    }
+    if let Some(aws) = ep.aws_auth() {
+        let region_field = if ep.aws.is_some() {
+            format!("{field}.aws.region")
+        } else {
+            format!("{field}.region")
+        };
+        if !is_region(&aws.region) {
+            errs.push(invalid(
+                region_field,
+                format!(
+                    "`{}` is not an AWS region name (e.g. eu-west-1)",
+                    aws.region
+                ),
+            ));
+        }
+        if field.starts_with("spec.source") && ep.is_serverless() {
+            errs.push(invalid(
+                format!("{field}.aws.service"),
+                "OpenSearch Serverless (aoss) has no scroll API, so it can only be a destination; use service: es for a managed domain",
+            ));
+        }
+    }
+    if let Some(p) = &ep.proxy {
+        match Url::parse(&p.url) {
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.username().is_empty()
+                    && u.path() == "/" => {}
+            _ => errs.push(invalid(
+                format!("{field}.proxy.url"),
+                format!(
+                    "`{}` is not a proxy URL of the form http://host:port (credentials go in proxy.basicAuthSecretRef)",
+                    p.url
+                ),
+            )),
+        }
+    }
+    if let Some(name) = ep.tls.as_ref().and_then(|t| t.server_name.as_ref())
+        && rustls_pki_types::DnsName::try_from(name.as_str()).is_err()
+    {
+        errs.push(invalid(
+            format!("{field}.tls.serverName"),
+            format!("`{name}` is not a DNS name"),
+        ));
+    }
+}
+
+fn is_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 32
+        && r.split('-').count() >= 3
+        && r.split('-').all(|p| !p.is_empty())
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// `host:port` of a URL, with the scheme's default port filled in.

@@ -1,5 +1,6 @@
 //! `SearchClient`: one configured connection to one cluster, with retries and error mapping.
 
+use super::aws::AwsSigner;
 use super::error::SearchError;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
@@ -48,6 +49,8 @@ pub enum Credentials {
     ApiKey(SecretString),
     /// `Authorization: Bearer <token>`.
     Bearer(SecretString),
+    /// AWS SigV4: every attempt is signed anew (fresh date, current credentials).
+    Aws(Arc<AwsSigner>),
 }
 
 impl Credentials {
@@ -56,6 +59,7 @@ impl Credentials {
             Credentials::None => vec![],
             Credentials::Basic { username, password } => vec![username.expose(), password.expose()],
             Credentials::ApiKey(k) | Credentials::Bearer(k) => vec![k.expose()],
+            Credentials::Aws(s) => s.secrets(),
         }
     }
 }
@@ -69,6 +73,17 @@ pub struct TlsOptions {
     pub client_identity_pem: Option<SecretString>,
     /// Accept any certificate.
     pub insecure_skip_verify: bool,
+    /// Verify the certificate for this DNS name instead of the URL's host.
+    pub server_name: Option<String>,
+}
+
+/// An explicit HTTP proxy.
+#[derive(Clone, Debug)]
+pub struct ProxyOptions {
+    /// `http://host:port`.
+    pub url: String,
+    /// `Proxy-Authorization: Basic` user name and password.
+    pub basic_auth: Option<(SecretString, SecretString)>,
 }
 
 /// Retries of transient failures (429, 502/503/504, timeouts, dropped connections).
@@ -123,6 +138,8 @@ pub struct ClientOptions {
     pub credentials: Credentials,
     /// TLS material.
     pub tls: TlsOptions,
+    /// The proxy to use (environment proxies are always ignored).
+    pub proxy: Option<ProxyOptions>,
     /// Read timeout of each request.
     pub socket_timeout: Duration,
     /// Connect timeout.
@@ -143,6 +160,7 @@ impl ClientOptions {
             path_prefix: None,
             credentials: Credentials::None,
             tls: TlsOptions::default(),
+            proxy: None,
             socket_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(30),
             compress_requests: false,
@@ -184,6 +202,7 @@ impl std::fmt::Debug for SearchClient {
 /// A successful response: status and body bytes.
 pub(crate) struct Response {
     pub status: StatusCode,
+    pub headers: header::HeaderMap,
     pub body: Bytes,
 }
 
@@ -229,6 +248,18 @@ impl SearchClient {
         }
         if opts.tls.insecure_skip_verify {
             builder = builder.tls_danger_accept_invalid_certs(true);
+        } else if let Some(name) = &opts.tls.server_name {
+            builder = builder.tls_backend_preconfigured(
+                super::tls::config_for_server_name(&opts.tls, name).map_err(config)?,
+            );
+        }
+        if let Some(p) = &opts.proxy {
+            let mut proxy = reqwest::Proxy::all(&p.url)
+                .map_err(|e| config(format!("bad proxy URL: {}", e.without_url())))?;
+            if let Some((user, password)) = &p.basic_auth {
+                proxy = proxy.basic_auth(user.expose(), password.expose());
+            }
+            builder = builder.proxy(proxy);
         }
         let http = builder.build().map_err(|e| config(e.to_string()))?;
         Ok(SearchClient {
@@ -315,7 +346,7 @@ impl SearchClient {
                     host: self.name.to_string(),
                     detail: format!("bad path {path}: {e}"),
                 })?;
-        let mut req = self.http.request(method.clone(), url);
+        let mut req = self.http.request(method.clone(), url.clone());
         req = match self.credentials.as_ref() {
             Credentials::None => req,
             Credentials::Basic { username, password } => {
@@ -327,16 +358,37 @@ impl SearchClient {
             Credentials::Bearer(t) => {
                 req.header(header::AUTHORIZATION, format!("Bearer {}", t.expose()))
             }
+            Credentials::Aws(_) => req,
         };
+        let gzipped = body.is_some_and(|b| self.compress && b.bytes.len() > 1024);
+        let payload = body.map(|b| {
+            if gzipped {
+                Bytes::from(gzip(&b.bytes))
+            } else {
+                b.bytes.clone()
+            }
+        });
         if let Some(b) = body {
             req = req.header(header::CONTENT_TYPE, b.content_type);
-            if self.compress && b.bytes.len() > 1024 {
-                req = req
-                    .header(header::CONTENT_ENCODING, "gzip")
-                    .body(gzip(&b.bytes));
-            } else {
-                req = req.body(b.bytes.clone());
-            }
+        }
+        if gzipped {
+            req = req.header(header::CONTENT_ENCODING, "gzip");
+        }
+        if let Credentials::Aws(signer) = self.credentials.as_ref() {
+            req = self
+                .sign(
+                    req,
+                    signer,
+                    &method,
+                    &url,
+                    body,
+                    gzipped,
+                    payload.as_deref(),
+                )
+                .await?;
+        }
+        if let Some(p) = payload {
+            req = req.body(p);
         }
         let path_only = path.split('?').next().unwrap_or(path);
         let resp = req
@@ -344,6 +396,7 @@ impl SearchClient {
             .await
             .map_err(|e| self.transport_error(&method, path_only, e))?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let bytes = resp
             .bytes()
             .await
@@ -351,15 +404,69 @@ impl SearchClient {
         if status.is_success() || ok_statuses.contains(&status.as_u16()) {
             return Ok(Response {
                 status,
+                headers,
                 body: bytes,
             });
         }
         Err(self.api_error(&method, path_only, status, &bytes))
     }
 
+    /// Adds SigV4 headers for this attempt (host, content type and encoding are signed).
+    #[allow(clippy::too_many_arguments)]
+    async fn sign(
+        &self,
+        req: reqwest::RequestBuilder,
+        signer: &AwsSigner,
+        method: &Method,
+        url: &Url,
+        body: Option<&Body>,
+        gzipped: bool,
+        payload: Option<&[u8]>,
+    ) -> Result<reqwest::RequestBuilder, SearchError> {
+        let creds = signer
+            .credentials()
+            .await
+            .map_err(|detail| SearchError::Credentials {
+                host: self.name.to_string(),
+                detail: self.redact(&detail),
+            })?;
+        let mut signed = Vec::new();
+        if let Some(b) = body {
+            signed.push(("content-type", b.content_type));
+        }
+        if gzipped {
+            signed.push(("content-encoding", "gzip"));
+        }
+        let headers = signer
+            .sign(
+                &creds,
+                method.as_str(),
+                url.as_str(),
+                &signed,
+                payload.unwrap_or_default(),
+                std::time::SystemTime::now(),
+            )
+            .map_err(|detail| SearchError::Config {
+                host: self.name.to_string(),
+                detail,
+            })?;
+        Ok(headers
+            .into_iter()
+            .fold(req, |req, (k, v)| req.header(k, v)))
+    }
+
     fn transport_error(&self, method: &Method, path: &str, e: reqwest::Error) -> SearchError {
         let detail = self.redact(&error_chain(&e));
         let host = self.name.to_string();
+        if detail.contains("proxy authorization required") {
+            return SearchError::Unauthorized {
+                host,
+                method: method.to_string(),
+                path: path.into(),
+                status: 407,
+                reason: "the proxy refused the CONNECT: proxy authentication required (check proxy.basicAuthSecretRef)".into(),
+            };
+        }
         if e.is_timeout() {
             return SearchError::Timeout {
                 host,
@@ -519,6 +626,12 @@ pub(crate) fn parse_error_body(body: &[u8]) -> (String, String) {
             let err = &v["error"];
             if let Some(s) = err.as_str() {
                 return ("error".into(), truncate(s.to_string()));
+            }
+            // AWS front ends (SigV4 refusals, API Gateway) answer `{"message": "…"}`.
+            if err.is_null()
+                && let Some(m) = v["message"].as_str()
+            {
+                return ("error".into(), truncate(m.to_string()));
             }
             let kind = err["type"].as_str().unwrap_or("error").to_string();
             let mut reason = err["reason"].as_str().unwrap_or("").to_string();

@@ -76,6 +76,15 @@ pub enum SearchError {
         /// What did not parse.
         detail: String,
     },
+    /// AWS credentials could not be obtained (no credentials in the chain, STS or the
+    /// container credentials endpoint refused or is unreachable).
+    #[error("no usable AWS credentials for {host}: {detail}")]
+    Credentials {
+        /// `scheme://host:port` of the cluster the credentials were for.
+        host: String,
+        /// Which provider failed and why.
+        detail: String,
+    },
     /// The endpoint configuration cannot be used (bad CA bundle, bad client certificate...).
     #[error("invalid connection settings for {host}: {detail}")]
     Config {

@@ -12,6 +12,8 @@ pub enum Distribution {
     Elasticsearch,
     /// OpenSearch, including Amazon OpenSearch Service.
     OpenSearch,
+    /// Amazon OpenSearch Serverless (`aoss`): no `GET /`, so no version; destination only.
+    OpenSearchServerless,
 }
 
 impl std::fmt::Display for Distribution {
@@ -19,6 +21,7 @@ impl std::fmt::Display for Distribution {
         f.write_str(match self {
             Distribution::Elasticsearch => "Elasticsearch",
             Distribution::OpenSearch => "OpenSearch",
+            Distribution::OpenSearchServerless => "OpenSearch Serverless",
         })
     }
 }
@@ -67,7 +70,29 @@ pub struct ClusterInfo {
 
 impl std::fmt::Display for ClusterInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.distribution, self.version)
+        match self.distribution {
+            Distribution::OpenSearchServerless => write!(f, "{}", self.distribution),
+            _ => write!(f, "{} {}", self.distribution, self.version),
+        }
+    }
+}
+
+impl ClusterInfo {
+    /// What an OpenSearch Serverless collection is taken to be (it has no `GET /`).
+    pub fn serverless() -> ClusterInfo {
+        ClusterInfo {
+            distribution: Distribution::OpenSearchServerless,
+            version: Version {
+                major: 2,
+                minor: 0,
+                patch: 0,
+            },
+        }
+    }
+
+    /// True for OpenSearch Serverless.
+    pub fn is_serverless(&self) -> bool {
+        self.distribution == Distribution::OpenSearchServerless
     }
 }
 
@@ -81,24 +106,41 @@ struct RootResponse {
 struct RootVersion {
     number: Option<String>,
     distribution: Option<String>,
+    build_flavor: Option<String>,
 }
 
 impl SearchClient {
     /// `GET /`: distribution and version.
     pub async fn info(&self) -> Result<ClusterInfo, SearchError> {
         let resp = self.request(Method::GET, "/", None, &[]).await?;
-        parse_root(&resp.body).map_err(|d| self.decode_error("GET", "/", d))
+        let product = resp
+            .headers
+            .get("x-elastic-product")
+            .and_then(|v| v.to_str().ok());
+        let info = parse_root(&resp.body, product).map_err(|d| self.decode_error("GET", "/", d))?;
+        if info.distribution == Distribution::Elasticsearch
+            && info.version.major >= 8
+            && product.is_none()
+        {
+            // Elasticsearch 7.14+ sends the header on every answer; its official clients refuse
+            // a server without it. A proxy may strip it, so this only warns.
+            tracing::warn!(host = %self.name(), version = %info.version, "the server claims Elasticsearch 8+ but sends no X-Elastic-Product header: it may not be Elasticsearch, or a proxy strips headers");
+        }
+        Ok(info)
     }
 }
 
-/// Interprets a `GET /` body.
-pub(crate) fn parse_root(body: &[u8]) -> Result<ClusterInfo, String> {
+/// Interprets a `GET /` body and the `X-Elastic-Product` header (Elasticsearch 7.14+).
+/// Elasticsearch is recognised by that header, its `build_flavor` (6.3+) or its tagline
+/// (every version); OpenSearch by `version.distribution` (1.0+) or its tagline.
+pub(crate) fn parse_root(body: &[u8], product: Option<&str>) -> Result<ClusterInfo, String> {
     let root: RootResponse = serde_json::from_slice(body)
         .map_err(|_| "not an Elasticsearch/OpenSearch root response (no JSON)".to_string())?;
     let v = root
         .version
         .ok_or("no `version` object: not Elasticsearch or OpenSearch")?;
-    let number = v.number.ok_or("no `version.number`")?;
+    let number = v.number.clone().ok_or("no `version.number`")?;
+    let tagline = root.tagline.as_deref().unwrap_or("");
     let version =
         Version::parse(&number).ok_or_else(|| format!("unparseable version `{number}`"))?;
     let distribution = match v.distribution.as_deref() {
@@ -108,14 +150,16 @@ pub(crate) fn parse_root(body: &[u8]) -> Result<ClusterInfo, String> {
                 "unknown distribution `{other}` (supported: Elasticsearch, OpenSearch)"
             ));
         }
-        _ if root
-            .tagline
-            .as_deref()
-            .is_some_and(|t| t.contains("OpenSearch")) =>
-        {
-            Distribution::OpenSearch
+        _ if product == Some("Elasticsearch") => Distribution::Elasticsearch,
+        _ if tagline.contains("OpenSearch") => Distribution::OpenSearch,
+        _ if tagline.contains("You Know, for Search") || v.build_flavor.is_some() => {
+            Distribution::Elasticsearch
         }
-        _ => Distribution::Elasticsearch,
+        _ => {
+            return Err(format!(
+                "unknown distribution: `GET /` reports version {number} but neither Elasticsearch (tagline, build_flavor, X-Elastic-Product) nor OpenSearch (version.distribution) markers (supported: Elasticsearch 5.x-9.x, OpenSearch 1.x-3.x)"
+            ));
+        }
     };
     Ok(ClusterInfo {
         distribution,
@@ -129,7 +173,7 @@ mod tests {
 
     #[test]
     fn recognises_distributions() {
-        let es = parse_root(br#"{"version":{"number":"8.15.3","build_flavor":"default"},"tagline":"You Know, for Search"}"#).unwrap();
+        let es = parse_root(br#"{"version":{"number":"8.15.3","build_flavor":"default"},"tagline":"You Know, for Search"}"#, None).unwrap();
         assert_eq!(es.distribution, Distribution::Elasticsearch);
         assert_eq!(
             es.version,
@@ -139,14 +183,31 @@ mod tests {
                 patch: 3
             }
         );
-        let os = parse_root(br#"{"version":{"distribution":"opensearch","number":"3.8.0"},"tagline":"The OpenSearch Project: https://opensearch.org/"}"#).unwrap();
+        let os = parse_root(br#"{"version":{"distribution":"opensearch","number":"3.8.0"},"tagline":"The OpenSearch Project: https://opensearch.org/"}"#, None).unwrap();
         assert_eq!(os.distribution, Distribution::OpenSearch);
         assert!(
-            parse_root(br#"{"version":{"distribution":"solr","number":"9.0.0"}}"#)
-                .unwrap_err()
-                .contains("solr")
+            parse_root(
+                br#"{"version":{"distribution":"solr","number":"9.0.0"}}"#,
+                None
+            )
+            .unwrap_err()
+            .contains("solr")
         );
-        assert!(parse_root(b"<html>").is_err());
+        assert!(parse_root(b"<html>", None).is_err());
+        // Elasticsearch 5.x: tagline only; a bare header-identified Elasticsearch.
+        let es5 = parse_root(
+            br#"{"version":{"number":"5.6.16"},"tagline":"You Know, for Search"}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(es5.distribution, Distribution::Elasticsearch);
+        let bare = br#"{"version":{"number":"8.1.0"}}"#;
+        assert!(parse_root(bare, Some("Elasticsearch")).is_ok());
+        assert!(
+            parse_root(bare, None)
+                .unwrap_err()
+                .contains("unknown distribution")
+        );
         assert_eq!(Version::parse("7.10.2-SNAPSHOT").unwrap().minor, 10);
     }
 }

@@ -3,16 +3,19 @@
 //! Kubernetes, the workflow or the engine.
 
 mod admin;
+pub mod aws;
 pub use admin::IndexDescription;
 mod bulk;
 mod client;
 mod error;
 mod info;
 mod scroll;
+mod tls;
 
 pub use bulk::{BulkItemFailure, BulkOutcome};
+pub use aws::{AwsCredentialSource, AwsCredentials, AwsSigner};
 pub use client::{
-    ClientOptions, Credentials, RetryPolicy, SearchClient, SecretString, TlsOptions,
+    ClientOptions, Credentials, ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
     request_retries_total,
 };
 pub use error::SearchError;

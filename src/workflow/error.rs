@@ -104,7 +104,11 @@ impl WorkflowError {
         match self {
             WorkflowError::SecretNotFound { .. } => true,
             WorkflowError::Preflight { source, .. } => {
-                source.is_transient() || matches!(source, SearchError::Unauthorized { .. })
+                source.is_transient()
+                    || matches!(
+                        source,
+                        SearchError::Unauthorized { .. } | SearchError::Credentials { .. }
+                    )
             }
             _ => false,
         }
@@ -129,7 +133,9 @@ pub fn search_reason(e: &SearchError) -> &'static str {
     match e {
         SearchError::Unreachable { .. } | SearchError::Timeout { .. } => "Unreachable",
         SearchError::Tls { .. } => "TLSHandshakeFailed",
-        SearchError::Unauthorized { .. } => "AuthenticationFailed",
+        SearchError::Unauthorized { .. } | SearchError::Credentials { .. } => {
+            "AuthenticationFailed"
+        }
         SearchError::Config { .. } => "InvalidSpec",
         SearchError::Api { .. } | SearchError::Decode { .. } => "RequestFailed",
     }

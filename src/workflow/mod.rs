@@ -10,6 +10,7 @@ mod error;
 pub mod progress;
 mod resolve;
 mod run;
+mod serverless;
 
 pub use destination::{META_KEY, Marker, restore_destination};
 pub use error::WorkflowError;

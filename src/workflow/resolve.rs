@@ -4,10 +4,12 @@ use super::error::WorkflowError;
 use crate::api::validate::{Invalid, Policy, validate};
 use crate::api::{Endpoint, RemoteReindexSpec, SecretRef};
 use crate::search::{
-    ClientOptions, ClusterInfo, Credentials, RetryPolicy, SearchClient, SecretString, TlsOptions,
+    AwsCredentialSource, AwsCredentials, AwsSigner, ClientOptions, ClusterInfo, Credentials,
+    Distribution, ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A Secret or a ConfigMap.
@@ -131,14 +133,18 @@ async fn connect_once<S: SecretSource>(
                 which: "source",
                 source: e,
             })?;
-    let dest_info = dest
-        .with_retry(once)
-        .info()
-        .await
-        .map_err(|e| WorkflowError::Preflight {
-            which: "destination",
-            source: e,
-        })?;
+    // OpenSearch Serverless has no `GET /`: there is no version to check.
+    let dest_info = if dest_ep.is_serverless() {
+        ClusterInfo::serverless()
+    } else {
+        dest.with_retry(once)
+            .info()
+            .await
+            .map_err(|e| WorkflowError::Preflight {
+                which: "destination",
+                source: e,
+            })?
+    };
     let summary = version_rule(&source_info, &dest_info)?;
     Ok(Connected {
         source,
@@ -151,6 +157,18 @@ async fn connect_once<S: SecretSource>(
 
 /// Remote major ≤ local major within one distribution; across distributions, allowed and named.
 pub fn version_rule(source: &ClusterInfo, dest: &ClusterInfo) -> Result<String, WorkflowError> {
+    for (which, c) in [("source", source), ("destination", dest)] {
+        if c.distribution == Distribution::Elasticsearch && c.version.major < 5 {
+            return Err(WorkflowError::VersionMismatch(format!(
+                "the {which} runs {c}, which is not supported (Elasticsearch 5.x-9.x, OpenSearch 1.x-3.x)"
+            )));
+        }
+    }
+    if dest.is_serverless() {
+        return Ok(format!(
+            "{source} → {dest} (aoss: no GET / version check; replicas and refresh are managed by the service, so the destination is neither tuned nor restored)"
+        ));
+    }
     if source.distribution == dest.distribution {
         if source.version.major > dest.version.major {
             return Err(WorkflowError::VersionMismatch(format!(
@@ -243,9 +261,55 @@ pub(crate) async fn client_for<S: SecretSource>(
             &f,
         )?));
     }
+    if ep.basic_auth.is_none()
+        && ep.api_key.is_none()
+        && ep.bearer_token.is_none()
+        && let Some(aws) = ep.aws_auth()
+    {
+        let source = match &aws.credentials_secret_ref {
+            Some(r) => {
+                let f = format!("{field}.aws.credentialsSecretRef");
+                let data = lookup.get(ConfigKind::Secret, r, &f).await?;
+                let get = |k: &str| key(&data, ConfigKind::Secret, r, k, &f);
+                AwsCredentialSource::Static(AwsCredentials {
+                    access_key_id: get("accessKeyId")?.trim().to_string(),
+                    secret_access_key: SecretString::new(get("secretAccessKey")?.trim()),
+                    session_token: data
+                        .contains_key("sessionToken")
+                        .then(|| get("sessionToken"))
+                        .transpose()?
+                        .map(|t| SecretString::new(t.trim())),
+                    expires_at: None,
+                })
+            }
+            None => AwsCredentialSource::DefaultChain,
+        };
+        let service = aws.service.unwrap_or_default().signing_name();
+        opts.credentials = Credentials::Aws(Arc::new(AwsSigner::new(
+            aws.region.clone(),
+            service,
+            source,
+        )));
+    }
+    if let Some(p) = &ep.proxy {
+        let mut proxy = ProxyOptions {
+            url: p.url.clone(),
+            basic_auth: None,
+        };
+        if let Some(r) = &p.basic_auth_secret_ref {
+            let f = format!("{field}.proxy.basicAuthSecretRef");
+            let data = lookup.get(ConfigKind::Secret, r, &f).await?;
+            proxy.basic_auth = Some((
+                SecretString::new(key(&data, ConfigKind::Secret, r, "username", &f)?),
+                SecretString::new(key(&data, ConfigKind::Secret, r, "password", &f)?),
+            ));
+        }
+        opts.proxy = Some(proxy);
+    }
     if let Some(tls) = &ep.tls {
         let mut t = TlsOptions {
             insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
+            server_name: tls.server_name.clone(),
             ..Default::default()
         };
         if t.insecure_skip_verify {

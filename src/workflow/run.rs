@@ -112,6 +112,7 @@ pub async fn run<S: SecretSource, K: Sink>(
             e,
             WorkflowError::Verification { .. } | WorkflowError::Destination { .. }
         )
+        && !conn.dest_info.is_serverless()
         && let Err(re) =
             restore_destination(&conn.dest, &spec.dest.index, &prepared.original_settings).await
     {
@@ -205,12 +206,15 @@ async fn prepare<K: Sink>(
             source: source_id,
         };
         let during = "tuning the destination for bulk loading";
-        write_marker(dst, didx, Some(&marker))
-            .await
-            .map_err(|source| WorkflowError::Destination { during, source })?;
-        dst.put_settings(didx, &tuned_settings())
-            .await
-            .map_err(|source| WorkflowError::Destination { during, source })?;
+        // Serverless manages replicas and refresh: nothing to tune, so nothing to restore.
+        if !conn.dest_info.is_serverless() {
+            write_marker(dst, didx, Some(&marker))
+                .await
+                .map_err(|source| WorkflowError::Destination { during, source })?;
+            dst.put_settings(didx, &tuned_settings())
+                .await
+                .map_err(|source| WorkflowError::Destination { during, source })?;
+        }
     } else {
         prepared.original_settings = match resume {
             Some(r) => r.original_settings,
@@ -219,12 +223,15 @@ async fn prepare<K: Sink>(
         sink.prepared(&prepared)
             .await
             .map_err(WorkflowError::Sink)?;
-        let body = create_body(
+        let mut body = create_body(
             spec.dest.settings.as_ref(),
             spec.dest.mappings.as_ref(),
             &source_desc,
             None,
         );
+        if conn.dest_info.is_serverless() {
+            super::serverless::untune(&mut body);
+        }
         let during = "creating the destination index";
         dst.create_index(didx, &body)
             .await
@@ -234,9 +241,11 @@ async fn prepare<K: Sink>(
             dest_was_empty: true,
             source: source_id,
         };
-        write_marker(dst, didx, Some(&marker))
-            .await
-            .map_err(|source| WorkflowError::Destination { during, source })?;
+        if !conn.dest_info.is_serverless() {
+            write_marker(dst, didx, Some(&marker))
+                .await
+                .map_err(|source| WorkflowError::Destination { during, source })?;
+        }
         prepared.dest_index_uuid = dst
             .describe_index(didx)
             .await
@@ -292,15 +301,19 @@ async fn copy_and_finalize<K: Sink>(
     .map_err(WorkflowError::Sink)?;
     let dst = &conn.dest;
     let didx = &spec.dest.index;
-    restore_destination(dst, didx, &prepared.original_settings).await?;
     let during = "verifying the destination";
-    dst.refresh(didx)
-        .await
-        .map_err(|source| WorkflowError::Destination { during, source })?;
-    let found = dst
-        .count(didx, None)
-        .await
-        .map_err(|source| WorkflowError::Destination { during, source })?;
+    let found = if conn.dest_info.is_serverless() {
+        // Nothing was tuned; Serverless has no refresh and indexes asynchronously.
+        let expected = prepared.dest_was_empty.then(|| snap.read - snap.failed);
+        super::serverless::settled_count(dst, didx, expected).await
+    } else {
+        restore_destination(dst, didx, &prepared.original_settings).await?;
+        dst.refresh(didx)
+            .await
+            .map_err(|source| WorkflowError::Destination { during, source })?;
+        dst.count(didx, None).await
+    }
+    .map_err(|source| WorkflowError::Destination { during, source })?;
     if prepared.dest_was_empty {
         let expected = snap.read - snap.failed;
         if found != expected {

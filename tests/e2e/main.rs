@@ -1,5 +1,6 @@
 //! The integration tests: one binary, real servers (see `harness`).
 
+mod aws;
 mod cli;
 mod controller;
 mod copy;

@@ -8,12 +8,12 @@ use crate::nginx::{Nginx, Pki};
 use base64::Engine;
 use std::time::{Duration, Instant};
 
-const HEAD: &str = "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {name: t}\n";
-const USER: &str = "elastic";
-const DOCS: usize = 200;
+pub(crate) const HEAD: &str = "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {name: t}\n";
+pub(crate) const USER: &str = "elastic";
+pub(crate) const DOCS: usize = 200;
 
 /// A password unique to this test process, with characters that need care in basic auth.
-fn password(tag: &str) -> String {
+pub(crate) fn password(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -22,7 +22,7 @@ fn password(tag: &str) -> String {
 }
 
 /// An Endpoint in YAML flow style.
-fn ep(host: &str, more: &str) -> String {
+pub(crate) fn ep(host: &str, more: &str) -> String {
     if more.is_empty() {
         format!("{{host: \"{host}\"}}")
     } else {
@@ -30,14 +30,14 @@ fn ep(host: &str, more: &str) -> String {
     }
 }
 
-fn reindex(src: &str, dst: &str, extra_spec: &str) -> String {
+pub(crate) fn reindex(src: &str, dst: &str, extra_spec: &str) -> String {
     format!(
         "{HEAD}spec:\n  source:\n    remote: {src}\n    index: src\n  dest:\n    remote: {dst}\n    index: dst\n{extra_spec}"
     )
 }
 
 /// A v1 Secret (`stringData`) or ConfigMap (`data`) document.
-fn object(kind: &str, name: &str, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn object(kind: &str, name: &str, pairs: &[(&str, &str)]) -> String {
     let field = if kind == "Secret" {
         "stringData"
     } else {
@@ -71,12 +71,12 @@ fn secrets(pki: &Pki, passwords: &[&str]) -> Vec<String> {
     v
 }
 
-fn tail(s: &str) -> &str {
+pub(crate) fn tail(s: &str) -> &str {
     &s[s.floor_char_boundary(s.len().saturating_sub(3000))..]
 }
 
 /// Checks that no secret string is in the output.
-fn assert_no_secrets(out: &str, err: &str, secrets: &[String]) {
+pub(crate) fn assert_no_secrets(out: &str, err: &str, secrets: &[String]) {
     for (i, s) in secrets.iter().enumerate() {
         assert!(
             !out.contains(s.as_str()) && !err.contains(s.as_str()),
@@ -106,13 +106,13 @@ async fn run(yaml: &str, secrets: &[String]) -> (i32, String, String) {
 }
 
 /// A server holding `DOCS` hostile documents in `src`.
-async fn loaded(server: Server) -> Server {
+pub(crate) async fn loaded(server: Server) -> Server {
     create_index(server.url(), "src", lean_mapping()).await;
     load(server.url(), "src", &hostile_docs(DOCS)).await;
     server
 }
 
-async fn assert_copied(src: &Server, dst: &Server) {
+pub(crate) async fn assert_copied(src: &Server, dst: &Server) {
     let (a, b) = (
         all_docs(src.url(), "src").await,
         all_docs(dst.url(), "dst").await,
@@ -121,7 +121,7 @@ async fn assert_copied(src: &Server, dst: &Server) {
     assert_eq!(parsed(&a), parsed(&b), "documents differ");
 }
 
-fn assert_succeeded(code: i32, out: &str, err: &str) {
+pub(crate) fn assert_succeeded(code: i32, out: &str, err: &str) {
     assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(err));
     assert!(
         out.contains(&format!("copied {DOCS} of {DOCS} documents (0 failed"))
@@ -132,7 +132,7 @@ fn assert_succeeded(code: i32, out: &str, err: &str) {
 }
 
 /// The one `error [Reason]: …` line of a failed run.
-fn error_line(err: &str) -> &str {
+pub(crate) fn error_line(err: &str) -> &str {
     err.lines()
         .rev()
         .find(|l| l.starts_with("error ["))
