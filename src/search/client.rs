@@ -467,6 +467,14 @@ impl SearchClient {
                 reason: "the proxy refused the CONNECT: proxy authentication required (check proxy.basicAuthSecretRef)".into(),
             };
         }
+        if detail.contains("tunnel error: unsuccessful") {
+            return SearchError::Unreachable {
+                host,
+                detail: format!(
+                    "{detail} (the proxy refused the CONNECT tunnel: wrong credentials in proxy.basicAuthSecretRef, or a destination it does not allow)"
+                ),
+            };
+        }
         if e.is_timeout() {
             return SearchError::Timeout {
                 host,

@@ -7,6 +7,7 @@ mod copy;
 mod engine;
 mod harness;
 mod metrics;
+mod network;
 mod nginx;
 mod rbac;
 mod tls;

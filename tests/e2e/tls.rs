@@ -8,7 +8,8 @@ use crate::nginx::{Nginx, Pki};
 use base64::Engine;
 use std::time::{Duration, Instant};
 
-pub(crate) const HEAD: &str = "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {name: t}\n";
+pub(crate) const HEAD: &str =
+    "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {name: t}\n";
 pub(crate) const USER: &str = "elastic";
 pub(crate) const DOCS: usize = 200;
 
@@ -51,7 +52,7 @@ pub(crate) fn object(kind: &str, name: &str, pairs: &[(&str, &str)]) -> String {
     s
 }
 
-fn creds(password: &str) -> String {
+pub(crate) fn creds(password: &str) -> String {
     object(
         "Secret",
         "creds",
@@ -59,7 +60,7 @@ fn creds(password: &str) -> String {
     )
 }
 
-const BASIC: &str = "basicAuth: {secretRef: {name: creds}}";
+pub(crate) const BASIC: &str = "basicAuth: {secretRef: {name: creds}}";
 
 /// Everything that must never be printed.
 fn secrets(pki: &Pki, passwords: &[&str]) -> Vec<String> {
