@@ -156,10 +156,14 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             tracing::error!(name = %obj.name_any(), error = %api_message(&e), "could not write the terminal status; the next reconcile retries");
             // An Event may still get through (e.g. RBAC without `remotereindexes/status`), so
             // that `kubectl describe` shows why the status is stuck.
-            let note = format!(
-                "the copy ended ({reason}: {message}) but its status could not be written: {}",
-                api_message(&e)
-            );
+            let note = if reason == "StatusUpdateFailed" {
+                format!("cannot write .status: {}", api_message(&e))
+            } else {
+                format!(
+                    "the copy ended ({reason}: {message}) but its status could not be written: {}",
+                    api_message(&e)
+                )
+            };
             writer
                 .event(EventType::Warning, "StatusUpdateFailed", &note)
                 .await;
