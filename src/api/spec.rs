@@ -54,6 +54,10 @@ pub struct RemoteReindexSpec {
     /// Retries of scroll and bulk requests on 429, 502, 503, 504 and connection resets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// Pause the copy (`true`): it stops at a batch boundary, its scrolls are cleared and the
+    /// destination stays tuned; setting it back to `false` resumes, skipping finished slices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
     /// Not supported: Painless scripts need the cluster's script engine. Use an ingest pipeline
     /// on the destination (`dest.pipeline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteReindexStatus {
-    /// Where the copy is: Pending, Copying, Finalizing, Succeeded or Failed.
+    /// Where the copy is: Pending, Copying, Finalizing, Succeeded, Failed or Suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     /// The `metadata.generation` this status describes.
@@ -33,6 +33,10 @@ pub struct RemoteReindexStatus {
     /// Scroll ids that may still be open on the source (cleared on completion or deletion).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub open_scrolls: Vec<String>,
+    /// Per-slice checkpoints: after a restart, done slices are not copied again and a running
+    /// slice continues its scroll when that is safe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slices: Vec<SliceStatus>,
     /// A capped sample of documents that failed, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<FailedDoc>,
@@ -42,6 +46,47 @@ pub struct RemoteReindexStatus {
     /// When the resource reached Succeeded or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Time>,
+}
+
+/// One slice's checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SliceStatus {
+    /// Slice number, from 0.
+    pub id: i64,
+    /// `pending`, `running` or `done`.
+    pub state: SliceStateName,
+    /// Documents read by this slice.
+    #[serde(default)]
+    pub read: i64,
+    /// Documents written by this slice.
+    #[serde(default)]
+    pub written: i64,
+    /// Documents of this slice the destination rejected.
+    #[serde(default)]
+    pub failed: i64,
+    /// Version conflicts skipped in this slice.
+    #[serde(default)]
+    pub conflicts: i64,
+    /// The slice's open scroll on the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scroll_id: Option<String>,
+    /// Every page fetched from the scroll was written: a successor may continue the scroll.
+    #[serde(default)]
+    pub resumable: bool,
+}
+
+/// A slice's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SliceStateName {
+    /// Not started.
+    #[default]
+    Pending,
+    /// Copying.
+    Running,
+    /// All its documents are in the destination.
+    Done,
 }
 
 /// The lifecycle phase.
@@ -57,6 +102,9 @@ pub enum Phase {
     Succeeded,
     /// Stopped with an error (terminal for this generation); see the conditions.
     Failed,
+    /// Paused by `spec.suspend: true`: scrolls cleared, destination kept tuned, progress
+    /// checkpointed; resumes when `suspend` is set back to false.
+    Suspended,
 }
 
 impl Phase {

@@ -4,7 +4,7 @@ use super::manifest::Manifests;
 use super::progress;
 use crate::api::validate::Policy;
 use crate::api::{Endpoint, Phase};
-use crate::copy::{CopyStats, Throttle};
+use crate::copy::{CopyStats, Stop, StopMode, Throttle};
 use crate::workflow::{self, Prepared, Settings, Sink};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -97,14 +97,14 @@ pub async fn run(args: RunArgs) -> i32 {
         user_agent: None,
     };
     let spec = &manifests.reindex.spec;
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
+    let stop = Arc::new(Stop::new());
+    let on_signal = stop.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!(
                 "interrupted: finishing the bulk requests in flight, then restoring the destination's settings"
             );
-            on_signal.cancel();
+            on_signal.request(StopMode::Interrupt);
         }
     });
     let sink = TerminalSink {
@@ -119,7 +119,7 @@ pub async fn run(args: RunArgs) -> i32 {
         &sink,
         None,
         throttle,
-        cancel,
+        stop,
     )
     .await;
     sink.stop_drawing().await;

@@ -28,7 +28,7 @@ pub async fn cleanup(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Actio
         .ok_or(ReconcileError::MissingField("metadata.uid"))?;
     if let Some(entry) = ctx.registry.get(&uid) {
         let was_running = entry.is_running();
-        entry.cancel.cancel();
+        entry.stop.request(crate::copy::StopMode::Interrupt);
         if tokio::time::timeout(STOP_WAIT, entry.done.cancelled())
             .await
             .is_err()

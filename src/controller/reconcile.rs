@@ -81,7 +81,12 @@ async fn apply(
         .ok_or(ReconcileError::MissingField("metadata.uid"))?;
     let generation = obj.metadata.generation.unwrap_or(0);
     let phase = obj.status.as_ref().and_then(|s| s.phase);
+    let suspend = obj.spec.suspend == Some(true);
     if let Some(entry) = ctx.registry.get(&uid) {
+        if entry.is_running() && suspend {
+            entry.stop.request(crate::copy::StopMode::Suspend);
+            return Ok(Action::requeue(Duration::from_secs(2)));
+        }
         if entry.is_running() {
             if only_rate_differs(&entry.spec, &obj.spec) {
                 let rate = obj.spec.requests_per_second.filter(|r| *r > 0.0);
@@ -125,6 +130,27 @@ async fn apply(
     }
     let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
     if phase.is_some_and(Phase::is_terminal) && observed == Some(generation) {
+        return Ok(Action::await_change());
+    }
+    if suspend {
+        // Nothing runs while suspended; a finished copy stays as it is.
+        if phase != Some(Phase::Suspended) && !phase.is_some_and(Phase::is_terminal) {
+            let mut conditions = obj
+                .status
+                .as_ref()
+                .map(|s| s.conditions.clone())
+                .unwrap_or_default();
+            let msg = "suspended (spec.suspend: true); set suspend to false to start";
+            super::status::apply_phase(
+                &mut conditions,
+                Phase::Suspended,
+                "Suspended",
+                msg,
+                Some(generation),
+            );
+            let patch = serde_json::json!({ "phase": Phase::Suspended, "observedGeneration": generation, "conditions": conditions });
+            patch_status(api, &obj.name_any(), patch).await?;
+        }
         return Ok(Action::await_change());
     }
     tracing::info!(name = %obj.name_any(), namespace = ?obj.namespace(), generation, "starting a copy");

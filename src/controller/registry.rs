@@ -2,6 +2,7 @@
 //! second copy and deletion can stop the running one.
 
 use crate::api::RemoteReindexSpec;
+use crate::copy::Stop;
 use crate::copy::Throttle;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -12,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 /// One copy task (running or finished) for one resource.
 #[derive(Debug)]
 pub struct Entry {
-    /// Cancelled to stop the copy (deletion, shutdown).
-    pub cancel: CancellationToken,
+    /// Requested to stop the copy: `Interrupt` on deletion (settings restored, scrolls cleared),
+    /// `Shutdown` when the operator stops (kept tuned, scrolls kept for the successor).
+    pub stop: Arc<Stop>,
     /// Cancelled by the task when it has ended (settings restored, scrolls cleared, status written).
     pub done: CancellationToken,
     /// The copy's rate limit, changed in place on `spec.requestsPerSecond` edits.
@@ -29,7 +31,7 @@ impl Entry {
     /// A new entry for a copy of `spec` at `generation`.
     pub fn new(spec: RemoteReindexSpec, generation: i64) -> Self {
         Entry {
-            cancel: CancellationToken::new(),
+            stop: Arc::new(Stop::new()),
             done: CancellationToken::new(),
             throttle: Arc::new(Throttle::new(spec.requests_per_second)),
             spec,

@@ -198,7 +198,7 @@ async fn shutdown_signal() {
 async fn stop_copies(ctx: &Context) {
     let running = ctx.registry.running();
     for e in &running {
-        e.cancel.cancel();
+        e.stop.request(crate::copy::StopMode::Shutdown);
     }
     let all = futures::future::join_all(running.iter().map(|e| e.done.cancelled()));
     if tokio::time::timeout(SHUTDOWN_WAIT, all).await.is_err() {

@@ -135,6 +135,9 @@ async fn sample(
             "observedGeneration": writer.generation(),
             "progress": progress_patch(&progress(&snap, total, rate)),
             "openScrolls": stats.open_scrolls(),
+            // Periodic samples never claim a scroll is resumable: the reader may fetch more pages
+            // before the next sample, so only the checkpoint written after a drain is trusted.
+            "slices": super::status::slices_status(&stats.checkpoints().into_iter().map(|mut c| { c.resumable = false; c }).collect::<Vec<_>>()),
             "failures": failures_patch(&stats),
         });
         if last.as_ref() == Some(&status) {

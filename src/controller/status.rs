@@ -68,6 +68,7 @@ pub fn apply_phase(
         Phase::Pending | Phase::Copying | Phase::Finalizing => (false, true, false),
         Phase::Succeeded => (true, false, false),
         Phase::Failed => (false, false, true),
+        Phase::Suspended => (false, false, false),
     };
     set_condition(conditions, READY, ready, reason, message, generation);
     set_condition(
@@ -169,6 +170,52 @@ pub fn format_eta(d: Duration) -> String {
         60..3600 => format!("{}m{}s", s / 60, s % 60),
         _ => format!("{}h{}m", s / 3600, (s % 3600) / 60),
     }
+}
+
+/// The engine's checkpoints as status entries.
+pub fn slices_status(checkpoints: &[crate::copy::SliceCheckpoint]) -> Vec<crate::api::SliceStatus> {
+    use crate::api::{SliceStateName, SliceStatus};
+    use crate::copy::SliceState;
+    checkpoints
+        .iter()
+        .map(|c| SliceStatus {
+            id: i64::from(c.id),
+            state: match c.state {
+                SliceState::Pending => SliceStateName::Pending,
+                SliceState::Running => SliceStateName::Running,
+                SliceState::Done => SliceStateName::Done,
+            },
+            read: c.read as i64,
+            written: c.written as i64,
+            failed: c.failed as i64,
+            conflicts: c.conflicts as i64,
+            scroll_id: c.scroll_id.clone(),
+            resumable: c.resumable,
+        })
+        .collect()
+}
+
+/// Status entries back into the engine's checkpoints (for a resume).
+pub fn checkpoints_from(slices: &[crate::api::SliceStatus]) -> Vec<crate::copy::SliceCheckpoint> {
+    use crate::api::SliceStateName;
+    use crate::copy::{SliceCheckpoint, SliceState};
+    slices
+        .iter()
+        .map(|s| SliceCheckpoint {
+            id: s.id.max(0) as u32,
+            state: match s.state {
+                SliceStateName::Pending => SliceState::Pending,
+                SliceStateName::Running => SliceState::Running,
+                SliceStateName::Done => SliceState::Done,
+            },
+            read: s.read.max(0) as u64,
+            written: s.written.max(0) as u64,
+            failed: s.failed.max(0) as u64,
+            conflicts: s.conflicts.max(0) as u64,
+            scroll_id: s.scroll_id.clone(),
+            resumable: s.resumable,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -31,8 +31,9 @@ pub fn resume_from(status: Option<&RemoteReindexStatus>) -> Option<Prepared> {
         dest_was_empty: s.dest_was_empty.unwrap_or(false),
         dest_index_uuid: s.dest_index_uuid.clone(),
         total: None,
-        slices: 1,
+        slices: s.slices.len().max(1) as u32,
         summary: String::new(),
+        checkpoints: super::status::checkpoints_from(&s.slices),
     })
 }
 
@@ -80,6 +81,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             "destWasEmpty",
             "destIndexUuid",
             "startedAt",
+            "slices",
         ] {
             start[k] = Value::Null;
         }
@@ -90,7 +92,20 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
     let settings = ctx.settings(&ns);
     if let Some(stale) = status
-        .map(|s| s.open_scrolls.clone())
+        .map(|s| {
+            // A scroll recorded as resumable by a graceful stop is continued, not cleared.
+            let keep: Vec<&String> = s
+                .slices
+                .iter()
+                .filter(|c| c.resumable)
+                .filter_map(|c| c.scroll_id.as_ref())
+                .collect();
+            s.open_scrolls
+                .iter()
+                .filter(|id| !keep.contains(id))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
         .filter(|s| !s.is_empty())
     {
         clear_stale_scrolls(obj, &secrets, &settings, &stale).await;
@@ -103,7 +118,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
         &sink,
         resume,
         entry.throttle.clone(),
-        entry.cancel.clone(),
+        entry.stop.clone(),
     )
     .await;
     sink.stop_sampler().await;
@@ -111,16 +126,38 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     let (label, patch) = match &result {
         Ok(outcome) => ("succeeded", succeeded(writer, outcome)),
         Err(WorkflowError::Cancelled) => {
+            // The checkpoints after the drain: done slices are skipped by the successor, and a
+            // scroll kept on shutdown is continued when nothing fetched from it is unwritten.
+            let mode = entry.stop.mode();
             let mut patch = json!({ "openScrolls": null });
             if let Some((s, total)) = &stats {
                 patch["progress"] = progress_patch(&progress(&s.snapshot(), *total, None));
+                patch["slices"] = json!(super::status::slices_status(&s.checkpoints()));
+                if mode.keeps_scrolls() {
+                    patch["openScrolls"] = json!(s.open_scrolls());
+                }
+            }
+            if mode == crate::copy::StopMode::Suspend {
+                let msg = "suspended (spec.suspend: true): scrolls cleared, destination kept tuned; set suspend to false to resume";
+                if let Err(e) = writer
+                    .phase(Phase::Suspended, "Suspended", msg, patch)
+                    .await
+                    && !is_not_found(&e)
+                {
+                    tracing::warn!(error = %e, "could not record the suspension");
+                }
+                return "suspended";
             }
             if let Err(e) = writer.patch(patch).await
                 && !is_not_found(&e)
             {
                 tracing::warn!(error = %e, "could not record the interruption");
             }
-            let note = "copy stopped (resource deleted or operator shutting down); destination settings restored";
+            let note = if mode.keeps_scrolls() {
+                "copy stopped (operator shutting down); destination settings restored, progress checkpointed for the next operator"
+            } else {
+                "copy stopped (resource deleted); destination settings restored"
+            };
             writer.event(EventType::Normal, "Interrupted", note).await;
             return "interrupted";
         }

@@ -11,6 +11,10 @@ pub struct BulkBatch {
     pub body: Bytes,
     /// Byte offset of each item's action line in `body`.
     pub starts: Vec<usize>,
+    /// The slice that read these documents.
+    pub slice: u32,
+    /// The slice's pass (incremented when a slice starts over).
+    pub epoch: u32,
 }
 
 impl BulkBatch {
@@ -41,6 +45,8 @@ impl BulkBatch {
         BulkBatch {
             body: body.freeze(),
             starts,
+            slice: self.slice,
+            epoch: self.epoch,
         }
     }
 }
@@ -52,6 +58,10 @@ pub struct BatchBuilder {
     max_bytes: usize,
     buf: BytesMut,
     starts: Vec<usize>,
+    /// Slice and pass stamped on the batches.
+    pub slice: u32,
+    /// The slice's pass (see [`BulkBatch::epoch`]).
+    pub epoch: u32,
 }
 
 /// A hit that cannot be copied.
@@ -81,6 +91,8 @@ impl BatchBuilder {
             max_bytes,
             buf: BytesMut::with_capacity(max_bytes.min(64 << 20)),
             starts: Vec::new(),
+            slice: 0,
+            epoch: 0,
         }
     }
 
@@ -134,6 +146,8 @@ impl BatchBuilder {
         BulkBatch {
             body,
             starts: std::mem::take(&mut self.starts),
+            slice: self.slice,
+            epoch: self.epoch,
         }
     }
 }

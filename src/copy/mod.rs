@@ -9,10 +9,14 @@
 pub mod batch;
 mod reader;
 mod stats;
+mod stop;
 mod throttle;
 mod writer;
 
-pub use stats::{BulkObserver, CopyStats, FailureSample, StatsSnapshot};
+pub use stats::{
+    BulkObserver, CopyStats, FailureSample, SliceCheckpoint, SliceState, StatsSnapshot,
+};
+pub use stop::{Stop, StopMode};
 pub use throttle::Throttle;
 
 use crate::search::{SearchClient, SearchError};
@@ -68,6 +72,9 @@ pub struct CopyPlan {
     pub max_failed_docs: u64,
     /// Documents-per-second limit, shared so it can be changed while copying.
     pub throttle: Arc<Throttle>,
+    /// Checkpoints of an earlier attempt with the same slicing: done slices are skipped,
+    /// resumable ones continue their scroll, the others start over.
+    pub resume: Vec<SliceCheckpoint>,
 }
 
 /// Why a copy stopped early.
@@ -114,14 +121,20 @@ pub enum CopyError {
 /// A batch of bulk operations ready to send.
 pub(crate) type Batch = batch::BulkBatch;
 
-/// Runs the copy to completion, cancellation or the first fatal error. Scrolls are cleared on
-/// every path.
+/// Runs the copy to completion, a stop request or the first fatal error. Scrolls are cleared
+/// on every path but a stop that keeps them ([`StopMode::Shutdown`]).
 pub async fn run_copy(
     plan: CopyPlan,
     stats: Arc<CopyStats>,
-    cancel: CancellationToken,
+    stop: Arc<Stop>,
 ) -> Result<(), CopyError> {
     let plan = Arc::new(plan);
+    let resume = if plan.resume.len() == plan.slices as usize {
+        plan.resume.clone()
+    } else {
+        Vec::new()
+    };
+    stats.init_slices(plan.slices as usize, &resume);
     let page_size = reader::effective_page_size(&plan).await?;
     if page_size < plan.page_size {
         tracing::info!(
@@ -130,17 +143,31 @@ pub async fn run_copy(
             "documents are large: lowering the scroll page size to stay within the memory budget"
         );
     }
-    let stop = cancel.child_token();
+    let abort = CancellationToken::new();
     let depth = plan.max_concurrent_bulk.max(1);
     let (tx, rx) = mpsc::channel::<Batch>(depth);
     let rx = Arc::new(Mutex::new(rx));
-    stats.set_slices(plan.slices as usize);
+    let already = stats.snapshot().read;
     let remaining = plan
         .max_docs
-        .map(|n| Arc::new(std::sync::atomic::AtomicU64::new(n)));
+        .map(|n| Arc::new(std::sync::atomic::AtomicU64::new(n.saturating_sub(already))));
 
     let mut tasks: JoinSet<Result<(), CopyError>> = JoinSet::new();
     for slice in 0..plan.slices {
+        let checkpoint = resume.get(slice as usize);
+        if checkpoint.is_some_and(|c| c.state == SliceState::Done) {
+            continue;
+        }
+        let resume_scroll = checkpoint
+            .filter(|c| c.resumable)
+            .and_then(|c| c.scroll_id.clone());
+        if checkpoint.is_some() && resume_scroll.is_none() {
+            // Not safely resumable: the slice starts over (writes are idempotent by _id).
+            let had = stats.slice(slice).restart();
+            if let Some(rem) = &remaining {
+                rem.fetch_add(had, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         let r = reader::SliceReader {
             plan: plan.clone(),
             slice,
@@ -148,7 +175,9 @@ pub async fn run_copy(
             stats: stats.clone(),
             tx: tx.clone(),
             stop: stop.clone(),
+            abort: abort.clone(),
             remaining: remaining.clone(),
+            resume_scroll,
         };
         tasks.spawn(r.run());
     }
@@ -158,7 +187,7 @@ pub async fn run_copy(
             plan: plan.clone(),
             stats: stats.clone(),
             rx: rx.clone(),
-            stop: stop.clone(),
+            abort: abort.clone(),
         };
         tasks.spawn(w.run());
     }
@@ -168,8 +197,10 @@ pub async fn run_copy(
         let result = joined
             .unwrap_or_else(|e| Err(CopyError::BadPage(format!("engine task panicked: {e}"))));
         if let Err(e) = result {
-            stop.cancel();
             let cancelled = matches!(e, CopyError::Cancelled);
+            if !cancelled {
+                abort.cancel();
+            }
             if first_error
                 .as_ref()
                 .is_none_or(|f| matches!(f, CopyError::Cancelled) && !cancelled)
@@ -180,7 +211,7 @@ pub async fn run_copy(
     }
     match first_error {
         Some(e) => Err(e),
-        None if cancel.is_cancelled() => Err(CopyError::Cancelled),
+        None if stop.is_requested() => Err(CopyError::Cancelled),
         None => Ok(()),
     }
 }

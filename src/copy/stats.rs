@@ -1,6 +1,7 @@
-//! Counters the engine updates and the drivers sample (progress bar, status patches, metrics).
+//! Counters the engine updates and the drivers sample (progress bar, status patches, metrics),
+//! kept per slice so that a restarted or resumed slice is accounted for exactly.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -18,23 +19,150 @@ pub struct FailureSample {
     pub reason: String,
 }
 
-/// Called with the duration of every `_bulk` call (the whole call, its retries included), e.g. to
-/// feed a latency histogram.
-pub type BulkObserver = Arc<dyn Fn(Duration) + Send + Sync>;
+/// Where a slice is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SliceState {
+    /// Not started.
+    #[default]
+    Pending,
+    /// Reading and writing.
+    Running,
+    /// Every document of the slice reached the destination.
+    Done,
+}
 
-/// Live counters of one copy. Shared with the drivers; all updates are lock-free but the
-/// failure sample and the open scroll ids.
+/// A slice's progress, persisted by the controller so that a restart skips finished slices and
+/// resumes running ones from their scroll when that is safe.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SliceCheckpoint {
+    /// Slice number, `0..slices`.
+    pub id: u32,
+    /// Pending, running or done.
+    pub state: SliceState,
+    /// Documents read by this slice.
+    pub read: u64,
+    /// Documents written by this slice.
+    pub written: u64,
+    /// Documents of this slice the destination rejected.
+    pub failed: u64,
+    /// Version conflicts skipped in this slice.
+    pub conflicts: u64,
+    /// The slice's open scroll.
+    pub scroll_id: Option<String>,
+    /// True when every page fetched from the scroll has been written: only then can a successor
+    /// continue the scroll without losing documents.
+    pub resumable: bool,
+}
+
 #[derive(Debug, Default)]
-pub struct CopyStats {
+pub(crate) struct SliceCounters {
     read: AtomicU64,
     written: AtomicU64,
     failed: AtomicU64,
     conflicts: AtomicU64,
+    /// Batches queued or in flight.
+    outstanding: AtomicU64,
+    /// A scroll request was sent whose documents are not all queued yet: continuing the scroll
+    /// would skip them.
+    in_hand: AtomicBool,
+    epoch: AtomicU32,
+    state: AtomicU8,
+    scroll: Mutex<Option<String>>,
+}
+
+impl SliceCounters {
+    pub fn epoch(&self) -> u32 {
+        self.epoch.load(Relaxed)
+    }
+    pub fn add_read(&self, n: u64) {
+        self.read.fetch_add(n, Relaxed);
+    }
+    pub fn add_written(&self, epoch: u32, n: u64) {
+        if self.epoch() == epoch {
+            self.written.fetch_add(n, Relaxed);
+        }
+    }
+    pub fn add_conflicts(&self, epoch: u32, n: u64) {
+        if self.epoch() == epoch {
+            self.conflicts.fetch_add(n, Relaxed);
+        }
+    }
+    pub fn add_failed(&self, epoch: u32) -> bool {
+        let current = self.epoch() == epoch;
+        if current {
+            self.failed.fetch_add(1, Relaxed);
+        }
+        current
+    }
+    /// Marks that a page is being fetched (true) or fully queued (false).
+    pub fn set_in_hand(&self, v: bool) {
+        self.in_hand.store(v, Relaxed);
+    }
+    pub fn hold(&self) {
+        self.outstanding.fetch_add(1, Relaxed);
+    }
+    pub fn release(&self) {
+        self.outstanding.fetch_sub(1, Relaxed);
+    }
+    pub fn set_state(&self, s: SliceState) {
+        self.state.store(s as u8, Relaxed);
+    }
+    pub fn set_scroll(&self, id: Option<String>) {
+        *self.scroll.lock().expect("stats lock") = id;
+    }
+    /// Starts the slice over from its beginning: counts from the earlier pass are dropped and
+    /// completions of its batches still in flight are ignored (they are rewritten). Returns the
+    /// documents the earlier pass had read.
+    pub fn restart(&self) -> u64 {
+        self.epoch.fetch_add(1, Relaxed);
+        self.written.store(0, Relaxed);
+        self.failed.store(0, Relaxed);
+        self.conflicts.store(0, Relaxed);
+        self.read.swap(0, Relaxed)
+    }
+    fn load(&self, c: &SliceCheckpoint) {
+        self.read.store(c.read, Relaxed);
+        self.written.store(c.written, Relaxed);
+        self.failed.store(c.failed, Relaxed);
+        self.conflicts.store(c.conflicts, Relaxed);
+        self.set_state(c.state);
+    }
+    fn checkpoint(&self, id: u32) -> SliceCheckpoint {
+        let idle = self.outstanding.load(Relaxed) == 0 && !self.in_hand.load(Relaxed);
+        let state = match self.state.load(Relaxed) {
+            0 => SliceState::Pending,
+            // Done only once its last batches are written.
+            2 if idle => SliceState::Done,
+            _ => SliceState::Running,
+        };
+        let scroll_id = self.scroll.lock().expect("stats lock").clone();
+        SliceCheckpoint {
+            id,
+            state,
+            read: self.read.load(Relaxed),
+            written: self.written.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            conflicts: self.conflicts.load(Relaxed),
+            resumable: state == SliceState::Running && scroll_id.is_some() && idle,
+            scroll_id,
+        }
+    }
+}
+
+/// Called with the duration of every `_bulk` call (the whole call, its retries included), e.g. to
+/// feed a latency histogram.
+pub type BulkObserver = Arc<dyn Fn(Duration) + Send + Sync>;
+
+/// Live counters of one copy. Shared with the drivers; lock-free but for the failure sample and
+/// the scroll ids.
+#[derive(Debug, Default)]
+pub struct CopyStats {
+    slices: OnceLock<Box<[SliceCounters]>>,
     retries: AtomicU64,
     bytes: AtomicU64,
     bulks: AtomicU64,
     failures: Mutex<Vec<FailureSample>>,
-    scrolls: Mutex<Vec<Option<String>>>,
+    notes: Mutex<Vec<String>>,
     bulk_observer: OnceLock<Observer>,
 }
 
@@ -74,15 +202,28 @@ impl CopyStats {
 
     /// Reads all counters.
     pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            read: self.read.load(Relaxed),
-            written: self.written.load(Relaxed),
-            failed: self.failed.load(Relaxed),
-            conflicts: self.conflicts.load(Relaxed),
+        let mut s = StatsSnapshot {
             retries: self.retries.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             bulks: self.bulks.load(Relaxed),
+            ..Default::default()
+        };
+        for c in self.slices() {
+            s.read += c.read.load(Relaxed);
+            s.written += c.written.load(Relaxed);
+            s.failed += c.failed.load(Relaxed);
+            s.conflicts += c.conflicts.load(Relaxed);
         }
+        s
+    }
+
+    /// Per-slice checkpoints, for persisting.
+    pub fn checkpoints(&self) -> Vec<SliceCheckpoint> {
+        self.slices()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.checkpoint(i as u32))
+            .collect()
     }
 
     /// Installs `observer` for the durations of `_bulk` calls (before the copy starts, e.g. from
@@ -97,36 +238,45 @@ impl CopyStats {
         self.failures.lock().expect("stats lock").clone()
     }
 
-    /// Scroll ids that are open right now (to clear them if the process dies).
-    pub fn open_scrolls(&self) -> Vec<String> {
-        self.scrolls
-            .lock()
-            .expect("stats lock")
-            .iter()
-            .flatten()
-            .cloned()
-            .collect()
+    /// Things worth telling the user that did not stop the copy (e.g. a slice restarted).
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lock().expect("stats lock").clone()
     }
 
-    pub(crate) fn set_slices(&self, n: usize) {
-        *self.scrolls.lock().expect("stats lock") = vec![None; n];
-    }
-
-    pub(crate) fn set_scroll(&self, slice: usize, id: Option<String>) {
-        if let Some(s) = self.scrolls.lock().expect("stats lock").get_mut(slice) {
-            *s = id;
+    pub(crate) fn note(&self, msg: String) {
+        let mut n = self.notes.lock().expect("stats lock");
+        if n.len() < 10 {
+            n.push(msg);
         }
     }
 
-    pub(crate) fn add_read(&self, n: u64) {
-        self.read.fetch_add(n, Relaxed);
+    /// Scroll ids that are open right now (to clear them if the process dies).
+    pub fn open_scrolls(&self) -> Vec<String> {
+        self.slices()
+            .iter()
+            .filter_map(|c| c.scroll.lock().expect("stats lock").clone())
+            .collect()
     }
-    pub(crate) fn add_written(&self, n: u64) {
-        self.written.fetch_add(n, Relaxed);
+
+    fn slices(&self) -> &[SliceCounters] {
+        self.slices.get().map_or(&[], |b| b)
     }
-    pub(crate) fn add_conflicts(&self, n: u64) {
-        self.conflicts.fetch_add(n, Relaxed);
+
+    /// Sets up `n` slices, continuing from `resume` where it describes the same slicing.
+    pub(crate) fn init_slices(&self, n: usize, resume: &[SliceCheckpoint]) {
+        let counters: Box<[SliceCounters]> = (0..n).map(|_| SliceCounters::default()).collect();
+        if resume.len() == n {
+            for (c, r) in counters.iter().zip(resume) {
+                c.load(r);
+            }
+        }
+        let _ = self.slices.set(counters);
     }
+
+    pub(crate) fn slice(&self, i: u32) -> &SliceCounters {
+        &self.slices()[i as usize]
+    }
+
     pub(crate) fn add_retries(&self, n: u64) {
         self.retries.fetch_add(n, Relaxed);
     }
@@ -140,13 +290,90 @@ impl CopyStats {
         }
     }
 
-    /// Records a failed document; returns the failure count after it.
-    pub(crate) fn add_failure(&self, sample: FailureSample) -> u64 {
+    /// Records a failed document of `slice` (pass `epoch`); returns the total failure count.
+    pub(crate) fn add_failure(&self, slice: u32, epoch: u32, sample: FailureSample) -> u64 {
+        if !self.slice(slice).add_failed(epoch) {
+            return self.snapshot().failed;
+        }
         tracing::warn!(id = %sample.id, status = sample.status, reason = %sample.reason, "document failed");
         let mut f = self.failures.lock().expect("stats lock");
         if f.len() < FAILURE_SAMPLE {
             f.push(sample);
         }
-        self.failed.fetch_add(1, Relaxed) + 1
+        drop(f);
+        self.snapshot().failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slice_is_resumable_only_with_nothing_in_hand() {
+        let s = CopyStats::new();
+        s.init_slices(2, &[]);
+        let c = s.slice(0);
+        c.set_state(SliceState::Running);
+        c.set_scroll(Some("sid".into()));
+        c.hold();
+        assert!(!s.checkpoints()[0].resumable);
+        c.release();
+        assert!(s.checkpoints()[0].resumable);
+        c.set_in_hand(true);
+        assert!(
+            !s.checkpoints()[0].resumable,
+            "a page was fetched but not queued"
+        );
+        c.set_in_hand(false);
+        c.set_state(SliceState::Done);
+        c.hold();
+        assert_eq!(
+            s.checkpoints()[0].state,
+            SliceState::Running,
+            "done only once written"
+        );
+        c.release();
+        assert_eq!(s.checkpoints()[0].state, SliceState::Done);
+        assert!(!s.checkpoints()[1].resumable);
+    }
+
+    #[test]
+    fn a_restart_drops_the_earlier_pass_and_ignores_its_late_writes() {
+        let s = CopyStats::new();
+        s.init_slices(1, &[]);
+        let c = s.slice(0);
+        c.add_read(10);
+        c.add_written(0, 7);
+        assert_eq!(c.restart(), 10);
+        c.add_written(0, 3);
+        c.add_read(10);
+        c.add_written(1, 10);
+        assert_eq!(s.snapshot().written, 10);
+        assert_eq!(s.snapshot().read, 10);
+    }
+
+    #[test]
+    fn resume_loads_matching_checkpoints() {
+        let s = CopyStats::new();
+        let done = SliceCheckpoint {
+            id: 0,
+            state: SliceState::Done,
+            read: 5,
+            written: 5,
+            ..Default::default()
+        };
+        s.init_slices(
+            2,
+            &[
+                done.clone(),
+                SliceCheckpoint {
+                    id: 1,
+                    ..Default::default()
+                },
+            ],
+        );
+        assert_eq!(s.checkpoints()[0], done);
+        assert_eq!(s.snapshot().written, 5);
     }
 }

@@ -12,26 +12,32 @@ pub(super) struct Writer {
     pub plan: Arc<CopyPlan>,
     pub stats: Arc<CopyStats>,
     pub rx: Arc<Mutex<mpsc::Receiver<BulkBatch>>>,
-    pub stop: CancellationToken,
+    pub abort: CancellationToken,
 }
 
 impl Writer {
     pub async fn run(self) -> Result<(), CopyError> {
         loop {
+            // Only an abort (a fatal error elsewhere) stops a writer at once. On a caller's stop
+            // the readers stop and the writers drain what is queued, so counters and
+            // checkpoints match what reached the destination.
             let next = tokio::select! {
                 biased;
-                _ = self.stop.cancelled() => return Err(CopyError::Cancelled),
+                _ = self.abort.cancelled() => return Err(CopyError::Cancelled),
                 b = async { self.rx.lock().await.recv().await } => b,
             };
             let Some(batch) = next else { return Ok(()) };
-            // A batch already taken is finished even when a stop is requested, so that the
-            // counters match what reached the destination (stop at a batch boundary).
-            self.write(batch).await?;
+            let slice = batch.slice;
+            let result = self.write(batch).await;
+            self.stats.slice(slice).release();
+            result?;
         }
     }
 
     async fn write(&self, mut batch: BulkBatch) -> Result<(), CopyError> {
         let plan = &self.plan;
+        let (slice, epoch) = (batch.slice, batch.epoch);
+        let counters = self.stats.slice(slice);
         let mut delays = plan.dest_retry_delays();
         loop {
             let started = std::time::Instant::now();
@@ -54,8 +60,14 @@ impl Writer {
                 }
                 settled_failures += 1;
                 if f.status == 409 || f.kind == "version_conflict_engine_exception" {
-                    if plan.op == super::WriteOp::Create || plan.proceed_on_conflict {
-                        self.stats.add_conflicts(1);
+                    if plan.op == super::WriteOp::Create {
+                        // Under `create` the document is already there (e.g. written before a
+                        // restart): it counts as written.
+                        settled_failures -= 1;
+                        continue;
+                    }
+                    if plan.proceed_on_conflict {
+                        counters.add_conflicts(epoch, 1);
                         continue;
                     }
                     return Err(CopyError::Conflict {
@@ -63,11 +75,12 @@ impl Writer {
                         reason: f.reason.clone(),
                     });
                 }
-                let failed = self.stats.add_failure(FailureSample {
+                let sample = FailureSample {
                     id: f.id.clone(),
                     status: f.status,
                     reason: format!("{}: {}", f.kind, f.reason),
-                });
+                };
+                let failed = self.stats.add_failure(slice, epoch, sample);
                 if failed > plan.max_failed_docs {
                     return Err(CopyError::TooManyFailures {
                         failed,
@@ -77,7 +90,7 @@ impl Writer {
                 }
             }
             let accepted = batch.len() as u64 - settled_failures - retry.len() as u64;
-            self.stats.add_written(accepted);
+            counters.add_written(epoch, accepted);
             if retry.is_empty() {
                 return Ok(());
             }
@@ -99,7 +112,7 @@ impl Writer {
                             .iter()
                             .find(|f| f.position == p)
                             .expect("retry positions come from failures");
-                        let failed = self.stats.add_failure(FailureSample {
+                        let sample = FailureSample {
                             id: f.id.clone(),
                             status: 429,
                             reason: format!(
@@ -107,7 +120,8 @@ impl Writer {
                                 plan.dest.retry_attempts(),
                                 f.reason
                             ),
-                        });
+                        };
+                        let failed = self.stats.add_failure(slice, epoch, sample);
                         if failed > plan.max_failed_docs {
                             return Err(CopyError::TooManyFailures {
                                 failed,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// What went wrong talking to a search cluster.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum SearchError {
     /// DNS, connection refused or reset, or no route.
     #[error("{host} is unreachable: {detail}")]
@@ -112,6 +112,25 @@ impl SearchError {
         match self {
             SearchError::Unreachable { .. } | SearchError::Timeout { .. } => true,
             SearchError::Api { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    /// The scroll context is gone: its keep-alive expired or the source restarted
+    /// (`search_context_missing_exception`, a 404 on `_search/scroll`).
+    pub fn is_scroll_expired(&self) -> bool {
+        match self {
+            SearchError::Api {
+                status,
+                kind,
+                reason,
+                path,
+                ..
+            } => {
+                kind == "search_context_missing_exception"
+                    || reason.contains("search_context_missing_exception")
+                    || (*status == 404 && path.contains("_search/scroll"))
+            }
             _ => false,
         }
     }

@@ -52,6 +52,9 @@ pub enum WorkflowError {
         #[source]
         source: SearchError,
     },
+    /// The destination index was deleted or recreated while the copy ran (its UUID changed).
+    #[error("{0}")]
+    DestinationReplaced(String),
     /// The destination's count does not match.
     #[error(
         "verification failed: the destination holds {found} documents, expected {expected} (read {read} − failed {failed})"
@@ -94,6 +97,7 @@ impl WorkflowError {
             WorkflowError::Copy(_) => "CopyFailed",
             WorkflowError::Destination { .. } => "DestinationFailed",
             WorkflowError::Verification { .. } => "VerificationFailed",
+            WorkflowError::DestinationReplaced(_) => "DestinationReplaced",
             WorkflowError::Sink(_) => "StatusUpdateFailed",
         }
     }

@@ -8,13 +8,15 @@ use super::error::WorkflowError;
 use super::resolve::{Connected, SecretSource, Settings, connect};
 use crate::api::units::Slices;
 use crate::api::{Conflicts, OpType, OriginalSettings, Phase, RemoteReindexSpec};
-use crate::copy::{CopyError, CopyPlan, CopyStats, StatsSnapshot, Throttle, WriteOp, run_copy};
+use crate::copy::{
+    CopyError, CopyPlan, CopyStats, SliceCheckpoint, StatsSnapshot, Stop, Throttle, WriteOp,
+    run_copy,
+};
 use crate::search::SearchError;
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// What prepare decided and the drivers persist before the destination is tuned.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +33,8 @@ pub struct Prepared {
     pub slices: u32,
     /// Versions of both ends, for messages.
     pub summary: String,
+    /// Per-slice checkpoints of an interrupted attempt (empty for a fresh copy).
+    pub checkpoints: Vec<SliceCheckpoint>,
 }
 
 /// Where phases and progress go. The controller persists to `.status` and records Events; the
@@ -98,19 +102,23 @@ pub async fn run<S: SecretSource, K: Sink>(
     sink: &K,
     resume: Option<Prepared>,
     throttle: Arc<Throttle>,
-    cancel: CancellationToken,
+    stop: Arc<Stop>,
 ) -> Result<Outcome, WorkflowError> {
     let conn = tokio::select! {
         biased;
-        _ = cancel.cancelled() => return Err(WorkflowError::Cancelled),
+        _ = stop.requested() => return Err(WorkflowError::Cancelled),
         c = connect(spec, secrets, settings) => c?,
     };
     let prepared = prepare(spec, &conn, sink, resume).await?;
-    let result = copy_and_finalize(spec, &conn, sink, &prepared, throttle, cancel).await;
+    let result = copy_and_finalize(spec, &conn, sink, &prepared, throttle, stop.clone()).await;
+    let keep_tuned = matches!(result, Err(WorkflowError::Cancelled)) && stop.mode().keeps_tuning();
     if let Err(e) = &result
+        && !keep_tuned
         && !matches!(
             e,
-            WorkflowError::Verification { .. } | WorkflowError::Destination { .. }
+            WorkflowError::Verification { .. }
+                | WorkflowError::Destination { .. }
+                | WorkflowError::DestinationReplaced(_)
         )
         && !conn.dest_info.is_serverless()
         && let Err(re) =
@@ -173,6 +181,7 @@ async fn prepare<K: Sink>(
         total: Some(total),
         slices,
         summary: conn.summary.clone(),
+        checkpoints: Vec::new(),
     };
     let exists = dst.index_exists(didx).await.map_err(pre_dst)?;
     if exists {
@@ -180,8 +189,16 @@ async fn prepare<K: Sink>(
         prepared.dest_index_uuid = desc.setting("index.uuid");
         let marker = read_marker(&desc).filter(|m| m.source == source_id);
         if let Some(r) = resume {
+            if let (Some(was), Some(now)) = (&r.dest_index_uuid, &prepared.dest_index_uuid)
+                && was != now
+            {
+                return Err(WorkflowError::DestinationReplaced(format!(
+                    "destination index `{didx}` was deleted and recreated during the copy (index UUID {was} is now {now}); documents copied before are gone, so the copy stops"
+                )));
+            }
             prepared.original_settings = r.original_settings;
             prepared.dest_was_empty = r.dest_was_empty;
+            prepared.checkpoints = r.checkpoints;
         } else if let Some(m) = marker {
             tracing::info!(index = %didx, "resuming an interrupted copy: using the settings recorded before it tuned the index");
             prepared.original_settings = m.original_settings;
@@ -216,6 +233,13 @@ async fn prepare<K: Sink>(
                 .map_err(|source| WorkflowError::Destination { during, source })?;
         }
     } else {
+        if let Some(r) = &resume
+            && (r.dest_index_uuid.is_some() || r.checkpoints.iter().any(|c| c.written > 0))
+        {
+            return Err(WorkflowError::DestinationReplaced(format!(
+                "destination index `{didx}` was deleted during the copy; documents copied before are gone, so the copy stops"
+            )));
+        }
         prepared.original_settings = match resume {
             Some(r) => r.original_settings,
             None => originals_from_user(spec.dest.settings.as_ref()),
@@ -261,7 +285,7 @@ async fn copy_and_finalize<K: Sink>(
     sink: &K,
     prepared: &Prepared,
     throttle: Arc<Throttle>,
-    cancel: CancellationToken,
+    stop: Arc<Stop>,
 ) -> Result<Outcome, WorkflowError> {
     let total = prepared.total;
     let msg = format!(
@@ -281,7 +305,7 @@ async fn copy_and_finalize<K: Sink>(
     sink.copying(stats.clone(), total);
     let plan = copy_plan(spec, conn, prepared, throttle);
     let started = Instant::now();
-    run_copy(plan, stats.clone(), cancel)
+    run_copy(plan, stats.clone(), stop)
         .await
         .map_err(|e| match e {
             CopyError::Cancelled => WorkflowError::Cancelled,
@@ -302,6 +326,19 @@ async fn copy_and_finalize<K: Sink>(
     let dst = &conn.dest;
     let didx = &spec.dest.index;
     let during = "verifying the destination";
+    if let Some(was) = &prepared.dest_index_uuid {
+        let now = dst
+            .describe_index(didx)
+            .await
+            .ok()
+            .and_then(|d| d.setting("index.uuid"));
+        if now.as_ref() != Some(was) {
+            return Err(WorkflowError::DestinationReplaced(format!(
+                "destination index `{didx}` was deleted or recreated during the copy (index UUID {was} is now {}); the copy cannot be verified",
+                now.as_deref().unwrap_or("absent")
+            )));
+        }
+    }
     let found = if conn.dest_info.is_serverless() {
         // Nothing was tuned; Serverless has no refresh and indexes asynchronously.
         let expected = prepared.dest_was_empty.then(|| snap.read - snap.failed);
@@ -380,6 +417,7 @@ fn copy_plan(
         proceed_on_conflict: spec.conflicts == Some(Conflicts::Proceed),
         max_failed_docs: spec.max_failed_docs.unwrap_or(0).max(0) as u64,
         throttle,
+        resume: prepared.checkpoints.clone(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The operator against a real kube-apiserver (the shared control plane of `scripts/test.sh`),
 //! with real search servers: each test has its own namespace and its own operator process.
 
+mod faults;
 pub mod k8s;
 
 use crate::harness::*;
@@ -673,7 +674,17 @@ async fn sigterm_stops_copies_restoring_settings_and_the_next_operator_resumes()
         .status
         .unwrap();
     assert_eq!(s.phase, Some(Phase::Copying), "{s:#?}");
-    assert!(s.open_scrolls.is_empty(), "scrolls were cleared: {s:#?}");
+    // The scrolls are kept, and the drained checkpoints say the successor may continue them.
+    assert!(
+        !s.open_scrolls.is_empty(),
+        "scrolls kept for the successor: {s:#?}"
+    );
+    assert!(
+        s.slices
+            .iter()
+            .all(|c| c.resumable || c.state == remote_reindex::api::SliceStateName::Done),
+        "{s:#?}"
+    );
     let reasons: Vec<String> = events(&client, &ns, "term")
         .await
         .into_iter()

@@ -3,7 +3,7 @@
 use crate::harness::*;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn yaml(src: &str, dst: &str, source_extra: &str, spec_extra: &str) -> String {
     format!(
@@ -270,5 +270,192 @@ mod fake_bulk_429 {
             200,
             serde_json::to_vec(&json!({"took": 1, "errors": true, "items": items})).unwrap(),
         )
+    }
+}
+
+#[tokio::test]
+async fn a_source_killed_mid_scroll_and_restarted_is_survived() {
+    let (mut src, dst) = (noida(), osmem());
+    create_index(src.url(), "src", lean_mapping()).await;
+    load(src.url(), "src", &hostile_docs(5000)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let y = yaml(
+        src.url(),
+        dst.url(),
+        "    size: 100\n",
+        "  requestsPerSecond: 2000\n  retry: {maxAttempts: 40, maxBackoff: 500ms}\n",
+    );
+    let f = manifest(&dir, "r.yaml", &y);
+    let mut cmd = tokio::process::Command::from(cli());
+    cmd.args(["run", "-f", f.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // osmem-server makes writes searchable at once, so the copy's progress is visible.
+    eventually(
+        "the copy to be under way",
+        Duration::from_secs(60),
+        || async {
+            let (_, v) = call("GET", &format!("{}/dst/_count", dst.url()), None).await;
+            (v["count"].as_u64().unwrap_or(0) > 500).then_some(())
+        },
+    )
+    .await;
+    src.kill();
+    // The fault lasts a moment: the copy retries against a closed port meanwhile.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    src.restart_noida();
+    let out = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("restarting the slice"),
+        "the lost scroll context restarts the slice: {err}"
+    );
+    assert_eq!(
+        parsed(&all_docs(src.url(), "src").await),
+        parsed(&all_docs(dst.url(), "dst").await)
+    );
+}
+
+#[tokio::test]
+async fn bulk_responses_lost_after_the_write_are_retried_without_damage_through_fake_drop() {
+    let (src, real_dst) = (osmem(), osmem());
+    create_index(src.url(), "src", lean_mapping()).await;
+    load(src.url(), "src", &hostile_docs(1500)).await;
+    let fake = fake_drop::start(real_dst.url().to_string(), 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    for op in ["index", "create"] {
+        let y = yaml(
+            src.url(),
+            &fake.url,
+            "    size: 200\n",
+            "  retry: {maxBackoff: 200ms}\n",
+        )
+        .replace(
+            "    index: dst\n",
+            &format!("    index: dst-{op}\n    opType: {op}\n"),
+        );
+        let f = manifest(&dir, &format!("{op}.yaml"), &y);
+        let (code, out, err) = run_cli(&["run", "-f", f.to_str().unwrap()]).await;
+        assert_eq!(code, 0, "{op}: {out}\n{err}");
+        assert!(out.contains("0 failed"), "{out}");
+        assert_eq!(
+            parsed(&all_docs(src.url(), "src").await),
+            parsed(&all_docs(real_dst.url(), &format!("dst-{op}")).await),
+            "{op}"
+        );
+    }
+    assert_eq!(
+        fake.dropped.load(std::sync::atomic::Ordering::Relaxed),
+        6,
+        "three responses dropped per copy"
+    );
+}
+
+/// `fake_drop`: forwards every request to a real server, but for the first `n` bulk requests of
+/// each destination index drops the connection after the server applied the write, so the
+/// client never sees the answer (a real server cannot be made to lose a response).
+mod fake_drop {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    pub struct Fake {
+        pub url: String,
+        pub dropped: Arc<AtomicUsize>,
+    }
+
+    pub async fn start(upstream: String, n: usize) -> Fake {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let per_index: Arc<Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
+        let d = dropped.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = l.accept().await else { return };
+                let (up, d, p) = (upstream.clone(), d.clone(), per_index.clone());
+                tokio::spawn(async move { serve(s, up, d, p, n).await });
+            }
+        });
+        Fake { url, dropped }
+    }
+
+    async fn serve(
+        s: tokio::net::TcpStream,
+        upstream: String,
+        dropped: Arc<AtomicUsize>,
+        per_index: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+        n: usize,
+    ) {
+        let mut s = BufReader::new(s);
+        loop {
+            let mut line = String::new();
+            if s.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let mut parts = line.split_whitespace();
+            let (method, path) = (
+                parts.next().unwrap_or("").to_string(),
+                parts.next().unwrap_or("").to_string(),
+            );
+            let (mut len, mut ctype) = (0usize, "application/json".to_string());
+            loop {
+                let mut h = String::new();
+                s.read_line(&mut h).await.unwrap();
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap();
+                match k.to_ascii_lowercase().as_str() {
+                    "content-length" => len = v.trim().parse().unwrap(),
+                    "content-type" => ctype = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0u8; len];
+            s.read_exact(&mut body).await.unwrap();
+            let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let mut req = http().request(m, format!("{upstream}{path}"));
+            if len > 0 {
+                req = req.header("content-type", ctype).body(body.clone());
+            }
+            let resp = req.send().await.unwrap();
+            let (status, out) = (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec());
+            if path.starts_with("/_bulk") {
+                let first = String::from_utf8_lossy(&body)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                let index = serde_json::from_str::<Value>(&first)
+                    .ok()
+                    .and_then(|v| {
+                        v.as_object()?.values().next()?["_index"]
+                            .as_str()
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_default();
+                let drop_it = {
+                    let mut p = per_index.lock().unwrap();
+                    let c = p.entry(index).or_default();
+                    *c += 1;
+                    *c <= n
+                };
+                if drop_it {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    return; // the write is applied; the answer is lost with the connection
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                out.len()
+            );
+            s.get_mut().write_all(head.as_bytes()).await.unwrap();
+            s.get_mut().write_all(&out).await.unwrap();
+        }
     }
 }

@@ -64,16 +64,38 @@ impl Drop for Server {
 /// noida-db answering as Elasticsearch 8.15.3.
 pub fn noida() -> Server {
     let dir = tempfile::tempdir().unwrap();
+    let (child, url) = spawn_noida(dir.path(), "0");
+    Server {
+        child,
+        url,
+        _dir: dir,
+        flavor: "Elasticsearch",
+    }
+}
+
+impl Server {
+    /// Restarts a noida-db server on the same port and data directory (its documents survive;
+    /// its scroll contexts do not).
+    pub fn restart_noida(&mut self) {
+        self.kill();
+        let port = self.url.rsplit(':').next().unwrap().to_string();
+        let (child, url) = spawn_noida(self._dir.path(), &port);
+        assert_eq!(url, self.url);
+        self.child = child;
+    }
+}
+
+fn spawn_noida(dir: &std::path::Path, port: &str) -> (Child, String) {
     let mut child = Command::new(tool("noida-db"))
         .args(["start", "--data-dir"])
-        .arg(dir.path().join("data"))
+        .arg(dir.join("data"))
         .args([
             "--host",
             "127.0.0.1",
             "--only",
             "elasticsearch",
             "--elasticsearch-port",
-            "0",
+            port,
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -86,12 +108,7 @@ pub fn noida() -> Server {
             .map(|u| u.trim().to_string())
     });
     wait_ready(&url);
-    Server {
-        child,
-        url,
-        _dir: dir,
-        flavor: "Elasticsearch",
-    }
+    (child, url)
 }
 
 /// osmem-server answering as OpenSearch 3.8.0 (in memory).
