@@ -459,3 +459,76 @@ mod fake_drop {
         }
     }
 }
+
+/// Peak resident memory of a running process (`VmHWM`), polled until it exits.
+async fn run_cli_with_peak_rss(args: &[&str]) -> (i32, String, u64) {
+    let mut cmd = tokio::process::Command::from(cli());
+    cmd.args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let status = format!("/proc/{}/status", child.id().unwrap());
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let p = peak.clone();
+    let poller = tokio::spawn(async move {
+        while let Ok(s) = tokio::fs::read_to_string(&status).await {
+            if let Some(kb) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                p.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let out = child.wait_with_output().await.unwrap();
+    poller.abort();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    (
+        out.status.code().unwrap_or(-1),
+        err,
+        peak.load(std::sync::atomic::Ordering::Relaxed) / 1024,
+    )
+}
+
+#[tokio::test]
+async fn memory_stays_bounded_with_300_documents_of_1_mb_and_a_30_mb_document_goes_alone() {
+    let (src, dst) = (osmem(), osmem());
+    create_index(src.url(), "src", json!({"mappings": {"dynamic": false}})).await;
+    let blob = "y".repeat(1 << 20);
+    let mut docs: Vec<Doc> = (0..300)
+        .map(|i| Doc {
+            id: format!("m{i}"),
+            source: format!(r#"{{"i":{i},"blob":"{blob}"}}"#),
+            routing: None,
+        })
+        .collect();
+    docs.push(Doc {
+        id: "huge".into(),
+        source: format!(r#"{{"blob":"{}"}}"#, "z".repeat(30 << 20)),
+        routing: None,
+    });
+    for chunk in docs.chunks(20) {
+        load(src.url(), "src", chunk).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A full page of 1000 × 1 MB would be a gigabyte; the engine must stay near its budget:
+    // 2 slices × page budget (10 MiB) + (queue + writers) × 5 MiB bulks + the 30 MB document.
+    let y = yaml(src.url(), dst.url(), "    slices: 2\n", "").replace(
+        "    index: dst\n",
+        "    index: dst\n    bulkBytes: 5Mi\n    maxConcurrentBulk: 2\n",
+    );
+    let f = manifest(&dir, "r.yaml", &y);
+    let (code, err, peak_mib) = run_cli_with_peak_rss(&["run", "-f", f.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{err}");
+    eprintln!("peak RSS copying 300 × 1 MB + one 30 MB document: {peak_mib} MiB");
+    assert!(peak_mib < 256, "peak RSS {peak_mib} MiB");
+    let (a, b) = (
+        all_docs(src.url(), "src").await,
+        all_docs(dst.url(), "dst").await,
+    );
+    assert_eq!(a.len(), 301);
+    assert_eq!(a, b);
+}
