@@ -174,7 +174,11 @@ fn untyped_mappings(m: &Value) -> Value {
         && !obj.contains_key("properties")
     {
         let (k, inner) = obj.iter().next().expect("one entry");
-        if !k.starts_with('_') && k != "dynamic" && inner.get("properties").is_some() {
+        // A mapping type: `_doc` (Elasticsearch 6.x's default) or a name without `_` (5.x).
+        if (k == "_doc" || !k.starts_with('_'))
+            && k != "dynamic"
+            && inner.get("properties").is_some()
+        {
             return inner.clone();
         }
     }
@@ -240,6 +244,15 @@ pub fn nest(flat: &Map<String, Value>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_mappings_of_elasticsearch_5_and_6_lose_their_type() {
+        let props = json!({"dynamic": false, "properties": {"n": {"type": "long"}}});
+        assert_eq!(untyped_mappings(&json!({"_doc": props})), props);
+        assert_eq!(untyped_mappings(&json!({"doc": props})), props);
+        let meta = json!({"_meta": {"properties": {}}});
+        assert_eq!(untyped_mappings(&meta), meta);
+    }
 
     #[test]
     fn user_settings_define_the_originals() {

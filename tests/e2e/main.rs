@@ -11,3 +11,4 @@ mod network;
 mod nginx;
 mod rbac;
 mod tls;
+mod versions;
