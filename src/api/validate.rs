@@ -396,6 +396,85 @@ mod tests {
         assert!(check_index_name(&"a".repeat(256)).is_err());
     }
 
+    fn endpoint_errors(field: &str, yaml: &str) -> Vec<Invalid> {
+        let ep: Endpoint = serde_json::from_value(serde_saphyr::from_str(yaml).unwrap()).unwrap();
+        let mut errs = Vec::new();
+        check_endpoint(field, &ep, &Policy::default(), &mut errs);
+        errs
+    }
+
+    #[test]
+    fn the_seed_region_and_external_map_onto_aws_and_basic_auth() {
+        let ok = |y: &str| assert!(endpoint_errors("spec.source.remote", y).is_empty(), "{y}");
+        let bad = |field: &str, y: &str, reason: &str, text: &str| {
+            let errs = endpoint_errors(field, y);
+            assert!(
+                errs.iter()
+                    .any(|e| e.reason == reason && e.message.contains(text)),
+                "{y}: {errs:?}"
+            );
+        };
+        ok("{host: 'https://a.es.amazonaws.com', region: eu-west-1}");
+        ok("{host: 'https://a.example.com', external: true, basicAuth: {secretRef: {name: c}}}");
+        ok("{host: 'https://a.example.com', aws: {region: us-gov-west-1, service: es}}");
+        let f = "spec.source.remote";
+        bad(
+            f,
+            "{host: 'https://a.example.com', region: eu-west-1, external: true}",
+            "InvalidAuth",
+            "not an AWS domain",
+        );
+        bad(
+            f,
+            "{host: 'https://a.example.com', region: eu-west-1, basicAuth: {secretRef: {name: c}}}",
+            "InvalidAuth",
+            "basicAuth and region",
+        );
+        bad(
+            f,
+            "{host: 'https://a.example.com', region: eu-west-1, aws: {region: eu-west-1}}",
+            "InvalidAuth",
+            "aws and region",
+        );
+        bad(
+            f,
+            "{host: 'https://a.example.com', region: Europe}",
+            "InvalidSpec",
+            "not an AWS region",
+        );
+        bad(
+            f,
+            "{host: 'https://a.example.com', aws: {region: eu-west-1, service: aoss}}",
+            "InvalidSpec",
+            "destination",
+        );
+        assert!(
+            endpoint_errors(
+                "spec.dest.remote",
+                "{host: 'https://a.example.com', aws: {region: eu-west-1, service: aoss}}"
+            )
+            .is_empty()
+        );
+        bad(
+            f,
+            "{host: 'http://10.1.2.3:9200', region: eu-west-1}",
+            "InvalidAuth",
+            "plain http",
+        );
+        bad(
+            f,
+            "{host: 'https://a.example.com', proxy: {url: 'http://u:p@proxy:3128'}}",
+            "InvalidSpec",
+            "proxy.basicAuthSecretRef",
+        );
+        bad(
+            f,
+            "{host: 'https://10.0.0.1', tls: {serverName: 'not a name'}}",
+            "InvalidSpec",
+            "not a DNS name",
+        );
+    }
+
     #[test]
     fn host_port_fills_default_ports() {
         assert_eq!(
