@@ -5,6 +5,7 @@ mod cli;
 mod controller;
 mod copy;
 mod engine;
+mod examples;
 mod harness;
 mod metrics;
 mod network;
