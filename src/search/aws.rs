@@ -101,6 +101,11 @@ impl AwsSigner {
         }
     }
 
+    /// The signing name: `es` or `aoss`.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
     /// Secret values that must never appear in messages (the static ones; fetched temporary
     /// credentials are not kept outside the cache).
     pub(crate) fn secrets(&self) -> Vec<&str> {

@@ -287,6 +287,12 @@ impl SearchClient {
         &self.name
     }
 
+    /// True when requests are signed for OpenSearch Serverless (`aoss`), which manages
+    /// replicas and refresh itself.
+    pub fn is_serverless(&self) -> bool {
+        matches!(self.credentials.as_ref(), Credentials::Aws(s) if s.service() == "aoss")
+    }
+
     /// How many requests were retried so far.
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)

@@ -107,6 +107,10 @@ pub async fn restore_destination(
         "number_of_replicas": originals.number_of_replicas.restore_value(),
         "refresh_interval": originals.refresh_interval.restore_value(),
     }});
+    if dest.is_serverless() {
+        // Nothing was tuned: OpenSearch Serverless manages replicas and refresh.
+        return Ok(());
+    }
     let during = "restoring the destination's settings";
     dest.put_settings(index, &body)
         .await
