@@ -9,7 +9,7 @@
 //! | `reconciliations_total` | counter | reconciliations run |
 //! | `reconcile_errors_total` | counter | reconciliations that failed (retried) |
 //! | `copies_running` | gauge | copies running now |
-//! | `copies_finished_total{result}` | counter | copies ended: `succeeded`, `failed`, `interrupted` |
+//! | `copies_finished_total{result}` | counter | copy tasks ended: `succeeded`, `failed`, `interrupted`, `suspended` |
 //! | `copy_failures_total{reason}` | counter | failed copies by condition reason |
 //! | `documents_read_total` | counter | documents read from sources |
 //! | `documents_written_total` | counter | documents the destinations accepted |
@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 /// Label `result` of `copies_finished_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
-    /// `succeeded`, `failed` or `interrupted`.
+    /// `succeeded`, `failed`, `interrupted` or `suspended`.
     pub result: &'static str,
 }
 
@@ -149,7 +149,7 @@ impl Default for Metrics {
         );
         r.register(
             "copies_finished",
-            "Copies ended, by result (succeeded, failed, interrupted)",
+            "Copy tasks ended, by result (succeeded, failed, interrupted, suspended)",
             m.copies_finished.clone(),
         );
         r.register(
@@ -217,7 +217,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts a copy that ended with `result` (`succeeded`, `failed`, `interrupted`).
+    /// Counts a copy task that ended with `result` (`succeeded`, `failed`, `interrupted`,
+    /// `suspended`).
     pub fn finished(&self, result: &'static str) {
         self.copies_finished
             .get_or_create(&ResultLabel { result })
@@ -312,6 +313,12 @@ pub struct CopyMetrics {
 }
 
 impl CopyMetrics {
+    /// Counts from `resumed` on: a resumed copy's counters start from its checkpoints, and what
+    /// an earlier process copied must not be counted again by this one.
+    pub fn start_from(&self, resumed: &StatsSnapshot) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = resumed.clone();
+    }
+
     /// Accounts for `snap` (the copy's counters now), `total` expected documents and the
     /// recent `rate`. Counters that went down (a slice restarted) add nothing until they pass
     /// their earlier value.
@@ -419,6 +426,28 @@ mod tests {
         assert!(!text.contains("namespace="), "{text}");
         assert!(
             text.contains("remote_reindex_documents_written_total 330"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_resumed_copy_counts_only_what_this_process_copies() {
+        let m = Metrics::default();
+        let c = m.copy("ns", "resumed");
+        c.start_from(&snap(1000, 1000, 0));
+        c.update(&snap(1000, 1000, 0), Some(3000), None);
+        c.update(&snap(1500, 1400, 3), Some(3000), None);
+        let text = m.render();
+        assert!(
+            text.contains("remote_reindex_documents_written_total 400"),
+            "{text}"
+        );
+        assert!(
+            text.contains("remote_reindex_documents_read_total 500"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"remote_reindex_active_copy_documents_written{namespace="ns",name="resumed"} 1400"#),
             "{text}"
         );
     }

@@ -6,7 +6,7 @@ use super::status::{RateWindow, progress, progress_patch};
 use super::writer::StatusWriter;
 use super::writer::api_message;
 use crate::api::{FailedDoc, Phase};
-use crate::copy::CopyStats;
+use crate::copy::{CopyStats, StatsSnapshot};
 use crate::workflow::{Prepared, Sink};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -77,6 +77,17 @@ impl Sink for StatusSink {
     }
 
     async fn prepared(&self, p: &Prepared) -> Result<(), String> {
+        // The engine continues from these checkpoints when the slicing is the same.
+        if !p.checkpoints.is_empty() && p.checkpoints.len() == p.slices as usize {
+            let mut resumed = StatsSnapshot::default();
+            for c in &p.checkpoints {
+                resumed.read += c.read;
+                resumed.written += c.written;
+                resumed.failed += c.failed;
+                resumed.conflicts += c.conflicts;
+            }
+            self.metrics.start_from(&resumed);
+        }
         let status = json!({
             "originalSettings": p.original_settings,
             "destWasEmpty": p.dest_was_empty,

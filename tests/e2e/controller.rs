@@ -692,8 +692,9 @@ async fn sigterm_stops_copies_restoring_settings_and_the_next_operator_resumes()
         .collect();
     assert!(reasons.iter().any(|r| r == "Interrupted"), "{reasons:?}");
 
+    let checkpointed: u64 = s.slices.iter().map(|c| c.written as u64).sum();
     patch_spec(&client, &ns, "term", json!({"requestsPerSecond": null})).await;
-    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    let op2 = Operator::start(&ns, dst.url(), &[]).await;
     let obj = wait_status(
         &client,
         &ns,
@@ -711,4 +712,14 @@ async fn sigterm_stops_copies_restoring_settings_and_the_next_operator_resumes()
     );
     assert_settings_restored(dst.url(), "logs-copy").await;
     assert_eq!(count(dst.url(), "logs-copy").await, 20_000);
+    // The successor's metrics count only what it copied, not the checkpointed documents.
+    let metrics = op2.metrics().await;
+    let line = format!(
+        "remote_reindex_documents_written_total {}",
+        20_000 - checkpointed
+    );
+    assert!(
+        checkpointed > 0 && metrics.lines().any(|l| l == line),
+        "expected `{line}`:\n{metrics}"
+    );
 }
