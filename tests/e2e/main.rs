@@ -3,6 +3,7 @@
 mod aws;
 mod cli;
 mod controller;
+mod controller_auth;
 mod copy;
 mod engine;
 mod examples;
