@@ -12,8 +12,8 @@ mod info;
 mod scroll;
 mod tls;
 
-pub use bulk::{BulkItemFailure, BulkOutcome};
 pub use aws::{AwsCredentialSource, AwsCredentials, AwsSigner};
+pub use bulk::{BulkItemFailure, BulkOutcome};
 pub use client::{
     ClientOptions, Credentials, ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
     request_retries_total,
