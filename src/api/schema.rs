@@ -10,6 +10,15 @@ pub fn free_object(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// [`free_object`] that may not change once set (`source.query`).
+pub fn immutable_free_object(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "source.query is immutable"}],
+    })
+}
+
 /// Any JSON value kept as-is; used for fields that exist only to be rejected with a clear message.
 pub fn any_value(_: &mut SchemaGenerator) -> Schema {
     json_schema!({

@@ -71,12 +71,13 @@ pub struct RemoteReindexSpec {
 pub struct Source {
     /// The remote cluster.
     pub remote: Endpoint,
-    /// The index (or alias) to read.
+    /// The index (or alias) to read. Immutable.
     #[schemars(length(min = 1, max = 255))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "source.index is immutable"}]))]
     pub index: String,
-    /// A query in the search DSL, sent as the search `query`; default `match_all`.
+    /// A query in the search DSL, sent as the search `query`; default `match_all`. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "super::schema::free_object")]
+    #[schemars(schema_with = "super::schema::immutable_free_object")]
     pub query: Option<serde_json::Value>,
     /// Documents per scroll page (default 1000). Lowered automatically when documents are large,
     /// so that a page stays within the memory budget.
@@ -102,8 +103,9 @@ pub struct Dest {
     /// The destination cluster; default: the operator's `--dest-host`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<Endpoint>,
-    /// The index to write.
+    /// The index to write. Immutable.
     #[schemars(length(min = 1, max = 255))]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "dest.index is immutable"}]))]
     pub index: String,
     /// Index settings applied when the index is created, e.g. `{number_of_shards: 3}`. Their
     /// `number_of_replicas` and `refresh_interval` are the values restored after the copy.

@@ -33,6 +33,10 @@ pub struct RemoteReindexStatus {
     /// Scroll ids that may still be open on the source (cleared on completion or deletion).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub open_scrolls: Vec<String>,
+    /// What this resource copies, recorded when its first copy starts: `source.index`,
+    /// `source.query` and `dest.index` may not change afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<CopyTarget>,
     /// Per-slice checkpoints: after a restart, done slices are not copied again and a running
     /// slice continues its scroll when that is safe.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -46,6 +50,49 @@ pub struct RemoteReindexStatus {
     /// When the resource reached Succeeded or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Time>,
+}
+
+/// The immutable identity of a copy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyTarget {
+    /// `spec.source.index` when the copy started.
+    pub source_index: String,
+    /// `spec.source.query` (compact JSON) when the copy started, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// `spec.dest.index` when the copy started.
+    pub dest_index: String,
+}
+
+impl CopyTarget {
+    /// The target a spec describes.
+    pub fn of(spec: &super::RemoteReindexSpec) -> Self {
+        CopyTarget {
+            source_index: spec.source.index.clone(),
+            query: spec.source.query.as_ref().map(|q| q.to_string()),
+            dest_index: spec.dest.index.clone(),
+        }
+    }
+
+    /// The immutable fields of `spec` that differ from this target, with their old values.
+    pub fn changes(&self, spec: &super::RemoteReindexSpec) -> Vec<String> {
+        let now = Self::of(spec);
+        let mut out = Vec::new();
+        if now.source_index != self.source_index {
+            out.push(format!("spec.source.index (was `{}`)", self.source_index));
+        }
+        if now.query != self.query {
+            out.push(format!(
+                "spec.source.query (was {})",
+                self.query.as_deref().unwrap_or("unset")
+            ));
+        }
+        if now.dest_index != self.dest_index {
+            out.push(format!("spec.dest.index (was `{}`)", self.dest_index));
+        }
+        out
+    }
 }
 
 /// One slice's checkpoint.

@@ -132,6 +132,40 @@ async fn apply(
     if phase.is_some_and(Phase::is_terminal) && observed == Some(generation) {
         return Ok(Action::await_change());
     }
+    if let Some(target) = obj.status.as_ref().and_then(|s| s.target.as_ref()) {
+        let changed = target.changes(&obj.spec);
+        if !changed.is_empty() {
+            // The API server enforces this with CEL where it supports it; 1.20 does not.
+            let msg = format!(
+                "immutable field(s) changed after the copy started: {}; create a new RemoteReindex instead",
+                changed.join(", ")
+            );
+            if phase != Some(Phase::Failed) || observed != Some(generation) {
+                let mut conditions = obj
+                    .status
+                    .as_ref()
+                    .map(|s| s.conditions.clone())
+                    .unwrap_or_default();
+                super::status::apply_phase(
+                    &mut conditions,
+                    Phase::Failed,
+                    "InvalidSpec",
+                    &msg,
+                    Some(generation),
+                );
+                let patch = serde_json::json!({ "phase": Phase::Failed, "observedGeneration": generation, "conditions": conditions });
+                patch_status(api, &obj.name_any(), patch).await?;
+                ctx.event(
+                    &obj.object_ref(&()),
+                    EventType::Warning,
+                    "InvalidSpec",
+                    &msg,
+                )
+                .await;
+            }
+            return Ok(Action::await_change());
+        }
+    }
     if suspend {
         // Nothing runs while suspended; a finished copy stays as it is.
         if phase != Some(Phase::Suspended) && !phase.is_some_and(Phase::is_terminal) {

@@ -85,6 +85,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
         ] {
             start[k] = Value::Null;
         }
+        start["target"] = json!(crate::api::CopyTarget::of(&obj.spec));
     }
     if let Err(e) = writer.phase(Phase::Pending, reason, &message, start).await {
         tracing::warn!(name = %obj.name_any(), error = %api_message(&e), "could not record the Pending phase; the copy goes on");
@@ -109,6 +110,24 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
         .filter(|s| !s.is_empty())
     {
         clear_stale_scrolls(obj, &secrets, &settings, &stale).await;
+    }
+    let endpoints = [
+        ("spec.source.remote", Some(&obj.spec.source.remote)),
+        ("spec.dest.remote", obj.spec.dest.remote.as_ref()),
+    ];
+    for (field, ep) in endpoints {
+        if ep
+            .and_then(|e| e.tls.as_ref())
+            .and_then(|t| t.insecure_skip_verify)
+            == Some(true)
+        {
+            let note = format!(
+                "{field}: TLS certificate verification is disabled (tls.insecureSkipVerify); anyone on the path can read and change the data"
+            );
+            writer
+                .event(EventType::Warning, "InsecureSkipVerify", &note)
+                .await;
+        }
     }
     let sink = StatusSink::new(writer.clone());
     let result = workflow::run(

@@ -54,6 +54,27 @@ pub enum Credentials {
 }
 
 impl Credentials {
+    /// Whether both hold the same mode and secret values (AWS signers compare by identity).
+    pub fn same_secrets(&self, other: &Credentials) -> bool {
+        match (self, other) {
+            (Credentials::None, Credentials::None) => true,
+            (
+                Credentials::Basic {
+                    username: a,
+                    password: b,
+                },
+                Credentials::Basic {
+                    username: c,
+                    password: d,
+                },
+            ) => a == c && b == d,
+            (Credentials::ApiKey(a), Credentials::ApiKey(b))
+            | (Credentials::Bearer(a), Credentials::Bearer(b)) => a == b,
+            (Credentials::Aws(a), Credentials::Aws(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     fn secrets(&self) -> Vec<&str> {
         match self {
             Credentials::None => vec![],
@@ -185,7 +206,8 @@ pub struct SearchClient {
     base: Url,
     /// `scheme://host:port`, used in messages.
     name: Arc<str>,
-    credentials: Arc<Credentials>,
+    /// Swappable so that rotated Secrets take effect on the next request.
+    credentials: Arc<std::sync::RwLock<Arc<Credentials>>>,
     compress: bool,
     retry: RetryPolicy,
     retries: Arc<AtomicU64>,
@@ -266,7 +288,7 @@ impl SearchClient {
             http,
             base,
             name,
-            credentials: Arc::new(opts.credentials),
+            credentials: Arc::new(std::sync::RwLock::new(Arc::new(opts.credentials))),
             compress: opts.compress_requests,
             retry: opts.retry,
             retries: Arc::new(AtomicU64::new(0)),
@@ -282,6 +304,25 @@ impl SearchClient {
         }
     }
 
+    /// The credentials in use now.
+    fn current_credentials(&self) -> Arc<Credentials> {
+        self.credentials
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Swaps in `fresh` when it differs from the credentials in use (a rotated Secret); returns
+    /// whether it did. Requests already sent keep the old ones.
+    pub fn replace_credentials_if_changed(&self, fresh: Credentials) -> bool {
+        let mut cur = self.credentials.write().unwrap_or_else(|p| p.into_inner());
+        if cur.same_secrets(&fresh) {
+            return false;
+        }
+        *cur = Arc::new(fresh);
+        true
+    }
+
     /// `scheme://host:port` of this cluster.
     pub fn name(&self) -> &str {
         &self.name
@@ -290,7 +331,7 @@ impl SearchClient {
     /// True when requests are signed for OpenSearch Serverless (`aoss`), which manages
     /// replicas and refresh itself.
     pub fn is_serverless(&self) -> bool {
-        matches!(self.credentials.as_ref(), Credentials::Aws(s) if s.service() == "aoss")
+        matches!(self.current_credentials().as_ref(), Credentials::Aws(s) if s.service() == "aoss")
     }
 
     /// How many requests were retried so far.
@@ -353,7 +394,7 @@ impl SearchClient {
                     detail: format!("bad path {path}: {e}"),
                 })?;
         let mut req = self.http.request(method.clone(), url.clone());
-        req = match self.credentials.as_ref() {
+        req = match self.current_credentials().as_ref() {
             Credentials::None => req,
             Credentials::Basic { username, password } => {
                 req.basic_auth(username.expose(), Some(password.expose()))
@@ -380,7 +421,7 @@ impl SearchClient {
         if gzipped {
             req = req.header(header::CONTENT_ENCODING, "gzip");
         }
-        if let Credentials::Aws(signer) = self.credentials.as_ref() {
+        if let Credentials::Aws(signer) = self.current_credentials().as_ref() {
             req = self
                 .sign(
                     req,
@@ -553,7 +594,7 @@ impl SearchClient {
     /// Removes every credential value from a text that came from the network.
     fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for s in self.credentials.secrets() {
+        for s in self.current_credentials().secrets() {
             if s.len() >= 3 {
                 out = out.replace(s, "***");
             }

@@ -221,76 +221,7 @@ pub(crate) async fn client_for<S: SecretSource>(
         secrets,
         namespace: &settings.namespace,
     };
-    if let Some(b) = &ep.basic_auth {
-        let f = format!("{field}.basicAuth.secretRef");
-        let data = lookup.get(ConfigKind::Secret, &b.secret_ref, &f).await?;
-        opts.credentials = Credentials::Basic {
-            username: SecretString::new(key(
-                &data,
-                ConfigKind::Secret,
-                &b.secret_ref,
-                b.username_key.as_deref().unwrap_or("username"),
-                &f,
-            )?),
-            password: SecretString::new(key(
-                &data,
-                ConfigKind::Secret,
-                &b.secret_ref,
-                b.password_key.as_deref().unwrap_or("password"),
-                &f,
-            )?),
-        };
-    } else if let Some(a) = &ep.api_key {
-        let f = format!("{field}.apiKey.secretRef");
-        let data = lookup.get(ConfigKind::Secret, &a.secret_ref, &f).await?;
-        opts.credentials = Credentials::ApiKey(SecretString::new(key(
-            &data,
-            ConfigKind::Secret,
-            &a.secret_ref,
-            a.key.as_deref().unwrap_or("apiKey"),
-            &f,
-        )?));
-    } else if let Some(t) = &ep.bearer_token {
-        let f = format!("{field}.bearerToken.secretRef");
-        let data = lookup.get(ConfigKind::Secret, &t.secret_ref, &f).await?;
-        opts.credentials = Credentials::Bearer(SecretString::new(key(
-            &data,
-            ConfigKind::Secret,
-            &t.secret_ref,
-            t.key.as_deref().unwrap_or("token"),
-            &f,
-        )?));
-    }
-    if ep.basic_auth.is_none()
-        && ep.api_key.is_none()
-        && ep.bearer_token.is_none()
-        && let Some(aws) = ep.aws_auth()
-    {
-        let source = match &aws.credentials_secret_ref {
-            Some(r) => {
-                let f = format!("{field}.aws.credentialsSecretRef");
-                let data = lookup.get(ConfigKind::Secret, r, &f).await?;
-                let get = |k: &str| key(&data, ConfigKind::Secret, r, k, &f);
-                AwsCredentialSource::Static(AwsCredentials {
-                    access_key_id: get("accessKeyId")?.trim().to_string(),
-                    secret_access_key: SecretString::new(get("secretAccessKey")?.trim()),
-                    session_token: data
-                        .contains_key("sessionToken")
-                        .then(|| get("sessionToken"))
-                        .transpose()?
-                        .map(|t| SecretString::new(t.trim())),
-                    expires_at: None,
-                })
-            }
-            None => AwsCredentialSource::DefaultChain,
-        };
-        let service = aws.service.unwrap_or_default().signing_name();
-        opts.credentials = Credentials::Aws(Arc::new(AwsSigner::new(
-            aws.region.clone(),
-            service,
-            source,
-        )));
-    }
+    opts.credentials = resolve_credentials(ep, field, &lookup).await?;
     if let Some(p) = &ep.proxy {
         let mut proxy = ProxyOptions {
             url: p.url.clone(),
@@ -340,6 +271,133 @@ pub(crate) async fn client_for<S: SecretSource>(
             reason: "InvalidSpec",
         }])
     })
+}
+
+/// Reads an endpoint's credentials from its Secrets (none when it has no auth mode).
+async fn resolve_credentials<S: SecretSource>(
+    ep: &Endpoint,
+    field: &str,
+    lookup: &Lookup<'_, S>,
+) -> Result<Credentials, WorkflowError> {
+    let mut credentials = Credentials::None;
+    if let Some(b) = &ep.basic_auth {
+        let f = format!("{field}.basicAuth.secretRef");
+        let data = lookup.get(ConfigKind::Secret, &b.secret_ref, &f).await?;
+        credentials = Credentials::Basic {
+            username: SecretString::new(key(
+                &data,
+                ConfigKind::Secret,
+                &b.secret_ref,
+                b.username_key.as_deref().unwrap_or("username"),
+                &f,
+            )?),
+            password: SecretString::new(key(
+                &data,
+                ConfigKind::Secret,
+                &b.secret_ref,
+                b.password_key.as_deref().unwrap_or("password"),
+                &f,
+            )?),
+        };
+    } else if let Some(a) = &ep.api_key {
+        let f = format!("{field}.apiKey.secretRef");
+        let data = lookup.get(ConfigKind::Secret, &a.secret_ref, &f).await?;
+        credentials = Credentials::ApiKey(SecretString::new(key(
+            &data,
+            ConfigKind::Secret,
+            &a.secret_ref,
+            a.key.as_deref().unwrap_or("apiKey"),
+            &f,
+        )?));
+    } else if let Some(t) = &ep.bearer_token {
+        let f = format!("{field}.bearerToken.secretRef");
+        let data = lookup.get(ConfigKind::Secret, &t.secret_ref, &f).await?;
+        credentials = Credentials::Bearer(SecretString::new(key(
+            &data,
+            ConfigKind::Secret,
+            &t.secret_ref,
+            t.key.as_deref().unwrap_or("token"),
+            &f,
+        )?));
+    }
+    if ep.basic_auth.is_none()
+        && ep.api_key.is_none()
+        && ep.bearer_token.is_none()
+        && let Some(aws) = ep.aws_auth()
+    {
+        let source = match &aws.credentials_secret_ref {
+            Some(r) => {
+                let f = format!("{field}.aws.credentialsSecretRef");
+                let data = lookup.get(ConfigKind::Secret, r, &f).await?;
+                let get = |k: &str| key(&data, ConfigKind::Secret, r, k, &f);
+                AwsCredentialSource::Static(AwsCredentials {
+                    access_key_id: get("accessKeyId")?.trim().to_string(),
+                    secret_access_key: SecretString::new(get("secretAccessKey")?.trim()),
+                    session_token: data
+                        .contains_key("sessionToken")
+                        .then(|| get("sessionToken"))
+                        .transpose()?
+                        .map(|t| SecretString::new(t.trim())),
+                    expires_at: None,
+                })
+            }
+            None => AwsCredentialSource::DefaultChain,
+        };
+        let service = aws.service.unwrap_or_default().signing_name();
+        credentials = Credentials::Aws(Arc::new(AwsSigner::new(
+            aws.region.clone(),
+            service,
+            source,
+        )));
+    }
+    Ok(credentials)
+}
+
+/// Re-reads the Secrets of both endpoints and swaps in credentials that changed, so a rotated
+/// password, API key or token takes effect on the next request of a running copy. AWS
+/// credentials refresh themselves through their provider chain.
+pub(crate) async fn rotate_credentials<S: SecretSource>(
+    spec: &RemoteReindexSpec,
+    secrets: &S,
+    settings: &Settings,
+    conn: &Connected,
+) {
+    let lookup = Lookup {
+        secrets,
+        namespace: &settings.namespace,
+    };
+    let dest_ep = spec.dest.remote.as_ref().or(settings.dest_default.as_ref());
+    let ends = [
+        (
+            Some(&spec.source.remote),
+            "spec.source.remote",
+            &conn.source,
+        ),
+        (dest_ep, "spec.dest.remote", &conn.dest),
+    ];
+    for (ep, field, client) in ends {
+        let Some(ep) = ep else { continue };
+        if ep.aws_auth().is_some()
+            && ep.basic_auth.is_none()
+            && ep.api_key.is_none()
+            && ep.bearer_token.is_none()
+        {
+            continue;
+        }
+        match resolve_credentials(ep, field, &lookup).await {
+            Ok(fresh) => {
+                if client.replace_credentials_if_changed(fresh) {
+                    tracing::info!(
+                        endpoint = field,
+                        "credentials changed in their Secret: using them from the next request"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::debug!(endpoint = field, error = %e, "could not re-read credentials; keeping the current ones")
+            }
+        }
+    }
 }
 
 struct Lookup<'a, S> {

@@ -110,7 +110,17 @@ pub async fn run<S: SecretSource, K: Sink>(
         c = connect(spec, secrets, settings) => c?,
     };
     let prepared = prepare(spec, &conn, sink, resume).await?;
-    let result = copy_and_finalize(spec, &conn, sink, &prepared, throttle, stop.clone()).await;
+    let rotation = rotate_while_copying(spec, secrets, settings, &conn);
+    let result = copy_and_finalize(
+        spec,
+        &conn,
+        sink,
+        &prepared,
+        throttle,
+        stop.clone(),
+        rotation,
+    )
+    .await;
     let keep_tuned = matches!(result, Err(WorkflowError::Cancelled)) && stop.mode().keeps_tuning();
     if let Err(e) = &result
         && !keep_tuned
@@ -286,6 +296,7 @@ async fn copy_and_finalize<K: Sink>(
     prepared: &Prepared,
     throttle: Arc<Throttle>,
     stop: Arc<Stop>,
+    rotation: impl Future<Output = ()>,
 ) -> Result<Outcome, WorkflowError> {
     let total = prepared.total;
     let msg = format!(
@@ -305,12 +316,14 @@ async fn copy_and_finalize<K: Sink>(
     sink.copying(stats.clone(), total);
     let plan = copy_plan(spec, conn, prepared, throttle);
     let started = Instant::now();
-    run_copy(plan, stats.clone(), stop)
-        .await
-        .map_err(|e| match e {
-            CopyError::Cancelled => WorkflowError::Cancelled,
-            e => WorkflowError::Copy(e),
-        })?;
+    let copied = tokio::select! {
+        r = run_copy(plan, stats.clone(), stop) => r,
+        () = rotation => unreachable!("the rotation loop never ends"),
+    };
+    copied.map_err(|e| match e {
+        CopyError::Cancelled => WorkflowError::Cancelled,
+        e => WorkflowError::Copy(e),
+    })?;
     let copy_time = started.elapsed();
     let snap = stats.snapshot();
     sink.phase(
@@ -429,4 +442,20 @@ fn source_disabled(mappings: &Value) -> bool {
             .is_some_and(|e| e == &Value::Bool(false) || e == "false")
     };
     off(mappings) || mappings.as_object().is_some_and(|o| o.values().any(off))
+}
+
+/// How often a running copy re-reads its Secrets for rotated credentials.
+const ROTATION_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Re-reads credentials every [`ROTATION_INTERVAL`]; never returns (raced against the copy).
+async fn rotate_while_copying<S: SecretSource>(
+    spec: &RemoteReindexSpec,
+    secrets: &S,
+    settings: &Settings,
+    conn: &Connected,
+) {
+    loop {
+        tokio::time::sleep(ROTATION_INTERVAL).await;
+        super::resolve::rotate_credentials(spec, secrets, settings, conn).await;
+    }
 }

@@ -3,6 +3,7 @@
 
 mod faults;
 pub mod k8s;
+mod rotation;
 
 use crate::harness::*;
 use k8s::*;

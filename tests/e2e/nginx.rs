@@ -418,6 +418,23 @@ http {{
     }
 
     /// `https://127.0.0.1:PORT` of the TLS + basic-auth listener.
+    /// Replaces the basic-auth users (nginx reads the file on every request).
+    pub fn set_users(&self, users: &[(&str, &str)]) {
+        let d = self.dir.path();
+        let lines: String = users
+            .iter()
+            .map(|(u, p)| {
+                format!(
+                    "{u}:{}\n",
+                    openssl(d, &["passwd", "-apr1", "-stdin"], Some(p)).trim()
+                )
+            })
+            .collect();
+        let tmp = d.join("htpasswd.new");
+        std::fs::write(&tmp, lines).unwrap();
+        std::fs::rename(tmp, d.join("htpasswd")).unwrap();
+    }
+
     pub fn tls_auth_url(&self) -> String {
         format!("https://127.0.0.1:{}", self.tls_auth)
     }
