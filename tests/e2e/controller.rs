@@ -119,11 +119,13 @@ async fn copies_20k_documents_with_status_events_and_kubectl_columns() {
     );
     assert_settings_restored(dst.url(), "logs-copy").await;
 
-    let reasons: Vec<String> = events(&client, &ns, "logs")
-        .await
-        .into_iter()
-        .map(|e| e.1)
-        .collect();
+    let reasons = wait_event_reasons(
+        &client,
+        &ns,
+        "logs",
+        &["Pending", "Copying", "Finalizing", "Verified"],
+    )
+    .await;
     for r in ["Pending", "Copying", "Finalizing", "Verified"] {
         assert!(
             reasons.iter().any(|x| x == r),
@@ -216,11 +218,7 @@ async fn deleting_mid_copy_stops_it_restores_settings_and_clears_the_scroll() {
         .await;
         assert_eq!(status, 404, "scroll still open: {body}");
     }
-    let reasons: Vec<String> = events(&client, &ns, "slow")
-        .await
-        .into_iter()
-        .map(|e| e.1)
-        .collect();
+    let reasons = wait_event_reasons(&client, &ns, "slow", &["Interrupted"]).await;
     assert!(reasons.iter().any(|r| r == "Interrupted"), "{reasons:?}");
 }
 
@@ -254,12 +252,18 @@ async fn unreachable_remote_fails_with_unreachable_and_the_host() {
     let hostport = gone.trim_start_matches("http://");
     assert!(degraded.message.contains(hostport), "{degraded:?}");
     assert_eq!(condition(&s, "Ready").status, "False");
-    let evs = events(&client, &ns, "unreachable").await;
-    assert!(
-        evs.iter()
-            .any(|(t, r, _)| t == "Warning" && r == "Unreachable"),
-        "{evs:?}"
-    );
+    // The Event is recorded right after the status; poll for it rather than race it.
+    eventually("the Warning Event", Duration::from_secs(15), || {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            let evs = events(&client, &ns, "unreachable").await;
+            evs.iter()
+                .any(|(t, r, _)| t == "Warning" && r == "Unreachable")
+                .then_some(())
+        }
+    })
+    .await;
     assert!(index_absent(dst.url(), "logs-copy").await);
 }
 
@@ -451,11 +455,7 @@ async fn changing_requests_per_second_rethrottles_the_running_copy() {
         Some(2),
         "the running copy took over the rate-only change"
     );
-    let reasons: Vec<String> = events(&client, &ns, "rethrottle")
-        .await
-        .into_iter()
-        .map(|e| e.1)
-        .collect();
+    let reasons = wait_event_reasons(&client, &ns, "rethrottle", &["Rethrottled"]).await;
     assert!(reasons.iter().any(|r| r == "Rethrottled"), "{reasons:?}");
     assert_eq!(
         reasons.iter().filter(|r| *r == "Copying").count(),
@@ -541,11 +541,7 @@ async fn a_killed_operator_is_resumed_with_the_recorded_settings() {
             "the dead process's scroll is still open: {body}"
         );
     }
-    let reasons: Vec<String> = events(&client, &ns, "crash")
-        .await
-        .into_iter()
-        .map(|e| e.1)
-        .collect();
+    let reasons = wait_event_reasons(&client, &ns, "crash", &["Resuming"]).await;
     assert!(reasons.iter().any(|r| r == "Resuming"), "{reasons:?}");
     assert!(
         op.log()
@@ -686,11 +682,7 @@ async fn sigterm_stops_copies_restoring_settings_and_the_next_operator_resumes()
             .all(|c| c.resumable || c.state == remote_reindex::api::SliceStateName::Done),
         "{s:#?}"
     );
-    let reasons: Vec<String> = events(&client, &ns, "term")
-        .await
-        .into_iter()
-        .map(|e| e.1)
-        .collect();
+    let reasons = wait_event_reasons(&client, &ns, "term", &["Interrupted"]).await;
     assert!(reasons.iter().any(|r| r == "Interrupted"), "{reasons:?}");
 
     let checkpointed: u64 = s.slices.iter().map(|c| c.written as u64).sum();

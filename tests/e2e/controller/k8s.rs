@@ -360,3 +360,29 @@ impl Drop for Operator {
         }
     }
 }
+
+/// The reasons of the resource's Events, once all of `required` are among them (Events are
+/// recorded just after the status they describe, so they are polled, not raced).
+pub async fn wait_event_reasons(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    required: &[&str],
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reasons: Vec<String> = events(client, ns, name)
+            .await
+            .into_iter()
+            .map(|e| e.1)
+            .collect();
+        if required.iter().all(|r| reasons.iter().any(|x| x == r)) {
+            return reasons;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Events {required:?} not all recorded: {reasons:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -132,11 +132,12 @@ async fn insecure_skip_verify_warns_with_an_event_and_immutable_fields_are_refus
     )
     .await;
     assert_eq!(obj.status.unwrap().phase, Some(Phase::Succeeded));
+    wait_event_reasons(&client, &ns, "lax", &["InsecureSkipVerify"]).await;
     let warned = events(&client, &ns, "lax")
         .await
         .into_iter()
         .any(|e| e.1 == "InsecureSkipVerify" && e.2.contains("spec.source.remote"));
-    assert!(warned, "{:?}", events(&client, &ns, "lax").await);
+    assert!(warned);
 
     // A 1.20 API server drops the CEL rule; the operator refuses the change itself.
     patch_spec(&client, &ns, "lax", json!({"dest": {"index": "elsewhere"}})).await;
