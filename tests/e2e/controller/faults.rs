@@ -377,3 +377,58 @@ async fn a_destination_recreated_mid_copy_fails_with_destination_replaced() {
         ready.message
     );
 }
+
+/// Total requests the API server has served (`apiserver_request_total`, all labels).
+fn apiserver_requests() -> f64 {
+    let (code, out, err) = kubectl(&["get", "--raw", "/metrics"], None);
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn twenty_copies_at_once_all_succeed() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-load").await;
+    let (src, dst) = (noida(), osmem());
+    load(src.url(), "logs", &docs(2000)).await;
+    let op = Operator::start(&ns, dst.url(), &[]).await;
+    let before = apiserver_requests();
+    let started = std::time::Instant::now();
+    for i in 0..20 {
+        let spec = json!({
+            "source": {"remote": {"host": src.url()}, "index": "logs", "size": 250},
+            "dest": {"index": format!("copy-{i}")},
+        });
+        create_reindex(&client, &ns, &format!("load-{i}"), spec).await;
+    }
+    for i in 0..20 {
+        let obj = wait_status(
+            &client,
+            &ns,
+            &format!("load-{i}"),
+            "a terminal phase",
+            Duration::from_secs(180),
+            terminal,
+        )
+        .await;
+        let s = obj.status.unwrap();
+        assert_eq!(s.phase, Some(Phase::Succeeded), "load-{i}: {s:#?}");
+        assert_eq!(count(dst.url(), &format!("copy-{i}")).await, 2000);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    // The test's own polling is part of the count; it is an upper bound for the operator.
+    let rps = (apiserver_requests() - before) / secs;
+    eprintln!(
+        "fault load: 20 copies × 2000 documents in {secs:.1}s; operator peak RSS {} MiB; API server {rps:.1} requests/s (test polling included)",
+        op.peak_rss_mib()
+    );
+    assert!(
+        op.peak_rss_mib() < 512,
+        "operator peak RSS {} MiB",
+        op.peak_rss_mib()
+    );
+}
