@@ -13,7 +13,7 @@
 set -euo pipefail
 
 RR_TOOLS=${RR_TOOLS:-$HOME/.cache/remote-reindex}
-usage() { echo "usage: $0 start|stop|env DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|env|restart-apiserver DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 CMD=$1
 mkdir -p "$2"
@@ -68,6 +68,38 @@ do_env() {
 }
 
 # One attempt on fresh ports. Returns 0 when ready, 3 when a port was taken (retry), 1 otherwise.
+launch_apiserver() { # binary etcd-client-port secure-port
+  setsid "$1" --etcd-servers="http://127.0.0.1:$2" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$3" \
+    --cert-dir="$DIR/certs" \
+    --token-auth-file="$DIR/tokens.csv" --authorization-mode=RBAC \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --api-audiences=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$DIR/sa.pub" --service-account-signing-key-file="$DIR/sa.key" \
+    --service-cluster-ip-range=10.96.0.0/24 \
+    --disable-admission-plugins=ServiceAccount \
+    </dev/null >>"$DIR/apiserver.log" 2>&1 &
+  echo $! >"$DIR/apiserver.pid"
+}
+
+# Restarts only kube-apiserver (same ports, same etcd, same certificates): a fault for tests.
+do_restart_apiserver() {
+  local apiserver_bin token i
+  apiserver_bin=${KUBE_APISERVER:-$(find_bin kube-apiserver)}
+  # shellcheck disable=SC1091
+  . "$DIR/ports"
+  token=$(cat "$DIR/admin.token")
+  stop_pid "$DIR/apiserver.pid" 10
+  launch_apiserver "$apiserver_bin" "$ETCD_CLIENT_PORT" "$APISERVER_PORT"
+  for i in $(seq 1 600); do
+    if curl -sk --max-time 2 -H "Authorization: Bearer $token" "https://127.0.0.1:$APISERVER_PORT/readyz" 2>/dev/null | grep -q '^ok'; then
+      echo "kube-apiserver restarted"; return 0
+    fi
+    sleep 0.2
+  done
+  echo "kube-apiserver not ready after restart" >&2; tail -n 15 "$DIR/apiserver.log" >&2; exit 1
+}
+
 start_once() {
   local etcd_bin=$1 apiserver_bin=$2 token=$3
   local etcd_client etcd_peer api extra_etcd=() extra_api=() t0 i
@@ -90,17 +122,7 @@ start_once() {
     "${extra_etcd[@]}" </dev/null >"$DIR/etcd.log" 2>&1 &
   echo $! >"$DIR/etcd.pid"
 
-  setsid "$apiserver_bin" --etcd-servers="http://127.0.0.1:$etcd_client" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$api" \
-    --cert-dir="$DIR/certs" \
-    --token-auth-file="$DIR/tokens.csv" --authorization-mode=RBAC \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --api-audiences=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$DIR/sa.pub" --service-account-signing-key-file="$DIR/sa.key" \
-    --service-cluster-ip-range=10.96.0.0/24 \
-    --disable-admission-plugins=ServiceAccount \
-    "${extra_api[@]}" </dev/null >"$DIR/apiserver.log" 2>&1 &
-  echo $! >"$DIR/apiserver.pid"
+  launch_apiserver "$apiserver_bin" "$etcd_client" "$api"
 
   cat >"$DIR/kubeconfig" <<KC
 apiVersion: v1
@@ -190,6 +212,7 @@ do_start() {
 
 case "$CMD" in
   start) do_start ;;
+  restart-apiserver) do_restart_apiserver ;;
   stop) do_stop ;;
   env) do_env ;;
   *) usage ;;

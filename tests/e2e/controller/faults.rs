@@ -432,3 +432,116 @@ async fn twenty_copies_at_once_all_succeed() {
         op.peak_rss_mib()
     );
 }
+
+/// A control plane of the test's own (the shared one must not be restarted under other tests).
+struct OwnControlPlane {
+    dir: tempfile::TempDir,
+}
+
+impl OwnControlPlane {
+    fn script() -> std::process::Command {
+        std::process::Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/control-plane.sh"
+        ))
+    }
+
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Self::script()
+            .arg("start")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "control plane start");
+        OwnControlPlane { dir }
+    }
+
+    fn kubeconfig(&self) -> std::path::PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    fn restart_apiserver(&self) {
+        let st = Self::script()
+            .arg("restart-apiserver")
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "kube-apiserver restart");
+    }
+}
+
+impl Drop for OwnControlPlane {
+    fn drop(&mut self) {
+        let _ = Self::script().arg("stop").arg(self.dir.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn a_kube_apiserver_restart_mid_copy_is_survived() {
+    let cp = OwnControlPlane::start();
+    let kc = cp.kubeconfig();
+    let crd = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/remotereindex.yaml");
+    let (code, _, err) = kubectl(
+        &[
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "apply",
+            "--validate=false",
+            "-f",
+            crd,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = kubectl(
+        &[
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/remotereindexes.reindex.dev",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let client = client_from(&kc).await;
+    let ns = namespace(&client, "rr-apirestart").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(6000)).await;
+    let op = Operator::start_as(&kc, &ns, dst.url(), &[]).await;
+    let spec = json!({
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 100},
+        "dest": {"index": "logs-copy"},
+        "requestsPerSecond": 1000,
+    });
+    create_reindex(&client, &ns, "through", spec).await;
+    wait_status(
+        &client,
+        &ns,
+        "through",
+        "progress",
+        Duration::from_secs(60),
+        |s| s.progress.as_ref().is_some_and(|p| p.written > 0),
+    )
+    .await;
+    cp.restart_apiserver();
+    patch_spec(&client, &ns, "through", json!({"requestsPerSecond": null})).await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "through",
+        "a terminal phase",
+        Duration::from_secs(120),
+        terminal,
+    )
+    .await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}\n{}", op.log());
+    assert_eq!(s.progress.map(|p| p.written), Some(6000));
+    assert_eq!(
+        parsed(&all_docs(dst.url(), "logs-copy").await),
+        parsed(&all_docs(src.url(), "logs").await)
+    );
+}

@@ -31,8 +31,13 @@ pub fn kubeconfig() -> PathBuf {
 
 /// A client for the shared control plane.
 pub async fn client() -> Client {
+    client_from(&kubeconfig()).await
+}
+
+/// A client for the control plane of `path`.
+pub async fn client_from(path: &std::path::Path) -> Client {
     remote_reindex::search::install_crypto_provider();
-    let kc = Kubeconfig::read_from(kubeconfig()).expect("the test kubeconfig parses");
+    let kc = Kubeconfig::read_from(path).expect("the test kubeconfig parses");
     let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .expect("kubeconfig");
