@@ -176,12 +176,7 @@ async fn the_charts_service_account_can_run_a_copy() {
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}\n{}", op.log());
     assert_eq!(s.progress.as_ref().map(|p| p.written), Some(1_000));
     assert_eq!(count(dst.url(), "logs-copy").await, 1_000);
-    let reasons: Vec<String> = events(&client, &ns, "logs")
-        .await
-        .into_iter()
-        .map(|e| e.1)
-        .collect();
-    assert!(reasons.iter().any(|r| r == "Verified"), "{reasons:?}");
+    wait_event_reasons(&client, &ns, "logs", &["Verified"]).await;
 
     let log = op.log();
     assert!(
