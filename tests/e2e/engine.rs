@@ -120,7 +120,7 @@ async fn sliced_copy_loses_and_duplicates_nothing() {
 /// records which ids each bulk request carried. Everything else is forwarded unchanged.
 mod fake_bulk_429 {
     use super::*;
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::io::BufReader;
 
     /// (ids of a bulk request that got item 429s, the ids rejected in it), in order.
     pub type Rejections = Arc<Mutex<Vec<(Vec<String>, Vec<String>)>>>;
@@ -160,50 +160,13 @@ mod fake_bulk_429 {
         rejected: Rejections,
     ) {
         let mut s = BufReader::new(s);
-        loop {
-            let mut line = String::new();
-            if s.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let mut parts = line.split_whitespace();
-            let (method, path) = (
-                parts.next().unwrap_or("").to_string(),
-                parts.next().unwrap_or("").to_string(),
-            );
-            let (mut len, mut ctype) = (0usize, "application/json".to_string());
-            loop {
-                let mut h = String::new();
-                s.read_line(&mut h).await.unwrap();
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap();
-                match k.to_ascii_lowercase().as_str() {
-                    "content-length" => len = v.trim().parse().unwrap(),
-                    "content-type" => ctype = v.trim().to_string(),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0u8; len];
-            s.read_exact(&mut body).await.unwrap();
-            let (status, out) = if path.starts_with("/_bulk") {
-                bulk(&upstream, &body, &ids, &rejected).await
+        while let Some(req) = fake_http::read(&mut s).await {
+            let (status, out) = if req.path.starts_with("/_bulk") {
+                bulk(&upstream, &req.body, &ids, &rejected).await
             } else {
-                let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-                let mut req = http().request(m, format!("{upstream}{path}"));
-                if len > 0 {
-                    req = req.header("content-type", ctype).body(body);
-                }
-                let resp = req.send().await.unwrap();
-                (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+                fake_http::forward(&upstream, &req).await
             };
-            let head = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                out.len()
-            );
-            s.get_mut().write_all(head.as_bytes()).await.unwrap();
-            s.get_mut().write_all(&out).await.unwrap();
+            fake_http::respond(&mut s, status, &out).await;
         }
     }
 
@@ -360,7 +323,7 @@ async fn bulk_responses_lost_after_the_write_are_retried_without_damage_through_
 mod fake_drop {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::io::BufReader;
 
     pub struct Fake {
         pub url: String,
@@ -391,42 +354,10 @@ mod fake_drop {
         n: usize,
     ) {
         let mut s = BufReader::new(s);
-        loop {
-            let mut line = String::new();
-            if s.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let mut parts = line.split_whitespace();
-            let (method, path) = (
-                parts.next().unwrap_or("").to_string(),
-                parts.next().unwrap_or("").to_string(),
-            );
-            let (mut len, mut ctype) = (0usize, "application/json".to_string());
-            loop {
-                let mut h = String::new();
-                s.read_line(&mut h).await.unwrap();
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap();
-                match k.to_ascii_lowercase().as_str() {
-                    "content-length" => len = v.trim().parse().unwrap(),
-                    "content-type" => ctype = v.trim().to_string(),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0u8; len];
-            s.read_exact(&mut body).await.unwrap();
-            let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-            let mut req = http().request(m, format!("{upstream}{path}"));
-            if len > 0 {
-                req = req.header("content-type", ctype).body(body.clone());
-            }
-            let resp = req.send().await.unwrap();
-            let (status, out) = (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec());
-            if path.starts_with("/_bulk") {
-                let first = String::from_utf8_lossy(&body)
+        while let Some(req) = fake_http::read(&mut s).await {
+            let (status, out) = fake_http::forward(&upstream, &req).await;
+            if req.path.starts_with("/_bulk") {
+                let first = String::from_utf8_lossy(&req.body)
                     .lines()
                     .next()
                     .unwrap_or("")
@@ -450,12 +381,7 @@ mod fake_drop {
                     return; // the write is applied; the answer is lost with the connection
                 }
             }
-            let head = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                out.len()
-            );
-            s.get_mut().write_all(head.as_bytes()).await.unwrap();
-            s.get_mut().write_all(&out).await.unwrap();
+            fake_http::respond(&mut s, status, &out).await;
         }
     }
 }

@@ -422,3 +422,74 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Minimal HTTP/1.1 plumbing for the `fake_*` proxies (fault injection a real server cannot
+/// produce): read one request, forward it, write an answer.
+pub mod fake_http {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpStream;
+
+    /// One request read from a client connection.
+    pub struct Request {
+        pub method: String,
+        pub path: String,
+        pub content_type: String,
+        pub body: Vec<u8>,
+    }
+
+    /// Reads the next request; `None` when the client closed the connection.
+    pub async fn read(s: &mut BufReader<TcpStream>) -> Option<Request> {
+        let mut line = String::new();
+        if s.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+        let (mut len, mut content_type) = (0usize, "application/json".to_string());
+        loop {
+            let mut h = String::new();
+            s.read_line(&mut h).await.ok()?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':')?;
+            match k.to_ascii_lowercase().as_str() {
+                "content-length" => len = v.trim().parse().ok()?,
+                "content-type" => content_type = v.trim().to_string(),
+                _ => {}
+            }
+        }
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).await.ok()?;
+        Some(Request {
+            method,
+            path,
+            content_type,
+            body,
+        })
+    }
+
+    /// Sends `req` to the real server at `upstream`; returns (status, body).
+    pub async fn forward(upstream: &str, req: &Request) -> (u16, Vec<u8>) {
+        let m = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap();
+        let mut r = super::http().request(m, format!("{upstream}{}", req.path));
+        if !req.body.is_empty() {
+            r = r
+                .header("content-type", req.content_type.clone())
+                .body(req.body.clone());
+        }
+        let resp = r.send().await.unwrap();
+        (resp.status().as_u16(), resp.bytes().await.unwrap().to_vec())
+    }
+
+    /// Writes a JSON answer.
+    pub async fn respond(s: &mut BufReader<TcpStream>, status: u16, body: &[u8]) {
+        let head = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        s.get_mut().write_all(head.as_bytes()).await.unwrap();
+        s.get_mut().write_all(body).await.unwrap();
+    }
+}
