@@ -54,8 +54,15 @@ trap 'exit 143' TERM
 eval "$("$ROOT/scripts/control-plane.sh" env "$CP_DIR")"
 export KUBECONFIG RR_TEST_KUBECONFIG
 
+REPORT="$ROOT/target/fault-report.md"
+mkdir -p "$ROOT/target" && : >"$REPORT"
 rc=0
 cargo nextest run --locked --no-fail-fast "$@" || rc=$?
+if [ -s "$REPORT" ]; then
+  echo; echo "Fault report (documents expected / found / written more than once / final phase):"
+  echo "| fault | expected | found | rewritten | final phase |"; echo "|---|---|---|---|---|"
+  sort "$REPORT"
+fi
 if [ "$rc" -ne 0 ]; then
   echo "test.sh: cargo nextest failed (exit $rc); kube-apiserver log: $CP_DIR/apiserver.log"
 fi

@@ -86,7 +86,7 @@ impl Credentials {
 }
 
 /// TLS material for one endpoint.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TlsOptions {
     /// PEM CA bundle that replaces the system roots.
     pub ca_pem: Option<Vec<u8>>,
@@ -202,7 +202,10 @@ pub fn request_retries_total() -> u64 {
 /// A client for one cluster. Cheap to clone (shares the connection pool and counters).
 #[derive(Clone)]
 pub struct SearchClient {
-    http: reqwest::Client,
+    /// Rebuilt when the TLS material in its Secrets rotates.
+    http: Arc<std::sync::RwLock<reqwest::Client>>,
+    /// What the HTTP client was built from (credentials aside), to rebuild it.
+    build: Arc<std::sync::Mutex<ClientOptions>>,
     base: Url,
     /// `scheme://host:port`, used in messages.
     name: Arc<str>,
@@ -248,44 +251,12 @@ impl SearchClient {
             u.set_path("");
             u.as_str().trim_end_matches('/').into()
         };
-        let mut builder = reqwest::Client::builder()
-            .user_agent(opts.user_agent.clone())
-            .connect_timeout(opts.connect_timeout)
-            .read_timeout(opts.socket_timeout)
-            .pool_idle_timeout(Duration::from_secs(50))
-            .tcp_nodelay(true)
-            .no_proxy();
-        if let Some(pem) = &opts.tls.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| config(format!("CA bundle is not valid PEM: {}", e.without_url())))?;
-            if certs.is_empty() {
-                return Err(config("CA bundle holds no certificate".into()));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        if let Some(id) = &opts.tls.client_identity_pem {
-            let identity = reqwest::Identity::from_pem(id.expose().as_bytes())
-                .map_err(|_| config("client certificate/key is not a valid PEM pair".into()))?;
-            builder = builder.identity(identity);
-        }
-        if opts.tls.insecure_skip_verify {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        } else if let Some(name) = &opts.tls.server_name {
-            builder = builder.tls_backend_preconfigured(
-                super::tls::config_for_server_name(&opts.tls, name).map_err(config)?,
-            );
-        }
-        if let Some(p) = &opts.proxy {
-            let mut proxy = reqwest::Proxy::all(&p.url)
-                .map_err(|e| config(format!("bad proxy URL: {}", e.without_url())))?;
-            if let Some((user, password)) = &p.basic_auth {
-                proxy = proxy.basic_auth(user.expose(), password.expose());
-            }
-            builder = builder.proxy(proxy);
-        }
-        let http = builder.build().map_err(|e| config(e.to_string()))?;
+        let http = build_http(&opts)?;
+        let mut build = opts.clone();
+        build.credentials = Credentials::None;
         Ok(SearchClient {
-            http,
+            http: Arc::new(std::sync::RwLock::new(http)),
+            build: Arc::new(std::sync::Mutex::new(build)),
             base,
             name,
             credentials: Arc::new(std::sync::RwLock::new(Arc::new(opts.credentials))),
@@ -302,6 +273,21 @@ impl SearchClient {
             retry,
             ..self.clone()
         }
+    }
+
+    /// Rebuilds the HTTP client when `tls` differs from the material in use (a rotated CA or
+    /// client certificate); returns whether it did. Requests already sent finish on the old one.
+    pub fn replace_tls_if_changed(&self, tls: TlsOptions) -> Result<bool, SearchError> {
+        let mut build = self.build.lock().unwrap_or_else(|p| p.into_inner());
+        if build.tls == tls {
+            return Ok(false);
+        }
+        let mut next = build.clone();
+        next.tls = tls;
+        let http = build_http(&next)?;
+        *self.http.write().unwrap_or_else(|p| p.into_inner()) = http;
+        *build = next;
+        Ok(true)
     }
 
     /// The credentials in use now.
@@ -393,7 +379,12 @@ impl SearchClient {
                     host: self.name.to_string(),
                     detail: format!("bad path {path}: {e}"),
                 })?;
-        let mut req = self.http.request(method.clone(), url.clone());
+        let mut req = self
+            .http
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .request(method.clone(), url.clone());
         req = match self.current_credentials().as_ref() {
             Credentials::None => req,
             Credentials::Basic { username, password } => {
@@ -615,6 +606,50 @@ impl SearchClient {
             detail: detail.into(),
         }
     }
+}
+
+/// The HTTP client for `opts`: timeouts, TLS material, proxy.
+fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, SearchError> {
+    let config = |detail: String| SearchError::Config {
+        host: opts.host.clone(),
+        detail,
+    };
+    let mut builder = reqwest::Client::builder()
+        .user_agent(opts.user_agent.clone())
+        .connect_timeout(opts.connect_timeout)
+        .read_timeout(opts.socket_timeout)
+        .pool_idle_timeout(Duration::from_secs(50))
+        .tcp_nodelay(true)
+        .no_proxy();
+    if let Some(pem) = &opts.tls.ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| config(format!("CA bundle is not valid PEM: {}", e.without_url())))?;
+        if certs.is_empty() {
+            return Err(config("CA bundle holds no certificate".into()));
+        }
+        builder = builder.tls_certs_only(certs);
+    }
+    if let Some(id) = &opts.tls.client_identity_pem {
+        let identity = reqwest::Identity::from_pem(id.expose().as_bytes())
+            .map_err(|_| config("client certificate/key is not a valid PEM pair".into()))?;
+        builder = builder.identity(identity);
+    }
+    if opts.tls.insecure_skip_verify {
+        builder = builder.tls_danger_accept_invalid_certs(true);
+    } else if let Some(name) = &opts.tls.server_name {
+        builder = builder.tls_backend_preconfigured(
+            super::tls::config_for_server_name(&opts.tls, name).map_err(config)?,
+        );
+    }
+    if let Some(p) = &opts.proxy {
+        let mut proxy = reqwest::Proxy::all(&p.url)
+            .map_err(|e| config(format!("bad proxy URL: {}", e.without_url())))?;
+        if let Some((user, password)) = &p.basic_auth {
+            proxy = proxy.basic_auth(user.expose(), password.expose());
+        }
+        builder = builder.proxy(proxy);
+    }
+    builder.build().map_err(|e| config(e.to_string()))
 }
 
 /// A request body with its content type; cloning shares the bytes.

@@ -237,33 +237,14 @@ pub(crate) async fn client_for<S: SecretSource>(
         }
         opts.proxy = Some(proxy);
     }
-    if let Some(tls) = &ep.tls {
-        let mut t = TlsOptions {
-            insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
-            server_name: tls.server_name.clone(),
-            ..Default::default()
-        };
-        if t.insecure_skip_verify {
-            tracing::warn!(host = %ep.host, "TLS certificate verification is disabled for this endpoint (tls.insecureSkipVerify)");
-        }
-        if let Some(r) = &tls.ca_secret_ref {
-            let f = format!("{field}.tls.caSecretRef");
-            let data = lookup.get(ConfigKind::Secret, r, &f).await?;
-            t.ca_pem = Some(key(&data, ConfigKind::Secret, r, "ca.crt", &f)?.into_bytes());
-        } else if let Some(r) = &tls.ca_config_map_ref {
-            let f = format!("{field}.tls.caConfigMapRef");
-            let data = lookup.get(ConfigKind::ConfigMap, r, &f).await?;
-            t.ca_pem = Some(key(&data, ConfigKind::ConfigMap, r, "ca.crt", &f)?.into_bytes());
-        }
-        if let Some(r) = &tls.client_cert_secret_ref {
-            let f = format!("{field}.tls.clientCertSecretRef");
-            let data = lookup.get(ConfigKind::Secret, r, &f).await?;
-            let cert = key(&data, ConfigKind::Secret, r, "tls.crt", &f)?;
-            let k = key(&data, ConfigKind::Secret, r, "tls.key", &f)?;
-            t.client_identity_pem = Some(SecretString::new(format!("{cert}\n{k}")));
-        }
-        opts.tls = t;
+    if ep
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.insecure_skip_verify == Some(true))
+    {
+        tracing::warn!(host = %ep.host, "TLS certificate verification is disabled for this endpoint (tls.insecureSkipVerify)");
     }
+    opts.tls = resolve_tls(ep, field, &lookup).await?;
     SearchClient::new(opts).map_err(|e| {
         WorkflowError::Invalid(vec![Invalid {
             field: field.to_string(),
@@ -271,6 +252,39 @@ pub(crate) async fn client_for<S: SecretSource>(
             reason: "InvalidSpec",
         }])
     })
+}
+
+/// Reads an endpoint's TLS material (CA bundle, client certificate) from its Secrets/ConfigMaps.
+async fn resolve_tls<S: SecretSource>(
+    ep: &Endpoint,
+    field: &str,
+    lookup: &Lookup<'_, S>,
+) -> Result<TlsOptions, WorkflowError> {
+    let Some(tls) = &ep.tls else {
+        return Ok(TlsOptions::default());
+    };
+    let mut t = TlsOptions {
+        insecure_skip_verify: tls.insecure_skip_verify.unwrap_or(false),
+        server_name: tls.server_name.clone(),
+        ..Default::default()
+    };
+    if let Some(r) = &tls.ca_secret_ref {
+        let f = format!("{field}.tls.caSecretRef");
+        let data = lookup.get(ConfigKind::Secret, r, &f).await?;
+        t.ca_pem = Some(key(&data, ConfigKind::Secret, r, "ca.crt", &f)?.into_bytes());
+    } else if let Some(r) = &tls.ca_config_map_ref {
+        let f = format!("{field}.tls.caConfigMapRef");
+        let data = lookup.get(ConfigKind::ConfigMap, r, &f).await?;
+        t.ca_pem = Some(key(&data, ConfigKind::ConfigMap, r, "ca.crt", &f)?.into_bytes());
+    }
+    if let Some(r) = &tls.client_cert_secret_ref {
+        let f = format!("{field}.tls.clientCertSecretRef");
+        let data = lookup.get(ConfigKind::Secret, r, &f).await?;
+        let cert = key(&data, ConfigKind::Secret, r, "tls.crt", &f)?;
+        let k = key(&data, ConfigKind::Secret, r, "tls.key", &f)?;
+        t.client_identity_pem = Some(SecretString::new(format!("{cert}\n{k}")));
+    }
+    Ok(t)
 }
 
 /// Reads an endpoint's credentials from its Secrets (none when it has no auth mode).
@@ -353,9 +367,9 @@ async fn resolve_credentials<S: SecretSource>(
     Ok(credentials)
 }
 
-/// Re-reads the Secrets of both endpoints and swaps in credentials that changed, so a rotated
-/// password, API key or token takes effect on the next request of a running copy. AWS
-/// credentials refresh themselves through their provider chain.
+/// Re-reads the Secrets/ConfigMaps of both endpoints and swaps in what changed, so a rotated
+/// password, API key, token, CA bundle or client certificate takes effect on the next request
+/// of a running copy. AWS credentials refresh themselves through their provider chain.
 pub(crate) async fn rotate_credentials<S: SecretSource>(
     spec: &RemoteReindexSpec,
     secrets: &S,
@@ -377,12 +391,27 @@ pub(crate) async fn rotate_credentials<S: SecretSource>(
     ];
     for (ep, field, client) in ends {
         let Some(ep) = ep else { continue };
-        if ep.aws_auth().is_some()
+        match resolve_tls(ep, field, &lookup).await {
+            Ok(tls) => match client.replace_tls_if_changed(tls) {
+                Ok(true) => tracing::info!(
+                    endpoint = field,
+                    "TLS material changed in its Secret/ConfigMap: new connections use it"
+                ),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(endpoint = field, error = %e, "the rotated TLS material is unusable; keeping the current one")
+                }
+            },
+            Err(e) => {
+                tracing::debug!(endpoint = field, error = %e, "could not re-read TLS material; keeping the current one")
+            }
+        }
+        let aws_only = ep.aws_auth().is_some()
             && ep.basic_auth.is_none()
             && ep.api_key.is_none()
-            && ep.bearer_token.is_none()
-        {
-            continue;
+            && ep.bearer_token.is_none();
+        if aws_only {
+            continue; // AWS credentials refresh through their own provider chain.
         }
         match resolve_credentials(ep, field, &lookup).await {
             Ok(fresh) => {

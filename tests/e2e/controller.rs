@@ -634,6 +634,13 @@ async fn with_leader_election_only_the_leader_copies_and_a_standby_takes_over() 
     );
     assert_settings_restored(dst.url(), "logs-copy").await;
     assert_eq!(count(dst.url(), "logs-copy").await, 20_000);
+    report_fault(
+        "two operators with leader election, the leader killed",
+        20_000,
+        count(dst.url(), "logs-copy").await,
+        rewritten(dst.url(), "logs-copy").await,
+        "Succeeded",
+    );
 }
 
 #[tokio::test]

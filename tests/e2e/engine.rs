@@ -280,6 +280,13 @@ async fn a_source_killed_mid_scroll_and_restarted_is_survived() {
         parsed(&all_docs(src.url(), "src").await),
         parsed(&all_docs(dst.url(), "dst").await)
     );
+    report_fault(
+        "source killed mid-scroll and restarted",
+        5000,
+        count(dst.url(), "dst").await,
+        rewritten(dst.url(), "dst").await,
+        "exit 0 (verified)",
+    );
 }
 
 #[tokio::test]
@@ -315,6 +322,16 @@ async fn bulk_responses_lost_after_the_write_are_retried_without_damage_through_
         6,
         "three responses dropped per copy"
     );
+    for op in ["index", "create"] {
+        let idx = format!("dst-{op}");
+        report_fault(
+            &format!("bulk responses lost after the write (opType {op})"),
+            1500,
+            count(real_dst.url(), &idx).await,
+            rewritten(real_dst.url(), &idx).await,
+            "exit 0 (verified)",
+        );
+    }
 }
 
 /// `fake_drop`: forwards every request to a real server, but for the first `n` bulk requests of

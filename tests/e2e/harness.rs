@@ -493,3 +493,56 @@ pub mod fake_http {
         s.get_mut().write_all(body).await.unwrap();
     }
 }
+
+/// Documents written more than once (`_version` > 1), scanning the index with `version: true`.
+pub async fn rewritten(base: &str, index: &str) -> u64 {
+    refresh(base, index).await;
+    let client = http();
+    let mut page: Value = client
+        .post(format!("{base}/{index}/_search?scroll=1m"))
+        .json(&json!({"size": 2000, "version": true, "_source": false, "sort": ["_doc"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut n = 0;
+    loop {
+        let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        if hits.is_empty() {
+            return n;
+        }
+        n += hits
+            .iter()
+            .filter(|h| h["_version"].as_u64().unwrap_or(1) > 1)
+            .count() as u64;
+        let sid = page["_scroll_id"].as_str().unwrap().to_string();
+        page = client
+            .post(format!("{base}/_search/scroll"))
+            .json(&json!({"scroll": "1m", "scroll_id": sid}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+}
+
+/// Appends a row to the fault report (`target/fault-report.md`), which `scripts/test.sh` prints
+/// after the run: fault, documents expected, found, rewritten, final phase.
+pub fn report_fault(fault: &str, expected: u64, found: u64, rewritten: u64, phase: &str) {
+    use std::io::Write;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/fault-report.md");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(
+            f,
+            "| {fault} | {expected} | {found} | {rewritten} | {phase} |"
+        );
+    }
+}

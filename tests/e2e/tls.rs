@@ -430,4 +430,49 @@ async fn bulk_429s_are_retried_until_the_copy_completes() {
         nginx.access_log()
     );
     assert_copied(&src, &dst).await;
+    report_fault(
+        "destination answering 429 to every bulk for a period",
+        DOCS as u64,
+        count(dst.url(), "dst").await,
+        rewritten(dst.url(), "dst").await,
+        "exit 0 (verified)",
+    );
+}
+
+#[tokio::test]
+async fn rotated_tls_material_is_used_by_new_connections() {
+    use remote_reindex::search::{
+        ClientOptions, Credentials, SearchClient, SearchError, SecretString, TlsOptions,
+    };
+    let src = noida();
+    let pki = Pki::generate();
+    let pw = "rotate-tls-pa55";
+    let nginx = Nginx::start(src.url(), &pki, USER, pw);
+    let mut opts = ClientOptions::new(nginx.tls_auth_url());
+    opts.credentials = Credentials::Basic {
+        username: SecretString::new(USER),
+        password: SecretString::new(pw),
+    };
+    opts.tls.ca_pem = Some(pki.other_ca_pem.clone().into_bytes());
+    let client = SearchClient::new(opts).unwrap();
+    let err = client.info().await.unwrap_err();
+    assert!(matches!(err, SearchError::Tls { .. }), "{err}");
+    // The Secret now holds the right CA: the next request uses it.
+    let right = TlsOptions {
+        ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+        ..Default::default()
+    };
+    assert!(client.replace_tls_if_changed(right.clone()).unwrap());
+    assert_eq!(client.info().await.unwrap().version.major, 8);
+    assert!(
+        !client.replace_tls_if_changed(right).unwrap(),
+        "unchanged material is not rebuilt"
+    );
+    // Unusable material is refused and the working client kept.
+    let broken = TlsOptions {
+        ca_pem: Some(b"not a certificate".to_vec()),
+        ..Default::default()
+    };
+    assert!(client.replace_tls_if_changed(broken).is_err());
+    assert!(client.info().await.is_ok());
 }

@@ -132,6 +132,13 @@ async fn sigkill_twice_mid_copy_never_rewrites_finished_slices() {
         parsed(&all_docs(dst.url(), "logs-copy").await),
         parsed(&all_docs(src.url(), "logs").await)
     );
+    report_fault(
+        "operator SIGKILLed twice mid-copy (2 slices)",
+        total,
+        count(dst.url(), "logs-copy").await,
+        rewritten(dst.url(), "logs-copy").await,
+        "Succeeded",
+    );
     // Slice 0 finished before the first crash: none of its documents was written twice.
     for id in &slice0 {
         assert_eq!(
@@ -223,6 +230,15 @@ async fn sigterm_checkpoints_and_the_successor_continues_the_scroll_without_rewr
         parsed(&all_docs(dst.url(), "logs-copy").await),
         parsed(&src_docs)
     );
+    let again = rewritten(dst.url(), "logs-copy").await;
+    report_fault(
+        "operator SIGTERMed mid-copy, successor continues the scroll",
+        8000,
+        count(dst.url(), "logs-copy").await,
+        again,
+        "Succeeded",
+    );
+    assert_eq!(again, 0, "continuing the scroll rewrites nothing");
     // Continuing the scrolls re-read nothing: every document was written exactly once.
     for id in src_docs.keys().step_by(97) {
         assert_eq!(
@@ -322,6 +338,14 @@ async fn suspend_longer_than_the_scroll_keep_alive_then_resume() {
         parsed(&all_docs(dst.url(), "logs-copy").await),
         parsed(&all_docs(src.url(), "logs").await)
     );
+    let expected = count(src.url(), "logs").await;
+    report_fault(
+        "suspended longer than the scroll keep-alive, resumed",
+        expected,
+        count(dst.url(), "logs-copy").await,
+        rewritten(dst.url(), "logs-copy").await,
+        "Succeeded",
+    );
     for id in &slice0 {
         assert_eq!(
             version(dst.url(), "logs-copy", id).await,
@@ -376,6 +400,13 @@ async fn a_destination_recreated_mid_copy_fails_with_destination_replaced() {
         "{}",
         ready.message
     );
+    report_fault(
+        "destination deleted and recreated mid-copy",
+        6000,
+        count(dst.url(), "logs-copy").await,
+        rewritten(dst.url(), "logs-copy").await,
+        "Failed (DestinationReplaced)",
+    );
 }
 
 /// Total requests the API server has served (`apiserver_request_total`, all labels).
@@ -419,6 +450,13 @@ async fn twenty_copies_at_once_all_succeed() {
         assert_eq!(s.phase, Some(Phase::Succeeded), "load-{i}: {s:#?}");
         assert_eq!(count(dst.url(), &format!("copy-{i}")).await, 2000);
     }
+    report_fault(
+        "20 RemoteReindex at once (2,000 documents each)",
+        40_000,
+        40_000,
+        0,
+        "Succeeded ×20",
+    );
     let secs = started.elapsed().as_secs_f64();
     // The test's own polling is part of the count; it is an upper bound for the operator.
     let rps = (apiserver_requests() - before) / secs;
@@ -543,5 +581,12 @@ async fn a_kube_apiserver_restart_mid_copy_is_survived() {
     assert_eq!(
         parsed(&all_docs(dst.url(), "logs-copy").await),
         parsed(&all_docs(src.url(), "logs").await)
+    );
+    report_fault(
+        "kube-apiserver restarted mid-copy",
+        6000,
+        count(dst.url(), "logs-copy").await,
+        rewritten(dst.url(), "logs-copy").await,
+        "Succeeded",
     );
 }
