@@ -87,14 +87,14 @@ def ceiling(dst, requests):
         best = max(best, (rate, loaders))
     return best, results
 
-def engine(src, dst, work, slices):
+def engine(src, dst, work, slices, gzip=True):
     fresh(dst, "dst"); req("DELETE", f"{dst}/dst")
-    y = os.path.join(work, f"r{slices}.yaml")
+    y = os.path.join(work, f"r{slices}{gzip}.yaml")
     open(y, "w").write(f"""apiVersion: reindex.dev/v1alpha1
 kind: RemoteReindex
 metadata: {{name: bench}}
 spec:
-  source: {{remote: {{host: "{src}"}}, index: src, slices: {slices}}}
+  source: {{remote: {{host: "{src}", compressResponses: {str(gzip).lower()}}}, index: src, slices: {slices}}}
   dest: {{remote: {{host: "{dst}"}}, index: dst}}
 """)
     return run_measured([f"{ROOT}/target/release/remote-reindex", "run", "-f", y]) + (count(dst, "dst"),)
@@ -125,9 +125,10 @@ def main():
             dst = start(kind, d); servers.append(d)
             (best, loaders), per = ceiling(dst, requests)
             rows.append((kind, f"ceiling ({loaders} loaders; 1/2/4/8: " + "/".join(f"{per[k]:.0f}" for k in (1, 2, 4, 8)) + ")", best, None, None, a.n))
-            for slices in ("1", "auto"):
-                wall, cpu, rss, got = engine(src, dst, work, slices)
-                rows.append((kind, f"remote-reindex slices={slices}", got / wall, cpu / got * 1000, rss, got))
+            for slices, gzip in (("1", True), ("auto", True), ("1", False)):
+                wall, cpu, rss, got = engine(src, dst, work, slices, gzip)
+                label = f"remote-reindex slices={slices}" + ("" if gzip else ", compressResponses=false")
+                rows.append((kind, label, got / wall, cpu / got * 1000, rss, got))
             if not a.skip_elasticdump:
                 eds = {}
                 for limit in (100, 1000, 5000):

@@ -130,7 +130,7 @@ pub struct Dest {
     /// sent alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bulk_bytes: Option<ByteSize>,
-    /// Maximum `_bulk` requests in flight at once (default: 2 per slice, at most 16).
+    /// Maximum `_bulk` requests in flight at once (default: 2 per slice, at least 4, at most 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 64))]
     pub max_concurrent_bulk: Option<i64>,

@@ -167,6 +167,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Gzip request bodies.
     pub compress_requests: bool,
+    /// Send `Accept-Encoding: gzip` and inflate responses.
+    pub compress_responses: bool,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
     /// `User-Agent` header.
@@ -185,6 +187,7 @@ impl ClientOptions {
             socket_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(30),
             compress_requests: false,
+            compress_responses: true,
             retry: RetryPolicy::default(),
             user_agent: format!("remote-reindex/{}", env!("CARGO_PKG_VERSION")),
         }
@@ -621,6 +624,9 @@ fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, SearchError> {
         .pool_idle_timeout(Duration::from_secs(50))
         .tcp_nodelay(true)
         .no_proxy();
+    if !opts.compress_responses {
+        builder = builder.no_gzip();
+    }
     if let Some(pem) = &opts.tls.ca_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| config(format!("CA bundle is not valid PEM: {}", e.without_url())))?;

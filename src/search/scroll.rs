@@ -91,7 +91,12 @@ impl ParsedPage<'_> {
 impl ScrollPage {
     /// Parses the page, borrowing hits from its body.
     pub fn parse(&self) -> Result<ParsedPage<'_>, serde_json::Error> {
-        serde_json::from_slice(&self.body)
+        // One SIMD UTF-8 check of the whole page, then a `&str` parse: parsing from bytes
+        // re-validated every borrowed `_source` with `str::from_utf8` (a quarter of the CPU).
+        let text = simdutf8::basic::from_utf8(&self.body).map_err(|_| {
+            <serde_json::Error as serde::de::Error>::custom("the page is not valid UTF-8")
+        })?;
+        serde_json::from_str(text)
     }
 }
 

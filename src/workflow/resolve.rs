@@ -208,6 +208,7 @@ pub(crate) async fn client_for<S: SecretSource>(
     opts.path_prefix = ep.path_prefix.clone();
     opts.retry = retry.clone();
     opts.compress_requests = ep.compress_requests.unwrap_or(false);
+    opts.compress_responses = ep.compress_responses.unwrap_or(true);
     if let Some(ua) = &settings.user_agent {
         opts.user_agent = ua.clone();
     }

@@ -402,7 +402,7 @@ fn copy_plan(
         .dest
         .max_concurrent_bulk
         .map(|n| n as usize)
-        .unwrap_or_else(|| (prepared.slices as usize * 2).clamp(2, 16));
+        .unwrap_or_else(|| (prepared.slices as usize * 2).clamp(4, 16));
     CopyPlan {
         source: conn.source.clone(),
         source_index: spec.source.index.clone(),
