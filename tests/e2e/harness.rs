@@ -278,8 +278,6 @@ pub async fn settings(base: &str, index: &str) -> serde_json::Map<String, Value>
 pub async fn all_docs(base: &str, index: &str) -> BTreeMap<String, String> {
     #[derive(serde::Deserialize)]
     struct Page<'a> {
-        #[serde(rename = "_scroll_id")]
-        scroll_id: Option<String>,
         #[serde(borrow)]
         hits: Hits<'a>,
     }
@@ -295,29 +293,10 @@ pub async fn all_docs(base: &str, index: &str) -> BTreeMap<String, String> {
         #[serde(rename = "_source", borrow)]
         source: &'a serde_json::value::RawValue,
     }
-    refresh(base, index).await;
     let mut out = BTreeMap::new();
-    let client = http();
-    let first = client
-        .post(format!("{base}/{index}/_search?scroll=1m"))
-        .json(&json!({"size": 2000, "sort": ["_doc"], "query": {"match_all": {}}}))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let mut bytes = first;
-    loop {
-        let page: Page = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!(
-                "scroll page: {e}: {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
-            )
-        });
-        if page.hits.hits.is_empty() {
-            break;
-        }
+    let body = json!({"size": 2000, "sort": ["_doc"], "query": {"match_all": {}}});
+    for_each_page(base, index, body, |bytes| {
+        let page: Page = serde_json::from_slice(bytes).unwrap();
         for h in page.hits.hits {
             assert!(
                 out.insert(h.id.clone(), h.source.get().to_string())
@@ -326,7 +305,47 @@ pub async fn all_docs(base: &str, index: &str) -> BTreeMap<String, String> {
                 h.id
             );
         }
-        let sid = page.scroll_id.unwrap();
+    })
+    .await;
+    out
+}
+
+/// Scrolls all of `index` (after a refresh) with the search `body`, handing each non-empty page's
+/// raw bytes to `f`.
+pub async fn for_each_page(base: &str, index: &str, body: Value, mut f: impl FnMut(&[u8])) {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "_scroll_id")]
+        scroll_id: Option<String>,
+        hits: HeadHits,
+    }
+    #[derive(serde::Deserialize)]
+    struct HeadHits {
+        hits: Vec<serde::de::IgnoredAny>,
+    }
+    refresh(base, index).await;
+    let client = http();
+    let mut bytes = client
+        .post(format!("{base}/{index}/_search?scroll=1m"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    loop {
+        let head: Head = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "scroll page: {e}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
+            )
+        });
+        if head.hits.hits.is_empty() {
+            return;
+        }
+        f(&bytes);
+        let sid = head.scroll_id.expect("a non-empty page has a scroll id");
         bytes = client
             .post(format!("{base}/_search/scroll"))
             .json(&json!({"scroll": "1m", "scroll_id": sid}))
@@ -337,7 +356,6 @@ pub async fn all_docs(base: &str, index: &str) -> BTreeMap<String, String> {
             .await
             .unwrap();
     }
-    out
 }
 
 /// Parses every source so that servers that reformat JSON compare equal.
@@ -496,38 +514,18 @@ pub mod fake_http {
 
 /// Documents written more than once (`_version` > 1), scanning the index with `version: true`.
 pub async fn rewritten(base: &str, index: &str) -> u64 {
-    refresh(base, index).await;
-    let client = http();
-    let mut page: Value = client
-        .post(format!("{base}/{index}/_search?scroll=1m"))
-        .json(&json!({"size": 2000, "version": true, "_source": false, "sort": ["_doc"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let mut n = 0;
-    loop {
+    let body = json!({"size": 2000, "version": true, "_source": false, "sort": ["_doc"]});
+    for_each_page(base, index, body, |bytes| {
+        let page: Value = serde_json::from_slice(bytes).unwrap();
         let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
-        if hits.is_empty() {
-            return n;
-        }
         n += hits
             .iter()
             .filter(|h| h["_version"].as_u64().unwrap_or(1) > 1)
             .count() as u64;
-        let sid = page["_scroll_id"].as_str().unwrap().to_string();
-        page = client
-            .post(format!("{base}/_search/scroll"))
-            .json(&json!({"scroll": "1m", "scroll_id": sid}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
+    })
+    .await;
+    n
 }
 
 /// Appends a row to the fault report (`target/fault-report.md`), which `scripts/test.sh` prints
