@@ -1,7 +1,7 @@
 //! Progress on the terminal: an indicatif bar on a TTY, a plain line every few seconds otherwise.
 
 use crate::copy::CopyStats;
-use crate::workflow::progress::{RateMeter, progress};
+use crate::workflow::progress::{RateWindow, progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub fn spawn(
             );
             b
         });
-        let mut meter = RateMeter::default();
+        let mut window = RateWindow::new(Duration::from_secs(10));
         let every = if tty {
             Duration::from_millis(200)
         } else {
@@ -39,14 +39,14 @@ pub fn spawn(
                 _ = tick.tick() => false,
             };
             let snap = stats.snapshot();
-            let rate = meter.observe(Instant::now(), snap.written);
-            let p = progress(&snap, total, rate, snap.retries);
+            let rate = window.push(Instant::now(), snap.written);
+            let p = progress(&snap, total, rate);
             match &bar {
                 Some(b) => {
                     b.set_position(snap.written);
                     b.set_message(format!(
                         "{} docs/s, eta {}, {} failed",
-                        p.docs_per_second.unwrap_or_default(),
+                        p.docs_per_second.unwrap_or_else(|| "?".into()),
                         p.eta.unwrap_or_else(|| "?".into()),
                         snap.failed
                     ));
@@ -55,7 +55,7 @@ pub fn spawn(
                     "progress: {} written, {} failed, {} docs/s, eta {}",
                     p.summary.unwrap_or_default(),
                     snap.failed,
-                    p.docs_per_second.unwrap_or_default(),
+                    p.docs_per_second.unwrap_or_else(|| "?".into()),
                     p.eta.unwrap_or_else(|| "?".into())
                 ),
                 None => {}

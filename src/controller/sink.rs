@@ -2,11 +2,12 @@
 //! before the destination is tuned, and a sampler writes progress every few seconds.
 
 use super::metrics::CopyMetrics;
-use super::status::{RateWindow, progress, progress_patch};
+use super::status::progress_patch;
 use super::writer::StatusWriter;
 use super::writer::api_message;
 use crate::api::{FailedDoc, Phase};
 use crate::copy::{CopyStats, StatsSnapshot};
+use crate::workflow::progress::{RateWindow, progress};
 use crate::workflow::{Prepared, Sink};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
