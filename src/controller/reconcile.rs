@@ -141,20 +141,7 @@ async fn apply(
                 changed.join(", ")
             );
             if phase != Some(Phase::Failed) || observed != Some(generation) {
-                let mut conditions = obj
-                    .status
-                    .as_ref()
-                    .map(|s| s.conditions.clone())
-                    .unwrap_or_default();
-                super::status::apply_phase(
-                    &mut conditions,
-                    Phase::Failed,
-                    "InvalidSpec",
-                    &msg,
-                    Some(generation),
-                );
-                let patch = serde_json::json!({ "phase": Phase::Failed, "observedGeneration": generation, "conditions": conditions });
-                patch_status(api, &obj.name_any(), patch).await?;
+                set_phase(api, &obj, Phase::Failed, "InvalidSpec", &msg).await?;
                 ctx.event(
                     &obj.object_ref(&()),
                     EventType::Warning,
@@ -169,25 +156,33 @@ async fn apply(
     if suspend {
         // Nothing runs while suspended; a finished copy stays as it is.
         if phase != Some(Phase::Suspended) && !phase.is_some_and(Phase::is_terminal) {
-            let mut conditions = obj
-                .status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default();
             let msg = "suspended (spec.suspend: true); set suspend to false to start";
-            super::status::apply_phase(
-                &mut conditions,
-                Phase::Suspended,
-                "Suspended",
-                msg,
-                Some(generation),
-            );
-            let patch = serde_json::json!({ "phase": Phase::Suspended, "observedGeneration": generation, "conditions": conditions });
-            patch_status(api, &obj.name_any(), patch).await?;
+            set_phase(api, &obj, Phase::Suspended, "Suspended", msg).await?;
         }
         return Ok(Action::await_change());
     }
     tracing::info!(name = %obj.name_any(), namespace = ?obj.namespace(), generation, "starting a copy");
     task::spawn(ctx, &obj, &uid);
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// Records `phase` for the current generation without a copy task (refusals, suspension): the
+/// three conditions follow it, keeping their `lastTransitionTime` where the status is unchanged.
+async fn set_phase(
+    api: &Api<RemoteReindex>,
+    obj: &RemoteReindex,
+    phase: Phase,
+    reason: &str,
+    message: &str,
+) -> Result<(), ReconcileError> {
+    let generation = obj.metadata.generation.unwrap_or(0);
+    let mut conditions = obj
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    super::status::apply_phase(&mut conditions, phase, reason, message, Some(generation));
+    let patch = serde_json::json!({ "phase": phase, "observedGeneration": generation, "conditions": conditions });
+    patch_status(api, &obj.name_any(), patch).await?;
+    Ok(())
 }

@@ -161,13 +161,6 @@ pub async fn run_copy(
         let resume_scroll = checkpoint
             .filter(|c| c.resumable)
             .and_then(|c| c.scroll_id.clone());
-        if checkpoint.is_some() && resume_scroll.is_none() {
-            // Not safely resumable: the slice starts over (writes are idempotent by _id).
-            let had = stats.slice(slice).restart();
-            if let Some(rem) = &remaining {
-                rem.fetch_add(had, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
         let r = reader::SliceReader {
             plan: plan.clone(),
             slice,
@@ -177,6 +170,9 @@ pub async fn run_copy(
             stop: stop.clone(),
             abort: abort.clone(),
             remaining: remaining.clone(),
+            // A checkpointed slice that is not safely resumable starts over (writes are
+            // idempotent by _id).
+            start_over: checkpoint.is_some() && resume_scroll.is_none(),
             resume_scroll,
         };
         tasks.spawn(r.run());

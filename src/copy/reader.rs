@@ -72,10 +72,15 @@ pub(super) struct SliceReader {
     pub remaining: Option<Arc<AtomicU64>>,
     /// A scroll left by an earlier process, safe to continue.
     pub resume_scroll: Option<String>,
+    /// Drop the counts an earlier process checkpointed for this slice and read it again.
+    pub start_over: bool,
 }
 
 impl SliceReader {
     pub async fn run(self) -> Result<(), CopyError> {
+        if self.start_over {
+            self.start_over();
+        }
         let counters = self.stats.slice(self.slice);
         counters.set_state(SliceState::Running);
         let mut scroll_id: Option<String> = self.resume_scroll.clone();
@@ -135,12 +140,7 @@ impl SliceReader {
                 source: why.clone(),
             });
         }
-        let counters = self.stats.slice(self.slice);
-        let had = counters.restart();
-        if let Some(rem) = &self.remaining {
-            rem.fetch_add(had, Ordering::Relaxed);
-        }
-        builder.epoch = counters.epoch();
+        builder.epoch = self.start_over();
         let msg = format!(
             "slice {} of {}: the scroll context is gone ({why}); restarting the slice from its beginning",
             self.slice, self.plan.slices
@@ -148,6 +148,17 @@ impl SliceReader {
         tracing::warn!("{msg}");
         self.stats.note(msg);
         self.open().await
+    }
+
+    /// Drops this slice's counts (giving its documents back to the `maxDocs` budget) and starts
+    /// a new pass; returns the pass number.
+    fn start_over(&self) -> u32 {
+        let counters = self.stats.slice(self.slice);
+        let had = counters.restart();
+        if let Some(rem) = &self.remaining {
+            rem.fetch_add(had, Ordering::Relaxed);
+        }
+        counters.epoch()
     }
 
     async fn read_all(&self, scroll_id: &mut Option<String>) -> Result<(), CopyError> {
