@@ -60,10 +60,6 @@ fn closed_port_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-fn terminal(s: &remote_reindex::api::RemoteReindexStatus) -> bool {
-    s.phase.is_some_and(Phase::is_terminal)
-}
-
 #[tokio::test]
 async fn copies_20k_documents_with_status_events_and_kubectl_columns() {
     let client = client().await;
@@ -80,15 +76,7 @@ async fn copies_20k_documents_with_status_events_and_kubectl_columns() {
     );
     let (code, out, err) = kubectl(&["apply", "-f", "-"], Some(&yaml));
     assert_eq!(code, 0, "kubectl apply: {out}{err}");
-    let obj = wait_status(
-        &client,
-        &ns,
-        "logs",
-        "a terminal phase",
-        Duration::from_secs(180),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "logs", Duration::from_secs(180)).await;
     let s = obj.status.clone().unwrap();
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
     assert_eq!(s.observed_generation, obj.metadata.generation);
@@ -232,15 +220,7 @@ async fn unreachable_remote_fails_with_unreachable_and_the_host() {
     let gone = closed_port_url();
     let spec = json!({"source": {"remote": {"host": gone}, "index": "logs"}, "dest": {"index": "logs-copy"}, "preflightTimeout": "5s"});
     create_reindex(&client, &ns, "unreachable", spec).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "unreachable",
-        "a terminal phase",
-        Duration::from_secs(60),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "unreachable", Duration::from_secs(60)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Failed), "{s:#?}");
     let degraded = condition(&s, "Degraded");
@@ -300,7 +280,7 @@ async fn a_secret_created_after_the_resource_is_picked_up() {
         .unwrap()
         .status
         .unwrap_or_default();
-    assert!(!terminal(&s), "{s:#?}");
+    assert!(!s.phase.is_some_and(Phase::is_terminal), "{s:#?}");
     create_secret(
         &client,
         &ns,
@@ -308,15 +288,7 @@ async fn a_secret_created_after_the_resource_is_picked_up() {
         &[("username", "elastic"), ("password", "not-logged-anywhere")],
     )
     .await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "late",
-        "a terminal phase",
-        Duration::from_secs(90),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "late", Duration::from_secs(90)).await;
     assert_eq!(
         obj.status.as_ref().and_then(|s| s.phase),
         Some(Phase::Succeeded),
@@ -332,15 +304,7 @@ async fn a_secret_created_after_the_resource_is_picked_up() {
 
 /// Waits for Failed and returns the Degraded condition's (reason, message).
 async fn failed_with(client: &kube::Client, ns: &str, name: &str) -> (String, String) {
-    let obj = wait_status(
-        client,
-        ns,
-        name,
-        "a terminal phase",
-        Duration::from_secs(60),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(client, ns, name, Duration::from_secs(60)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Failed), "{s:#?}");
     let d = condition(&s, "Degraded");
@@ -438,15 +402,7 @@ async fn changing_requests_per_second_rethrottles_the_running_copy() {
         json!({"requestsPerSecond": 1_000_000}),
     )
     .await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "rethrottle",
-        "a terminal phase",
-        Duration::from_secs(60),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "rethrottle", Duration::from_secs(60)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
     assert_eq!(obj.metadata.generation, Some(2));
@@ -511,15 +467,7 @@ async fn a_killed_operator_is_resumed_with_the_recorded_settings() {
     patch_spec(&client, &ns, "crash", json!({"requestsPerSecond": null})).await;
 
     let op = Operator::start(&ns, dst.url(), &[]).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "crash",
-        "a terminal phase",
-        Duration::from_secs(120),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "crash", Duration::from_secs(120)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
     assert_eq!(condition(&s, "Ready").reason, "Verified");
@@ -612,15 +560,7 @@ async fn with_leader_election_only_the_leader_copies_and_a_standby_takes_over() 
 
     leader.kill();
     patch_spec(&client, &ns, "ha", json!({"requestsPerSecond": null})).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "ha",
-        "a terminal phase",
-        Duration::from_secs(120),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "ha", Duration::from_secs(120)).await;
     assert_eq!(
         obj.status.as_ref().and_then(|s| s.phase),
         Some(Phase::Succeeded),
@@ -695,15 +635,7 @@ async fn sigterm_stops_copies_restoring_settings_and_the_next_operator_resumes()
     let checkpointed: u64 = s.slices.iter().map(|c| c.written as u64).sum();
     patch_spec(&client, &ns, "term", json!({"requestsPerSecond": null})).await;
     let op2 = Operator::start(&ns, dst.url(), &[]).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "term",
-        "a terminal phase",
-        Duration::from_secs(120),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "term", Duration::from_secs(120)).await;
     assert_eq!(
         obj.status.as_ref().and_then(|s| s.phase),
         Some(Phase::Succeeded),

@@ -134,15 +134,7 @@ async fn every_authentication_mode_works_through_secrets_in_the_operator() {
     }
     let mut statuses = Vec::new();
     for (name, _) in &modes {
-        let obj = wait_status(
-            &client,
-            &ns,
-            name,
-            "the copy to finish",
-            Duration::from_secs(120),
-            |s| s.phase.is_some_and(Phase::is_terminal),
-        )
-        .await;
+        let obj = wait_terminal(&client, &ns, name, Duration::from_secs(120)).await;
         let status = obj.status.unwrap();
         assert_eq!(
             status.phase,

@@ -64,15 +64,7 @@ async fn metrics_count_what_was_copied() {
     assert_eq!(sample(&during, &expected), Some(3_000.0), "{during}");
     assert_eq!(sample(&during, "remote_reindex_copies_running"), Some(1.0));
 
-    let obj = wait_status(
-        &client,
-        &ns,
-        "logs",
-        "a terminal phase",
-        Duration::from_secs(60),
-        |s| s.phase.is_some_and(Phase::is_terminal),
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "logs", Duration::from_secs(60)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
     let copied = s.progress.unwrap().written;

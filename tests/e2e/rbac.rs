@@ -163,15 +163,7 @@ async fn the_charts_service_account_can_run_a_copy() {
     )
     .await;
     create_reindex(&client, &ns, "logs", spec(src.url())).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "logs",
-        "a terminal phase",
-        Duration::from_secs(60),
-        |s| s.phase.is_some_and(Phase::is_terminal),
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "logs", Duration::from_secs(60)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}\n{}", op.log());
     assert_eq!(s.progress.as_ref().map(|p| p.written), Some(1_000));

@@ -2,8 +2,8 @@
 //! slices are never rewritten), suspend/resume across a scroll keep-alive, and a destination
 //! recreated mid-copy. Each case ends with the destination equal to the source.
 
+use super::docs;
 use super::k8s::*;
-use super::{docs, terminal};
 use crate::harness::*;
 use remote_reindex::api::{Phase, SliceStateName};
 use serde_json::json;
@@ -117,15 +117,7 @@ async fn sigkill_twice_mid_copy_never_rewrites_finished_slices() {
         op = Operator::start(&ns, dst.url(), &[]).await;
     }
     patch_spec(&client, &ns, "crash", json!({"requestsPerSecond": null})).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "crash",
-        "a terminal phase",
-        Duration::from_secs(120),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "crash", Duration::from_secs(120)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}\n{}", op.log());
     assert_eq!(
@@ -208,15 +200,7 @@ async fn sigterm_checkpoints_and_the_successor_continues_the_scroll_without_rewr
     assert!(!kept.is_empty(), "the scrolls are kept for the successor");
     patch_spec(&client, &ns, "graceful", json!({"requestsPerSecond": null})).await;
     let op = Operator::start(&ns, dst.url(), &[]).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "graceful",
-        "a terminal phase",
-        Duration::from_secs(120),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "graceful", Duration::from_secs(120)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}\n{}", op.log());
     assert!(
@@ -323,15 +307,7 @@ async fn suspend_longer_than_the_scroll_keep_alive_then_resume() {
         json!({"suspend": false, "requestsPerSecond": null}),
     )
     .await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "pause",
-        "a terminal phase",
-        Duration::from_secs(120),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "pause", Duration::from_secs(120)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}\n{}", op.log());
     assert_eq!(
@@ -382,15 +358,7 @@ async fn a_destination_recreated_mid_copy_fails_with_destination_replaced() {
     // Recreated by hand, or auto-created by the next bulk write: either way a new UUID.
     call("PUT", &format!("{}/logs-copy", dst.url()), Some(json!({}))).await;
     patch_spec(&client, &ns, "swap", json!({"requestsPerSecond": null})).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "swap",
-        "a terminal phase",
-        Duration::from_secs(120),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "swap", Duration::from_secs(120)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Failed), "{s:#?}\n{}", op.log());
     let ready = condition(&s, "Ready");
@@ -437,15 +405,7 @@ async fn twenty_copies_at_once_all_succeed() {
         create_reindex(&client, &ns, &format!("load-{i}"), spec).await;
     }
     for i in 0..20 {
-        let obj = wait_status(
-            &client,
-            &ns,
-            &format!("load-{i}"),
-            "a terminal phase",
-            Duration::from_secs(180),
-            terminal,
-        )
-        .await;
+        let obj = wait_terminal(&client, &ns, &format!("load-{i}"), Duration::from_secs(180)).await;
         let s = obj.status.unwrap();
         assert_eq!(s.phase, Some(Phase::Succeeded), "load-{i}: {s:#?}");
         assert_eq!(count(dst.url(), &format!("copy-{i}")).await, 2000);
@@ -566,15 +526,7 @@ async fn a_kube_apiserver_restart_mid_copy_is_survived() {
     .await;
     cp.restart_apiserver();
     patch_spec(&client, &ns, "through", json!({"requestsPerSecond": null})).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "through",
-        "a terminal phase",
-        Duration::from_secs(120),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "through", Duration::from_secs(120)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}\n{}", op.log());
     assert_eq!(s.progress.map(|p| p.written), Some(6000));

@@ -403,3 +403,16 @@ pub async fn wait_event_reasons(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Waits until the resource reaches Succeeded or Failed.
+pub async fn wait_terminal(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+) -> RemoteReindex {
+    wait_status(client, ns, name, "a terminal phase", timeout, |s| {
+        s.phase.is_some_and(remote_reindex::api::Phase::is_terminal)
+    })
+    .await
+}

@@ -1,8 +1,8 @@
 //! Credential rotation mid-copy: a changed Secret takes effect on the next requests of the
 //! running copy, through nginx (TLS + basic auth) in front of a real server.
 
+use super::docs;
 use super::k8s::*;
-use super::{docs, terminal};
 use crate::harness::*;
 use crate::nginx::{Nginx, Pki};
 use k8s_openapi::api::core::v1::Secret;
@@ -70,15 +70,7 @@ async fn a_rotated_password_takes_effect_mid_copy() {
     .await;
     proxy.set_users(&[("new-user", "second-pa55")]);
     patch_spec(&client, &ns, "rotate", json!({"requestsPerSecond": null})).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "rotate",
-        "a terminal phase",
-        Duration::from_secs(120),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "rotate", Duration::from_secs(120)).await;
     let s = obj.status.unwrap();
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}\n{}", op.log());
     assert_eq!(
@@ -122,15 +114,7 @@ async fn insecure_skip_verify_warns_with_an_event_and_immutable_fields_are_refus
         "dest": {"index": "logs-copy"},
     });
     create_reindex(&client, &ns, "lax", spec).await;
-    let obj = wait_status(
-        &client,
-        &ns,
-        "lax",
-        "a terminal phase",
-        Duration::from_secs(60),
-        terminal,
-    )
-    .await;
+    let obj = wait_terminal(&client, &ns, "lax", Duration::from_secs(60)).await;
     assert_eq!(obj.status.unwrap().phase, Some(Phase::Succeeded));
     wait_event_reasons(&client, &ns, "lax", &["InsecureSkipVerify"]).await;
     let warned = events(&client, &ns, "lax")
