@@ -265,7 +265,7 @@ async fn a_source_killed_mid_scroll_and_restarted_is_survived() {
         },
     )
     .await;
-    src.kill();
+    src.terminate();
     // The fault lasts a moment: the copy retries against a closed port meanwhile.
     tokio::time::sleep(Duration::from_secs(2)).await;
     src.restart_noida();

@@ -74,10 +74,19 @@ pub fn noida() -> Server {
 }
 
 impl Server {
+    /// Stops the server with SIGTERM (noida-db writes its data on the way down; after SIGKILL
+    /// it loses what it indexed in the last seconds).
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
     /// Restarts a noida-db server on the same port and data directory (its documents survive;
     /// its scroll contexts do not).
     pub fn restart_noida(&mut self) {
-        self.kill();
+        self.terminate();
         let port = self.url.rsplit(':').next().unwrap().to_string();
         let (child, url) = spawn_noida(self._dir.path(), &port);
         assert_eq!(url, self.url);
