@@ -47,7 +47,7 @@ check_engine() {
   case " $ALL_ENGINES " in *" $1 "*) ;; *) die "unknown engine '$1' (one of: $ALL_ENGINES)" ;; esac
 }
 
-stamp() { cat "$ENGINES_SRC/pom.xml" "$ENGINES_SRC/src/Launcher.java" | sha256sum | cut -c1-16; }
+stamp() { cat "$ENGINES_SRC/pom.xml" "$ENGINES_SRC"/src/*.java "$ENGINES_SRC"/src/*/*.java | sha256sum | cut -c1-16; }
 
 resolved() { [ -f "$CACHE/$1/stamp" ] && [ "$(cat "$CACHE/$1/stamp")" = "$(stamp)" ]; }
 
@@ -67,7 +67,7 @@ resolve() {
     die "could not resolve $e from Maven Central (log: $out/resolve.log)"
   fi
   if ! "$jh/bin/javac" -nowarn -cp "$(cat "$out/classpath.txt")" -d "$out/classes" \
-      "$ENGINES_SRC/src/Launcher.java" >"$out/javac.log" 2>&1; then
+      "$ENGINES_SRC/src/Launcher.java" $(ls "$ENGINES_SRC/src/$e"/*.java 2>/dev/null) >"$out/javac.log" 2>&1; then
     cat "$out/javac.log" >&2; die "could not compile the launcher for $e"
   fi
   stamp >"$out/stamp"

@@ -33,16 +33,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 public final class Launcher {
-    /** Module plugin classes, relative to the engine's package prefix; those present are loaded. */
-    private static final String[] PLUGINS = {
-        "transport.Netty4Plugin", "transport.netty4.Netty4Plugin",
-        "index.reindex.ReindexPlugin", "reindex.ReindexPlugin", "index.reindex.ReindexModulePlugin",
-        "painless.PainlessPlugin",
-        "analysis.common.CommonAnalysisPlugin",
-        "index.mapper.MapperExtrasPlugin", "index.mapper.extras.MapperExtrasPlugin",
-        "join.ParentJoinPlugin",
-        "percolator.PercolatorPlugin",
-        "script.mustache.MustachePlugin",
+    /** The engine modules published on Maven Central (artifact name prefixes); their plugins are loaded. */
+    private static final String[] MODULE_JARS = {
+        "transport-netty4-client-", "transport-netty4-", "reindex-client-", "lang-painless-", "analysis-common-",
+        "mapper-extras-client-", "parent-join-client-", "percolator-client-", "lang-mustache-client-",
     };
 
     public static void main(String[] args) {
@@ -124,26 +118,23 @@ public final class Launcher {
 
         Object env = environment(prefix, settingsClass, settings);
 
-        List<Class<?>> plugins = new ArrayList<>();
-        for (String p : PLUGINS) {
-            try {
-                plugins.add(Class.forName(prefix + "." + p));
-            } catch (ClassNotFoundException ignored) {
-                // not in this engine's classpath
-            }
-        }
+        List<Class<?>> plugins = modulePlugins(prefix);
         System.out.println("remote-reindex-engine: " + flavor + " " + current + ", plugins " + names(plugins));
 
         Class<?> nodeClass = Class.forName(prefix + ".node.Node");
         Class<?> envClass = Class.forName(prefix + ".env.Environment");
+        // An engine whose Node is abstract (Elasticsearch 6.x) ships a concrete EmbeddedNode beside us.
+        Class<?> concrete = exists("EmbeddedNode") ? Class.forName("EmbeddedNode") : nodeClass;
         Object node = null;
-        for (Constructor<?> c : nodeClass.getDeclaredConstructors()) {
+        for (Constructor<?> c : concrete.getDeclaredConstructors()) {
             Class<?>[] p = c.getParameterTypes();
             if (p.length >= 2 && p[0] == envClass && Collection.class.isAssignableFrom(p[1])) {
                 c.setAccessible(true);
                 Object[] a = new Object[p.length];
                 a[0] = env;
-                a[1] = plugins;
+                a[1] = c.getGenericParameterTypes()[1].getTypeName().contains("PluginInfo")
+                        ? pluginInfos(prefix, current, plugins) // OpenSearch 3.x
+                        : plugins;
                 for (int i = 2; i < p.length; i++) {
                     a[i] = p[i] == boolean.class ? Boolean.FALSE : null;
                 }
@@ -180,6 +171,48 @@ public final class Launcher {
         System.out.println("remote-reindex-engine ready url=http://127.0.0.1:" + boundPort + " flavor=" + flavor + " version=" + current);
         System.out.flush();
         closed.await();
+    }
+
+    /** The concrete Plugin classes in the module jars on the classpath (names differ between versions). */
+    private static List<Class<?>> modulePlugins(String prefix) throws Throwable {
+        Class<?> pluginClass = Class.forName(prefix + ".plugins.Plugin");
+        List<Class<?>> found = new ArrayList<>();
+        for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+            String file = Paths.get(entry).getFileName().toString();
+            boolean module = false;
+            for (String m : MODULE_JARS) {
+                module |= file.startsWith(m) && file.endsWith(".jar");
+            }
+            if (!module) {
+                continue;
+            }
+            try (java.util.jar.JarFile jar = new java.util.jar.JarFile(entry)) {
+                for (java.util.Enumeration<java.util.jar.JarEntry> e = jar.entries(); e.hasMoreElements();) {
+                    String n = e.nextElement().getName();
+                    if (!n.endsWith("Plugin.class") || n.contains("$")) {
+                        continue;
+                    }
+                    Class<?> c = Class.forName(n.substring(0, n.length() - 6).replace('/', '.'), false, Launcher.class.getClassLoader());
+                    if (pluginClass.isAssignableFrom(c) && !Modifier.isAbstract(c.getModifiers()) && Modifier.isPublic(c.getModifiers())) {
+                        found.add(c);
+                    }
+                }
+            }
+        }
+        return found;
+    }
+
+    /** OpenSearch 3.x takes classpath plugins as PluginInfo descriptors rather than classes. */
+    private static List<Object> pluginInfos(String prefix, Object version, List<Class<?>> plugins) throws Throwable {
+        Class<?> info = Class.forName(prefix + ".plugins.PluginInfo");
+        Constructor<?> c = info.getConstructor(String.class, String.class, String.class, version.getClass(),
+                String.class, String.class, List.class, boolean.class);
+        List<Object> infos = new ArrayList<>();
+        for (Class<?> p : plugins) {
+            infos.add(c.newInstance(p.getName(), "classpath plugin", "NA", version,
+                    System.getProperty("java.specification.version"), p.getName(), Collections.emptyList(), false));
+        }
+        return infos;
     }
 
     private static Object environment(String prefix, Class<?> settingsClass, Object settings) throws Throwable {
