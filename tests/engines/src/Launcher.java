@@ -87,6 +87,11 @@ public final class Launcher {
 
         String prefix = exists("org.opensearch.node.Node") ? "org.opensearch" : "org.elasticsearch";
         String flavor = prefix.equals("org.opensearch") ? "OpenSearch" : "Elasticsearch";
+        try { // Elasticsearch 8.x: its own logging API needs a provider before any engine class logs
+            Class.forName(prefix + ".common.logging.LogConfigurator").getMethod("configureESLogging").invoke(null);
+        } catch (NoSuchMethodException | ClassNotFoundException ignored) {
+            // older engines log through Log4j directly
+        }
         Class<?> versionClass = Class.forName(prefix + ".Version");
         Object current = versionClass.getField("CURRENT").get(null);
         int major = ((Number) versionClass.getField("major").get(current)).intValue();
@@ -119,6 +124,9 @@ public final class Launcher {
         Object env = environment(prefix, settingsClass, settings);
 
         List<Class<?>> plugins = modulePlugins(prefix);
+        if (exists("EngineRootPlugin")) { // Elasticsearch 8.x: GET / (its rest-root module is not on Maven Central)
+            plugins.add(Class.forName("EngineRootPlugin"));
+        }
         System.out.println("remote-reindex-engine: " + flavor + " " + current + ", plugins " + names(plugins));
 
         Class<?> nodeClass = Class.forName(prefix + ".node.Node");
@@ -126,7 +134,11 @@ public final class Launcher {
         // An engine whose Node is abstract (Elasticsearch 6.x) ships a concrete EmbeddedNode beside us.
         Class<?> concrete = exists("EmbeddedNode") ? Class.forName("EmbeddedNode") : nodeClass;
         Object node = null;
-        for (Constructor<?> c : concrete.getDeclaredConstructors()) {
+        if (exists("org.elasticsearch.node.EmbeddedNode8")) { // Elasticsearch 8.x
+            node = Class.forName("org.elasticsearch.node.EmbeddedNode8").getMethod("create", envClass, Collection.class)
+                    .invoke(null, env, plugins);
+        }
+        for (Constructor<?> c : node != null ? new Constructor<?>[0] : concrete.getDeclaredConstructors()) {
             Class<?>[] p = c.getParameterTypes();
             if (p.length >= 2 && p[0] == envClass && Collection.class.isAssignableFrom(p[1])) {
                 c.setAccessible(true);
