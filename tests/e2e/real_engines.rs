@@ -7,7 +7,14 @@ use crate::tls::{HEAD, error_line, tail};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn spec(src: &str, sidx: &str, dst: &str, didx: &str, source_extra: &str, spec_extra: &str) -> String {
+fn spec(
+    src: &str,
+    sidx: &str,
+    dst: &str,
+    didx: &str,
+    source_extra: &str,
+    spec_extra: &str,
+) -> String {
     format!(
         "{HEAD}spec:\n  source:\n    remote: {{host: \"{src}\"}}\n    index: {sidx}\n{source_extra}  dest:\n    remote: {{host: \"{dst}\"}}\n    index: {didx}\n{spec_extra}"
     )
@@ -98,7 +105,10 @@ async fn copy_hostile(src_kind: EngineKind, dst_kind: EngineKind) {
     assert!(out.contains("count verified"), "{out}");
     assert_same_documents(src.url(), &sidx, dst.url(), &didx, N).await;
     // A routed document is found with its routing on the destination.
-    let routed = docs.iter().find(|d| d.routing.is_some() && d.id.contains('/')).unwrap();
+    let routed = docs
+        .iter()
+        .find(|d| d.routing.is_some() && d.id.contains('/'))
+        .unwrap();
     let id: String = routed
         .id
         .bytes()
@@ -180,9 +190,16 @@ async fn three_slices_on_a_three_shard_source_copy_everything_once() {
     .await;
     assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
     assert!(err.contains("with 3 slice(s)"), "{}", tail(&err));
-    assert!(out.contains("copied 6000 of 6000 documents (0 failed"), "{out}");
+    assert!(
+        out.contains("copied 6000 of 6000 documents (0 failed"),
+        "{out}"
+    );
     assert_same_documents(src.url(), &sidx, dst.url(), &didx, 6000).await;
-    assert_eq!(rewritten(dst.url(), &didx).await, 0, "no document was written twice");
+    assert_eq!(
+        rewritten(dst.url(), &didx).await,
+        0,
+        "no document was written twice"
+    );
     delete_index(src.url(), &sidx).await;
     delete_index(dst.url(), &didx).await;
 }
@@ -198,9 +215,21 @@ async fn versions_on_real_engines_newer_majors_are_refused_older_and_cross_copy(
     // 3.x node is shared: docs/engines.md).
     let (es8, os3) = (noida(), osmem());
     let refused = [
-        (es7.url(), es6.url(), "the source runs Elasticsearch 7.17.29 and the destination Elasticsearch 6.8.23"),
-        (es8.url(), es7.url(), "the source runs Elasticsearch 8.15.3 and the destination Elasticsearch 7.17.29"),
-        (os3.url(), os2.url(), "the source runs OpenSearch 3.8.0 and the destination OpenSearch 2.19.6"),
+        (
+            es7.url(),
+            es6.url(),
+            "the source runs Elasticsearch 7.17.29 and the destination Elasticsearch 6.8.23",
+        ),
+        (
+            es8.url(),
+            es7.url(),
+            "the source runs Elasticsearch 8.15.3 and the destination Elasticsearch 7.17.29",
+        ),
+        (
+            os3.url(),
+            os2.url(),
+            "the source runs OpenSearch 3.8.0 and the destination OpenSearch 2.19.6",
+        ),
     ];
     for (src, dst, message) in refused {
         let sidx = unique_index("ver-src");
@@ -220,9 +249,24 @@ async fn versions_on_real_engines_newer_majors_are_refused_older_and_cross_copy(
         assert_eq!(s, 404, "nothing was created on the destination");
     }
     let allowed = [
-        (EngineKind::Elasticsearch6, &es6, &es7, "Elasticsearch 6.8.23 → Elasticsearch 7.17.29"),
-        (EngineKind::Elasticsearch7, &es7, &os2, "Elasticsearch 7.17.29 → OpenSearch 2.19.6 (cross-distribution copy)"),
-        (EngineKind::OpenSearch2, &os2, &es7, "OpenSearch 2.19.6 → Elasticsearch 7.17.29 (cross-distribution copy)"),
+        (
+            EngineKind::Elasticsearch6,
+            &es6,
+            &es7,
+            "Elasticsearch 6.8.23 → Elasticsearch 7.17.29",
+        ),
+        (
+            EngineKind::Elasticsearch7,
+            &es7,
+            &os2,
+            "Elasticsearch 7.17.29 → OpenSearch 2.19.6 (cross-distribution copy)",
+        ),
+        (
+            EngineKind::OpenSearch2,
+            &os2,
+            &es7,
+            "OpenSearch 2.19.6 → Elasticsearch 7.17.29 (cross-distribution copy)",
+        ),
     ];
     for (kind, src, dst, summary) in allowed {
         let (sidx, didx) = (unique_index("ver-src"), unique_index("ver-dst"));
@@ -249,7 +293,13 @@ async fn source_restart_mid_scroll_is_survived() {
     let mut src = own_engine(EngineKind::OpenSearch2, &[]);
     let dst = engine(EngineKind::OpenSearch2);
     let didx = unique_index("restart-dst");
-    load_source(EngineKind::OpenSearch2, src.url(), "src", &hostile_docs(5000)).await;
+    load_source(
+        EngineKind::OpenSearch2,
+        src.url(),
+        "src",
+        &hostile_docs(5000),
+    )
+    .await;
     let y = spec(
         src.url(),
         "src",
