@@ -78,7 +78,10 @@ if [ "$WANT_K8S" = 1 ]; then
   fi
 fi
 case "$WANT_ENGINES" in
-  default) "$HERE/engine.sh" resolve ${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6} ;;
+  default)
+    engines=${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6}
+    # shellcheck disable=SC2086
+    [ "$engines" = none ] || "$HERE/engine.sh" resolve $engines ;;
   all) "$HERE/engine.sh" resolve ;;
 esac
-echo "tools ready in $RR_TOOLS/bin${WANT_ENGINES:+ (engines: $RR_TOOLS/engines)}"
+echo "tools ready in $RR_TOOLS/bin"; [ "$WANT_ENGINES" = none ] || echo "engines ready in $RR_TOOLS/engines"
