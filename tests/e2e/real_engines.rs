@@ -344,3 +344,145 @@ async fn source_restart_mid_scroll_is_survived() {
     );
     delete_index(dst.url(), &didx).await;
 }
+
+/// Rejected writes counted by a node's `write` thread pool.
+async fn write_rejections(base: &str) -> u64 {
+    let (_, v) = call("GET", &format!("{base}/_nodes/stats/thread_pool"), None).await;
+    v["nodes"]
+        .as_object()
+        .map(|nodes| {
+            nodes
+                .values()
+                .map(|n| n["thread_pool"]["write"]["rejected"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_429s_from_a_one_slot_write_queue_are_retried_without_loss() {
+    // One write thread and a queue of one: concurrent bulks from three slices are rejected with
+    // 429 es_rejected_execution_exception by the engine itself.
+    let dst = tokio::task::block_in_place(|| {
+        own_engine(
+            EngineKind::OpenSearch2,
+            &[
+                ("thread_pool.write.size", "1"),
+                ("thread_pool.write.queue_size", "1"),
+            ],
+        )
+    });
+    let src = engine(EngineKind::Elasticsearch7);
+    let sidx = unique_index("queue-src");
+    create_index(
+        src.url(),
+        &sidx,
+        json!({"settings": {"number_of_shards": 3, "number_of_replicas": 0}, "mappings": {"dynamic": false}}),
+    )
+    .await;
+    let docs: Vec<Doc> = (0..4000)
+        .map(|i| Doc {
+            id: format!("q{i}"),
+            source: format!(r#"{{"i":{i},"pad":"{}"}}"#, "p".repeat(300)),
+            routing: None,
+        })
+        .collect();
+    load(src.url(), &sidx, &docs).await;
+    let before = write_rejections(dst.url()).await;
+    let (code, out, err) = run_yaml(&spec(
+        src.url(),
+        &sidx,
+        dst.url(),
+        "dst",
+        "    slices: 3\n    size: 100\n",
+        "  retry: {maxAttempts: 50, maxBackoff: 200ms}\n",
+    ))
+    .await;
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
+    assert!(
+        out.contains("copied 4000 of 4000 documents (0 failed"),
+        "{out}"
+    );
+    let rejected = write_rejections(dst.url()).await - before;
+    assert!(
+        rejected > 0,
+        "the engine rejected no write: the test did not provoke 429s"
+    );
+    assert_same_documents(src.url(), &sidx, dst.url(), "dst", 4000).await;
+    report_fault(
+        &format!("real OpenSearch 2.19 write queue of 1 ({rejected} rejections)"),
+        4000,
+        count(dst.url(), "dst").await,
+        rewritten(dst.url(), "dst").await,
+        "exit 0 (verified)",
+    );
+    delete_index(src.url(), &sidx).await;
+}
+
+#[tokio::test]
+async fn a_scroll_expired_on_a_real_engine_while_the_copier_is_stopped_restarts_the_slice() {
+    // The engines run with search.keep_alive_interval=1s: a 1s scroll keep-alive is gone about
+    // two seconds after the last page. The copier is frozen (SIGSTOP) for 5 s mid-copy.
+    let (src, dst) = (
+        engine(EngineKind::OpenSearch2),
+        engine(EngineKind::Elasticsearch7),
+    );
+    let (sidx, didx) = (unique_index("expire-src"), unique_index("expire-dst"));
+    load_source(
+        EngineKind::OpenSearch2,
+        src.url(),
+        &sidx,
+        &hostile_docs(3000),
+    )
+    .await;
+    let y = spec(
+        src.url(),
+        &sidx,
+        dst.url(),
+        &didx,
+        "    size: 100\n    scroll: 1s\n",
+        "  requestsPerSecond: 1000\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifest(&dir, "r.yaml", &y);
+    let mut cmd = tokio::process::Command::from(cli());
+    cmd.args(["run", "-f", f.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id().unwrap().to_string();
+    eventually(
+        "the copy to be under way",
+        Duration::from_secs(120),
+        || async { (indexed(dst.url(), &didx).await > 500).then_some(()) },
+    )
+    .await;
+    let signal = |sig: &str| {
+        let st = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, stats) = call(
+        "GET",
+        &format!("{}/_nodes/stats/indices/search", src.url()),
+        None,
+    )
+    .await;
+    signal("-CONT");
+    let out = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", tail(&err));
+    assert!(
+        err.contains("restarting the slice"),
+        "the expired scroll restarts the slice (source search stats while stopped: {stats}): {}",
+        tail(&err)
+    );
+    assert_same_documents(src.url(), &sidx, dst.url(), &didx, 3000).await;
+    delete_index(src.url(), &sidx).await;
+    delete_index(dst.url(), &didx).await;
+}
