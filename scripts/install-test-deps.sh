@@ -8,7 +8,7 @@
 #   ... --no-engines   skip the real engines (Maven, JDK 17, engine jars)
 #
 # Real engines (default): Debian's maven and openjdk-17-jdk-headless, then the jars of the engines
-# scripts/test.sh starts ($RR_ENGINES, default "opensearch-2 elasticsearch-7 elasticsearch-6"),
+# scripts/test.sh starts ($RR_ENGINES, default "opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8"),
 # from Maven Central into ~/.m2, with their classpath and launcher under $RR_TOOLS/engines.
 #
 # Everything lands under $RR_TOOLS (default ~/.cache/remote-reindex); scripts/env.sh exports the paths.
@@ -79,7 +79,7 @@ if [ "$WANT_K8S" = 1 ]; then
 fi
 case "$WANT_ENGINES" in
   default)
-    engines=${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6}
+    engines=${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8}
     # shellcheck disable=SC2086
     [ "$engines" = none ] || "$HERE/engine.sh" resolve $engines ;;
   all) "$HERE/engine.sh" resolve ;;

@@ -13,7 +13,8 @@
 # runs `cargo nextest run --locked --no-fail-fast "$@"`, and stops the control plane and the engines
 # on exit. The Rust test harness starts its own imitation servers (noida-db, osmem-server) and, for
 # tests that restart or throttle a node, private engines.
-#   RR_ENGINES   engine kinds to share (default "opensearch-2 elasticsearch-7 elasticsearch-6";
+#   RR_ENGINES   engine kinds to share (default "opensearch-2 elasticsearch-7 elasticsearch-6
+#                elasticsearch-8";
 #                "none" for none; docs/engines.md lists the kinds that boot)
 #   RR_ENGINE_HEAP  heap of each shared engine (default 512m)
 # Set RR_KEEP_CONTROL_PLANE_DIR=1 to keep the control plane's and engines' directories (logs).
@@ -41,7 +42,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
-RR_ENGINES=${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6}
+RR_ENGINES=${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8}
 [ "$RR_ENGINES" = none ] && RR_ENGINES=""
 CP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rr-control-plane.XXXXXX")
 ENG_DIR="$CP_DIR/engines"
@@ -64,30 +65,36 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The shared engines: resolved one by one (Maven's local repository), then started in parallel
+# with each other and with the control plane. Each allows native `_reindex` from any 127.0.0.1 port
+# (Elasticsearch and OpenSearch 1: reindex.remote.whitelist; OpenSearch 2/3: allowlist).
+engine_pids=()
+if [ -n "$RR_ENGINES" ]; then
+  # shellcheck disable=SC2086
+  "$ROOT/scripts/engine.sh" resolve $RR_ENGINES
+  t0=$SECONDS
+  mkdir -p "$ENG_DIR"
+  for e in $RR_ENGINES; do
+    case "$e" in
+      opensearch-2|opensearch-3) allow=reindex.remote.allowlist ;;
+      elasticsearch-8) allow="" ;; # no reindex module on Maven Central for 8.x
+      *) allow=reindex.remote.whitelist ;;
+    esac
+    ENGINE_HEAP=${RR_ENGINE_HEAP:-512m} "$ROOT/scripts/engine.sh" start "$e" 0 "$ENG_DIR/$e" \
+      ${allow:+"$allow=127.0.0.1:*"} >"$ENG_DIR/$e.start" 2>&1 &
+    engine_pids+=($!)
+  done
+fi
+
 "$ROOT/scripts/control-plane.sh" start "$CP_DIR"
 eval "$("$ROOT/scripts/control-plane.sh" env "$CP_DIR")"
 export KUBECONFIG RR_TEST_KUBECONFIG
 
-# The shared engines: resolved one by one (Maven's local repository), started in parallel. Each
-# allows native `_reindex` from any 127.0.0.1 port (ES 6/7, OpenSearch 1: whitelist; 2/3: allowlist).
 if [ -n "$RR_ENGINES" ]; then
-  "$ROOT/scripts/engine.sh" resolve $RR_ENGINES
-  t0=$SECONDS
-  mkdir -p "$ENG_DIR"
-  pids=()
-  for e in $RR_ENGINES; do
-    case "$e" in
-      opensearch-2|opensearch-3) allow=reindex.remote.allowlist ;;
-      *) allow=reindex.remote.whitelist ;;
-    esac
-    ENGINE_HEAP=${RR_ENGINE_HEAP:-512m} "$ROOT/scripts/engine.sh" start "$e" 0 "$ENG_DIR/$e" \
-      "$allow=127.0.0.1:*" >"$ENG_DIR/$e.start" 2>&1 &
-    pids+=($!)
-  done
   failed=""
   i=0
   for e in $RR_ENGINES; do
-    wait "${pids[$i]}" || failed="$failed $e"
+    wait "${engine_pids[$i]}" || failed="$failed $e"
     i=$((i + 1))
   done
   if [ -n "$failed" ]; then
@@ -100,7 +107,7 @@ if [ -n "$RR_ENGINES" ]; then
     export "$var=$url"
     echo "test.sh: $var=$url"
   done
-  echo "test.sh: engines started in $((SECONDS - t0))s"
+  echo "test.sh: engines ready $((SECONDS - t0))s after their start"
 fi
 
 REPORT="$ROOT/target/fault-report.md"

@@ -574,6 +574,8 @@ pub enum EngineKind {
     OpenSearch1,
     /// OpenSearch 3.x (Java 21+).
     OpenSearch3,
+    /// Elasticsearch 8.19.x (no reindex module: a destination, or a source for the copier).
+    Elasticsearch8,
     /// Elasticsearch 7.10.2.
     Elasticsearch710,
 }
@@ -587,6 +589,7 @@ impl EngineKind {
             EngineKind::Elasticsearch6 => "elasticsearch-6",
             EngineKind::OpenSearch1 => "opensearch-1",
             EngineKind::OpenSearch3 => "opensearch-3",
+            EngineKind::Elasticsearch8 => "elasticsearch-8",
             EngineKind::Elasticsearch710 => "elasticsearch-7.10",
         }
     }
@@ -617,6 +620,7 @@ impl EngineKind {
             EngineKind::OpenSearch3 => 3,
             EngineKind::Elasticsearch6 => 6,
             EngineKind::Elasticsearch7 | EngineKind::Elasticsearch710 => 7,
+            EngineKind::Elasticsearch8 => 8,
         }
     }
 
@@ -658,7 +662,7 @@ pub fn engine(kind: EngineKind) -> EngineRef {
     let url = std::env::var(&var).unwrap_or_else(|_| {
         panic!(
             "{var} is not set: run the tests through scripts/test.sh with {} in RR_ENGINES \
-             (default \"opensearch-2 elasticsearch-7 elasticsearch-6\"), or start one with \
+             (default \"opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8\"), or start one with \
              `scripts/engine.sh start {} 0 DIR` and export {var}=URL",
             kind.name(),
             kind.name()

@@ -152,6 +152,16 @@ async fn hostile_documents_elasticsearch_7_to_elasticsearch_7() {
 }
 
 #[tokio::test]
+async fn hostile_documents_elasticsearch_7_to_elasticsearch_8() {
+    copy_hostile(EngineKind::Elasticsearch7, EngineKind::Elasticsearch8).await;
+}
+
+#[tokio::test]
+async fn hostile_documents_elasticsearch_8_to_opensearch_2() {
+    copy_hostile(EngineKind::Elasticsearch8, EngineKind::OpenSearch2).await;
+}
+
+#[tokio::test]
 async fn hostile_typed_documents_elasticsearch_6_to_elasticsearch_7() {
     copy_hostile(EngineKind::Elasticsearch6, EngineKind::Elasticsearch7).await;
 }
@@ -211,9 +221,9 @@ async fn versions_on_real_engines_newer_majors_are_refused_older_and_cross_copy(
         engine(EngineKind::Elasticsearch7),
         engine(EngineKind::OpenSearch2),
     );
-    // noida-db answers as Elasticsearch 8.15.3, osmem-server as OpenSearch 3.8.0 (no real 8.x /
-    // 3.x node is shared: docs/engines.md).
-    let (es8, os3) = (noida(), osmem());
+    let es8 = engine(EngineKind::Elasticsearch8);
+    // osmem-server answers as OpenSearch 3.8.0 (no OpenSearch 3 node is shared: docs/engines.md).
+    let os3 = osmem();
     let refused = [
         (
             es7.url(),
@@ -223,7 +233,12 @@ async fn versions_on_real_engines_newer_majors_are_refused_older_and_cross_copy(
         (
             es8.url(),
             es7.url(),
-            "the source runs Elasticsearch 8.15.3 and the destination Elasticsearch 7.17.29",
+            "the source runs Elasticsearch 8.19.21 and the destination Elasticsearch 7.17.29",
+        ),
+        (
+            es8.url(),
+            es6.url(),
+            "the source runs Elasticsearch 8.19.21 and the destination Elasticsearch 6.8.23",
         ),
         (
             os3.url(),
@@ -254,6 +269,18 @@ async fn versions_on_real_engines_newer_majors_are_refused_older_and_cross_copy(
             &es6,
             &es7,
             "Elasticsearch 6.8.23 → Elasticsearch 7.17.29",
+        ),
+        (
+            EngineKind::Elasticsearch6,
+            &es6,
+            &es8,
+            "Elasticsearch 6.8.23 → Elasticsearch 8.19.21",
+        ),
+        (
+            EngineKind::Elasticsearch7,
+            &es7,
+            &es8,
+            "Elasticsearch 7.17.29 → Elasticsearch 8.19.21",
         ),
         (
             EngineKind::Elasticsearch7,
