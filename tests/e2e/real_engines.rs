@@ -513,3 +513,67 @@ async fn a_scroll_expired_on_a_real_engine_while_the_copier_is_stopped_restarts_
     delete_index(src.url(), &sidx).await;
     delete_index(dst.url(), &didx).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opensearch_1_and_3_private_nodes_copy_upwards_and_refuse_downwards() {
+    // OpenSearch 1.3 and 3.x are not shared (docs/engines.md): private nodes, started together.
+    let os1 = tokio::task::spawn_blocking(|| own_engine(EngineKind::OpenSearch1, &[]));
+    let os3 = tokio::task::spawn_blocking(|| own_engine(EngineKind::OpenSearch3, &[]));
+    let (os1, os3) = (os1.await.unwrap(), os3.await.unwrap());
+    let os2 = engine(EngineKind::OpenSearch2);
+    let docs = real_hostile_docs(300);
+    let sidx = unique_index("os1-src");
+    load_source(EngineKind::OpenSearch1, os1.url(), &sidx, &docs).await;
+    // 1.3 → 2.19 → 3.x, each checked document by document.
+    let mid = unique_index("os2-mid");
+    for (src, s, dst, d, summary) in [
+        (
+            os1.url(),
+            &sidx,
+            os2.url(),
+            &mid,
+            "OpenSearch 1.3.20 → OpenSearch 2.19.6",
+        ),
+        (
+            os2.url(),
+            &mid,
+            os3.url(),
+            &"dst".to_string(),
+            "OpenSearch 2.19.6 → OpenSearch 3.9.0",
+        ),
+    ] {
+        let (code, out, err) = run_yaml(&spec(src, s, dst, d, "", "")).await;
+        assert_eq!(code, 0, "{summary}: {out}\n{}", tail(&err));
+        assert!(err.contains(summary), "{summary}: {}", tail(&err));
+        assert_same_documents(src, s, dst, d, 300).await;
+    }
+    // 3.x → 2.19 and 2.19 → 1.3 are refused before anything is written.
+    for (src, s, dst, message) in [
+        (
+            os3.url(),
+            "dst",
+            os2.url(),
+            "the source runs OpenSearch 3.9.0 and the destination OpenSearch 2.19.6",
+        ),
+        (
+            os2.url(),
+            mid.as_str(),
+            os1.url(),
+            "the source runs OpenSearch 2.19.6 and the destination OpenSearch 1.3.20",
+        ),
+    ] {
+        let didx = unique_index("refused");
+        let (code, _, err) = run_yaml(&format!(
+            "{}  preflightTimeout: 1s\n",
+            spec(src, s, dst, &didx, "", "")
+        ))
+        .await;
+        assert_eq!(code, 3, "{message}: {}", tail(&err));
+        let line = error_line(&err);
+        assert!(
+            line.starts_with("error [VersionMismatch]") && line.contains(message),
+            "{line}"
+        );
+    }
+    delete_index(os2.url(), &mid).await;
+}
