@@ -577,3 +577,36 @@ async fn opensearch_1_and_3_private_nodes_copy_upwards_and_refuse_downwards() {
     }
     delete_index(os2.url(), &mid).await;
 }
+
+#[tokio::test]
+async fn native_remote_reindex_between_the_shared_engines_is_allowed() {
+    // scripts/test.sh starts the shared nodes with reindex.remote.whitelist/allowlist 127.0.0.1:*,
+    // so the engines' own `_reindex` from a remote works between them (a baseline for the copier).
+    // Pairs that work per docs/engines.md: ES 6.8 → ES 7.17, ES 7.17 → OS 2.19.
+    let (es6, es7, os2) = (
+        engine(EngineKind::Elasticsearch6),
+        engine(EngineKind::Elasticsearch7),
+        engine(EngineKind::OpenSearch2),
+    );
+    for (kind, src, dst) in [
+        (EngineKind::Elasticsearch6, &es6, &es7),
+        (EngineKind::Elasticsearch7, &es7, &os2),
+    ] {
+        let (sidx, didx) = (unique_index("native-src"), unique_index("native-dst"));
+        load_source(kind, src.url(), &sidx, &real_hostile_docs(100)).await;
+        // Native reindex does not copy the mapping: without it the u64 values fail dynamic mapping.
+        create_index(dst.url(), &didx, mapping(false)).await;
+        let (s, v) = call(
+            "POST",
+            &format!("{}/_reindex?wait_for_completion=true&refresh=true", dst.url()),
+            Some(json!({"source": {"remote": {"host": src.url()}, "index": sidx, "size": 50}, "dest": {"index": didx}})),
+        )
+        .await;
+        assert_eq!(s, 200, "{kind:?} → {:?}: {v}", dst.kind);
+        assert_eq!(v["total"], json!(100), "{v}");
+        assert_eq!(v["failures"], json!([]), "{v}");
+        assert_eq!(count(dst.url(), &didx).await, 100);
+        delete_index(src.url(), &sidx).await;
+        delete_index(dst.url(), &didx).await;
+    }
+}
