@@ -407,7 +407,7 @@ async fn real_429s_from_a_one_slot_write_queue_are_retried_without_loss() {
         json!({"settings": {"number_of_shards": 3, "number_of_replicas": 0}, "mappings": {"dynamic": false}}),
     )
     .await;
-    let docs: Vec<Doc> = (0..4000)
+    let docs: Vec<Doc> = (0..2000)
         .map(|i| Doc {
             id: format!("q{i}"),
             source: format!(r#"{{"i":{i},"pad":"{}"}}"#, "p".repeat(300)),
@@ -427,7 +427,7 @@ async fn real_429s_from_a_one_slot_write_queue_are_retried_without_loss() {
     .await;
     assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
     assert!(
-        out.contains("copied 4000 of 4000 documents (0 failed"),
+        out.contains("copied 2000 of 2000 documents (0 failed"),
         "{out}"
     );
     let rejected = write_rejections(dst.url()).await - before;
@@ -435,10 +435,10 @@ async fn real_429s_from_a_one_slot_write_queue_are_retried_without_loss() {
         rejected > 0,
         "the engine rejected no write: the test did not provoke 429s"
     );
-    assert_same_documents(src.url(), &sidx, dst.url(), "dst", 4000).await;
+    assert_same_documents(src.url(), &sidx, dst.url(), "dst", 2000).await;
     report_fault(
         &format!("real OpenSearch 2.19 write queue of 1 ({rejected} rejections)"),
-        4000,
+        2000,
         count(dst.url(), "dst").await,
         rewritten(dst.url(), "dst").await,
         "exit 0 (verified)",
@@ -609,4 +609,40 @@ async fn native_remote_reindex_between_the_shared_engines_is_allowed() {
         delete_index(src.url(), &sidx).await;
         delete_index(dst.url(), &didx).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PRODUCT BUG (temporary ignore, see docs/engines.md): an OpenSearch source in compatibility mode (GET / answers 7.10.2) is refused with VersionMismatch"]
+async fn opensearch_in_compatibility_mode_is_copied_as_the_opensearch_it_is() {
+    // `compatibility.override_main_response_version=true` (AWS OpenSearch Service's
+    // "compatibility mode") makes GET / answer version.number 7.10.2 without
+    // version.distribution; GET /_nodes/_local still reports the real 2.19.6.
+    let src = tokio::task::block_in_place(|| {
+        own_engine(
+            EngineKind::OpenSearch2,
+            &[("compatibility.override_main_response_version", "true")],
+        )
+    });
+    let (_, root) = call("GET", &format!("{}/", src.url()), None).await;
+    assert_eq!(root["version"]["number"], json!("7.10.2"), "{root}");
+    let dst = engine(EngineKind::OpenSearch2);
+    let didx = unique_index("compat-dst");
+    load_source(
+        EngineKind::OpenSearch2,
+        src.url(),
+        "src",
+        &real_hostile_docs(100),
+    )
+    .await;
+    let (code, out, err) = run_yaml(&spec(src.url(), "src", dst.url(), &didx, "", "")).await;
+    // Today: `error [VersionMismatch]: the source runs OpenSearch 7.10.2 and the destination
+    // OpenSearch 2.19.6: a remote's major version must not be newer than the destination's`.
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
+    assert!(
+        err.contains("OpenSearch 2.19.6 → OpenSearch 2.19.6"),
+        "the real version is reported: {}",
+        tail(&err)
+    );
+    assert_same_documents(src.url(), "src", dst.url(), &didx, 100).await;
+    delete_index(dst.url(), &didx).await;
 }
