@@ -15,5 +15,6 @@ mod metrics;
 mod network;
 mod nginx;
 mod rbac;
+mod real_engines;
 mod tls;
 mod versions;
