@@ -54,10 +54,13 @@ pub struct Rule {
 impl Rule {
     /// A rule on requests whose path contains `path` (and whose body contains `body`, if
     /// given).
-    pub fn new(method: &'static str, path: &'static str, body: Option<&'static str>) -> Self {
+    pub fn new(method: &'static str, path: impl Into<String>, body: Option<&'static str>) -> Self {
+        let path = path.into();
         Rule {
             method,
-            matches: Arc::new(move |p, b| p.contains(path) && body.is_none_or(|s| b.contains(s))),
+            matches: Arc::new(move |p, b| {
+                p.contains(path.as_str()) && body.is_none_or(|s| b.contains(s))
+            }),
             nth: 1,
             fault: Fault::LostAnswer,
         }

@@ -29,13 +29,21 @@ struct Case {
     op: &'static str,
 }
 
-/// The source and destination servers shared by a test's cases.
+/// The source and destination shared by a test's cases.
 struct Ends {
-    src: Server,
-    dst: Server,
+    src: String,
+    /// The source index.
+    sidx: String,
+    dst: String,
+    /// `pit` or `scroll`: what `paging: auto` must choose on this source.
+    auto: &'static str,
     source_docs: std::collections::BTreeMap<String, serde_json::Value>,
+    /// What the source is, for the report.
+    kind: &'static str,
+    _servers: Vec<Server>,
 }
 
+/// noida-db (Elasticsearch 8 imitation: `_pit` and `_shard_doc`) → osmem-server.
 async fn ends() -> Ends {
     let (src, dst) = (noida(), osmem());
     create_index(src.url(), "src", lean_mapping()).await;
@@ -43,15 +51,47 @@ async fn ends() -> Ends {
     let source_docs = parsed(&all_docs(src.url(), "src").await);
     assert_eq!(source_docs.len(), DOCS);
     Ends {
-        src,
-        dst,
+        src: src.url().to_string(),
+        sidx: "src".into(),
+        dst: dst.url().to_string(),
+        auto: "pit",
         source_docs,
+        kind: "noida-db → osmem",
+        _servers: vec![src, dst],
+    }
+}
+
+/// A REAL engine as the source (2 shards), osmem-server as the destination. Elasticsearch 7.17
+/// has PIT and `_shard_doc`; OpenSearch 2.19 has PIT but no `_shard_doc`, so the probe picks
+/// scroll there.
+async fn real_ends(kind: EngineKind, auto: &'static str) -> Ends {
+    let src = engine(kind);
+    let dst = osmem();
+    let sidx = unique_index("lost-response");
+    let mut body = lean_mapping();
+    body["settings"] = serde_json::json!({"number_of_shards": 2, "number_of_replicas": 0});
+    create_index(src.url(), &sidx, body).await;
+    load(src.url(), &sidx, &hostile_docs(DOCS)).await;
+    let source_docs = parsed(&all_docs(src.url(), &sidx).await);
+    assert_eq!(source_docs.len(), DOCS);
+    Ends {
+        src: src.url().to_string(),
+        sidx,
+        dst: dst.url().to_string(),
+        auto,
+        source_docs,
+        kind: match kind {
+            EngineKind::Elasticsearch7 => "real Elasticsearch 7.17 → osmem",
+            EngineKind::OpenSearch2 => "real OpenSearch 2.19 → osmem",
+            _ => "real engine → osmem",
+        },
+        _servers: vec![dst],
     }
 }
 
 /// Runs one case into its own destination index; asserts "equal, or a loud failure".
 async fn run_case(ends: &Ends, case: Case, n: usize) -> (i32, String) {
-    let (src_url, dst_url) = (ends.src.url().to_string(), ends.dst.url().to_string());
+    let (src_url, dst_url) = (ends.src.clone(), ends.dst.clone());
     let proxy = match case.side {
         Side::Source => fault_proxy::start(&src_url, case.rule.clone()).await,
         Side::Dest => fault_proxy::start(&dst_url, case.rule.clone()).await,
@@ -61,19 +101,26 @@ async fn run_case(ends: &Ends, case: Case, n: usize) -> (i32, String) {
         Side::Dest => (src_url.as_str(), proxy.url.as_str()),
     };
     let index = format!("dst-{n}");
+    let sidx = &ends.sidx;
+    let mode = if case.paging == "auto" {
+        ends.auto
+    } else {
+        case.paging
+    };
     let yaml = format!(
-        "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {{name: t}}\nspec:\n  source:\n    remote: {{host: \"{s}\"}}\n    index: src\n    size: {SIZE}\n    slices: 1\n    paging: {}\n  dest:\n    remote: {{host: \"{d}\"}}\n    index: {index}\n    opType: {}\n  retry: {{maxBackoff: 100ms}}\n",
+        "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {{name: t}}\nspec:\n  source:\n    remote: {{host: \"{s}\"}}\n    index: {sidx}\n    size: {SIZE}\n    slices: 1\n    paging: {}\n  dest:\n    remote: {{host: \"{d}\"}}\n    index: {index}\n    opType: {}\n  retry: {{maxBackoff: 100ms}}\n",
         case.paging, case.op
     );
     let dir = tempfile::tempdir().unwrap();
     let f = manifest(&dir, "r.yaml", &yaml);
     let (code, out, err) = run_cli(&["run", "-f", f.to_str().unwrap()]).await;
     let label = format!(
-        "{} · {} · paging {} · opType {}",
+        "{} · {} · paging {mode}{} · opType {} · {}",
         case.fault_label(),
         case.what,
-        case.paging,
-        case.op
+        if case.paging == "auto" { " (auto)" } else { "" },
+        case.op,
+        ends.kind
     );
     assert_eq!(
         proxy.fired.load(std::sync::atomic::Ordering::SeqCst),
@@ -150,7 +197,7 @@ const PAGES: [Fault; 5] = [
 /// The request that fetches page `k` (1 = first) of a slice in `paging` mode.
 fn page_rule(paging: &str, k: usize, fault: Fault) -> Rule {
     match (paging, k) {
-        ("scroll", 1) => Rule::new("POST", "/src/_search?scroll=", None).at(1, fault),
+        ("scroll", 1) => Rule::new("POST", "/_search?scroll=", None).at(1, fault),
         ("scroll", k) => Rule::new("POST", "/_search/scroll", None).at(k - 1, fault),
         (_, 1) => Rule::new("POST", "/_search", Some("\"track_total_hits\":true")).at(1, fault),
         (_, k) => Rule::new("POST", "/_search", Some("search_after")).at(k - 1, fault),
@@ -171,8 +218,8 @@ fn source_case(what: &str, paging: &'static str, rule: Rule) -> Case {
 async fn lost_response_to_opening_the_scroll_or_pit_through_fake_proxy() {
     matrix(&ALL, &["pit", "scroll"], |paging, fault| {
         let rule = match paging {
-            "scroll" => Rule::new("POST", "/src/_search?scroll=", None),
-            _ => Rule::new("POST", "/src/_pit", None),
+            "scroll" => Rule::new("POST", "/_search?scroll=", None),
+            _ => Rule::new("POST", "/_pit", None),
         };
         source_case("open scroll / PIT", paging, rule.at(1, fault))
     })
@@ -261,10 +308,10 @@ async fn lost_response_to_refresh_settings_restore_and_final_count_through_fake_
             "refresh",
             Rule::new("POST", "/_refresh", None).at(1, Fault::LostAnswer),
         ),
-        // The first PUT _settings tunes the index for loading, the second restores it.
+        // The destination is created tuned: its only PUT _settings is the restore.
         (
             "settings restore",
-            Rule::new("PUT", "/_settings", None).at(2, Fault::LostAnswer),
+            Rule::new("PUT", "/_settings", None).at(1, Fault::LostAnswer),
         ),
         (
             "final count",
@@ -365,4 +412,31 @@ async fn fake_proxy_a_destination_that_swallows_a_bulk_fails_with_count_mismatch
             "{log}"
         );
     }
+}
+
+/// The matrix's page faults against REAL engines as the source, with `paging: auto`: the probe
+/// must pick PIT on Elasticsearch 7.17 and scroll on OpenSearch 2.19 (no `_shard_doc`), and a
+/// lost, refused or cut page must never end in a success with a difference.
+async fn real_engine_pages(kind: EngineKind, auto: &'static str) {
+    let ends = real_ends(kind, auto).await;
+    let mut n = 0;
+    for k in [1, 4, LAST_CONTINUATION + 1] {
+        for fault in [Fault::LostAnswer, Fault::Gateway(503), Fault::ResetMidBody] {
+            n += 1;
+            let rule = page_rule(auto, k, fault);
+            let what = format!("page {k} of 8");
+            let (code, log) = run_case(&ends, source_case(&what, "auto", rule), n).await;
+            assert_eq!(code, 0, "{what} {fault:?}: expected recovery\n{log}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn lost_response_to_pages_of_a_real_elasticsearch_7_through_fake_proxy_reads_by_pit() {
+    real_engine_pages(EngineKind::Elasticsearch7, "pit").await;
+}
+
+#[tokio::test]
+async fn lost_response_to_pages_of_a_real_opensearch_2_through_fake_proxy_reads_by_scroll() {
+    real_engine_pages(EngineKind::OpenSearch2, "scroll").await;
 }
