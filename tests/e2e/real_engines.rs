@@ -201,7 +201,7 @@ async fn three_slices_on_a_three_shard_source_copy_everything_once() {
     assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
     assert!(err.contains("with 3 slice(s)"), "{}", tail(&err));
     assert!(
-        out.contains("copied 6000 of 6000 documents (0 failed"),
+        out.contains("copied 6000 of 6000 documents expected (0 failed"),
         "{out}"
     );
     assert_same_documents(src.url(), &sidx, dst.url(), &didx, 6000).await;
@@ -427,7 +427,7 @@ async fn real_429s_from_a_one_slot_write_queue_are_retried_without_loss() {
     .await;
     assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
     assert!(
-        out.contains("copied 2000 of 2000 documents (0 failed"),
+        out.contains("copied 2000 of 2000 documents expected (0 failed"),
         "{out}"
     );
     let rejected = write_rejections(dst.url()).await - before;
