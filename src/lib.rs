@@ -14,4 +14,5 @@ pub mod controller;
 pub mod copy;
 pub mod search;
 pub mod telemetry;
+pub mod verify;
 pub mod workflow;

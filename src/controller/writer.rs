@@ -71,6 +71,19 @@ impl StatusWriter {
         serde_json::to_value(&*cs).unwrap_or(Value::Null)
     }
 
+    /// Sets one more condition (e.g. `Verified`) in the list the next phase patch writes.
+    pub fn set_condition(&self, type_: &str, status: bool, reason: &str, message: &str) {
+        let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
+        super::status::set_condition(
+            &mut cs,
+            type_,
+            status,
+            reason,
+            message,
+            Some(self.generation()),
+        );
+    }
+
     /// Enters a phase: patches `phase`, `observedGeneration` and conditions (plus `extra`
     /// fields), then records an Event.
     pub async fn phase(

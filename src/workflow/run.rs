@@ -7,7 +7,7 @@ use super::destination::{
 use super::error::WorkflowError;
 use super::resolve::{Connected, SecretSource, Settings, connect};
 use crate::api::units::Slices;
-use crate::api::{Conflicts, OpType, OriginalSettings, Phase, RemoteReindexSpec};
+use crate::api::{Conflicts, OpType, OriginalSettings, Phase, RemoteReindexSpec, Verify};
 use crate::copy::{
     CopyError, CopyPlan, CopyStats, SliceCheckpoint, StatsSnapshot, Stop, Throttle, WriteOp,
     run_copy,
@@ -62,8 +62,13 @@ pub struct Outcome {
     pub prepared: Prepared,
     /// Documents in the destination after the refresh.
     pub dest_count: u64,
-    /// Whether the count was verified exactly (the destination started empty).
+    /// Whether the copy was verified: the count exactly (the destination started empty), or
+    /// the checksum.
     pub verified: bool,
+    /// `spec.verify` as applied.
+    pub method: Verify,
+    /// The checksum comparison, with `spec.verify: Checksum`.
+    pub checksum: Option<crate::verify::ChecksumReport>,
     /// Wall time of the copy phase.
     pub copy_time: Duration,
     /// Requests retried (whole requests and resent items).
@@ -74,10 +79,11 @@ impl Outcome {
     /// A one-line summary for conditions, events and the CLI.
     pub fn message(&self) -> String {
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
-        let check = if self.verified {
-            "count verified"
-        } else {
-            "destination was not empty: count not verified"
+        let check = match (&self.checksum, self.method, self.verified) {
+            (Some(c), _, _) => c.message(),
+            (None, Verify::None, _) => "not verified (spec.verify: None)".into(),
+            (None, _, true) => "count verified".into(),
+            (None, _, false) => "destination was not empty: count not verified".into(),
         };
         format!(
             "copied {} of {} documents ({} failed, {} conflicts) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
@@ -127,6 +133,8 @@ pub async fn run<S: SecretSource, K: Sink>(
         && !matches!(
             e,
             WorkflowError::Verification { .. }
+                | WorkflowError::ChecksumMismatch(_)
+                | WorkflowError::Verify(_)
                 | WorkflowError::Destination { .. }
                 | WorkflowError::DestinationReplaced(_)
         )
@@ -317,7 +325,7 @@ async fn copy_and_finalize<K: Sink>(
     let plan = copy_plan(spec, conn, prepared, throttle);
     let started = Instant::now();
     let copied = tokio::select! {
-        r = run_copy(plan, stats.clone(), stop) => r,
+        r = run_copy(plan, stats.clone(), stop.clone()) => r,
         () = rotation => unreachable!("the rotation loop never ends"),
     };
     copied.map_err(|e| match e {
@@ -364,7 +372,8 @@ async fn copy_and_finalize<K: Sink>(
         dst.count(didx, None).await
     }
     .map_err(|source| WorkflowError::Destination { during, source })?;
-    if prepared.dest_was_empty {
+    let method = spec.verify.unwrap_or_default();
+    if prepared.dest_was_empty && method == Verify::Count {
         let expected = snap.read - snap.failed;
         if found != expected {
             return Err(WorkflowError::Verification {
@@ -375,15 +384,71 @@ async fn copy_and_finalize<K: Sink>(
             });
         }
     }
+    let checksum = match method {
+        Verify::Checksum => {
+            let source = scan_side(spec, conn, prepared, true);
+            let dest = scan_side(spec, conn, prepared, false);
+            Some(tokio::select! {
+                biased;
+                _ = stop.requested() => return Err(WorkflowError::Cancelled),
+                r = crate::verify::checksum(&source, &dest) => r?,
+            })
+        }
+        _ => None,
+    };
+    if let Some(c) = checksum.as_ref().filter(|c| !c.matched) {
+        return Err(WorkflowError::ChecksumMismatch(c.clone()));
+    }
     let retries = snap.retries + conn.source.retries() + conn.dest.retries();
     Ok(Outcome {
         stats: snap,
         prepared: prepared.clone(),
         dest_count: found,
-        verified: prepared.dest_was_empty,
+        verified: match method {
+            Verify::Count => prepared.dest_was_empty,
+            Verify::Checksum => true,
+            Verify::None => false,
+        },
+        method,
+        checksum,
         copy_time,
         retries,
     })
+}
+
+/// One side of the checksum comparison: the source with the copy's query, or the destination.
+fn scan_side(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    prepared: &Prepared,
+    source: bool,
+) -> crate::verify::Side {
+    let keep_alive = spec
+        .source
+        .scroll
+        .as_ref()
+        .map_or_else(|| "5m".to_string(), |d| d.0.clone());
+    crate::verify::Side {
+        which: if source { "source" } else { "destination" },
+        client: if source {
+            conn.source.clone()
+        } else {
+            conn.dest.clone()
+        },
+        index: if source {
+            &spec.source.index
+        } else {
+            &spec.dest.index
+        }
+        .clone(),
+        query: if source {
+            spec.source.query.clone()
+        } else {
+            None
+        },
+        slices: prepared.slices,
+        keep_alive,
+    }
 }
 
 fn copy_plan(

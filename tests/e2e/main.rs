@@ -13,4 +13,5 @@ mod network;
 mod nginx;
 mod rbac;
 mod tls;
+mod verify;
 mod versions;
