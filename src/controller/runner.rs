@@ -33,7 +33,13 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         controller: "remote-reindex".into(),
         instance,
     };
+    let leadership = Arc::new(if args.leader_election {
+        leader::Leadership::elected()
+    } else {
+        leader::Leadership::unelected()
+    });
     let ctx = Arc::new(Context {
+        leadership: leadership.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
         registry: Default::default(),
@@ -89,6 +95,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
             &args.leader_election_id,
             &identity,
             Duration::from_secs(args.lease_duration),
+            leadership.clone(),
         ));
         // A standby is healthy and ready; it just does not reconcile.
         ready.store(true, Ordering::SeqCst);
@@ -103,9 +110,14 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         tracing::info!(%identity, "acquired the Lease: this replica is the leader");
         let lost = le.clone().keep_renewing(stop.clone());
         tokio::spawn({
-            let (lost, stop) = (lost.clone(), stop.clone());
+            let (lost, stop, ctx) = (lost.clone(), stop.clone(), ctx.clone());
             async move {
                 lost.cancelled().await;
+                // Copies stop at once (at a batch boundary, keeping the destination tuned for
+                // the new leader); their status writes are refused from now on.
+                for e in ctx.registry.running() {
+                    e.stop.request(crate::copy::StopMode::Shutdown);
+                }
                 stop.cancel();
             }
         });

@@ -6,7 +6,7 @@ use super::registry::Entry;
 use super::secrets::KubeSecrets;
 use super::sink::{StatusSink, failures_patch};
 use super::status::{now, progress_patch};
-use super::writer::{StatusWriter, api_message, is_not_found};
+use super::writer::{StatusWriter, WriteError, api_message, is_not_found};
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
 use crate::workflow::progress::progress;
 use crate::workflow::{self, Outcome, Prepared, WorkflowError};
@@ -211,6 +211,8 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             writer.event(type_, reason, &message).await;
         }
         Err(e) if is_not_found(&e) => {}
+        // Logged by the writer; the new leader owns the status now.
+        Err(WriteError::NotLeader(_)) => {}
         Err(e) => {
             tracing::error!(name = %obj.name_any(), error = %api_message(&e), "could not write the terminal status; the next reconcile retries");
             // An Event may still get through (e.g. RBAC without `remotereindexes/status`), so
