@@ -12,6 +12,7 @@ mod metrics;
 mod network;
 mod nginx;
 mod rbac;
+mod real_engines;
 mod tls;
 mod verify;
 mod versions;
