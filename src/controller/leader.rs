@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Leadership {
     /// `None`: no election (always allowed); else the instant the budget ends.
     until: Mutex<Option<Instant>>,
-    elected: bool,
+    /// The candidate's identity, with leader election.
+    identity: Option<String>,
 }
 
 impl Leadership {
@@ -31,21 +32,27 @@ impl Leadership {
     pub fn unelected() -> Self {
         Leadership {
             until: Mutex::new(None),
-            elected: false,
+            identity: None,
         }
     }
 
-    /// Leader election: nothing is allowed until the Lease is held.
-    pub fn elected() -> Self {
+    /// Leader election as `identity`: nothing is allowed until the Lease is held.
+    pub fn elected(identity: &str) -> Self {
         Leadership {
             until: Mutex::new(Some(Instant::now())),
-            elected: true,
+            identity: Some(identity.to_string()),
         }
+    }
+
+    /// The candidate's identity (with leader election): status writes name it as their field
+    /// manager, so `managedFields` shows which replica wrote last.
+    pub fn identity(&self) -> Option<&str> {
+        self.identity.as_deref()
     }
 
     /// `Err` with the reason when this process must not act as the leader now.
     pub fn check(&self) -> Result<(), String> {
-        if !self.elected {
+        if self.identity.is_none() {
             return Ok(());
         }
         let until = self.until.lock().unwrap_or_else(|p| p.into_inner());
@@ -68,7 +75,7 @@ impl Leadership {
 
     /// Leadership is lost: act no more.
     pub fn revoke(&self) {
-        if self.elected {
+        if self.identity.is_some() {
             *self.until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         }
     }
@@ -114,15 +121,25 @@ impl LeaderElection {
     }
 
     /// How long a leader may act after sending a renewal that succeeds: the lease duration
-    /// minus a third of it, the margin for clock rate differences and the time a standby's
-    /// first read of the renewed record takes.
+    /// minus a fifth of it. A standby takes over no earlier than a lease duration after it
+    /// first saw the renewed record, which is after the renewal was sent; the margin covers
+    /// clock rate differences and scheduling delays. A write that passed the check just before
+    /// the budget ended and arrives late is refused by its `resourceVersion` once the new
+    /// leader has written.
     fn budget(&self) -> Duration {
-        self.duration - self.duration / 3
+        self.duration - self.duration / 5
     }
 
-    /// The timeout of one Lease request: a fifth of the lease duration, at most 10 s.
+    /// How often the Lease is renewed: four attempts fit in a budget.
+    fn renew_every(&self) -> Duration {
+        self.duration / 5
+    }
+
+    /// The timeout of one Lease request: half the lease duration, at most 10 s. The budget's
+    /// end is watched while a request is in flight, so a slow answer that still comes in time
+    /// counts, and a hung one cannot extend the budget.
     fn call_timeout(&self) -> Duration {
-        (self.duration / 5).min(Duration::from_secs(10))
+        (self.duration / 2).min(Duration::from_secs(10))
     }
 
     async fn call<T>(
@@ -177,7 +194,7 @@ impl LeaderElection {
         lost
     }
 
-    /// Renews every quarter of the lease duration; returns why leadership was lost (`None` on
+    /// Renews every fifth of the lease duration; returns why leadership was lost (`None` on
     /// `stop`). The budget's end is watched while sleeping and while a renewal is in flight.
     async fn renew_until_lost(&self, stop: &CancellationToken) -> Option<&'static str> {
         let spent = "could not renew the Lease in time";
@@ -187,7 +204,7 @@ impl LeaderElection {
             tokio::select! {
                 _ = stop.cancelled() => return None,
                 _ = tokio::time::sleep_until(until.into()) => return Some(spent),
-                _ = tokio::time::sleep(self.duration / 4) => {}
+                _ = tokio::time::sleep(self.renew_every()) => {}
             }
             // Checked after waking too: a paused process wakes with every timer due at once.
             if self.leadership.check().is_err() {
@@ -308,7 +325,8 @@ mod tests {
     #[test]
     fn leadership_is_a_budget_from_the_renewal_sent() {
         assert!(Leadership::unelected().check().is_ok());
-        let l = Leadership::elected();
+        let l = Leadership::elected("me");
+        assert_eq!(l.identity(), Some("me"));
         assert!(l.check().is_err(), "not before the Lease is held");
         let sent = Instant::now();
         l.renewed(sent, Duration::from_secs(60));

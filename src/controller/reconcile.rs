@@ -127,6 +127,7 @@ async fn apply(
                     &obj.name_any(),
                     patch,
                     obj.resource_version().as_deref(),
+                    ctx.leadership.identity(),
                 )
                 .await?;
             }
@@ -194,6 +195,7 @@ async fn set_phase(
         &obj.name_any(),
         patch,
         obj.resource_version().as_deref(),
+        None,
     )
     .await?;
     Ok(())

@@ -33,8 +33,14 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         controller: "remote-reindex".into(),
         instance,
     };
+    let identity = {
+        let base = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "remote-reindex".into());
+        format!("{base}_{:016x}", rand::random::<u64>())
+    };
     let leadership = Arc::new(if args.leader_election {
-        leader::Leadership::elected()
+        leader::Leadership::elected(&identity)
     } else {
         leader::Leadership::unelected()
     });
@@ -85,10 +91,6 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     });
     let mut election = None;
     if args.leader_election {
-        let base = std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| "remote-reindex".into());
-        let identity = format!("{base}_{:016x}", rand::random::<u64>());
         let le = Arc::new(leader::LeaderElection::new(
             client.clone(),
             &args.leader_election_namespace,

@@ -93,7 +93,16 @@ impl StatusWriter {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            match patch_status(&self.api, &self.name, status.clone(), rv.as_deref()).await {
+            let manager = self.ctx.leadership.identity();
+            match patch_status(
+                &self.api,
+                &self.name,
+                status.clone(),
+                rv.as_deref(),
+                manager,
+            )
+            .await
+            {
                 Ok(obj) => {
                     self.seen(obj.metadata.resource_version);
                     return Ok(());
@@ -179,13 +188,19 @@ impl StatusWriter {
 }
 
 /// Merge-patches `.status` of `name`, retrying transient API errors (not 4xx) a few times. With
-/// `resource_version` the patch applies only to that version (a 409 otherwise, not retried).
+/// `resource_version` the patch applies only to that version (a 409 otherwise, not retried);
+/// `manager` names the field manager (default: the client's user agent).
 pub async fn patch_status(
     api: &Api<RemoteReindex>,
     name: &str,
     status: Value,
     resource_version: Option<&str>,
+    manager: Option<&str>,
 ) -> Result<RemoteReindex, kube::Error> {
+    let params = PatchParams {
+        field_manager: manager.map(str::to_string),
+        ..Default::default()
+    };
     let mut body = json!({ "status": status });
     if let Some(rv) = resource_version {
         body["metadata"] = json!({ "resourceVersion": rv });
@@ -193,10 +208,7 @@ pub async fn patch_status(
     let mut delay = Duration::from_millis(250);
     let mut attempt = 1;
     loop {
-        match api
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
-            .await
-        {
+        match api.patch_status(name, &params, &Patch::Merge(&body)).await {
             Ok(obj) => return Ok(obj),
             Err(e) if resource_version.is_some() && is_conflict(&e) => return Err(e),
             Err(e) if attempt < 5 && is_transient(&e) => {

@@ -5,13 +5,20 @@
 use super::docs;
 use super::k8s::*;
 use crate::harness::*;
-use kube::Api;
-use remote_reindex::api::{Phase, RemoteReindex};
+use k8s_openapi::jiff::{self, Timestamp};
+use remote_reindex::api::Phase;
 use remote_reindex::search::{ClientOptions, SearchClient};
 use remote_reindex::verify::{Side, checksum};
 use serde_json::json;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The leader election identity an operator logged.
+fn identity(log: &str) -> String {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|v| v["fields"]["identity"].as_str().map(str::to_string))
+        .expect("the operator logs its identity")
+}
 
 fn side(which: &'static str, url: &str, index: &str) -> Side {
     Side {
@@ -67,7 +74,9 @@ async fn a_leader_paused_past_its_lease_is_fenced_and_the_copy_equals_the_source
     .await;
 
     // Pause the leader past its Lease; the standby takes over and resumes the copy.
+    let stale_id = identity(&stale.log());
     stale.signal("STOP");
+    let stopped_at = Timestamp::now();
     eventually("the standby to take over", Duration::from_secs(60), || {
         let log = next.log();
         async move {
@@ -76,32 +85,8 @@ async fn a_leader_paused_past_its_lease_is_fenced_and_the_copy_equals_the_source
         }
     })
     .await;
-    // Let the new leader write its own progress at least once (it samples every 2 s).
+    // Let the new leader write its own status (it samples progress every 2 s).
     tokio::time::sleep(Duration::from_secs(4)).await;
-
-    // From here on, progress may only grow: a write by the paused leader would set it back.
-    let api: Api<RemoteReindex> = Api::namespaced(client.clone(), &ns);
-    let history: Arc<Mutex<Vec<(String, i64)>>> = Arc::default();
-    let poller = tokio::spawn({
-        let (api, history) = (api.clone(), history.clone());
-        async move {
-            loop {
-                if let Ok(obj) = api.get("fence").await {
-                    let s = obj.status.unwrap_or_default();
-                    let written = s.progress.map_or(-1, |p| p.written);
-                    let rv = obj.metadata.resource_version.unwrap_or_default();
-                    let mut h = history.lock().unwrap();
-                    if h.last().is_none_or(|(r, _)| *r != rv) {
-                        h.push((rv, written));
-                    }
-                    if s.phase.is_some_and(Phase::is_terminal) {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    });
     stale.signal("CONT");
     eventually(
         "the stale leader to stop writing",
@@ -119,7 +104,6 @@ async fn a_leader_paused_past_its_lease_is_fenced_and_the_copy_equals_the_source
     .await;
     patch_spec(&client, &ns, "fence", json!({"requestsPerSecond": null})).await;
     let obj = wait_terminal(&client, &ns, "fence", Duration::from_secs(180)).await;
-    poller.await.unwrap();
     let status = obj.status.clone().unwrap_or_default();
     assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
     let verified = condition(&status, "Verified");
@@ -132,18 +116,34 @@ async fn a_leader_paused_past_its_lease_is_fenced_and_the_copy_equals_the_source
     assert_eq!((v.expected, v.found), (20_000, 20_000), "{v:?}");
     assert_eq!((v.missing, v.unexpected, v.differing), (0, 0, 0), "{v:?}");
 
-    let history = history.lock().unwrap().clone();
-    for w in history.windows(2) {
-        let ((_, a), (_, b)) = (&w[0], &w[1]);
-        assert!(
-            b >= a,
-            "status.progress.written went back from {a} to {b}: a stale write got through: {history:?}"
-        );
-    }
+    // Status writes name their replica as field manager: the stale leader's last write to the
+    // status is from before its pause (a write after SIGCONT would carry a later time).
+    let next_id = identity(&next.log());
+    let status_writes = |who: &str| {
+        obj.metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            // Only status writes name a replica (`subresource` is not recorded before 1.22).
+            .filter(|m| m.manager.as_deref() == Some(who))
+            .filter_map(|m| m.time.as_ref().map(|t| t.0))
+            .max()
+    };
+    let stale_last =
+        status_writes(&stale_id).expect("the first leader wrote the status before its pause");
+    assert!(
+        stale_last < stopped_at + jiff::SignedDuration::from_secs(2),
+        "the paused leader wrote the status at {stale_last}, after its pause at {stopped_at}"
+    );
+    assert!(
+        status_writes(&next_id).is_some(),
+        "{:?}",
+        obj.metadata.managed_fields
+    );
     let log = stale.log();
     assert!(log.contains("refusing to write the status"), "{log}");
     eprintln!(
-        "stale leader's log after SIGCONT: {}",
+        "stale leader's last status write {stale_last} (paused at {stopped_at}); its log after SIGCONT:\n{}",
         log.lines()
             .filter(|l| l.contains("refusing to write")
                 || l.contains("stops writing")
