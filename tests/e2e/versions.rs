@@ -266,3 +266,29 @@ async fn newer_majors_unknown_distributions_and_elasticsearch_2_are_refused_befo
     let (s, _) = call("HEAD", &format!("{}/dst", dst.url()), None).await;
     assert_eq!(s, 404, "nothing was created on the destination");
 }
+
+#[tokio::test]
+async fn elasticsearch_5_and_6_destinations_are_refused_before_anything_is_written() {
+    let (src, dst) = (noida(), noida());
+    create_index(src.url(), "src", lean_mapping()).await;
+    load(src.url(), "src", &hostile_docs(10)).await;
+    for (number, doc_type) in [("6.8.23", "_doc"), ("5.6.16", "doc")] {
+        let claim = Claim {
+            number,
+            distribution: ES,
+            doc_type: Some(doc_type),
+        };
+        let fake_dst = fake_version(dst.url(), claim).await;
+        let (code, out, err) = run_yaml(&spec(src.url(), &fake_dst)).await;
+        assert_eq!(code, 3, "{number}: {out}\n{}", tail(&err));
+        let line = error_line(&err);
+        assert!(
+            line.starts_with("error [VersionMismatch]")
+                && line.contains(&format!("the destination runs Elasticsearch {number}"))
+                && line.contains("supported as sources only"),
+            "{number}: {line}"
+        );
+    }
+    let (s, _) = call("HEAD", &format!("{}/dst", dst.url()), None).await;
+    assert_eq!(s, 404, "nothing was created on the destination");
+}
