@@ -8,6 +8,7 @@ mod copy;
 mod engine;
 mod examples;
 mod harness;
+mod logs;
 mod metrics;
 mod network;
 mod nginx;
