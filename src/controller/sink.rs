@@ -37,6 +37,7 @@ impl StatusSink {
     pub fn new(writer: Arc<StatusWriter>) -> Self {
         let (namespace, name) = writer.resource();
         let metrics = Arc::new(writer.ctx.metrics.copy(namespace, name));
+        metrics.set_phase(Phase::Pending);
         StatusSink {
             writer,
             metrics,
@@ -75,6 +76,7 @@ impl Sink for StatusSink {
         message: String,
     ) -> Result<(), String> {
         tracing::info!(%phase, reason, message, "phase");
+        self.metrics.set_phase(phase);
         self.writer
             .phase(phase, reason, &message, json!({}))
             .await

@@ -192,6 +192,9 @@ pub struct StatsSnapshot {
     pub bytes: u64,
     /// Bulk requests sent.
     pub bulks: u64,
+    /// Slices started over from their beginning in this process (scroll context lost, or a
+    /// checkpoint that could not be continued).
+    pub restarts: u64,
 }
 
 impl CopyStats {
@@ -213,6 +216,7 @@ impl CopyStats {
             s.written += c.written.load(Relaxed);
             s.failed += c.failed.load(Relaxed);
             s.conflicts += c.conflicts.load(Relaxed);
+            s.restarts += u64::from(c.epoch());
         }
         s
     }
@@ -351,6 +355,7 @@ mod tests {
         c.add_written(1, 10);
         assert_eq!(s.snapshot().written, 10);
         assert_eq!(s.snapshot().read, 10);
+        assert_eq!(s.snapshot().restarts, 1);
     }
 
     #[test]

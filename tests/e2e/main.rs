@@ -1,6 +1,7 @@
 //! The integration tests: one binary, real servers (see `harness`).
 
 mod aws;
+mod chart;
 mod cli;
 mod controller;
 mod controller_auth;
