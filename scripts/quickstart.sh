@@ -34,8 +34,8 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/rr-quickstart.XXXXXX")
 PIDS=()
 
 install_tools() {
-  step "Tools: search servers, kubectl, nginx (scripts/install-test-deps.sh; skipped when present)" "1-2 min the first time"
-  scripts/install-test-deps.sh
+  step "Tools: search servers, kubectl, nginx (scripts/install-test-deps.sh ${INSTALL_ARGS[*]}; skipped when present)" "1-2 min the first time"
+  scripts/install-test-deps.sh "${INSTALL_ARGS[@]}"
   step_done
 }
 
@@ -47,8 +47,9 @@ build() {
 }
 
 # The two clusters. To copy between other servers (e.g. real Elasticsearch and OpenSearch nodes),
-# change only this function: it sets SRC/DST (base URLs), SRC_NAME/DST_NAME (what runs there)
-# and appends the servers' pids to PIDS (stopped by stop_servers).
+# change only INSTALL_ARGS and this function: it sets SRC/DST (base URLs), SRC_NAME/DST_NAME
+# (what runs there) and appends the servers' pids to PIDS (stopped by stop_servers).
+INSTALL_ARGS=(--no-engines) # the imitation servers below need no JDK or engine jars
 start_servers() {
   step "Starting two local servers on free ports" "a few seconds"
   SRC=$(scripts/servers.sh noida "$W/src")

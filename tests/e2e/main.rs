@@ -14,5 +14,6 @@ mod metrics;
 mod network;
 mod nginx;
 mod rbac;
+mod real_engines;
 mod tls;
 mod versions;
