@@ -168,6 +168,14 @@ async fn connect_once<S: SecretSource>(
             })?
     };
     let summary = version_rule(&source_info, &dest_info)?;
+    // Elasticsearch 6.x indices have one mapping type; `_doc` is 6.x's own default.
+    let dest = if dest_info.distribution == crate::search::Distribution::Elasticsearch
+        && dest_info.version.major < 7
+    {
+        dest.with_mapping_type("_doc")
+    } else {
+        dest
+    };
     Ok(Connected {
         source,
         dest,

@@ -437,8 +437,8 @@ fn copy_plan(
         max_docs: spec.source.max_docs.map(|n| n as u64),
         dest: conn.dest.clone(),
         dest_index: spec.dest.index.clone(),
-        // Typeless: Elasticsearch 5.x/6.x destinations are refused by the version rule.
-        dest_type: None,
+        // `_type` in bulk actions on Elasticsearch 6.x.
+        dest_type: conn.dest.mapping_type().map(str::to_string),
         op: match spec.dest.op_type.unwrap_or_default() {
             OpType::Index => WriteOp::Index,
             OpType::Create => WriteOp::Create,

@@ -4,21 +4,21 @@
 use super::error::WorkflowError;
 use crate::search::{ClusterInfo, Distribution};
 
-/// Sources: Elasticsearch 5.x–9.x and OpenSearch 1.x–3.x. Destinations: Elasticsearch 7.x–9.x
-/// and OpenSearch (5.x/6.x need typed index creation and typed `_meta`, which the workflow does
-/// not do). Within one distribution the remote's major must not be newer than the destination's;
+/// Sources: Elasticsearch 5.x–9.x and OpenSearch 1.x–3.x. Destinations: Elasticsearch 6.x–9.x
+/// and OpenSearch (6.x through the `_doc` mapping type; 5.x would need a type name chosen per
+/// index, which the workflow does not do). Within one distribution the remote's major must not be newer than the destination's;
 /// across distributions the copy is allowed and named. Returns the human summary.
 pub fn version_rule(source: &ClusterInfo, dest: &ClusterInfo) -> Result<String, WorkflowError> {
     for (which, c) in [("source", source), ("destination", dest)] {
         if c.distribution == Distribution::Elasticsearch && c.version.major < 5 {
             return Err(WorkflowError::VersionMismatch(format!(
-                "the {which} runs {c}, which is not supported (sources: Elasticsearch 5.x-9.x, OpenSearch 1.x-3.x; destinations: Elasticsearch 7.x-9.x, OpenSearch 1.x-3.x)"
+                "the {which} runs {c}, which is not supported (sources: Elasticsearch 5.x-9.x, OpenSearch 1.x-3.x; destinations: Elasticsearch 6.x-9.x, OpenSearch 1.x-3.x)"
             )));
         }
     }
-    if dest.distribution == Distribution::Elasticsearch && dest.version.major < 7 {
+    if dest.distribution == Distribution::Elasticsearch && dest.version.major < 6 {
         return Err(WorkflowError::VersionMismatch(format!(
-            "the destination runs {dest}: Elasticsearch 5.x/6.x are supported as sources only (a destination must be Elasticsearch 7.x-9.x or OpenSearch: 5.x/6.x indices need typed mappings, which this operator does not create)"
+            "the destination runs {dest}: Elasticsearch 5.x is supported as a source only (a destination must be Elasticsearch 6.x-9.x or OpenSearch)"
         )));
     }
     if dest.is_serverless() {
@@ -65,21 +65,21 @@ mod tests {
     }
 
     #[test]
-    fn old_elasticsearch_is_a_source_only() {
+    fn elasticsearch_5_is_a_source_only_and_6_a_destination_too() {
         assert_eq!(
             version_rule(&es("6.8.23"), &es("7.17.29")).unwrap(),
             "Elasticsearch 6.8.23 → Elasticsearch 7.17.29"
         );
         assert!(version_rule(&es("5.6.16"), &os("2.19.1")).is_ok());
-        for dest in ["6.8.23", "5.6.16"] {
-            let m = refused(es("5.6.16"), es(dest));
-            assert!(m.contains("supported as sources only"), "{m}");
-            let m = refused(os("1.3.19"), es(dest));
-            assert!(
-                m.contains(&format!("the destination runs Elasticsearch {dest}")),
-                "{m}"
-            );
-        }
+        assert!(version_rule(&es("5.6.16"), &es("6.8.23")).is_ok());
+        assert!(version_rule(&os("1.3.19"), &es("6.8.23")).is_ok());
+        let m = refused(es("5.6.16"), es("5.6.16"));
+        assert!(m.contains("supported as a source only"), "{m}");
+        let m = refused(os("1.3.19"), es("5.6.16"));
+        assert!(
+            m.contains("the destination runs Elasticsearch 5.6.16"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod controller;
 mod controller_auth;
 mod copy;
 mod engine;
+mod es6_dest;
 mod examples;
 mod harness;
 mod logs;
