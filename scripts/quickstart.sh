@@ -41,7 +41,7 @@ install_tools() {
 
 build() {
   step "Building remote-reindex (cargo profile '$PROFILE': opt-level 2, no LTO)" \
-    "about 9 min on 2 busy cores the first time, seconds afterwards"
+    "the first time about 600 CPU-seconds: 5-7 min on 2 idle cores, 15-30 min on busy ones; seconds afterwards"
   cargo build --locked --profile "$PROFILE"
   step_done
 }
@@ -113,7 +113,7 @@ summary() {
   settings=$(curl -fsS "$DST/$DST_INDEX/_settings?flat_settings=true" | python3 -c '
 import json, sys
 s = next(iter(json.load(sys.stdin).values()))["settings"]
-print(", ".join(f"{k}={s.get(k, \"(unset)\")}" for k in ("index.number_of_replicas", "index.refresh_interval")))')
+print(", ".join(k + "=" + str(s.get(k, "(unset)")) for k in ("index.number_of_replicas", "index.refresh_interval")))')
   cat <<EOF
 
 == Quick start summary
@@ -127,7 +127,7 @@ Look at them with curl:
   curl -s '$DST/$DST_INDEX/_count'
   curl -s '$DST/$DST_INDEX/_search?size=1&pretty'
   curl -s '$DST/$DST_INDEX/_settings?pretty'
-  curl -s '$DST/$DST_INDEX/_mapping?pretty'      # _meta holds the copy's marker
+  curl -s '$DST/$DST_INDEX/_mapping?pretty'      # the copy's marker in _meta is cleared at the end
 The binary: $BIN (eval "\$(scripts/env.sh)" puts it and the tools on PATH)
 EOF
 }

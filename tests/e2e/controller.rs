@@ -335,6 +335,7 @@ async fn a_secret_created_after_the_resource_is_picked_up() {
     let s = obj.status.unwrap();
     assert_eq!(condition(&s, "Degraded").status, "False", "{s:#?}");
     let (_, row, _) = kubectl(&["get", "reindex", "late", "-n", &ns], None);
+    eprintln!("kubectl get reindex (after the Secret was created):\n{row}");
     assert!(
         row.contains("Succeeded") && row.contains("Verified"),
         "{row}"
