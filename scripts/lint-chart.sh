@@ -76,6 +76,8 @@ expect_kind "$WORK/default.yaml" Deployment 1
 expect_kind "$WORK/default.yaml" Service 1
 expect_kind "$WORK/default.yaml" ServiceMonitor 0
 expect_kind "$WORK/default.yaml" PodDisruptionBudget 0
+expect_kind "$WORK/default.yaml" ConfigMap 0 # Grafana dashboard off by default
+expect_kind "$WORK/default.yaml" PrometheusRule 0
 expect_line "$WORK/default.yaml" "- --log-format=json"
 expect_line "$WORK/default.yaml" "- --metrics-addr=0.0.0.0:8080"
 expect_line "$WORK/default.yaml" "type: Recreate"
@@ -118,6 +120,47 @@ for l in "- --log-format=text" "- --metrics-addr=[::]:9090" "- --dest-host=http:
   expect_line "$WORK/namespaced.yaml" "$l"
 done
 expect_no_line "$WORK/namespaced.yaml" "type: Recreate"
+expect_line "$WORK/namespaced.yaml" "honorLabels: true"
+
+echo "== helm template: Grafana dashboard + PrometheusRule"
+helm template rr "$CHART" -n reindex-system --set grafana.dashboard.enabled=true \
+  --set prometheusRule.enabled=true >"$WORK/no-prom-api.yaml"
+expect_kind "$WORK/no-prom-api.yaml" ConfigMap 1
+expect_kind "$WORK/no-prom-api.yaml" PrometheusRule 0 # monitoring.coreos.com/v1 not served
+helm template rr "$CHART" -n reindex-system --api-versions monitoring.coreos.com/v1 \
+  --set grafana.dashboard.enabled=true --set grafana.dashboard.namespace=monitoring \
+  --set grafana.dashboard.annotations.grafana_folder=Operators \
+  --set prometheusRule.enabled=true --set prometheusRule.labels.release=kps \
+  --set prometheusRule.stalledFor=30m >"$WORK/monitoring.yaml"
+expect_kind "$WORK/monitoring.yaml" ConfigMap 1
+expect_kind "$WORK/monitoring.yaml" PrometheusRule 1
+for l in 'grafana_dashboard: "1"' "namespace: monitoring" "grafana_folder: Operators" "release: kps" \
+  "- alert: RemoteReindexCopyStalled" "- alert: RemoteReindexCopyFailed" \
+  "- alert: RemoteReindexRetriesClimbing" "- alert: RemoteReindexOperatorDown"; do
+  expect_line "$WORK/monitoring.yaml" "$l"
+done
+if grep -q 'changes(remote_reindex_active_copy_documents_written\[30m\])' "$WORK/monitoring.yaml"; then
+  ok "stalledFor reaches the rule"
+else
+  fail "stalledFor=30m not in the stalled rule"
+fi
+if python3 - "$WORK/monitoring.yaml" "$WORK/rules.yaml" <<'PY'; then ok "dashboard JSON parses, rules extracted"; else fail "dashboard JSON or rules"; fi
+import json, sys
+text = open(sys.argv[1]).read()
+# The ConfigMap's JSON block: from `remote-reindex.json: |-` to the next document.
+block = text.split("remote-reindex.json: |-\n", 1)[1].split("\n---", 1)[0]
+json.loads("\n".join(l[4:] for l in block.splitlines()))
+# The PrometheusRule's groups, as a rule file (JSON is YAML).
+import re
+doc = [d for d in text.split("\n---") if "kind: PrometheusRule" in d][0]
+groups = doc.split("spec:\n", 1)[1]
+open(sys.argv[2], "w").write(groups.replace("\n  ", "\n").lstrip())
+PY
+if command -v promtool >/dev/null; then
+  if promtool check rules "$WORK/rules.yaml"; then ok "promtool check rules"; else fail "promtool check rules"; fi
+else
+  fail "promtool not found: apt-get install prometheus (scripts/install-test-deps.sh --k8s)"
+fi
 
 echo "== helm template: optional parts off"
 helm template rr "$CHART" --set rbac.create=false --set serviceAccount.create=false \
@@ -145,6 +188,8 @@ reject "destHost without scheme" --set destHost=es:9200
 reject "unknown value" --set destHosts=http://es:9200
 reject "invalid namespace name" --set 'watchNamespaces={Team_A}'
 reject "comma inside one remote-host glob" --set 'allowedRemoteHosts={a\,b}'
+reject "a stalledFor that is not a Prometheus duration" --set prometheusRule.stalledFor=15
+reject "unknown dashboard value" --set grafana.dashboard.label=x
 
 echo "== hadolint Dockerfile"
 VENV="$RR_TOOLS/venv"

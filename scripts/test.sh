@@ -27,7 +27,7 @@ export PATH="$RR_TOOLS/bin:$RR_TOOLS/venv/bin:$PATH"
 case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin" ;; esac # nginx
 
 missing=()
-for t in kube-apiserver kubectl noida-db osmem-server helm etcd nginx openssl curl tinyproxy; do
+for t in kube-apiserver kubectl noida-db osmem-server helm etcd nginx openssl curl tinyproxy promtool; do
   command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
 "$RR_TOOLS/venv/bin/python" -c 'import botocore' 2>/dev/null || missing+=(botocore)

@@ -5,7 +5,7 @@ use super::progress;
 use crate::api::validate::Policy;
 use crate::api::{Endpoint, Phase};
 use crate::copy::{CopyStats, Stop, StopMode, Throttle};
-use crate::workflow::{self, Prepared, Settings, Sink};
+use crate::workflow::{self, PreflightRetry, Prepared, Settings, Sink};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -60,6 +60,10 @@ impl Sink for TerminalSink {
             "Expected: {expected} documents in the source's snapshot (read by {paging}); the destination is verified against it"
         );
         Ok(())
+    }
+
+    async fn preflight_retry(&self, retry: PreflightRetry) {
+        eprintln!("Pending [{}]: {}", retry.reason, retry.message());
     }
 
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {

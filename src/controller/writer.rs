@@ -9,7 +9,7 @@
 
 use super::context::Context;
 use super::registry::Entry;
-use super::status::apply_phase;
+use super::status::{apply_phase, apply_retrying};
 use crate::api::{Phase, RemoteReindex};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -179,6 +179,22 @@ impl StatusWriter {
         };
         self.event(type_, reason, message).await;
         Ok(())
+    }
+
+    /// Pre-flight failed and is retried: phase `Pending` with the failure's reason in the
+    /// conditions (see [`apply_retrying`]). No Event: the caller decides when one is new.
+    pub async fn retrying(&self, reason: &str, message: &str) -> Result<(), WriteError> {
+        let conditions = {
+            let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
+            apply_retrying(&mut cs, reason, message, Some(self.generation()));
+            serde_json::to_value(&*cs).unwrap_or(Value::Null)
+        };
+        self.patch(json!({
+            "phase": Phase::Pending,
+            "observedGeneration": self.generation(),
+            "conditions": conditions,
+        }))
+        .await
     }
 
     /// Records an Event about this resource.

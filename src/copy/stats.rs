@@ -454,6 +454,7 @@ mod tests {
         c.add_written(1, 10);
         assert_eq!(s.snapshot().written, 10);
         assert_eq!(s.snapshot().read, 10);
+        assert_eq!(s.snapshot().restarts, 1);
     }
 
     #[test]

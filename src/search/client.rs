@@ -252,6 +252,8 @@ pub struct SearchClient {
     socket_timeout: Duration,
     /// Connect timeout (for messages).
     connect_timeout: Duration,
+    /// The mapping type of indices on Elasticsearch 6.x (`_doc`), `None` on typeless clusters.
+    mapping_type: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for SearchClient {
@@ -306,6 +308,7 @@ impl SearchClient {
             retries: Arc::new(AtomicU64::new(0)),
             socket_timeout: opts.socket_timeout,
             connect_timeout: opts.connect_timeout,
+            mapping_type: None,
         })
     }
 
@@ -316,6 +319,21 @@ impl SearchClient {
             retry,
             ..self.clone()
         }
+    }
+
+    /// This client, for a cluster whose indices have one mapping type (Elasticsearch 6.x,
+    /// `_doc`): index creation nests the mappings under it, `_meta` is written to the typed
+    /// mapping and [`SearchClient::describe_index`] returns the mappings without it.
+    pub fn with_mapping_type(&self, mapping_type: &str) -> SearchClient {
+        SearchClient {
+            mapping_type: Some(mapping_type.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The mapping type set with [`SearchClient::with_mapping_type`].
+    pub fn mapping_type(&self) -> Option<&str> {
+        self.mapping_type.as_deref()
     }
 
     /// Rebuilds the HTTP client when `tls` differs from the material in use (a rotated CA or

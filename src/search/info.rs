@@ -129,7 +129,11 @@ impl SearchClient {
                 Ok(Some(v)) => v,
                 other => {
                     tracing::warn!(host = %self.name(), result = ?other.map_err(|e| e.to_string()), "OpenSearch in compatibility mode and its node version could not be read; taking it as OpenSearch 1.0.0");
-                    Version { major: 1, minor: 0, patch: 0 }
+                    Version {
+                        major: 1,
+                        minor: 0,
+                        patch: 0,
+                    }
                 }
             };
         }

@@ -113,8 +113,14 @@ pub async fn restore_destination(
     index: &str,
     originals: &OriginalSettings,
 ) -> Result<(), WorkflowError> {
+    let mut replicas = originals.number_of_replicas.restore_value();
+    if replicas.is_null() && dest.mapping_type().is_some() {
+        // Elasticsearch 6.x (the typed clusters) refuses `null` here ("must specify
+        // numberOfReplicas"): send the setting's default, which is what `null` restores on 7.x+.
+        replicas = json!("1");
+    }
     let body = json!({ "index": {
-        "number_of_replicas": originals.number_of_replicas.restore_value(),
+        "number_of_replicas": replicas,
         "refresh_interval": originals.refresh_interval.restore_value(),
     }});
     if dest.is_serverless() {

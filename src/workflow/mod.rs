@@ -7,12 +7,15 @@
 
 mod destination;
 mod error;
+mod preflight;
 pub mod progress;
 mod resolve;
 mod run;
 mod serverless;
+mod versions;
 
 pub use destination::{META_KEY, Marker, restore_destination};
 pub use error::WorkflowError;
-pub use resolve::{ConfigKind, Connected, SecretSource, Settings, connect};
+pub use preflight::PreflightRetry;
+pub use resolve::{ConfigKind, Connected, SecretSource, Settings, connect, connect_reporting};
 pub use run::{Outcome, Prepared, Sink, run};

@@ -1,13 +1,14 @@
 //! From a spec to two connected clients: validation, Secrets, `GET /` and the version rule.
 
 use super::error::WorkflowError;
+use super::preflight::PreflightRetry;
+use super::versions::version_rule;
 use crate::api::validate::{Invalid, Policy, validate};
 use crate::api::{Endpoint, RemoteReindexSpec, SecretRef};
 use crate::search::{
     AwsCredentialSource, AwsCredentials, AwsSigner, ClientOptions, ClusterInfo, Credentials,
-    Distribution, ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
+    ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
 };
-use backon::Retryable;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -77,6 +78,22 @@ pub async fn connect<S: SecretSource>(
     secrets: &S,
     settings: &Settings,
 ) -> Result<Connected, WorkflowError> {
+    connect_reporting(spec, secrets, settings, |_| async {}).await
+}
+
+/// [`connect`], calling `on_retry` after every failed attempt that will be retried, before
+/// waiting: the drivers show the current reason at once instead of only after the timeout.
+pub async fn connect_reporting<S, F, Fut>(
+    spec: &RemoteReindexSpec,
+    secrets: &S,
+    settings: &Settings,
+    mut on_retry: F,
+) -> Result<Connected, WorkflowError>
+where
+    S: SecretSource,
+    F: FnMut(PreflightRetry) -> Fut,
+    Fut: Future<Output = ()>,
+{
     validate(spec, settings.dest_default.as_ref(), &settings.policy)
         .map_err(WorkflowError::Invalid)?;
     let timeout = spec
@@ -85,20 +102,32 @@ pub async fn connect<S: SecretSource>(
         .and_then(|d| d.parse().ok())
         .unwrap_or(Duration::from_secs(300));
     let deadline = tokio::time::Instant::now() + timeout;
-    let backoff = backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(10))
-        .without_max_times();
-    (|| connect_once(spec, secrets, settings))
-        .retry(backoff)
-        .sleep(tokio::time::sleep)
-        .when(WorkflowError::is_retryable_preflight)
-        // No attempt starts past the pre-flight deadline.
-        .adjust(|_, d| d.filter(|d| tokio::time::Instant::now() + *d < deadline))
-        .notify(|e, d| {
-            tracing::info!(error = %e, retry_in_ms = d.as_millis() as u64, "pre-flight check failed; retrying until preflightTimeout");
-        })
-        .await
+    let mut delays = backon::BackoffBuilder::build(
+        backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(10))
+            .without_max_times(),
+    );
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match connect_once(spec, secrets, settings).await {
+            Err(e) if e.is_retryable_preflight() => {
+                // No attempt starts past the pre-flight deadline.
+                let Some(delay) = delays
+                    .next()
+                    .filter(|d| tokio::time::Instant::now() + *d < deadline)
+                else {
+                    return Err(e);
+                };
+                tracing::info!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "pre-flight check failed; retrying until preflightTimeout");
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                on_retry(PreflightRetry::new(&e, attempt, delay, left)).await;
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn connect_once<S: SecretSource>(
@@ -148,6 +177,14 @@ async fn connect_once<S: SecretSource>(
             })?
     };
     let summary = version_rule(&source_info, &dest_info)?;
+    // Elasticsearch 6.x indices have one mapping type; `_doc` is 6.x's own default.
+    let dest = if dest_info.distribution == crate::search::Distribution::Elasticsearch
+        && dest_info.version.major < 7
+    {
+        dest.with_mapping_type("_doc")
+    } else {
+        dest
+    };
     Ok(Connected {
         source,
         dest,
@@ -155,32 +192,6 @@ async fn connect_once<S: SecretSource>(
         dest_info,
         summary,
     })
-}
-
-/// Remote major ≤ local major within one distribution; across distributions, allowed and named.
-pub fn version_rule(source: &ClusterInfo, dest: &ClusterInfo) -> Result<String, WorkflowError> {
-    for (which, c) in [("source", source), ("destination", dest)] {
-        if c.distribution == Distribution::Elasticsearch && c.version.major < 5 {
-            return Err(WorkflowError::VersionMismatch(format!(
-                "the {which} runs {c}, which is not supported (Elasticsearch 5.x-9.x, OpenSearch 1.x-3.x)"
-            )));
-        }
-    }
-    if dest.is_serverless() {
-        return Ok(format!(
-            "{source} → {dest} (aoss: no GET / version check; replicas and refresh are managed by the service, so the destination is neither tuned nor restored)"
-        ));
-    }
-    if source.distribution == dest.distribution {
-        if source.version.major > dest.version.major {
-            return Err(WorkflowError::VersionMismatch(format!(
-                "the source runs {source} and the destination {dest}: a remote's major version must not be newer than the destination's"
-            )));
-        }
-        Ok(format!("{source} → {dest}"))
-    } else {
-        Ok(format!("{source} → {dest} (cross-distribution copy)"))
-    }
 }
 
 fn retry_policy(spec: &RemoteReindexSpec) -> RetryPolicy {

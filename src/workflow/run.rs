@@ -5,7 +5,8 @@ use super::destination::{
     tuned_settings, write_marker,
 };
 use super::error::WorkflowError;
-use super::resolve::{Connected, SecretSource, Settings, connect};
+use super::preflight::PreflightRetry;
+use super::resolve::{Connected, SecretSource, Settings, connect_reporting};
 use crate::api::units::Slices;
 use crate::api::{
     Conflicts, OpType, OriginalSettings, PagingMode, Phase, RemoteReindexSpec, Verify,
@@ -61,6 +62,11 @@ pub trait Sink: Send + Sync {
     ) -> impl Future<Output = Result<(), String>> + Send;
     /// The copy started: sample `stats` for progress (until the workflow returns).
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>);
+    /// A pre-flight check failed and will be retried until `preflightTimeout`: show why now.
+    fn preflight_retry(&self, retry: PreflightRetry) -> impl Future<Output = ()> + Send {
+        let _ = retry;
+        async {}
+    }
 }
 
 /// The result of a finished copy.
@@ -132,11 +138,25 @@ pub async fn run<S: SecretSource, K: Sink>(
     throttle: Arc<Throttle>,
     stop: Arc<Stop>,
 ) -> Result<Outcome, WorkflowError> {
+    let mut attempts = 1;
     let conn = tokio::select! {
         biased;
         _ = stop.requested() => return Err(WorkflowError::Cancelled),
-        c = connect(spec, secrets, settings) => c?,
+        c = connect_reporting(spec, secrets, settings, |r| {
+            attempts = r.attempt + 1;
+            sink.preflight_retry(r)
+        }) => c?,
     };
+    if attempts > 1 {
+        // Replace the retry's reason: the failure is over.
+        let msg = format!(
+            "connected after {attempts} attempts ({}); preparing the destination",
+            conn.summary
+        );
+        sink.phase(Phase::Pending, "Pending", msg)
+            .await
+            .map_err(WorkflowError::Sink)?;
+    }
     let prepared = prepare(spec, &conn, sink, resume).await?;
     let rotation = rotate_while_copying(spec, secrets, settings, &conn);
     let result = copy_and_finalize(
@@ -543,9 +563,8 @@ fn copy_plan(
         max_docs: spec.source.max_docs.map(|n| n as u64),
         dest: conn.dest.clone(),
         dest_index: spec.dest.index.clone(),
-        dest_type: (conn.dest_info.version.major < 7
-            && conn.dest_info.distribution == crate::search::Distribution::Elasticsearch)
-            .then(|| "_doc".to_string()),
+        // `_type` in bulk actions on Elasticsearch 6.x.
+        dest_type: conn.dest.mapping_type().map(str::to_string),
         op: match spec.dest.op_type.unwrap_or_default() {
             OpType::Index => WriteOp::Index,
             OpType::Create => WriteOp::Create,

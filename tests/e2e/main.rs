@@ -2,14 +2,17 @@
 
 mod accounting;
 mod aws;
+mod chart;
 mod cli;
 mod controller;
 mod controller_auth;
 mod copy;
 mod engine;
+mod es6_dest;
 mod examples;
 mod fault_proxy;
 mod harness;
+mod logs;
 mod lost_response;
 mod metrics;
 mod network;
