@@ -14,5 +14,5 @@ mod serverless;
 
 pub use destination::{META_KEY, Marker, restore_destination};
 pub use error::WorkflowError;
-pub use resolve::{ConfigKind, Connected, SecretSource, Settings, connect};
+pub use resolve::{ConfigKind, Connected, SecretError, SecretSource, Settings, connect};
 pub use run::{Outcome, Prepared, Sink, run};

@@ -3,6 +3,7 @@
 use super::error::WorkflowError;
 use crate::api::validate::{Invalid, Policy, validate};
 use crate::api::{Endpoint, RemoteReindexSpec, SecretRef};
+use crate::policy::Refusal;
 use crate::search::{
     AwsCredentialSource, AwsCredentials, AwsSigner, ClientOptions, ClusterInfo, Credentials,
     Distribution, ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
@@ -30,6 +31,15 @@ impl ConfigKind {
     }
 }
 
+/// Why a Secret or ConfigMap could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretError {
+    /// Reading it failed (an API error); waiting may help.
+    Unreadable(String),
+    /// The Secret exists but lacks the label `reindex.dev/use: "true"`; says who requires it.
+    NotLabelled(String),
+}
+
 /// Where Secrets and ConfigMaps come from: the API server (controller) or the YAML files given
 /// to `run -f` (local). Lookups are in the resource's own namespace only.
 pub trait SecretSource: Send + Sync {
@@ -38,7 +48,7 @@ pub trait SecretSource: Send + Sync {
         &self,
         kind: ConfigKind,
         name: &str,
-    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, String>> + Send;
+    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, SecretError>> + Send;
 }
 
 /// Driver-wide settings.
@@ -464,12 +474,23 @@ impl<S: SecretSource> Lookup<'_, S> {
                 detail: format!("does not exist in namespace `{}`", self.namespace),
                 field: field.into(),
             }),
-            Err(e) => Err(WorkflowError::SecretNotFound {
+            Err(SecretError::Unreadable(e)) => Err(WorkflowError::SecretNotFound {
                 kind: kind.name(),
                 name: r.name.clone(),
                 detail: format!("could not be read: {e}"),
                 field: field.into(),
             }),
+            Err(SecretError::NotLabelled(by)) => Err(WorkflowError::Refused(Refusal {
+                reason: "SecretNotLabelled",
+                field: field.into(),
+                message: format!(
+                    "{} `{}` has no label {}: \"true\"; label it to let the operator use it",
+                    kind.name(),
+                    r.name,
+                    crate::policy::SECRET_LABEL
+                ),
+                by,
+            })),
         }
     }
 }
