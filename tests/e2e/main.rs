@@ -11,6 +11,7 @@ mod harness;
 mod metrics;
 mod network;
 mod nginx;
+mod policy;
 mod rbac;
 mod tls;
 mod versions;
