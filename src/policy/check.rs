@@ -3,7 +3,7 @@
 
 use super::{Effective, Globs, Refusal};
 use crate::api::units::Slices;
-use crate::api::validate::host_port;
+use crate::net::host_port;
 use crate::api::{Endpoint, RemoteReindexSpec};
 use std::net::IpAddr;
 use url::Url;
