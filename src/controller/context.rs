@@ -42,6 +42,7 @@ impl Context {
             },
             namespace: namespace.to_string(),
             user_agent: self.user_agent.clone(),
+            link_local_allowed: Some(decision.allowed_link_local.clone()),
         }
     }
 

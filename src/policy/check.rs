@@ -3,8 +3,8 @@
 
 use super::{Effective, Globs, Refusal};
 use crate::api::units::Slices;
-use crate::net::host_port;
 use crate::api::{Endpoint, RemoteReindexSpec};
+use crate::net::host_port;
 use std::net::IpAddr;
 use url::Url;
 

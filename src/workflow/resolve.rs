@@ -63,6 +63,9 @@ pub struct Settings {
     pub namespace: String,
     /// `User-Agent` for requests.
     pub user_agent: Option<String>,
+    /// `Some(allowed)`: never connect to a resolved link-local/metadata address outside
+    /// `allowed` (the operator, after its policy check); `None`: no filtering (the CLI).
+    pub link_local_allowed: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Both clusters, connected and checked.
@@ -224,6 +227,7 @@ pub(crate) async fn client_for<S: SecretSource>(
     if let Some(ua) = &settings.user_agent {
         opts.user_agent = ua.clone();
     }
+    opts.link_local_allowed = settings.link_local_allowed.clone();
     if let Some(d) = ep.socket_timeout.as_ref().and_then(|d| d.parse().ok()) {
         opts.socket_timeout = d;
     }
@@ -533,7 +537,7 @@ mod tests {
             &self,
             _kind: ConfigKind,
             _name: &str,
-        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, SecretError> {
             Ok(Some(self.0.lock().unwrap().clone()))
         }
     }
