@@ -53,12 +53,14 @@ expect_no_line() {
   if grep -qxF -- "$2" <(sed 's/^ *//' "$1"); then fail "$(basename "$1"): unexpected line '$2'"; else ok "no '$2'"; fi
 }
 
-echo "== CRD: $CHART/crds/remotereindex.yaml is identical to crds/remotereindex.yaml"
-if diff -u crds/remotereindex.yaml "$CHART/crds/remotereindex.yaml"; then
-  ok "identical"
-else
-  fail "the chart's CRD is stale: run scripts/sync-chart-crd.sh"
-fi
+for crd in remotereindex reindexpolicy; do
+  echo "== CRD: $CHART/crds/$crd.yaml is identical to crds/$crd.yaml"
+  if diff -u "crds/$crd.yaml" "$CHART/crds/$crd.yaml"; then
+    ok "identical"
+  else
+    fail "the chart's CRD is stale: run scripts/sync-chart-crd.sh"
+  fi
+done
 
 echo "== helm lint --strict ($(helm version --short))"
 helm lint --strict "$CHART"
@@ -68,8 +70,12 @@ helm lint --strict "$CHART" --set 'watchNamespaces={team-a,team-b}' --set leader
 echo "== helm template: defaults (all namespaces, ClusterRole)"
 helm template rr "$CHART" -n reindex-system >"$WORK/default.yaml"
 expect_kind "$WORK/default.yaml" ServiceAccount 1
-expect_kind "$WORK/default.yaml" ClusterRole 3 # operator + aggregated edit/view
-expect_kind "$WORK/default.yaml" ClusterRoleBinding 1
+expect_kind "$WORK/default.yaml" ClusterRole 3 # operator + ReindexPolicy reader + aggregated view
+expect_kind "$WORK/default.yaml" ClusterRoleBinding 2
+if grep -q 'aggregate-to-edit' "$WORK/default.yaml"; then fail "edit aggregation must be opt-in"; else ok "no edit/admin aggregation by default"; fi
+expect_line "$WORK/default.yaml" 'resources: ["reindexpolicies"]'
+expect_line "$WORK/default.yaml" 'rbac.authorization.k8s.io/aggregate-to-view: "true"'
+expect_no_line "$WORK/default.yaml" "- --allowed-remote-hosts=*"
 expect_kind "$WORK/default.yaml" Role 0
 expect_kind "$WORK/default.yaml" RoleBinding 0
 expect_kind "$WORK/default.yaml" Deployment 1
@@ -106,8 +112,9 @@ helm template rr "$CHART" -n reindex-system --api-versions monitoring.coreos.com
   --set metrics.bindAddress=:: --set metrics.port=9090 \
   --set serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/rr \
   >"$WORK/namespaced.yaml"
-expect_kind "$WORK/namespaced.yaml" ClusterRole 2 # aggregated edit/view only
-expect_kind "$WORK/namespaced.yaml" ClusterRoleBinding 0
+expect_kind "$WORK/namespaced.yaml" ClusterRole 2 # ReindexPolicy reader + aggregated view
+expect_kind "$WORK/namespaced.yaml" ClusterRoleBinding 1 # the ReindexPolicy reader
+expect_line "$WORK/namespaced.yaml" 'resourceNames: ["team-a","team-b"]' 
 expect_kind "$WORK/namespaced.yaml" Role 3 # team-a, team-b, leader election
 expect_kind "$WORK/namespaced.yaml" RoleBinding 3
 expect_kind "$WORK/namespaced.yaml" ServiceMonitor 1
@@ -161,6 +168,12 @@ if command -v promtool >/dev/null; then
 else
   fail "promtool not found: apt-get install prometheus (scripts/install-test-deps.sh --k8s)"
 fi
+
+echo "== helm template: opt-in edit aggregation, named Secrets"
+helm template rr "$CHART" --set rbac.aggregateToDefaultRoles=true --set 'rbac.secretNames={src-creds,es-ca}' >"$WORK/optin.yaml"
+expect_kind "$WORK/optin.yaml" ClusterRole 4 # + aggregated edit
+expect_line "$WORK/optin.yaml" 'rbac.authorization.k8s.io/aggregate-to-edit: "true"'
+expect_line "$WORK/optin.yaml" 'resourceNames: ["src-creds","es-ca"]'
 
 echo "== helm template: optional parts off"
 helm template rr "$CHART" --set rbac.create=false --set serviceAccount.create=false \
@@ -233,6 +246,11 @@ if [ "$LIVE" = 1 ]; then
   for v in create delete; do can no "$v" remotereindexes.reindex.dev -n team-c; done
   for v in get patch update; do can yes "$v" remotereindexes.reindex.dev --subresource=status -n team-c; done
   can yes update remotereindexes.reindex.dev --subresource=finalizers -n team-c
+  can yes list reindexpolicies.reindex.dev
+  can yes watch reindexpolicies.reindex.dev
+  can no create reindexpolicies.reindex.dev
+  can yes get namespace/team-c
+  can no list namespaces
   for r in secrets configmaps; do
     can yes get "$r" -n team-c
     for v in list watch create update patch delete; do can no "$v" "$r" -n team-c; done

@@ -2,7 +2,7 @@
 //! ConfigMaps it references. Unknown fields are errors, not silently dropped.
 
 use crate::api::RemoteReindex;
-use crate::workflow::{ConfigKind, SecretSource};
+use crate::workflow::{ConfigKind, SecretError, SecretSource};
 use base64::Engine;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -13,14 +13,31 @@ use std::path::Path;
 #[error("{0}")]
 pub struct ManifestError(pub String);
 
-/// The parsed manifests.
-#[derive(Debug)]
+/// The parsed manifests. `Debug` names the Secrets and ConfigMaps and their keys, never a value.
 pub struct Manifests {
     /// The one `RemoteReindex`.
     pub reindex: RemoteReindex,
     /// Its namespace (`default` when unset).
     pub namespace: String,
     objects: BTreeMap<(Kind, String, String), BTreeMap<String, Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Manifests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let objects: Vec<String> = self
+            .objects
+            .iter()
+            .map(|((kind, ns, name), data)| {
+                let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+                format!("{kind:?} {ns}/{name} keys [{}]", keys.join(", "))
+            })
+            .collect();
+        f.debug_struct("Manifests")
+            .field("reindex", &self.reindex)
+            .field("namespace", &self.namespace)
+            .field("objects", &objects)
+            .finish()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -179,7 +196,7 @@ impl SecretSource for LocalSecrets<'_> {
         &self,
         kind: ConfigKind,
         name: &str,
-    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, SecretError> {
         let k = match kind {
             ConfigKind::Secret => Kind::Secret,
             ConfigKind::ConfigMap => Kind::ConfigMap,
@@ -189,5 +206,28 @@ impl SecretSource for LocalSecrets<'_> {
             .objects
             .get(&(k, self.m.namespace.clone(), name.to_string()))
             .cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_output_shows_no_secret_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(
+            &path,
+            "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {name: r}\nspec:\n  source: {remote: {host: 'https://a.example.com', basicAuth: {secretRef: {name: c}}}, index: a}\n  dest: {index: b}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: c}\ndata: {username: ZWxhc3RpYw==}\nstringData: {password: hunter2-very-secret}\n",
+        )
+        .unwrap();
+        let m = super::Manifests::load(&[&path]).unwrap();
+        let shown = format!("{m:?}");
+        assert!(
+            shown.contains("Secret default/c keys [password, username]"),
+            "{shown}"
+        );
+        for secret in ["hunter2-very-secret", "elastic", "ZWxhc3Rp", "104, 117"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 }

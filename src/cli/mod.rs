@@ -27,12 +27,25 @@ pub enum Command {
     /// Run one copy from manifests, without Kubernetes (exit codes: 0 copied and verified,
     /// 1 copy or verification failed, 2 invalid input, 3 pre-flight failure, 130 interrupted).
     Run(run::RunArgs),
-    /// Print the CustomResourceDefinition (YAML).
-    Crd,
+    /// Print a CustomResourceDefinition (YAML): `remotereindex` (default) or `reindexpolicy`.
+    Crd {
+        /// Which CRD.
+        #[arg(value_enum, default_value_t = CrdKind::Remotereindex)]
+        kind: CrdKind,
+    },
     /// Print the field reference generated from the CRD schema (Markdown, `docs/reference.md`).
     Docs,
     /// Run the Kubernetes operator (kubeconfig or in-cluster; exit code 1 on a startup error).
     Controller(crate::controller::ControllerArgs),
+}
+
+/// The CRDs `remote-reindex crd` prints.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum CrdKind {
+    /// `remotereindexes.reindex.dev` (`crds/remotereindex.yaml`).
+    Remotereindex,
+    /// `reindexpolicies.reindex.dev` (`crds/reindexpolicy.yaml`).
+    Reindexpolicy,
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -46,8 +59,11 @@ pub fn main() -> i32 {
     };
     crate::search::install_crypto_provider();
     match cli.command {
-        Command::Crd => {
-            print!("{}", crate::api::crd_yaml());
+        Command::Crd { kind } => {
+            match kind {
+                CrdKind::Remotereindex => print!("{}", crate::api::crd_yaml()),
+                CrdKind::Reindexpolicy => print!("{}", crate::api::policy_crd_yaml()),
+            }
             0
         }
         Command::Docs => {

@@ -106,6 +106,7 @@ pub async fn run(args: RunArgs) -> i32 {
         },
         namespace: manifests.namespace.clone(),
         user_agent: None,
+        link_local_allowed: None,
     };
     let spec = &manifests.reindex.spec;
     let stop = Arc::new(Stop::new());

@@ -88,8 +88,15 @@ async fn leftovers(
     status: &RemoteReindexStatus,
 ) -> Result<(), (String, bool)> {
     let ns = obj.namespace().unwrap_or_default();
-    let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
-    let settings = ctx.settings(&ns);
+    // The policy holds for cleanup too: nothing connects to a host it refuses.
+    let decision = ctx
+        .policies
+        .evaluate(&ctx.client, &ns, &obj.spec, ctx.dest_default.as_ref())
+        .await
+        .map_err(|r| (r.to_string(), false))?;
+    let secrets =
+        KubeSecrets::new(ctx.client.clone(), &ns).requiring_label(decision.secret_label.clone());
+    let settings = ctx.settings(&ns, &decision);
     let conn = match tokio::time::timeout(
         CONNECT_TIMEOUT,
         workflow::connect(&obj.spec, &secrets, &settings),

@@ -90,6 +90,24 @@ async fn apply(
         if entry.is_running() {
             if only_rate_differs(&entry.spec, &obj.spec) {
                 let rate = obj.spec.requests_per_second.filter(|r| *r > 0.0);
+                if let Some((max, by)) = entry.rate_ceiling()
+                    && rate.is_none_or(|r| r > max)
+                {
+                    if entry.first_warning_for(generation) {
+                        let note = format!(
+                            "spec.requestsPerSecond: {} exceeds the maximum of {max} documents/s (refused by {by}); the copy keeps its current rate",
+                            rate.map_or("unlimited".to_string(), |r| r.to_string())
+                        );
+                        ctx.event(
+                            &obj.object_ref(&()),
+                            EventType::Warning,
+                            "RateLimitExceeded",
+                            &note,
+                        )
+                        .await;
+                    }
+                    return Ok(Action::requeue(Duration::from_secs(300)));
+                }
                 if entry.throttle.rate() != rate {
                     entry.throttle.set_rate(rate);
                     let note = rate.map_or("rate limit removed".to_string(), |r| {

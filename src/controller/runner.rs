@@ -2,9 +2,10 @@
 //! kube-runtime `Controller` per watched namespace, and a graceful shutdown that stops copies.
 
 use super::context::Context;
+use super::policy::Policies;
 use super::{ControllerArgs, ControllerError, http, leader, reconcile};
-use crate::api::validate::Policy;
 use crate::api::{Endpoint, RemoteReindex};
+use crate::policy::OperatorLimits;
 use futures::StreamExt;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
@@ -44,16 +45,30 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     } else {
         leader::Leadership::unelected()
     });
+    let hosts: Vec<String> = args
+        .allowed_remote_hosts
+        .iter()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if hosts.is_empty() {
+        tracing::warn!(
+            "started without --allowed-remote-hosts: every remote host is refused unless a ReindexPolicy lists it"
+        );
+    }
+    let limits = OperatorLimits {
+        allowed_remote_hosts: (!hosts.is_empty()).then_some(hosts),
+        allow_system_indices: args.allow_system_indices,
+    };
+    let stop_policies = CancellationToken::new();
+    let policies = Policies::watch(client.clone(), limits, stop_policies.clone());
     let ctx = Arc::new(Context {
         leadership: leadership.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
         registry: Default::default(),
         dest_default,
-        policy: Policy {
-            allowed_remote_hosts: args.allowed_remote_hosts.clone(),
-            allow_system_indices: args.allow_system_indices,
-        },
+        policies: policies.clone(),
         user_agent: args.user_agent.clone(),
         metrics: Default::default(),
     });
@@ -157,7 +172,18 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         );
     }
     tracing::info!(namespaces = ?args.namespaces, dest_host = ?args.dest_host, "watching RemoteReindex resources");
+    let policy_store = policies.store();
     let readiness = tokio::spawn(async move {
+        // Ready once the policies are listed too: a copy never starts on an unknown policy.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), policy_store.wait_until_ready())
+                .await
+            {
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            }
+        }
         for s in stores {
             // The store's readiness signal wakes only its latest waiter (the controller's own),
             // so poll it instead of waiting once.
@@ -176,6 +202,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     readiness.abort();
     tracing::info!("stopping running copies");
     stop_copies(&ctx).await;
+    stop_policies.cancel();
     stop_http.cancel();
     match server.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "health server failed"),

@@ -93,8 +93,38 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     if let Err(e) = writer.phase(Phase::Pending, reason, &message, start).await {
         tracing::warn!(name = %obj.name_any(), error = %api_message(&e), "could not record the Pending phase; the copy goes on");
     }
-    let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
-    let settings = ctx.settings(&ns);
+    // The policy is evaluated before anything connects to a search cluster (stale scrolls
+    // included); a refusal ends the copy like any other failure, with its own reason.
+    let (result, stats) = match ctx
+        .policies
+        .evaluate(&ctx.client, &ns, &entry.spec, ctx.dest_default.as_ref())
+        .await
+    {
+        Ok(decision) => {
+            entry.set_rate_ceiling(decision.rate_ceiling.clone());
+            copy(writer, obj, &ns, &decision, resume).await
+        }
+        Err(refusal) => (Err(WorkflowError::Refused(refusal)), None),
+    };
+    finish(writer, obj, result, stats).await
+}
+
+type Stats = Option<(Arc<crate::copy::CopyStats>, Option<u64>)>;
+
+/// Runs the workflow for a copy the policy allowed.
+async fn copy(
+    writer: &Arc<StatusWriter>,
+    obj: &RemoteReindex,
+    ns: &str,
+    decision: &crate::policy::Decision,
+    resume: Option<Prepared>,
+) -> (Result<Outcome, WorkflowError>, Stats) {
+    let ctx = &writer.ctx;
+    let entry = &writer.entry;
+    let status = obj.status.as_ref();
+    let secrets =
+        KubeSecrets::new(ctx.client.clone(), ns).requiring_label(decision.secret_label.clone());
+    let settings = ctx.settings(ns, decision);
     if let Some(stale) = status
         .map(|s| {
             // A scroll recorded as resumable by a graceful stop is continued, not cleared.
@@ -144,7 +174,18 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     )
     .await;
     sink.stop_sampler().await;
-    let stats = sink.stats();
+    (result, sink.stats())
+}
+
+/// Writes the terminal status (or the interruption) and the Event; returns the metrics label.
+async fn finish(
+    writer: &Arc<StatusWriter>,
+    obj: &RemoteReindex,
+    result: Result<Outcome, WorkflowError>,
+    stats: Stats,
+) -> &'static str {
+    let ctx = &writer.ctx;
+    let entry = &writer.entry;
     let (label, patch) = match &result {
         Ok(outcome) => ("succeeded", succeeded(writer, outcome)),
         Err(WorkflowError::Cancelled) => {

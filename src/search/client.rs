@@ -204,6 +204,9 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// `Some(allowed)`: resolved link-local/metadata addresses are dropped unless in `allowed`
+    /// (the operator); `None`: the system resolver as it is (the CLI).
+    pub link_local_allowed: Option<Vec<std::net::IpAddr>>,
 }
 
 impl ClientOptions {
@@ -221,6 +224,7 @@ impl ClientOptions {
             compress_responses: true,
             retry: RetryPolicy::default(),
             user_agent: format!("remote-reindex/{}", env!("CARGO_PKG_VERSION")),
+            link_local_allowed: None,
         }
     }
 }
@@ -715,6 +719,11 @@ fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, SearchError> {
         .no_proxy();
     if !opts.compress_responses {
         builder = builder.no_gzip();
+    }
+    if let Some(allowed) = &opts.link_local_allowed {
+        builder = builder.dns_resolver(std::sync::Arc::new(super::dns::NoLinkLocal {
+            allowed: allowed.clone(),
+        }));
     }
     if let Some(pem) = &opts.tls.ca_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem)

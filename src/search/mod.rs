@@ -7,6 +7,7 @@ pub mod aws;
 pub use admin::IndexDescription;
 mod bulk;
 mod client;
+pub mod dns;
 mod error;
 mod info;
 mod pit;

@@ -10,6 +10,10 @@ pub enum WorkflowError {
     /// The spec is invalid.
     #[error("{}", .0.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Invalid>),
+    /// The operator's policy refuses what the spec asks for (a host, an identity, an unlabelled
+    /// Secret, ...); the reason is the refusal's (`HostNotAllowed`, `SecretNotLabelled`, ...).
+    #[error("{0}")]
+    Refused(crate::policy::Refusal),
     /// A referenced Secret/ConfigMap or one of its keys does not exist.
     #[error("{kind} `{name}` {detail} (referenced by {field})")]
     SecretNotFound {
@@ -88,6 +92,10 @@ impl WorkflowError {
     pub fn reason(&self) -> &'static str {
         match self {
             WorkflowError::Invalid(v) => v.first().map_or("InvalidSpec", |i| i.reason),
+            // HostNotAllowed, AmbientIdentityNotAllowed, InsecureTLSNotAllowed,
+            // InsecureHttpNotAllowed, SecretNotLabelled, LinkLocalNotAllowed, RateLimitExceeded,
+            // SlicesNotAllowed, DestIndexNotAllowed, PolicyInvalid, PolicyUnavailable.
+            WorkflowError::Refused(r) => r.reason,
             WorkflowError::SecretNotFound { .. } => "SecretNotFound",
             WorkflowError::Preflight { source, .. } => search_reason(source),
             WorkflowError::VersionMismatch(_) => "VersionMismatch",
@@ -132,7 +140,9 @@ impl WorkflowError {
     /// The CLI's exit code: 1 copy/verification, 2 invalid input, 3 pre-flight, 130 interrupted.
     pub fn exit_code(&self) -> i32 {
         match self {
-            WorkflowError::Invalid(_) | WorkflowError::SecretNotFound { .. } => 2,
+            WorkflowError::Invalid(_)
+            | WorkflowError::Refused(_)
+            | WorkflowError::SecretNotFound { .. } => 2,
             WorkflowError::Preflight { .. }
             | WorkflowError::VersionMismatch(_)
             | WorkflowError::SourceNotCopyable(_)

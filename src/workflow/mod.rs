@@ -17,5 +17,7 @@ mod versions;
 pub use destination::{META_KEY, Marker, restore_destination};
 pub use error::WorkflowError;
 pub use preflight::PreflightRetry;
-pub use resolve::{ConfigKind, Connected, SecretSource, Settings, connect, connect_reporting};
+pub use resolve::{
+    ConfigKind, Connected, SecretError, SecretSource, Settings, connect, connect_reporting,
+};
 pub use run::{Outcome, Prepared, Sink, run};

@@ -5,6 +5,7 @@ use super::preflight::PreflightRetry;
 use super::versions::version_rule;
 use crate::api::validate::{Invalid, Policy, validate};
 use crate::api::{Endpoint, RemoteReindexSpec, SecretRef};
+use crate::policy::Refusal;
 use crate::search::{
     AwsCredentialSource, AwsCredentials, AwsSigner, ClientOptions, ClusterInfo, Credentials,
     ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
@@ -32,6 +33,15 @@ impl ConfigKind {
     }
 }
 
+/// Why a Secret or ConfigMap could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretError {
+    /// Reading it failed (an API error); waiting may help.
+    Unreadable(String),
+    /// The Secret exists but lacks the label `reindex.dev/use: "true"`; says who requires it.
+    NotLabelled(String),
+}
+
 /// Where Secrets and ConfigMaps come from: the API server (controller) or the YAML files given
 /// to `run -f` (local). Lookups are in the resource's own namespace only.
 pub trait SecretSource: Send + Sync {
@@ -40,7 +50,7 @@ pub trait SecretSource: Send + Sync {
         &self,
         kind: ConfigKind,
         name: &str,
-    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, String>> + Send;
+    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, SecretError>> + Send;
 }
 
 /// Driver-wide settings.
@@ -54,6 +64,9 @@ pub struct Settings {
     pub namespace: String,
     /// `User-Agent` for requests.
     pub user_agent: Option<String>,
+    /// `Some(allowed)`: never connect to a resolved link-local/metadata address outside
+    /// `allowed` (the operator, after its policy check); `None`: no filtering (the CLI).
+    pub link_local_allowed: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Both clusters, connected and checked.
@@ -225,6 +238,7 @@ pub(crate) async fn client_for<S: SecretSource>(
     if let Some(ua) = &settings.user_agent {
         opts.user_agent = ua.clone();
     }
+    opts.link_local_allowed = settings.link_local_allowed.clone();
     if let Some(d) = ep.socket_timeout.as_ref().and_then(|d| d.parse().ok()) {
         opts.socket_timeout = d;
     }
@@ -480,12 +494,23 @@ impl<S: SecretSource> Lookup<'_, S> {
                 detail: format!("does not exist in namespace `{}`", self.namespace),
                 field: field.into(),
             }),
-            Err(e) => Err(WorkflowError::SecretNotFound {
+            Err(SecretError::Unreadable(e)) => Err(WorkflowError::SecretNotFound {
                 kind: kind.name(),
                 name: r.name.clone(),
                 detail: format!("could not be read: {e}"),
                 field: field.into(),
             }),
+            Err(SecretError::NotLabelled(by)) => Err(WorkflowError::Refused(Refusal {
+                reason: "SecretNotLabelled",
+                field: field.into(),
+                message: format!(
+                    "{} `{}` has no label {}: \"true\"; label it to let the operator use it",
+                    kind.name(),
+                    r.name,
+                    crate::policy::SECRET_LABEL
+                ),
+                by,
+            })),
         }
     }
 }
@@ -523,7 +548,7 @@ mod tests {
             &self,
             _kind: ConfigKind,
             _name: &str,
-        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, SecretError> {
             Ok(Some(self.0.lock().unwrap().clone()))
         }
     }

@@ -17,6 +17,7 @@ mod lost_response;
 mod metrics;
 mod network;
 mod nginx;
+mod policy;
 mod rbac;
 mod real_engines;
 mod tls;

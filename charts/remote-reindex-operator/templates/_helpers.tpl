@@ -69,9 +69,19 @@ The operator's permissions, one rule per API it calls, and nothing else:
 - apiGroups: ["reindex.dev"]
   resources: ["remotereindexes/finalizers"]
   verbs: ["update"]
+{{- if .Values.rbac.secretNames }}
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: {{ toJson .Values.rbac.secretNames }}
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
+{{- else }}
 - apiGroups: [""]
   resources: ["secrets", "configmaps"]
   verbs: ["get"]
+{{- end }}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

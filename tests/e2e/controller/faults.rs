@@ -493,31 +493,43 @@ impl Drop for OwnControlPlane {
 async fn a_kube_apiserver_restart_mid_copy_is_survived() {
     let cp = OwnControlPlane::start();
     let kc = cp.kubeconfig();
-    let crd = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/remotereindex.yaml");
-    let (code, _, err) = kubectl(
-        &[
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "apply",
-            "--validate=false",
-            "-f",
-            crd,
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = kubectl(
-        &[
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
+    // Both CRDs: the operator stays unready until it can list ReindexPolicies.
+    for (file, crd) in [
+        (
+            "/crds/remotereindex.yaml",
             "crd/remotereindexes.reindex.dev",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
+        ),
+        (
+            "/crds/reindexpolicy.yaml",
+            "crd/reindexpolicies.reindex.dev",
+        ),
+    ] {
+        let file = format!("{}{file}", env!("CARGO_MANIFEST_DIR"));
+        let (code, _, err) = kubectl(
+            &[
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "apply",
+                "--validate=false",
+                "-f",
+                &file,
+            ],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = kubectl(
+            &[
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                crd,
+            ],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+    }
     let client = client_from(&kc).await;
     let ns = namespace(&client, "rr-apirestart").await;
     let (src, dst) = (noida(), noida());
