@@ -15,4 +15,5 @@ pub mod copy;
 pub mod net;
 pub mod search;
 pub mod telemetry;
+pub mod verify;
 pub mod workflow;

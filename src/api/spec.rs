@@ -63,6 +63,28 @@ pub struct RemoteReindexSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::schema::any_value")]
     pub script: Option<serde_json::Value>,
+    /// How the finished copy is checked against the source: `Count` (default) compares the
+    /// destination's document count with the source's, `Checksum` also compares every
+    /// document's id, routing and `_source` (a second read of both indices), `None` skips the
+    /// check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verify>,
+}
+
+/// How the finished copy is checked against the source: `Count` (default) compares the
+/// destination's document count with the source's, `Checksum` also compares every document's
+/// id, routing and `_source` (a second read of both indices), `None` skips the check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Verify {
+    /// The destination holds as many documents as the source had to give.
+    #[default]
+    Count,
+    /// Both indices are read again and an order-independent digest of every document's id,
+    /// routing and canonical `_source` is compared; differences are narrowed down to ids.
+    /// Refused with `dest.pipeline` and `source.maxDocs` (the two sides may rightly differ).
+    Checksum,
+    /// No verification: the success message says "not verified".
+    None,
 }
 
 /// The source of the copy.

@@ -69,6 +69,12 @@ pub enum WorkflowError {
         /// Documents found in the destination.
         found: u64,
     },
+    /// The checksum comparison found differences.
+    #[error("{}", .0.message())]
+    ChecksumMismatch(crate::verify::ChecksumReport),
+    /// The checksum comparison could not be carried out.
+    #[error("checksum verification failed: {0}")]
+    Verify(#[from] crate::verify::VerifyError),
     /// The driver could not persist state (e.g. status patch failed).
     #[error("could not record progress: {0}")]
     Sink(String),
@@ -98,6 +104,11 @@ impl WorkflowError {
             WorkflowError::Destination { .. } => "DestinationFailed",
             WorkflowError::CountMismatch { .. } => "CountMismatch",
             WorkflowError::DestinationReplaced(_) => "DestinationReplaced",
+            WorkflowError::ChecksumMismatch(_) => "ChecksumMismatch",
+            WorkflowError::Verify(e) => match e.search_error().map(search_reason) {
+                Some("RequestFailed") | None => "VerificationFailed",
+                Some(r) => r,
+            },
             WorkflowError::Sink(_) => "StatusUpdateFailed",
         }
     }

@@ -7,7 +7,9 @@ use super::destination::{
 use super::error::WorkflowError;
 use super::resolve::{Connected, SecretSource, Settings, connect};
 use crate::api::units::Slices;
-use crate::api::{Conflicts, OpType, OriginalSettings, PagingMode, Phase, RemoteReindexSpec};
+use crate::api::{
+    Conflicts, OpType, OriginalSettings, PagingMode, Phase, RemoteReindexSpec, Verify,
+};
 use crate::copy::{
     CopyError, CopyPlan, CopyStats, Paging, PagingChoice, SliceCheckpoint, StatsSnapshot, Stop,
     Throttle, WriteOp, open_copy,
@@ -74,8 +76,13 @@ pub struct Outcome {
     pub expected: u64,
     /// How the source was read: `pit` or `scroll`.
     pub paging: &'static str,
-    /// Whether the count was verified exactly (the destination started empty, no pipeline).
+    /// Whether the copy was verified: the count exactly (the destination started empty, no
+    /// pipeline), or the checksum.
     pub verified: bool,
+    /// `spec.verify` as applied.
+    pub method: Verify,
+    /// The checksum comparison, with `spec.verify: Checksum`.
+    pub checksum: Option<crate::verify::ChecksumReport>,
     /// The slices' final checkpoints (all done, nothing left open).
     pub checkpoints: Vec<SliceCheckpoint>,
     /// Wall time of the copy phase.
@@ -88,12 +95,14 @@ impl Outcome {
     /// A one-line summary for conditions, events and the CLI.
     pub fn message(&self) -> String {
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
-        let check = if self.verified {
-            "count verified against the source's snapshot"
-        } else if self.prepared.dest_was_empty {
-            "an ingest pipeline may drop documents: count not verified"
-        } else {
-            "destination was not empty: count not verified"
+        let check = match (&self.checksum, self.method, self.verified) {
+            (Some(c), _, _) => c.message(),
+            (None, Verify::None, _) => "not verified (spec.verify: None)".into(),
+            (None, _, true) => "count verified against the source's snapshot".into(),
+            (None, _, false) if self.prepared.dest_was_empty => {
+                "an ingest pipeline may drop documents: count not verified".into()
+            }
+            (None, _, false) => "destination was not empty: count not verified".into(),
         };
         format!(
             "copied {} of {} documents expected ({} failed, {} conflicts, {} rewritten, {} slice restarts; paging: {}) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
@@ -146,6 +155,8 @@ pub async fn run<S: SecretSource, K: Sink>(
         && !matches!(
             e,
             WorkflowError::CountMismatch { .. }
+                | WorkflowError::ChecksumMismatch(_)
+                | WorkflowError::Verify(_)
                 | WorkflowError::Destination { .. }
                 | WorkflowError::DestinationReplaced(_)
         )
@@ -333,7 +344,7 @@ async fn copy_and_finalize<K: Sink>(
     let max_docs = plan.max_docs;
     tokio::pin!(rotation);
     let opened = tokio::select! {
-        r = open_copy(plan, stats.clone(), stop) => r,
+        r = open_copy(plan, stats.clone(), stop.clone()) => r,
         () = &mut rotation => unreachable!("the rotation loop never ends"),
     }
     .map_err(copy_error)?;
@@ -408,15 +419,32 @@ async fn copy_and_finalize<K: Sink>(
         dst.count(didx, None).await
     }
     .map_err(|source| WorkflowError::Destination { during, source })?;
+    let method = spec.verify.unwrap_or_default();
     // Only an empty destination without a pipeline (which may drop documents) must hold exactly
     // the source's snapshot minus what failed; the copier's own counters are not evidence.
-    let verified = prepared.dest_was_empty && spec.dest.pipeline.is_none();
-    if verified && found != expected.saturating_sub(snap.failed) {
+    let count_verified =
+        method == Verify::Count && prepared.dest_was_empty && spec.dest.pipeline.is_none();
+    if count_verified && found != expected.saturating_sub(snap.failed) {
         return Err(WorkflowError::CountMismatch {
             expected,
             failed: snap.failed,
             found,
         });
+    }
+    let checksum = match method {
+        Verify::Checksum => {
+            let source = scan_side(spec, conn, prepared, true);
+            let dest = scan_side(spec, conn, prepared, false);
+            Some(tokio::select! {
+                biased;
+                _ = stop.requested() => return Err(WorkflowError::Cancelled),
+                r = crate::verify::checksum(&source, &dest) => r?,
+            })
+        }
+        _ => None,
+    };
+    if let Some(c) = checksum.as_ref().filter(|c| !c.matched) {
+        return Err(WorkflowError::ChecksumMismatch(c.clone()));
     }
     let retries = snap.retries + conn.source.retries() + conn.dest.retries();
     let mut prepared = prepared.clone();
@@ -427,7 +455,13 @@ async fn copy_and_finalize<K: Sink>(
         dest_count: found,
         expected,
         paging: paging_name,
-        verified,
+        verified: match method {
+            Verify::Count => count_verified,
+            Verify::Checksum => true,
+            Verify::None => false,
+        },
+        method,
+        checksum,
         checkpoints: stats.checkpoints(),
         copy_time,
         retries,
@@ -447,6 +481,37 @@ fn keep_alive(spec: &RemoteReindexSpec) -> String {
         .scroll
         .as_ref()
         .map_or_else(|| "5m".to_string(), |d| d.0.clone())
+}
+
+/// One side of the checksum comparison: the source with the copy's query, or the destination.
+fn scan_side(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    prepared: &Prepared,
+    source: bool,
+) -> crate::verify::Side {
+    let keep_alive = keep_alive(spec);
+    crate::verify::Side {
+        which: if source { "source" } else { "destination" },
+        client: if source {
+            conn.source.clone()
+        } else {
+            conn.dest.clone()
+        },
+        index: if source {
+            &spec.source.index
+        } else {
+            &spec.dest.index
+        }
+        .clone(),
+        query: if source {
+            spec.source.query.clone()
+        } else {
+            None
+        },
+        slices: prepared.slices,
+        keep_alive,
+    }
 }
 
 fn copy_plan(

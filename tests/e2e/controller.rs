@@ -2,6 +2,7 @@
 //! with real search servers: each test has its own namespace and its own operator process.
 
 mod faults;
+mod fencing;
 pub mod k8s;
 mod rotation;
 

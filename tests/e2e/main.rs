@@ -17,4 +17,5 @@ mod nginx;
 mod rbac;
 mod real_engines;
 mod tls;
+mod verify;
 mod versions;
