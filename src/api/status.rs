@@ -41,7 +41,7 @@ pub struct RemoteReindexStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<CopyTarget>,
     /// Per-slice checkpoints: after a restart, done slices are not copied again and a running
-    /// slice continues its scroll when that is safe.
+    /// slice continues its scroll or point in time when that is safe.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slices: Vec<SliceStatus>,
     /// A capped sample of documents that failed, with the reason.

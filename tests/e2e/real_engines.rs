@@ -99,7 +99,7 @@ async fn copy_hostile(src_kind: EngineKind, dst_kind: EngineKind) {
     .await;
     assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
     assert!(
-        out.contains(&format!("copied {N} of {N} documents (0 failed")),
+        out.contains(&format!("copied {N} of {N} documents expected (0 failed")),
         "{out}"
     );
     assert!(out.contains("count verified"), "{out}");

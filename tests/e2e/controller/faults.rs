@@ -91,7 +91,8 @@ async fn sigkill_twice_mid_copy_never_rewrites_finished_slices() {
     let total = count(src.url(), "logs").await;
     let mut op = Operator::start(&ns, dst.url(), &[]).await;
     let spec = json!({
-        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 100, "slices": 2},
+        // The lopsided source is built from scroll slicing (PIT slices split differently).
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 100, "slices": 2, "paging": "scroll"},
         "dest": {"index": "logs-copy"},
         "requestsPerSecond": 1500,
     });
@@ -256,7 +257,8 @@ async fn suspend_longer_than_the_scroll_keep_alive_then_resume() {
     let slice0 = lopsided_source(src.url(), 8000, 200).await;
     let op = Operator::start(&ns, dst.url(), &[]).await;
     let spec = json!({
-        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 100, "slices": 2, "scroll": "2s"},
+        // The lopsided source is built from scroll slicing (PIT slices split differently).
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 100, "slices": 2, "scroll": "2s", "paging": "scroll"},
         "dest": {"index": "logs-copy"},
         "requestsPerSecond": 1000,
     });
