@@ -252,6 +252,9 @@ fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
         "observedGeneration": writer.generation(),
         "conditions": writer.conditions_for(Phase::Succeeded, reason, &message),
         "progress": progress_patch(&p),
+        "paging": o.paging,
+        // The final checkpoints: every slice done, no scroll or PIT cursor left behind.
+        "slices": super::status::slices_status(&o.checkpoints),
         "openScrolls": null,
         "completedAt": now(),
         "verification": o.checksum.as_ref().map(|c| c.status()),
@@ -266,7 +269,7 @@ fn failed(
 ) -> Value {
     if matches!(
         e,
-        WorkflowError::Verification { .. }
+        WorkflowError::CountMismatch { .. }
             | WorkflowError::ChecksumMismatch(_)
             | WorkflowError::Verify(_)
     ) {
