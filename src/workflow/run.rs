@@ -76,14 +76,15 @@ pub struct Outcome {
     pub expected: u64,
     /// How the source was read: `pit` or `scroll`.
     pub paging: &'static str,
-    /// Whether the count was verified exactly (the destination started empty, no pipeline).
+    /// Whether the copy was verified: the count exactly (the destination started empty, no
+    /// pipeline), or the checksum.
     pub verified: bool,
-    /// The slices' final checkpoints (all done, nothing left open).
-    pub checkpoints: Vec<SliceCheckpoint>,
     /// `spec.verify` as applied.
     pub method: Verify,
     /// The checksum comparison, with `spec.verify: Checksum`.
     pub checksum: Option<crate::verify::ChecksumReport>,
+    /// The slices' final checkpoints (all done, nothing left open).
+    pub checkpoints: Vec<SliceCheckpoint>,
     /// Wall time of the copy phase.
     pub copy_time: Duration,
     /// Requests retried (whole requests and resent items).
@@ -94,16 +95,14 @@ impl Outcome {
     /// A one-line summary for conditions, events and the CLI.
     pub fn message(&self) -> String {
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
-        let check = if let Some(c) = &self.checksum {
-            c.message()
-        } else if self.method == Verify::None {
-            "not verified (spec.verify: None)".into()
-        } else if self.verified {
-            "count verified against the source's snapshot".into()
-        } else if self.prepared.dest_was_empty {
-            "an ingest pipeline may drop documents: count not verified".into()
-        } else {
-            "destination was not empty: count not verified".into()
+        let check = match (&self.checksum, self.method, self.verified) {
+            (Some(c), _, _) => c.message(),
+            (None, Verify::None, _) => "not verified (spec.verify: None)".into(),
+            (None, _, true) => "count verified against the source's snapshot".into(),
+            (None, _, false) if self.prepared.dest_was_empty => {
+                "an ingest pipeline may drop documents: count not verified".into()
+            }
+            (None, _, false) => "destination was not empty: count not verified".into(),
         };
         format!(
             "copied {} of {} documents expected ({} failed, {} conflicts, {} rewritten, {} slice restarts; paging: {}) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
@@ -420,12 +419,12 @@ async fn copy_and_finalize<K: Sink>(
         dst.count(didx, None).await
     }
     .map_err(|source| WorkflowError::Destination { during, source })?;
+    let method = spec.verify.unwrap_or_default();
     // Only an empty destination without a pipeline (which may drop documents) must hold exactly
     // the source's snapshot minus what failed; the copier's own counters are not evidence.
-    // `Checksum` compares every document instead, `None` nothing.
-    let method = spec.verify.unwrap_or_default();
-    let verified = prepared.dest_was_empty && spec.dest.pipeline.is_none();
-    if method == Verify::Count && verified && found != expected.saturating_sub(snap.failed) {
+    let count_verified =
+        method == Verify::Count && prepared.dest_was_empty && spec.dest.pipeline.is_none();
+    if count_verified && found != expected.saturating_sub(snap.failed) {
         return Err(WorkflowError::CountMismatch {
             expected,
             failed: snap.failed,
@@ -457,16 +456,31 @@ async fn copy_and_finalize<K: Sink>(
         expected,
         paging: paging_name,
         verified: match method {
-            Verify::Count => verified,
+            Verify::Count => count_verified,
             Verify::Checksum => true,
             Verify::None => false,
         },
-        checkpoints: stats.checkpoints(),
         method,
         checksum,
+        checkpoints: stats.checkpoints(),
         copy_time,
         retries,
     })
+}
+
+fn copy_error(e: CopyError) -> WorkflowError {
+    match e {
+        CopyError::Cancelled => WorkflowError::Cancelled,
+        e => WorkflowError::Copy(e),
+    }
+}
+
+/// The scroll / point-in-time keep-alive (`source.scroll`, default `5m`).
+fn keep_alive(spec: &RemoteReindexSpec) -> String {
+    spec.source
+        .scroll
+        .as_ref()
+        .map_or_else(|| "5m".to_string(), |d| d.0.clone())
 }
 
 /// One side of the checksum comparison: the source with the copy's query, or the destination.
@@ -476,6 +490,7 @@ fn scan_side(
     prepared: &Prepared,
     source: bool,
 ) -> crate::verify::Side {
+    let keep_alive = keep_alive(spec);
     crate::verify::Side {
         which: if source { "source" } else { "destination" },
         client: if source {
@@ -495,23 +510,8 @@ fn scan_side(
             None
         },
         slices: prepared.slices,
-        keep_alive: keep_alive(spec),
+        keep_alive,
     }
-}
-
-fn copy_error(e: CopyError) -> WorkflowError {
-    match e {
-        CopyError::Cancelled => WorkflowError::Cancelled,
-        e => WorkflowError::Copy(e),
-    }
-}
-
-/// The scroll / point-in-time keep-alive (`source.scroll`, default `5m`).
-fn keep_alive(spec: &RemoteReindexSpec) -> String {
-    spec.source
-        .scroll
-        .as_ref()
-        .map_or_else(|| "5m".to_string(), |d| d.0.clone())
 }
 
 fn copy_plan(
