@@ -83,7 +83,7 @@ async fn checksum_verifies_a_hostile_copy_and_names_tampered_documents() {
         "{out}"
     );
     if let (Some(copy), Some(check)) = (
-        seconds_after(&out, "documents ("),
+        seconds_after(&out, "documents expected ("),
         seconds_after(&out, "_source; compared"),
     ) {
         eprintln!(
