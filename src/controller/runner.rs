@@ -143,6 +143,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         );
     }
     tracing::info!(namespaces = ?args.namespaces, dest_host = ?args.dest_host, "watching RemoteReindex resources");
+    let migrations =
+        super::migration::controllers(&client, &args.namespaces, stop.clone(), ctx.clone()).await;
     let readiness = tokio::spawn(async move {
         for s in stores {
             // The store's readiness signal wakes only its latest waiter (the controller's own),
@@ -158,7 +160,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         ready.store(true, Ordering::SeqCst);
         tracing::info!("watches synced; ready");
     });
-    futures::future::join_all(runs).await;
+    futures::future::join(futures::future::join_all(runs), migrations).await;
     readiness.abort();
     tracing::info!("stopping running copies");
     stop_copies(&ctx).await;

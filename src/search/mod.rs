@@ -9,6 +9,7 @@ mod bulk;
 mod client;
 mod error;
 mod info;
+mod meta;
 mod scroll;
 mod tls;
 

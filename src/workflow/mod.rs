@@ -12,7 +12,9 @@ mod resolve;
 mod run;
 mod serverless;
 
-pub use destination::{META_KEY, Marker, restore_destination};
-pub use error::WorkflowError;
+pub use destination::{
+    META_KEY, Marker, flatten as flatten_settings, nest as nest_settings, restore_destination,
+};
+pub use error::{WorkflowError, search_reason};
 pub use resolve::{ConfigKind, Connected, SecretSource, Settings, connect};
 pub use run::{Outcome, Prepared, Sink, run};

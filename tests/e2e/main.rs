@@ -9,6 +9,7 @@ mod engine;
 mod examples;
 mod harness;
 mod metrics;
+mod migration;
 mod network;
 mod nginx;
 mod rbac;

@@ -1,0 +1,645 @@
+//! `Migration`: many indices with their templates and aliases, one `RemoteReindex` child per
+//! index, on the real kube-apiserver of `scripts/test.sh`, and locally with `run -f` / `plan -f`.
+//!
+//! Engines: the source is noida-db (answers as Elasticsearch 8), the destination osmem-server
+//! (answers as OpenSearch 3); both are made in [`clusters`], so switching to real engines is
+//! one line there.
+
+use crate::controller::k8s::*;
+use crate::harness::*;
+use kube::api::{DeleteParams, ListParams};
+use kube::{Api, Client};
+use remote_reindex::api::{Migration, MigrationPhase, MigrationStatus, RemoteReindex};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Source and destination of every test here.
+fn clusters() -> (Server, Server) {
+    (noida(), osmem())
+}
+
+/// Documents `0..n` of index `tag`, with a `level` for the filtered alias.
+fn docs(tag: &str, n: usize) -> Vec<Doc> {
+    (0..n)
+        .map(|i| Doc {
+            id: format!("{tag}-{i}"),
+            source: json!({"n": i, "level": if i % 3 == 0 {"error"} else {"info"}, "msg": format!("{tag} {i}")}).to_string(),
+            routing: None,
+        })
+        .collect()
+}
+
+/// Applies both CRDs.
+async fn apply_crds() {
+    apply_crd().await;
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/migration.yaml");
+    let mut last = String::new();
+    for _ in 0..10 {
+        let (code, out, err) = kubectl(&["apply", "--validate=false", "-f", file], None);
+        if code == 0 {
+            let (code, out, err) = kubectl(
+                &[
+                    "wait",
+                    "--for=condition=Established",
+                    "--timeout=60s",
+                    "crd/migrations.reindex.dev",
+                ],
+                None,
+            );
+            assert_eq!(code, 0, "Migration CRD not established: {out}{err}");
+            return;
+        }
+        last = format!("{out}{err}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("kubectl apply -f crds/migration.yaml failed: {last}");
+}
+
+async fn put(base: &str, path: &str, body: Value) {
+    let (s, v) = call("PUT", &format!("{base}/{path}"), Some(body)).await;
+    assert!(s < 300, "PUT {path}: {s} {v}");
+}
+
+async fn post(base: &str, path: &str, body: Value) {
+    let (s, v) = call("POST", &format!("{base}/{path}"), Some(body)).await;
+    assert!(s < 300, "POST {path}: {s} {v}");
+}
+
+/// The Migration manifest.
+fn migration_yaml(ns: &str, name: &str, source: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: reindex.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  source:\n    remote:\n      host: {source}\n{extra}"
+    )
+}
+
+/// Polls the Migration's status until it is terminal, returning every status seen.
+async fn status_history(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    timeout: Duration,
+) -> Vec<MigrationStatus> {
+    let api: Api<Migration> = Api::namespaced(client.clone(), ns);
+    let deadline = std::time::Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        if let Ok(Some(m)) = api.get_opt(name).await
+            && let Some(s) = m.status
+        {
+            let done = s.phase.is_some_and(MigrationPhase::is_terminal);
+            seen.push(s);
+            if done {
+                return seen;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Migration {name} not terminal: {:#?}",
+            seen.last()
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+fn condition<'a>(
+    s: &'a MigrationStatus,
+    t: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    s.conditions
+        .iter()
+        .find(|c| c.type_ == t)
+        .unwrap_or_else(|| panic!("no {t} in {s:#?}"))
+}
+
+/// Source: 8 `logs-2024-*`, 4 `orders-*`, an excluded `logs-2024-excluded`, an unmatched index,
+/// templates (a component + composable pair for logs, a legacy one for orders) and aliases (a
+/// filtered, a routed and a write alias).
+async fn twelve_indices(src: &str) {
+    put(
+        src,
+        "_component_template/ct-logs",
+        json!({"template": {"mappings": {"properties": {"level": {"type": "keyword"}}}}}),
+    )
+    .await;
+    put(src, "_index_template/logs-t", json!({"index_patterns": ["logs-2024-*"], "priority": 7, "composed_of": ["ct-logs"], "template": {"settings": {"number_of_shards": 1}}})).await;
+    put(src, "_template/orders-legacy", json!({"index_patterns": ["orders-*"], "order": 3, "mappings": {"properties": {"n": {"type": "long"}}}})).await;
+    put(
+        src,
+        "_index_template/unrelated",
+        json!({"index_patterns": ["zzz-*"], "priority": 1}),
+    )
+    .await;
+    for i in 1..=8 {
+        let name = format!("logs-2024-{i:02}");
+        load(src, &name, &docs(&name, 100 * i)).await;
+    }
+    for i in 1..=4 {
+        let name = format!("orders-{i}");
+        load(src, &name, &docs(&name, 150 * i)).await;
+    }
+    load(src, "logs-2024-excluded", &docs("x", 10)).await;
+    load(src, "unmatched", &docs("u", 10)).await;
+    post(src, "_aliases", json!({"actions": [
+        {"add": {"index": "logs-2024-01", "alias": "errors", "filter": {"term": {"level": "error"}}}},
+        {"add": {"index": "logs-2024-02", "alias": "errors", "filter": {"term": {"level": "error"}}}},
+        {"add": {"index": "orders-1", "alias": "orders-r", "routing": "1"}},
+        {"add": {"index": "orders-1", "alias": "orders-w", "is_write_index": true}},
+        {"add": {"index": "orders-2", "alias": "orders-w", "is_write_index": false}},
+    ]})).await;
+}
+
+fn index_names() -> Vec<String> {
+    let mut v: Vec<String> = (1..=8).map(|i| format!("logs-2024-{i:02}")).collect();
+    v.extend((1..=4).map(|i| format!("orders-{i}")));
+    v
+}
+
+#[tokio::test]
+async fn migration_copies_twelve_indices_with_aliases_and_templates_within_parallelism() {
+    let client = client().await;
+    apply_crds().await;
+    let ns = namespace(&client, "rr-mig").await;
+    let (src, dst) = clusters();
+    twelve_indices(src.url()).await;
+    let extra = "  indices: [\"logs-2024-*\", \"orders-*\"]\n  exclude: [\"logs-2024-excluded\"]\n  parallelism: 3\n  template:\n    source:\n      size: 50\n    requestsPerSecond: 400\n";
+    let yaml = migration_yaml(&ns, "mig", src.url(), extra);
+
+    // The plan first: it writes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let file = manifest(&dir, "mig.yaml", &yaml);
+    let (code, out, err) = run_cli(&[
+        "plan",
+        "-f",
+        file.to_str().unwrap(),
+        "--dest-host",
+        dst.url(),
+        "-o",
+        "json",
+    ])
+    .await;
+    assert_eq!(code, 0, "plan: {out}{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let (code, text, err) = run_cli(&[
+        "plan",
+        "-f",
+        file.to_str().unwrap(),
+        "--dest-host",
+        dst.url(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    eprintln!("{text}");
+    assert!(
+        text.contains("INDEX")
+            && text.contains("logs-2024-08")
+            && text.contains("Nothing was written."),
+        "{text}"
+    );
+    let (_, dest_templates) = call("GET", &format!("{}/_index_template", dst.url()), None).await;
+    assert!(
+        !dest_templates.to_string().contains("logs-t"),
+        "plan wrote a template: {dest_templates}"
+    );
+    let mut planned: Vec<String> = plan["indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["index"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        planned.first().map(String::as_str),
+        Some("orders-4"),
+        "larger first: {planned:?}"
+    );
+    planned.sort();
+    let mut expected = index_names();
+    expected.sort();
+    assert_eq!(planned, expected, "two patterns, one excluded");
+    let plan_templates: Vec<&str> = plan["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(plan_templates, ["ct-logs", "logs-t", "orders-legacy"]);
+    let plan_aliases: Vec<&str> = plan["aliases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(plan_aliases, ["errors", "orders-r", "orders-w"]);
+
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    let (code, out, err) = kubectl(&["apply", "-f", "-"], Some(&yaml));
+    assert_eq!(code, 0, "kubectl apply: {out}{err}");
+    let history = status_history(&client, &ns, "mig", Duration::from_secs(300)).await;
+    let max_running = history
+        .iter()
+        .filter_map(|s| s.indices.as_ref())
+        .map(|i| i.running)
+        .max()
+        .unwrap_or(0);
+    eprintln!(
+        "statuses polled: {}, most indices running at once: {max_running}",
+        history.len()
+    );
+    assert!(max_running <= 3, "parallelism 3 exceeded: {max_running}");
+    assert!(
+        max_running >= 2,
+        "the children never overlapped: {max_running}"
+    );
+    let s = history.last().unwrap().clone();
+    assert_eq!(s.phase, Some(MigrationPhase::Succeeded), "{s:#?}");
+    assert_eq!(condition(&s, "Ready").status, "True");
+    let counts = s.indices.clone().unwrap();
+    assert_eq!(
+        (
+            counts.total,
+            counts.succeeded,
+            counts.failed,
+            counts.summary.as_str()
+        ),
+        (12, 12, 0, "12/12")
+    );
+    let p = s.progress.clone().unwrap();
+    assert_eq!(p.docs_copied, p.docs_expected, "{p:?}");
+    assert_eq!(
+        p.docs_expected,
+        (1..=8).map(|i| 100 * i).sum::<i64>() + (1..=4).map(|i| 150 * i).sum::<i64>()
+    );
+
+    // The plan matches what the run did.
+    let run_pairs: Vec<(String, String)> = s
+        .plan
+        .iter()
+        .map(|e| (e.index.clone(), e.dest_index.clone()))
+        .collect();
+    let plan_pairs: Vec<(String, String)> = plan["indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_str().unwrap().to_string(),
+                r["dest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(run_pairs, plan_pairs);
+    let run_templates: Vec<&str> = s.templates.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(run_templates, plan_templates);
+    assert!(
+        s.templates.iter().all(|t| t.state == "Created"),
+        "{:?}",
+        s.templates
+    );
+    let run_aliases: Vec<&str> = s.aliases.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(run_aliases, plan_aliases);
+    assert!(
+        s.aliases.iter().all(|a| a.state == "Created"),
+        "{:?}",
+        s.aliases
+    );
+
+    // Every index equal, document by document.
+    for i in index_names() {
+        assert_eq!(
+            parsed(&all_docs(dst.url(), &i).await),
+            parsed(&all_docs(src.url(), &i).await),
+            "{i}"
+        );
+    }
+    assert_eq!(
+        call("GET", &format!("{}/logs-2024-excluded", dst.url()), None)
+            .await
+            .0,
+        404
+    );
+    // Every template and alias present on the destination.
+    for path in [
+        "_component_template/ct-logs",
+        "_index_template/logs-t",
+        "_template/orders-legacy",
+    ] {
+        let (code, v) = call("GET", &format!("{}/{path}", dst.url()), None).await;
+        assert_eq!(code, 200, "{path}: {v}");
+    }
+    assert_eq!(
+        call(
+            "GET",
+            &format!("{}/_index_template/unrelated", dst.url()),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    let (_, aliases) = call("GET", &format!("{}/_alias", dst.url()), None).await;
+    assert_eq!(
+        aliases["logs-2024-01"]["aliases"]["errors"]["filter"],
+        json!({"term": {"level": "error"}}),
+        "{aliases}"
+    );
+    assert!(
+        aliases["logs-2024-02"]["aliases"]["errors"].is_object(),
+        "{aliases}"
+    );
+    assert_eq!(
+        aliases["orders-1"]["aliases"]["orders-r"]["index_routing"], "1",
+        "{aliases}"
+    );
+    assert_eq!(
+        aliases["orders-1"]["aliases"]["orders-w"]["is_write_index"], true,
+        "{aliases}"
+    );
+    assert!(
+        aliases["orders-2"]["aliases"]["orders-w"].is_object(),
+        "{aliases}"
+    );
+    let (_, errors) = call("GET", &format!("{}/errors/_count", dst.url()), None).await;
+    let (_, src_errors) = call("GET", &format!("{}/errors/_count", src.url()), None).await;
+    assert_eq!(
+        errors["count"], src_errors["count"],
+        "the filtered alias filters"
+    );
+
+    // Children: stable names, labels, owner references.
+    let children = Api::<RemoteReindex>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default().labels("reindex.dev/migration=mig"))
+        .await
+        .unwrap();
+    assert_eq!(children.items.len(), 12);
+    for c in &children.items {
+        let owner = &c.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("Migration", "mig", Some(true))
+        );
+        assert!(c.metadata.name.as_ref().unwrap().starts_with("mig-"));
+    }
+    let reasons: Vec<String> = events(&client, &ns, "mig")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    for (r, n) in [
+        ("IndexStarted", 12),
+        ("IndexSucceeded", 12),
+        ("AliasCreated", 3),
+    ] {
+        assert_eq!(
+            reasons.iter().filter(|x| *x == r).count(),
+            n,
+            "{r} Events: {reasons:?}"
+        );
+    }
+    let (code, out, err) = kubectl(&["get", "migration", "-n", &ns], None);
+    assert_eq!(code, 0, "{err}");
+    eprintln!("{out}");
+    let header = out.lines().next().unwrap_or_default();
+    for col in ["PHASE", "INDICES", "DOCS", "PROGRESS", "ETA", "AGE"] {
+        assert!(header.contains(col), "{out}");
+    }
+    assert!(
+        out.contains("Succeeded") && out.contains("12/12") && out.contains("100%"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_index_fails_the_migration_and_its_alias_is_incomplete() {
+    let client = client().await;
+    apply_crds().await;
+    let ns = namespace(&client, "rr-migfail").await;
+    let (src, dst) = clusters();
+    for i in 1..=3 {
+        let name = format!("a-{i}");
+        load(src.url(), &name, &docs(&name, 200)).await;
+    }
+    post(
+        src.url(),
+        "_aliases",
+        json!({"actions": [
+            {"add": {"index": "a-1", "alias": "a-both"}},
+            {"add": {"index": "a-2", "alias": "a-both"}},
+            {"add": {"index": "a-3", "alias": "a-three"}},
+        ]}),
+    )
+    .await;
+    // A conflicting destination: `a-2` exists there with other documents.
+    load(dst.url(), "a-2", &docs("other", 5)).await;
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    let yaml = migration_yaml(&ns, "fail", src.url(), "  indices: [\"a-*\"]\n");
+    let (code, out, err) = kubectl(&["apply", "-f", "-"], Some(&yaml));
+    assert_eq!(code, 0, "{out}{err}");
+    let s = status_history(&client, &ns, "fail", Duration::from_secs(180))
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(s.phase, Some(MigrationPhase::Failed), "{s:#?}");
+    let degraded = condition(&s, "Degraded");
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "IndicesFailed"),
+        "{degraded:?}"
+    );
+    assert!(degraded.message.contains("a-2"), "{degraded:?}");
+    let counts = s.indices.clone().unwrap();
+    assert_eq!((counts.succeeded, counts.failed), (2, 1));
+    assert_eq!(s.failed.len(), 1);
+    assert_eq!(
+        (s.failed[0].index.as_str(), s.failed[0].reason.as_str()),
+        ("a-2", "DestinationNotEmpty")
+    );
+    for i in ["a-1", "a-3"] {
+        assert_eq!(
+            parsed(&all_docs(dst.url(), i).await),
+            parsed(&all_docs(src.url(), i).await),
+            "{i}"
+        );
+    }
+    assert_eq!(
+        count(dst.url(), "a-2").await,
+        5,
+        "the conflicting index is left alone"
+    );
+    let both = s.aliases.iter().find(|a| a.name == "a-both").unwrap();
+    assert_eq!(both.state, "AliasIncomplete", "{both:?}");
+    assert!(
+        both.message.as_deref().unwrap_or_default().contains("a-2"),
+        "{both:?}"
+    );
+    let three = s.aliases.iter().find(|a| a.name == "a-three").unwrap();
+    assert_eq!(three.state, "Created", "{three:?}");
+    let (_, aliases) = call("GET", &format!("{}/_alias", dst.url()), None).await;
+    assert!(
+        aliases["a-3"]["aliases"]["a-three"].is_object(),
+        "{aliases}"
+    );
+    assert!(
+        !aliases.to_string().contains("a-both"),
+        "an alias over an unverified copy: {aliases}"
+    );
+    let reasons: Vec<String> = events(&client, &ns, "fail")
+        .await
+        .into_iter()
+        .map(|e| e.1)
+        .collect();
+    for r in ["IndexFailed", "AliasIncomplete", "IndicesFailed"] {
+        assert!(reasons.iter().any(|x| x == r), "no {r} Event: {reasons:?}");
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_migration_mid_copy_restores_every_destination() {
+    let client = client().await;
+    apply_crds().await;
+    let ns = namespace(&client, "rr-migdel").await;
+    let (src, dst) = (noida(), noida());
+    let names = ["d-1", "d-2", "d-3"];
+    for n in names {
+        load(src.url(), n, &docs(n, 3000)).await;
+        create_index(
+            dst.url(),
+            n,
+            json!({"settings": {"index": {"number_of_replicas": 2, "refresh_interval": "7s"}}}),
+        )
+        .await;
+    }
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    // 100 documents/s per child over 3,000: each copy takes 30 s.
+    let extra = "  indices: [\"d-*\"]\n  parallelism: 3\n  template:\n    source:\n      size: 50\n    requestsPerSecond: 100\n";
+    let (code, out, err) = kubectl(
+        &["apply", "-f", "-"],
+        Some(&migration_yaml(&ns, "del", src.url(), extra)),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let children: Api<RemoteReindex> = Api::namespaced(client.clone(), &ns);
+    eventually("three children copying", Duration::from_secs(90), || {
+        let children = children.clone();
+        async move {
+            let list = children.list(&ListParams::default()).await.ok()?;
+            let copying = list
+                .items
+                .iter()
+                .filter(|c| {
+                    c.status
+                        .as_ref()
+                        .and_then(|s| s.progress.as_ref())
+                        .is_some_and(|p| p.written > 0)
+                })
+                .count();
+            (copying == 3).then_some(())
+        }
+    })
+    .await;
+    for n in names {
+        assert_eq!(
+            settings(dst.url(), n).await.get("index.refresh_interval"),
+            Some(&json!("-1")),
+            "{n} tuned while copying"
+        );
+    }
+    Api::<Migration>::namespaced(client.clone(), &ns)
+        .delete("del", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        "the Migration and its children to be gone",
+        Duration::from_secs(120),
+        || {
+            let (children, api) = (
+                children.clone(),
+                Api::<Migration>::namespaced(client.clone(), &ns),
+            );
+            async move {
+                let left = children
+                    .list(&ListParams::default())
+                    .await
+                    .ok()?
+                    .items
+                    .len();
+                (left == 0 && matches!(api.get_opt("del").await, Ok(None))).then_some(())
+            }
+        },
+    )
+    .await;
+    for n in names {
+        let s = settings(dst.url(), n).await;
+        assert_eq!(
+            s.get("index.number_of_replicas"),
+            Some(&json!("2")),
+            "{n}: {s:?}"
+        );
+        assert_eq!(
+            s.get("index.refresh_interval"),
+            Some(&json!("7s")),
+            "{n}: {s:?}"
+        );
+        assert!(count(dst.url(), n).await < 3000, "{n}: the copy went on");
+    }
+}
+
+#[tokio::test]
+async fn run_f_runs_a_migration_locally_with_progress_lines_and_exit_codes() {
+    let (src, dst) = clusters();
+    for (n, size) in [("r-1", 1500), ("r-2", 300), ("r-3", 300)] {
+        load(src.url(), n, &docs(n, size)).await;
+    }
+    post(src.url(), "_aliases", json!({"actions": [{"add": {"index": "r-2", "alias": "r-small"}}, {"add": {"index": "r-3", "alias": "r-small"}}]})).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 200 documents/s: r-1 takes over 5 s, long enough for progress lines.
+    let yaml = migration_yaml(
+        "default",
+        "local",
+        src.url(),
+        "  indices: [\"r-*\"]\n  destIndex: \"new-{index}\"\n  template:\n    source:\n      size: 100\n    requestsPerSecond: 200\n",
+    );
+    let file = manifest(&dir, "local.yaml", &yaml);
+    let (code, out, err) = run_cli(&[
+        "run",
+        "-f",
+        file.to_str().unwrap(),
+        "--dest-host",
+        dst.url(),
+    ])
+    .await;
+    eprintln!("{err}{out}");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Succeeded: 3/3 indices"), "{out}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("  r-1: ") && l.contains("docs/s")),
+        "a per-index line: {err}"
+    );
+    assert!(
+        err.lines().any(|l| l.starts_with("total: ")),
+        "a total line: {err}"
+    );
+    assert!(err.contains("alias r-small: Created"), "{err}");
+    for n in ["r-1", "r-2", "r-3"] {
+        assert_eq!(
+            parsed(&all_docs(dst.url(), &format!("new-{n}")).await),
+            parsed(&all_docs(src.url(), n).await),
+            "{n}"
+        );
+    }
+    // Again: every destination now holds documents, so each index fails; exit code 1.
+    let (code, out, err) = run_cli(&[
+        "run",
+        "-f",
+        file.to_str().unwrap(),
+        "--dest-host",
+        dst.url(),
+    ])
+    .await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("r-1: Failed [DestinationNotEmpty]"), "{err}");
+    assert!(err.contains("alias r-small: AliasIncomplete"), "{err}");
+    // Invalid input: exit code 2.
+    let bad = manifest(&dir, "bad.yaml", &yaml.replace("indices:", "indexes:"));
+    let (code, _, err) =
+        run_cli(&["run", "-f", bad.to_str().unwrap(), "--dest-host", dst.url()]).await;
+    assert_eq!(code, 2, "{err}");
+}
