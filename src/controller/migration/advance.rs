@@ -55,6 +55,36 @@ pub fn conditions(
     }
 }
 
+/// Publishes an Event about the Migration with the child of `index` as its related object, so
+/// that each index keeps an Event of its own (Events of one reason are otherwise merged into a
+/// series that shows only the latest note).
+pub async fn index_event(
+    ctx: &Context,
+    obj: &Migration,
+    child: &str,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let related = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("reindex.dev/v1alpha1".into()),
+        kind: Some("RemoteReindex".into()),
+        name: Some(child.to_string()),
+        namespace: obj.namespace(),
+        ..Default::default()
+    };
+    let ev = kube::runtime::events::Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(super::super::context::truncate(note, 1000)),
+        action: "Reconcile".to_string(),
+        secondary: Some(related),
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish an Event");
+    }
+}
+
 /// What the Migration needs from a child's status.
 fn view(child: &RemoteReindex) -> ChildView {
     let s = child.status.clone().unwrap_or_default();
@@ -139,8 +169,7 @@ pub async fn advance(
             agg.counts.pending -= 1;
             agg.counts.running += 1;
             let note = format!("{} → {} (RemoteReindex {})", e.index, e.dest_index, e.child);
-            ctx.event(&reference, EventType::Normal, "IndexStarted", &note)
-                .await;
+            index_event(ctx, obj, &e.child, EventType::Normal, "IndexStarted", &note).await;
         }
     }
 

@@ -64,6 +64,11 @@ async fn apply(
     obj: Arc<Migration>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    // The watch may lag behind this controller's own last status patch; Events and child
+    // creation are decided against what the API server holds now.
+    let Some(obj) = api.get_opt(&obj.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
     let status = obj.status.clone().unwrap_or_default();
     if status.phase.is_some_and(MigrationPhase::is_terminal) {
         return Ok(Action::await_change());
