@@ -6,9 +6,13 @@ use crate::api::units::Slices;
 use crate::search::{ClusterInfo, Distribution, SearchClient};
 use serde_json::Value;
 
+/// A mapping type, why OpenSearch rejects it, and the first OpenSearch `(major, minor)` that has
+/// it (if any).
+type MissingType = (&'static str, &'static str, Option<(u32, u32)>);
+
 /// Mapping types an OpenSearch destination does not have, with what to use instead, and the
 /// first OpenSearch version that has the type (if any).
-const OPENSEARCH_MISSING_TYPES: [(&str, &str, Option<(u32, u32)>); 9] = [
+const OPENSEARCH_MISSING_TYPES: [MissingType; 9] = [
     ("flattened", "OpenSearch has `flat_object` instead", None),
     (
         "constant_keyword",
