@@ -1,9 +1,10 @@
 //! `Migration`: many indices with their templates and aliases, one `RemoteReindex` child per
 //! index, on the real kube-apiserver of `scripts/test.sh`, and locally with `run -f` / `plan -f`.
 //!
-//! Engines: the source is noida-db (answers as Elasticsearch 8), the destination osmem-server
-//! (answers as OpenSearch 3); both are made in [`clusters`], so switching to real engines is
-//! one line there.
+//! Engines: the real Elasticsearch 7.17 (source) and OpenSearch 2.19 (destination) nodes that
+//! `scripts/test.sh` shares between tests ([`clusters`]); every name a test creates starts with
+//! its own prefix ([`unique_index`]) so tests do not see each other's indices, templates or
+//! aliases.
 
 use crate::controller::k8s::*;
 use crate::harness::*;
@@ -13,9 +14,13 @@ use remote_reindex::api::{Migration, MigrationPhase, MigrationStatus, RemoteRein
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// Source and destination of every test here.
-fn clusters() -> (Server, Server) {
-    (noida(), osmem())
+/// Source and destination of every test here, and a fresh name prefix.
+fn clusters() -> (EngineRef, EngineRef, String) {
+    (
+        engine(EngineKind::Elasticsearch7),
+        engine(EngineKind::OpenSearch2),
+        unique_index("mig"),
+    )
 }
 
 /// Documents `0..n` of index `tag`, with a `level` for the filtered alias.
@@ -126,47 +131,56 @@ fn condition<'a>(
         .unwrap_or_else(|| panic!("no {t} in {s:#?}"))
 }
 
-/// Source: 8 `logs-2024-*`, 4 `orders-*`, an excluded `logs-2024-excluded`, an unmatched index,
-/// templates (a component + composable pair for logs, a legacy one for orders) and aliases (a
-/// filtered, a routed and a write alias).
-async fn twelve_indices(src: &str) {
+/// Source: 8 `P-logs-2024-*`, 4 `P-orders-*`, an excluded `P-logs-2024-excluded`, an unmatched
+/// index, templates (a component + composable pair for logs, a legacy one for orders) and aliases
+/// (a filtered, a routed and a write alias).
+async fn twelve_indices(src: &str, p: &str) {
     put(
         src,
-        "_component_template/ct-logs",
+        &format!("_component_template/{p}-ct-logs"),
         json!({"template": {"mappings": {"properties": {"level": {"type": "keyword"}}}}}),
     )
     .await;
-    put(src, "_index_template/logs-t", json!({"index_patterns": ["logs-2024-*"], "priority": 7, "composed_of": ["ct-logs"], "template": {"settings": {"number_of_shards": 1}}})).await;
-    put(src, "_template/orders-legacy", json!({"index_patterns": ["orders-*"], "order": 3, "mappings": {"properties": {"n": {"type": "long"}}}})).await;
+    put(src, &format!("_index_template/{p}-logs-t"), json!({"index_patterns": [format!("{p}-logs-2024-*")], "priority": 7, "composed_of": [format!("{p}-ct-logs")], "template": {"settings": {"number_of_shards": 1}}})).await;
+    put(src, &format!("_template/{p}-orders-legacy"), json!({"index_patterns": [format!("{p}-orders-*")], "order": 3, "mappings": {"properties": {"n": {"type": "long"}}}})).await;
     put(
         src,
-        "_index_template/unrelated",
-        json!({"index_patterns": ["zzz-*"], "priority": 1}),
+        &format!("_index_template/{p}-unrelated"),
+        json!({"index_patterns": [format!("{p}-zzz-*")], "priority": 1}),
     )
     .await;
     for i in 1..=8 {
-        let name = format!("logs-2024-{i:02}");
+        let name = format!("{p}-logs-2024-{i:02}");
         load(src, &name, &docs(&name, 100 * i)).await;
     }
     for i in 1..=4 {
-        let name = format!("orders-{i}");
+        let name = format!("{p}-orders-{i}");
         load(src, &name, &docs(&name, 150 * i)).await;
     }
-    load(src, "logs-2024-excluded", &docs("x", 10)).await;
-    load(src, "unmatched", &docs("u", 10)).await;
+    load(src, &format!("{p}-logs-2024-excluded"), &docs("x", 10)).await;
+    load(src, &format!("{p}-unmatched"), &docs("u", 10)).await;
     post(src, "_aliases", json!({"actions": [
-        {"add": {"index": "logs-2024-01", "alias": "errors", "filter": {"term": {"level": "error"}}}},
-        {"add": {"index": "logs-2024-02", "alias": "errors", "filter": {"term": {"level": "error"}}}},
-        {"add": {"index": "orders-1", "alias": "orders-r", "routing": "1"}},
-        {"add": {"index": "orders-1", "alias": "orders-w", "is_write_index": true}},
-        {"add": {"index": "orders-2", "alias": "orders-w", "is_write_index": false}},
+        {"add": {"index": format!("{p}-logs-2024-01"), "alias": format!("{p}-errors"), "filter": {"term": {"level": "error"}}}},
+        {"add": {"index": format!("{p}-logs-2024-02"), "alias": format!("{p}-errors"), "filter": {"term": {"level": "error"}}}},
+        {"add": {"index": format!("{p}-orders-1"), "alias": format!("{p}-orders-r"), "routing": "1"}},
+        {"add": {"index": format!("{p}-orders-1"), "alias": format!("{p}-orders-w"), "is_write_index": true}},
+        {"add": {"index": format!("{p}-orders-2"), "alias": format!("{p}-orders-w"), "is_write_index": false}},
     ]})).await;
 }
 
-fn index_names() -> Vec<String> {
-    let mut v: Vec<String> = (1..=8).map(|i| format!("logs-2024-{i:02}")).collect();
-    v.extend((1..=4).map(|i| format!("orders-{i}")));
+fn index_names(p: &str) -> Vec<String> {
+    let mut v: Vec<String> = (1..=8).map(|i| format!("{p}-logs-2024-{i:02}")).collect();
+    v.extend((1..=4).map(|i| format!("{p}-orders-{i}")));
     v
+}
+
+fn names_of(v: &Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -174,10 +188,12 @@ async fn migration_copies_twelve_indices_with_aliases_and_templates_within_paral
     let client = client().await;
     apply_crds().await;
     let ns = namespace(&client, "rr-mig").await;
-    let (src, dst) = clusters();
-    twelve_indices(src.url()).await;
-    let extra = "  indices: [\"logs-2024-*\", \"orders-*\"]\n  exclude: [\"logs-2024-excluded\"]\n  parallelism: 3\n  template:\n    source:\n      size: 50\n    requestsPerSecond: 400\n";
-    let yaml = migration_yaml(&ns, "mig", src.url(), extra);
+    let (src, dst, p) = clusters();
+    twelve_indices(src.url(), &p).await;
+    let extra = format!(
+        "  indices: [\"{p}-logs-2024-*\", \"{p}-orders-*\"]\n  exclude: [\"{p}-logs-2024-excluded\"]\n  parallelism: 3\n  template:\n    source:\n      size: 50\n    requestsPerSecond: 400\n"
+    );
+    let yaml = migration_yaml(&ns, "mig", src.url(), &extra);
 
     // The plan first: it writes nothing.
     let dir = tempfile::tempdir().unwrap();
@@ -206,15 +222,17 @@ async fn migration_copies_twelve_indices_with_aliases_and_templates_within_paral
     eprintln!("{text}");
     assert!(
         text.contains("INDEX")
-            && text.contains("logs-2024-08")
+            && text.contains(&format!("{p}-logs-2024-08"))
             && text.contains("Nothing was written."),
         "{text}"
     );
-    let (_, dest_templates) = call("GET", &format!("{}/_index_template", dst.url()), None).await;
-    assert!(
-        !dest_templates.to_string().contains("logs-t"),
-        "plan wrote a template: {dest_templates}"
-    );
+    let (code, _) = call(
+        "GET",
+        &format!("{}/_index_template/{p}-logs-t", dst.url()),
+        None,
+    )
+    .await;
+    assert_eq!(code, 404, "plan wrote a template");
     let mut planned: Vec<String> = plan["indices"]
         .as_array()
         .unwrap()
@@ -232,23 +250,27 @@ async fn migration_copies_twelve_indices_with_aliases_and_templates_within_paral
         "larger first: {planned:?} {sizes:?}"
     );
     planned.sort();
-    let mut expected = index_names();
+    let mut expected = index_names(&p);
     expected.sort();
     assert_eq!(planned, expected, "two patterns, one excluded");
-    let plan_templates: Vec<&str> = plan["templates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(plan_templates, ["ct-logs", "logs-t", "orders-legacy"]);
-    let plan_aliases: Vec<&str> = plan["aliases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(plan_aliases, ["errors", "orders-r", "orders-w"]);
+    let plan_templates = names_of(&plan, "templates");
+    assert_eq!(
+        plan_templates,
+        [
+            format!("{p}-ct-logs"),
+            format!("{p}-logs-t"),
+            format!("{p}-orders-legacy")
+        ]
+    );
+    let plan_aliases = names_of(&plan, "aliases");
+    assert_eq!(
+        plan_aliases,
+        [
+            format!("{p}-errors"),
+            format!("{p}-orders-r"),
+            format!("{p}-orders-w")
+        ]
+    );
 
     let _op = Operator::start(&ns, dst.url(), &[]).await;
     let (code, out, err) = kubectl(&["apply", "-f", "-"], Some(&yaml));
@@ -282,10 +304,10 @@ async fn migration_copies_twelve_indices_with_aliases_and_templates_within_paral
         ),
         (12, 12, 0, "12/12")
     );
-    let p = s.progress.clone().unwrap();
-    assert_eq!(p.docs_copied, p.docs_expected, "{p:?}");
+    let pr = s.progress.clone().unwrap();
+    assert_eq!(pr.docs_copied, pr.docs_expected, "{pr:?}");
     assert_eq!(
-        p.docs_expected,
+        pr.docs_expected,
         (1..=8).map(|i| 100 * i).sum::<i64>() + (1..=4).map(|i| 150 * i).sum::<i64>()
     );
 
@@ -307,14 +329,14 @@ async fn migration_copies_twelve_indices_with_aliases_and_templates_within_paral
         })
         .collect();
     assert_eq!(run_pairs, plan_pairs);
-    let run_templates: Vec<&str> = s.templates.iter().map(|t| t.name.as_str()).collect();
+    let run_templates: Vec<String> = s.templates.iter().map(|t| t.name.clone()).collect();
     assert_eq!(run_templates, plan_templates);
     assert!(
         s.templates.iter().all(|t| t.state == "Created"),
         "{:?}",
         s.templates
     );
-    let run_aliases: Vec<&str> = s.aliases.iter().map(|a| a.name.as_str()).collect();
+    let run_aliases: Vec<String> = s.aliases.iter().map(|a| a.name.clone()).collect();
     assert_eq!(run_aliases, plan_aliases);
     assert!(
         s.aliases.iter().all(|a| a.state == "Created"),
@@ -323,7 +345,7 @@ async fn migration_copies_twelve_indices_with_aliases_and_templates_within_paral
     );
 
     // Every index equal, document by document.
-    for i in index_names() {
+    for i in index_names(&p) {
         assert_eq!(
             parsed(&all_docs(dst.url(), &i).await),
             parsed(&all_docs(src.url(), &i).await),
@@ -331,16 +353,20 @@ async fn migration_copies_twelve_indices_with_aliases_and_templates_within_paral
         );
     }
     assert_eq!(
-        call("GET", &format!("{}/logs-2024-excluded", dst.url()), None)
-            .await
-            .0,
+        call(
+            "GET",
+            &format!("{}/{p}-logs-2024-excluded", dst.url()),
+            None
+        )
+        .await
+        .0,
         404
     );
     // Every template and alias present on the destination.
     for path in [
-        "_component_template/ct-logs",
-        "_index_template/logs-t",
-        "_template/orders-legacy",
+        format!("_component_template/{p}-ct-logs"),
+        format!("_index_template/{p}-logs-t"),
+        format!("_template/{p}-orders-legacy"),
     ] {
         let (code, v) = call("GET", &format!("{}/{path}", dst.url()), None).await;
         assert_eq!(code, 200, "{path}: {v}");
@@ -348,37 +374,36 @@ async fn migration_copies_twelve_indices_with_aliases_and_templates_within_paral
     assert_eq!(
         call(
             "GET",
-            &format!("{}/_index_template/unrelated", dst.url()),
+            &format!("{}/_index_template/{p}-unrelated", dst.url()),
             None
         )
         .await
         .0,
         404
     );
-    let (_, aliases) = call("GET", &format!("{}/_alias", dst.url()), None).await;
+    let (_, aliases) = call("GET", &format!("{}/{p}-*/_alias", dst.url()), None).await;
+    let alias = |index: &str, name: &str| {
+        aliases[format!("{p}-{index}")]["aliases"][format!("{p}-{name}")].clone()
+    };
     assert_eq!(
-        aliases["logs-2024-01"]["aliases"]["errors"]["filter"],
+        alias("logs-2024-01", "errors")["filter"],
         json!({"term": {"level": "error"}}),
         "{aliases}"
     );
-    assert!(
-        aliases["logs-2024-02"]["aliases"]["errors"].is_object(),
+    assert!(alias("logs-2024-02", "errors").is_object(), "{aliases}");
+    assert_eq!(
+        alias("orders-1", "orders-r")["index_routing"],
+        "1",
         "{aliases}"
     );
     assert_eq!(
-        aliases["orders-1"]["aliases"]["orders-r"]["index_routing"], "1",
+        alias("orders-1", "orders-w")["is_write_index"],
+        true,
         "{aliases}"
     );
-    assert_eq!(
-        aliases["orders-1"]["aliases"]["orders-w"]["is_write_index"], true,
-        "{aliases}"
-    );
-    assert!(
-        aliases["orders-2"]["aliases"]["orders-w"].is_object(),
-        "{aliases}"
-    );
-    let (_, errors) = call("GET", &format!("{}/errors/_count", dst.url()), None).await;
-    let (_, src_errors) = call("GET", &format!("{}/errors/_count", src.url()), None).await;
+    assert!(alias("orders-2", "orders-w").is_object(), "{aliases}");
+    let (_, errors) = call("GET", &format!("{}/{p}-errors/_count", dst.url()), None).await;
+    let (_, src_errors) = call("GET", &format!("{}/{p}-errors/_count", src.url()), None).await;
     assert_eq!(
         errors["count"], src_errors["count"],
         "the filtered alias filters"
@@ -423,25 +448,31 @@ async fn a_failing_index_fails_the_migration_and_its_alias_is_incomplete() {
     let client = client().await;
     apply_crds().await;
     let ns = namespace(&client, "rr-migfail").await;
-    let (src, dst) = clusters();
+    let (src, dst, p) = clusters();
     for i in 1..=3 {
-        let name = format!("a-{i}");
+        let name = format!("{p}-a-{i}");
         load(src.url(), &name, &docs(&name, 200)).await;
     }
     post(
         src.url(),
         "_aliases",
         json!({"actions": [
-            {"add": {"index": "a-1", "alias": "a-both"}},
-            {"add": {"index": "a-2", "alias": "a-both"}},
-            {"add": {"index": "a-3", "alias": "a-three"}},
+            {"add": {"index": format!("{p}-a-1"), "alias": format!("{p}-both")}},
+            {"add": {"index": format!("{p}-a-2"), "alias": format!("{p}-both")}},
+            {"add": {"index": format!("{p}-a-3"), "alias": format!("{p}-three")}},
         ]}),
     )
     .await;
     // A conflicting destination: `a-2` exists there with other documents.
-    load(dst.url(), "a-2", &docs("other", 5)).await;
+    let a2 = format!("{p}-a-2");
+    load(dst.url(), &a2, &docs("other", 5)).await;
     let _op = Operator::start(&ns, dst.url(), &[]).await;
-    let yaml = migration_yaml(&ns, "fail", src.url(), "  indices: [\"a-*\"]\n");
+    let yaml = migration_yaml(
+        &ns,
+        "fail",
+        src.url(),
+        &format!("  indices: [\"{p}-a-*\"]\n"),
+    );
     let (code, out, err) = kubectl(&["apply", "-f", "-"], Some(&yaml));
     assert_eq!(code, 0, "{out}{err}");
     let s = status_history(&client, &ns, "fail", Duration::from_secs(180))
@@ -455,41 +486,49 @@ async fn a_failing_index_fails_the_migration_and_its_alias_is_incomplete() {
         ("True", "IndicesFailed"),
         "{degraded:?}"
     );
-    assert!(degraded.message.contains("a-2"), "{degraded:?}");
+    assert!(degraded.message.contains(&a2), "{degraded:?}");
     let counts = s.indices.clone().unwrap();
     assert_eq!((counts.succeeded, counts.failed), (2, 1));
     assert_eq!(s.failed.len(), 1);
     assert_eq!(
         (s.failed[0].index.as_str(), s.failed[0].reason.as_str()),
-        ("a-2", "DestinationNotEmpty")
+        (a2.as_str(), "DestinationNotEmpty")
     );
-    for i in ["a-1", "a-3"] {
+    for i in [format!("{p}-a-1"), format!("{p}-a-3")] {
         assert_eq!(
-            parsed(&all_docs(dst.url(), i).await),
-            parsed(&all_docs(src.url(), i).await),
+            parsed(&all_docs(dst.url(), &i).await),
+            parsed(&all_docs(src.url(), &i).await),
             "{i}"
         );
     }
     assert_eq!(
-        count(dst.url(), "a-2").await,
+        count(dst.url(), &a2).await,
         5,
         "the conflicting index is left alone"
     );
-    let both = s.aliases.iter().find(|a| a.name == "a-both").unwrap();
+    let both = s
+        .aliases
+        .iter()
+        .find(|a| a.name == format!("{p}-both"))
+        .unwrap();
     assert_eq!(both.state, "AliasIncomplete", "{both:?}");
     assert!(
-        both.message.as_deref().unwrap_or_default().contains("a-2"),
+        both.message.as_deref().unwrap_or_default().contains(&a2),
         "{both:?}"
     );
-    let three = s.aliases.iter().find(|a| a.name == "a-three").unwrap();
+    let three = s
+        .aliases
+        .iter()
+        .find(|a| a.name == format!("{p}-three"))
+        .unwrap();
     assert_eq!(three.state, "Created", "{three:?}");
-    let (_, aliases) = call("GET", &format!("{}/_alias", dst.url()), None).await;
+    let (_, aliases) = call("GET", &format!("{}/{p}-*/_alias", dst.url()), None).await;
     assert!(
-        aliases["a-3"]["aliases"]["a-three"].is_object(),
+        aliases[format!("{p}-a-3")]["aliases"][format!("{p}-three")].is_object(),
         "{aliases}"
     );
     assert!(
-        !aliases.to_string().contains("a-both"),
+        !aliases.to_string().contains(&format!("{p}-both")),
         "an alias over an unverified copy: {aliases}"
     );
     let reasons: Vec<String> = events(&client, &ns, "fail")
@@ -507,9 +546,9 @@ async fn deleting_a_migration_mid_copy_restores_every_destination() {
     let client = client().await;
     apply_crds().await;
     let ns = namespace(&client, "rr-migdel").await;
-    let (src, dst) = (noida(), noida());
-    let names = ["d-1", "d-2", "d-3"];
-    for n in names {
+    let (src, dst, p) = clusters();
+    let names: Vec<String> = (1..=3).map(|i| format!("{p}-d-{i}")).collect();
+    for n in &names {
         load(src.url(), n, &docs(n, 3000)).await;
         create_index(
             dst.url(),
@@ -520,14 +559,16 @@ async fn deleting_a_migration_mid_copy_restores_every_destination() {
     }
     let _op = Operator::start(&ns, dst.url(), &[]).await;
     // 100 documents/s per child over 3,000: each copy takes 30 s.
-    let extra = "  indices: [\"d-*\"]\n  parallelism: 3\n  template:\n    source:\n      size: 50\n    requestsPerSecond: 100\n";
+    let extra = format!(
+        "  indices: [\"{p}-d-*\"]\n  parallelism: 3\n  template:\n    source:\n      size: 50\n    requestsPerSecond: 100\n"
+    );
     let (code, out, err) = kubectl(
         &["apply", "-f", "-"],
-        Some(&migration_yaml(&ns, "del", src.url(), extra)),
+        Some(&migration_yaml(&ns, "del", src.url(), &extra)),
     );
     assert_eq!(code, 0, "{out}{err}");
     let children: Api<RemoteReindex> = Api::namespaced(client.clone(), &ns);
-    eventually("three children copying", Duration::from_secs(90), || {
+    eventually("three children copying", Duration::from_secs(120), || {
         let children = children.clone();
         async move {
             let list = children.list(&ListParams::default()).await.ok()?;
@@ -545,7 +586,7 @@ async fn deleting_a_migration_mid_copy_restores_every_destination() {
         }
     })
     .await;
-    for n in names {
+    for n in &names {
         assert_eq!(
             settings(dst.url(), n).await.get("index.refresh_interval"),
             Some(&json!("-1")),
@@ -576,7 +617,7 @@ async fn deleting_a_migration_mid_copy_restores_every_destination() {
         },
     )
     .await;
-    for n in names {
+    for n in &names {
         let s = settings(dst.url(), n).await;
         assert_eq!(
             s.get("index.number_of_replicas"),
@@ -594,18 +635,29 @@ async fn deleting_a_migration_mid_copy_restores_every_destination() {
 
 #[tokio::test]
 async fn run_f_runs_a_migration_locally_with_progress_lines_and_exit_codes() {
-    let (src, dst) = clusters();
+    let (src, dst, p) = clusters();
     for (n, size) in [("r-1", 1500), ("r-2", 300), ("r-3", 300)] {
-        load(src.url(), n, &docs(n, size)).await;
+        let n = format!("{p}-{n}");
+        load(src.url(), &n, &docs(&n, size)).await;
     }
-    post(src.url(), "_aliases", json!({"actions": [{"add": {"index": "r-2", "alias": "r-small"}}, {"add": {"index": "r-3", "alias": "r-small"}}]})).await;
+    post(
+        src.url(),
+        "_aliases",
+        json!({"actions": [
+            {"add": {"index": format!("{p}-r-2"), "alias": format!("{p}-small")}},
+            {"add": {"index": format!("{p}-r-3"), "alias": format!("{p}-small")}},
+        ]}),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     // 200 documents/s: r-1 takes over 5 s, long enough for progress lines.
     let yaml = migration_yaml(
         "default",
         "local",
         src.url(),
-        "  indices: [\"r-*\"]\n  destIndex: \"new-{index}\"\n  template:\n    source:\n      size: 100\n    requestsPerSecond: 200\n",
+        &format!(
+            "  indices: [\"{p}-r-*\"]\n  destIndex: \"new-{{index}}\"\n  template:\n    source:\n      size: 100\n    requestsPerSecond: 200\n"
+        ),
     );
     let file = manifest(&dir, "local.yaml", &yaml);
     let (code, out, err) = run_cli(&[
@@ -621,18 +673,18 @@ async fn run_f_runs_a_migration_locally_with_progress_lines_and_exit_codes() {
     assert!(out.contains("Succeeded: 3/3 indices"), "{out}");
     assert!(
         err.lines()
-            .any(|l| l.starts_with("  r-1: ") && l.contains("docs/s")),
+            .any(|l| l.starts_with(&format!("  {p}-r-1: ")) && l.contains("docs/s")),
         "a per-index line: {err}"
     );
     assert!(
         err.lines().any(|l| l.starts_with("total: ")),
         "a total line: {err}"
     );
-    assert!(err.contains("alias r-small: Created"), "{err}");
+    assert!(err.contains(&format!("alias {p}-small: Created")), "{err}");
     for n in ["r-1", "r-2", "r-3"] {
         assert_eq!(
-            parsed(&all_docs(dst.url(), &format!("new-{n}")).await),
-            parsed(&all_docs(src.url(), n).await),
+            parsed(&all_docs(dst.url(), &format!("new-{p}-{n}")).await),
+            parsed(&all_docs(src.url(), &format!("{p}-{n}")).await),
             "{n}"
         );
     }
@@ -646,8 +698,14 @@ async fn run_f_runs_a_migration_locally_with_progress_lines_and_exit_codes() {
     ])
     .await;
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("r-1: Failed [DestinationNotEmpty]"), "{err}");
-    assert!(err.contains("alias r-small: AliasIncomplete"), "{err}");
+    assert!(
+        err.contains(&format!("{p}-r-1: Failed [DestinationNotEmpty]")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("alias {p}-small: AliasIncomplete")),
+        "{err}"
+    );
     // Invalid input: exit code 2.
     let bad = manifest(&dir, "bad.yaml", &yaml.replace("indices:", "indexes:"));
     let (code, _, err) =
