@@ -173,8 +173,8 @@ pub fn plan_templates(
             ));
             continue;
         }
-        let mut b = body.clone();
-        let (aliases, dropped) = clean_inner_template(&mut b["template"], dest);
+        let mut b = without_nulls(body);
+        let (aliases, dropped) = clean_inner_template(&mut b, dest);
         needed_components.extend(strings(&body["composed_of"]));
         composable_copies.push(TemplateCopy {
             kind: TemplateKind::Composable,
@@ -196,9 +196,8 @@ pub fn plan_templates(
         if !needed_components.contains(&name) {
             continue;
         }
-        let body = &t["component_template"];
-        let mut b = body.clone();
-        let (aliases, dropped) = clean_inner_template(&mut b["template"], dest);
+        let mut b = without_nulls(&t["component_template"]);
+        let (aliases, dropped) = clean_inner_template(&mut b, dest);
         plan.copies.push(TemplateCopy {
             kind: TemplateKind::Component,
             name,
@@ -255,10 +254,21 @@ pub fn plan_templates(
     plan
 }
 
-/// Cleans a composable/component `template` block in place: settings the destination rejects
-/// dropped, typed mappings untyped, aliases taken out (returned).
-fn clean_inner_template(t: &mut Value, dest: &ClusterInfo) -> (Option<Value>, Vec<String>) {
-    let Some(obj) = t.as_object_mut() else {
+/// A template body without its `null` fields (engines answer `"template": null` or omit the
+/// key, and refuse a `null` on the way in).
+fn without_nulls(body: &Value) -> Value {
+    let mut b = body.clone();
+    if let Some(o) = b.as_object_mut() {
+        o.retain(|_, v| !v.is_null());
+    }
+    b
+}
+
+/// Cleans the `template` block of a composable/component template body in place: settings the
+/// destination rejects dropped, typed mappings untyped, aliases taken out (returned). A body
+/// without a `template` block is left as it is.
+fn clean_inner_template(body: &mut Value, dest: &ClusterInfo) -> (Option<Value>, Vec<String>) {
+    let Some(obj) = body.get_mut("template").and_then(Value::as_object_mut) else {
         return (None, Vec::new());
     };
     let aliases = obj
@@ -583,6 +593,14 @@ mod tests {
         );
         let skipped: Vec<_> = p.skipped.iter().map(|s| s.0.as_str()).collect();
         assert_eq!(skipped, ["logs", "managed"]);
+        // Elasticsearch 7.17 omits `template` when a composable template has only components.
+        let bare = json!({"index_templates": [{"name": "bare", "index_template": {"index_patterns": ["logs-*"], "composed_of": [], "version": null}}]});
+        let p = plan_templates(&Value::Null, &bare, &Value::Null, &["logs-1".into()], &os());
+        assert_eq!(
+            p.copies[0].body,
+            json!({"index_patterns": ["logs-*"], "composed_of": []}),
+            "no nulls sent"
+        );
     }
 
     #[test]

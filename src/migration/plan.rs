@@ -321,11 +321,27 @@ impl Plan {
                 format!("{}{traits} → {}", a.name, a.indices.join(", "))
             }),
         );
-        let flags = self
-            .indices
-            .iter()
-            .flat_map(|r| r.flags.iter().map(move |f| format!("{}: {f}", r.index)));
-        section(&mut out, "The destination will reject", flags);
+        // One line per finding, naming the indices it concerns (many share the same setting).
+        let mut flags: Vec<(String, Vec<String>)> = Vec::new();
+        for r in &self.indices {
+            for f in &r.flags {
+                match flags.iter_mut().find(|(g, _)| g == f) {
+                    Some((_, idx)) => idx.push(r.index.clone()),
+                    None => flags.push((f.clone(), vec![r.index.clone()])),
+                }
+            }
+        }
+        section(
+            &mut out,
+            "The destination will reject",
+            flags.iter().map(|(f, idx)| {
+                let mut names = idx.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+                if idx.len() > 5 {
+                    names.push_str(&format!(" and {} more", idx.len() - 5));
+                }
+                format!("{f} — {names}")
+            }),
+        );
         section(
             &mut out,
             "Destination indices that already exist (a non-empty one fails its index)",
