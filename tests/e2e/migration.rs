@@ -706,6 +706,26 @@ async fn run_f_runs_a_migration_locally_with_progress_lines_and_exit_codes() {
         err.contains(&format!("alias {p}-small: AliasIncomplete")),
         "{err}"
     );
+    // failurePolicy: Stop, one at a time: the first failure stops the rest from starting.
+    let stop = manifest(
+        &dir,
+        "stop.yaml",
+        &yaml.replace(
+            "  template:",
+            "  parallelism: 1\n  failurePolicy: Stop\n  template:",
+        ),
+    );
+    let (code, out, err) = run_cli(&[
+        "run",
+        "-f",
+        stop.to_str().unwrap(),
+        "--dest-host",
+        dst.url(),
+    ])
+    .await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(err.matches(": started →").count(), 1, "{err}");
+    assert!(out.contains("Failed: 0/3 indices"), "{out}");
     // Invalid input: exit code 2.
     let bad = manifest(&dir, "bad.yaml", &yaml.replace("indices:", "indexes:"));
     let (code, _, err) =
