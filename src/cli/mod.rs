@@ -39,8 +39,13 @@ pub enum Command {
     /// what the destination will reject and list what is not migrated; writes nothing
     /// (exit codes: 0, 2 invalid input, 3 pre-flight failure).
     Plan(plan::PlanArgs),
-    /// Print the field reference generated from the CRD schema (Markdown, `docs/reference.md`).
-    Docs,
+    /// Print a field reference generated from a CRD schema (Markdown): `remotereindex` (default,
+    /// `docs/reference.md`) or `migration` (`docs/migration-reference.md`).
+    Docs {
+        /// Which CRD.
+        #[arg(value_enum, default_value_t = CrdKind::Remotereindex)]
+        kind: CrdKind,
+    },
     /// Run the Kubernetes operator (kubeconfig or in-cluster; exit code 1 on a startup error).
     Controller(crate::controller::ControllerArgs),
 }
@@ -76,8 +81,13 @@ pub fn main() -> i32 {
             telemetry::init(cli.log_format, "warn");
             runtime().block_on(plan::run(args))
         }
-        Command::Docs => {
-            print!("{}", crate::api::reference::reference_markdown());
+        Command::Docs { kind } => {
+            match kind {
+                CrdKind::Remotereindex => print!("{}", crate::api::reference::reference_markdown()),
+                CrdKind::Migration => {
+                    print!("{}", crate::api::reference::migration_reference_markdown())
+                }
+            }
             0
         }
         Command::Run(args) => {
