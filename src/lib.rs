@@ -13,6 +13,7 @@ pub mod cli;
 pub mod controller;
 pub mod copy;
 pub mod migration;
+pub mod net;
 pub mod search;
 pub mod telemetry;
 pub mod workflow;

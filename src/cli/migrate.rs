@@ -28,6 +28,9 @@ impl Sink for IndexSink {
     async fn prepared(&self, _: &Prepared) -> Result<(), String> {
         Ok(())
     }
+    async fn expected(&self, _: u64, _: &'static str) -> Result<(), String> {
+        Ok(())
+    }
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {
         *self.stats.lock().expect("sink lock") = Some((stats, total));
     }
