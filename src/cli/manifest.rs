@@ -16,8 +16,9 @@ pub struct ManifestError(pub String);
 /// The parsed manifests: one resource of type `R` and the Secrets/ConfigMaps beside it.
 #[derive(Debug)]
 pub struct Manifests<R = RemoteReindex> {
-    /// The one `RemoteReindex` (or `Migration`).
-    pub resource: R,
+    /// The one `RemoteReindex` (for `Manifests<Migration>`, the one `Migration`; the field keeps
+    /// its first name so that callers of the single-copy loader are unchanged).
+    pub reindex: R,
     /// Its namespace (`default` when unset).
     pub namespace: String,
     objects: BTreeMap<(Kind, String, String), BTreeMap<String, Vec<u8>>>,
@@ -163,7 +164,7 @@ impl<R: ManifestKind> Manifests<R> {
             .clone()
             .unwrap_or_else(|| "default".into());
         Ok(Manifests {
-            resource,
+            reindex: resource,
             namespace,
             objects,
         })

@@ -48,8 +48,8 @@ struct Running {
 /// failed; 2 invalid input; 3 pre-flight failure; 130 interrupted).
 pub async fn run(m: Manifests<Migration>, args: RunArgs) -> i32 {
     let settings = local_settings(&args, &m.namespace);
-    let spec = &m.resource.spec;
-    let name = m.resource.metadata.name.clone().unwrap_or_default();
+    let spec = &m.reindex.spec;
+    let name = m.reindex.metadata.name.clone().unwrap_or_default();
     let conn = match connect_migration(spec, &m.secrets(), &settings).await {
         Ok(c) => c,
         Err(e) => {

@@ -41,15 +41,15 @@ pub async fn run(args: PlanArgs) -> i32 {
         allow_system_indices: false,
     };
     let settings = local_settings(&run_args, &m.namespace);
-    let conn = match connect_migration(&m.resource.spec, &m.secrets(), &settings).await {
+    let conn = match connect_migration(&m.reindex.spec, &m.secrets(), &settings).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error [{}]: {e}", e.reason());
             return e.exit_code();
         }
     };
-    let name = m.resource.metadata.name.clone().unwrap_or_default();
-    match build(&conn, &m.resource.spec, &name).await {
+    let name = m.reindex.metadata.name.clone().unwrap_or_default();
+    match build(&conn, &m.reindex.spec, &name).await {
         Ok(plan) if args.output == "json" => {
             println!(
                 "{}",

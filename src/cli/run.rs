@@ -109,7 +109,7 @@ pub async fn run(args: RunArgs) -> i32 {
         }
     };
     let settings = local_settings(&args, &manifests.namespace);
-    let spec = &manifests.resource.spec;
+    let spec = &manifests.reindex.spec;
     let stop = Arc::new(Stop::new());
     let on_signal = stop.clone();
     tokio::spawn(async move {

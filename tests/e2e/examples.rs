@@ -106,7 +106,7 @@ async fn every_example_is_accepted_by_the_api_server_and_the_validation() {
                         host: "http://localhost:9200".into(),
                         ..Default::default()
                     };
-                    if let Err(errs) = validate(&m.resource.spec, Some(&dest), &Policy::default()) {
+                    if let Err(errs) = validate(&m.reindex.spec, Some(&dest), &Policy::default()) {
                         let errs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
                         failures.push(format!("{name}: invalid: {}", errs.join("; ")));
                     }
