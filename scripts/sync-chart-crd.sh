@@ -7,10 +7,11 @@
 # Regenerate the top-level CRDs first when the API types change:
 #   cargo run -q -- crd > crds/remotereindex.yaml
 #   cargo run -q -- crd reindexpolicy > crds/reindexpolicy.yaml
+#   cargo run -q -- crd migration > crds/migration.yaml
 #   scripts/sync-chart-crd.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CRDS="remotereindex.yaml reindexpolicy.yaml"
+CRDS="remotereindex.yaml reindexpolicy.yaml migration.yaml"
 CHART_CRDS=charts/remote-reindex-operator/crds
 
 case "${1:-}" in

@@ -12,6 +12,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod copy;
+pub mod migration;
 pub mod net;
 pub mod policy;
 pub mod search;

@@ -2,6 +2,8 @@
 //! `remote-reindex controller`.
 
 pub mod manifest;
+mod migrate;
+mod plan;
 mod progress;
 mod run;
 
@@ -27,14 +29,24 @@ pub enum Command {
     /// Run one copy from manifests, without Kubernetes (exit codes: 0 copied and verified,
     /// 1 copy or verification failed, 2 invalid input, 3 pre-flight failure, 130 interrupted).
     Run(run::RunArgs),
-    /// Print a CustomResourceDefinition (YAML): `remotereindex` (default) or `reindexpolicy`.
+    /// Print a CustomResourceDefinition (YAML): `remotereindex` (default), `reindexpolicy` or
+    /// `migration`.
     Crd {
         /// Which CRD.
         #[arg(value_enum, default_value_t = CrdKind::Remotereindex)]
         kind: CrdKind,
     },
-    /// Print the field reference generated from the CRD schema (Markdown, `docs/reference.md`).
-    Docs,
+    /// Resolve a Migration's indices against its source and print what it would copy, flag
+    /// what the destination will reject and list what is not migrated; writes nothing
+    /// (exit codes: 0, 2 invalid input, 3 pre-flight failure).
+    Plan(plan::PlanArgs),
+    /// Print a field reference generated from a CRD schema (Markdown): `remotereindex` (default,
+    /// `docs/reference.md`) or `migration` (`docs/migration-reference.md`).
+    Docs {
+        /// Which CRD.
+        #[arg(value_enum, default_value_t = CrdKind::Remotereindex)]
+        kind: CrdKind,
+    },
     /// Run the Kubernetes operator (kubeconfig or in-cluster; exit code 1 on a startup error).
     Controller(crate::controller::ControllerArgs),
 }
@@ -46,6 +58,8 @@ pub enum CrdKind {
     Remotereindex,
     /// `reindexpolicies.reindex.dev` (`crds/reindexpolicy.yaml`).
     Reindexpolicy,
+    /// `migrations.reindex.dev` (`crds/migration.yaml`).
+    Migration,
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -63,11 +77,25 @@ pub fn main() -> i32 {
             match kind {
                 CrdKind::Remotereindex => print!("{}", crate::api::crd_yaml()),
                 CrdKind::Reindexpolicy => print!("{}", crate::api::policy_crd_yaml()),
+                CrdKind::Migration => print!("{}", crate::api::migration_crd_yaml()),
             }
             0
         }
-        Command::Docs => {
-            print!("{}", crate::api::reference::reference_markdown());
+        Command::Plan(args) => {
+            telemetry::init(cli.log_format, "warn");
+            runtime().block_on(plan::run(args))
+        }
+        Command::Docs { kind } => {
+            match kind {
+                CrdKind::Remotereindex => print!("{}", crate::api::reference::reference_markdown()),
+                CrdKind::Reindexpolicy => {
+                    eprintln!("the ReindexPolicy fields are documented in docs/security.md");
+                    return 2;
+                }
+                CrdKind::Migration => {
+                    print!("{}", crate::api::reference::migration_reference_markdown())
+                }
+            }
             0
         }
         Command::Run(args) => {

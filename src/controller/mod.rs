@@ -13,6 +13,7 @@ pub mod context;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod migration;
 pub mod policy;
 pub mod reconcile;
 pub mod registry;

@@ -30,6 +30,9 @@ pub enum ReconcileError {
     /// Deletion could not restore the destination or clear the scrolls yet.
     #[error("cleanup failed: {0}")]
     Cleanup(String),
+    /// A search cluster failed in a way a retry may fix (a Migration's planning).
+    #[error("{0}")]
+    Transient(String),
     /// The API server refused or failed a request.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),

@@ -173,6 +173,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     }
     tracing::info!(namespaces = ?args.namespaces, dest_host = ?args.dest_host, "watching RemoteReindex resources");
     let policy_store = policies.store();
+    let migrations =
+        super::migration::controllers(&client, &args.namespaces, stop.clone(), ctx.clone()).await;
     let readiness = tokio::spawn(async move {
         // Ready once the policies are listed too: a copy never starts on an unknown policy.
         loop {
@@ -198,7 +200,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         ready.store(true, Ordering::SeqCst);
         tracing::info!("watches synced; ready");
     });
-    futures::future::join_all(runs).await;
+    futures::future::join(futures::future::join_all(runs), migrations).await;
     readiness.abort();
     tracing::info!("stopping running copies");
     stop_copies(&ctx).await;

@@ -10,6 +10,7 @@ mod client;
 pub mod dns;
 mod error;
 mod info;
+mod meta;
 mod pit;
 mod scroll;
 mod tls;

@@ -14,8 +14,10 @@ mod run;
 mod serverless;
 mod versions;
 
-pub use destination::{META_KEY, Marker, restore_destination};
-pub use error::WorkflowError;
+pub use destination::{
+    META_KEY, Marker, flatten as flatten_settings, nest as nest_settings, restore_destination,
+};
+pub use error::{WorkflowError, search_reason};
 pub use preflight::PreflightRetry;
 pub use resolve::{
     ConfigKind, Connected, SecretError, SecretSource, Settings, connect, connect_reporting,

@@ -15,6 +15,7 @@ mod harness;
 mod logs;
 mod lost_response;
 mod metrics;
+mod migration;
 mod network;
 mod nginx;
 mod policy;
