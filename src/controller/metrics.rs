@@ -16,11 +16,12 @@
 //! | `documents_written_total` | counter | documents the destinations accepted |
 //! | `documents_failed_total` | counter | documents the destinations rejected |
 //! | `documents_conflicts_total` | counter | version conflicts skipped |
+//! | `documents_rewritten_total` | counter | documents written again (restarted slice, re-sent bulk) |
+//! | `slice_restarts_total` | counter | slices started over from their beginning (lost scroll page, expired context) |
 //! | `bulk_requests_total` | counter | `_bulk` requests sent |
 //! | `bulk_bytes_total` | counter | `_bulk` body bytes sent |
 //! | `bulk_duration_seconds` | histogram | duration of `_bulk` calls, their retries included |
 //! | `retries_total{kind}` | counter | `request`: requests retried; `bulk_item`: items resent after 429 |
-//! | `slice_restarts_total` | counter | slices started over from their beginning (scroll context lost, or a checkpoint that could not be continued) |
 //! | `active_copy_documents_written{namespace,name}` | gauge | documents written by a running copy |
 //! | `active_copy_documents_expected{namespace,name}` | gauge | documents a running copy expects |
 //! | `active_copy_documents_per_second{namespace,name}` | gauge | a running copy's recent rate |
@@ -101,6 +102,10 @@ pub struct Metrics {
     pub documents_failed: Counter,
     /// Version conflicts skipped.
     pub documents_conflicts: Counter,
+    /// Documents written again.
+    pub documents_rewritten: Counter,
+    /// Slices started over.
+    pub slice_restarts: Counter,
     /// `_bulk` requests sent.
     pub bulk_requests: Counter,
     /// `_bulk` body bytes sent.
@@ -109,8 +114,6 @@ pub struct Metrics {
     pub bulk_duration: Histogram,
     /// Retries by kind.
     pub retries: Family<RetryLabel, Counter>,
-    /// Slices started over from their beginning.
-    pub slice_restarts: Counter,
     /// Documents written by each running copy.
     pub active_written: Family<ResourceLabels, Gauge>,
     /// Documents expected by each running copy (absent when unknown).
@@ -135,12 +138,13 @@ impl Default for Metrics {
             documents_written: Counter::default(),
             documents_failed: Counter::default(),
             documents_conflicts: Counter::default(),
+            documents_rewritten: Counter::default(),
+            slice_restarts: Counter::default(),
             bulk_requests: Counter::default(),
             bulk_bytes: Counter::default(),
             // 5 ms … 41 s.
             bulk_duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             retries: Family::default(),
-            slice_restarts: Counter::default(),
             active_written: Family::default(),
             active_expected: Family::default(),
             active_rate: Family::default(),
@@ -199,6 +203,16 @@ impl Default for Metrics {
             m.documents_conflicts.clone(),
         );
         r.register(
+            "documents_rewritten",
+            "Documents written again after a slice restarted or a bulk request was re-sent",
+            m.documents_rewritten.clone(),
+        );
+        r.register(
+            "slice_restarts",
+            "Slices started over from their beginning (lost scroll page, expired scroll or point in time)",
+            m.slice_restarts.clone(),
+        );
+        r.register(
             "bulk_requests",
             "_bulk requests sent",
             m.bulk_requests.clone(),
@@ -217,11 +231,6 @@ impl Default for Metrics {
             "retries",
             "Retries: request = a whole request to either cluster, bulk_item = a document resent after 429",
             m.retries.clone(),
-        );
-        r.register(
-            "slice_restarts",
-            "Slices started over from their beginning (scroll context lost, or a checkpoint that could not be continued)",
-            m.slice_restarts.clone(),
         );
         r.register(
             "active_copy_documents_written",
@@ -272,13 +281,14 @@ impl Metrics {
                 written: self.documents_written.clone(),
                 failed: self.documents_failed.clone(),
                 conflicts: self.documents_conflicts.clone(),
+                rewritten: self.documents_rewritten.clone(),
+                restarts: self.slice_restarts.clone(),
                 bulks: self.bulk_requests.clone(),
                 bytes: self.bulk_bytes.clone(),
                 item_retries: self
                     .retries
                     .get_or_create(&RetryLabel { kind: "bulk_item" })
                     .clone(),
-                restarts: self.slice_restarts.clone(),
                 in_phase: self.copies_in_phase.clone(),
                 active_written: self.active_written.clone(),
                 active_expected: self.active_expected.clone(),
@@ -323,10 +333,11 @@ struct CopyHandles {
     written: Counter,
     failed: Counter,
     conflicts: Counter,
+    rewritten: Counter,
+    restarts: Counter,
     bulks: Counter,
     bytes: Counter,
     item_retries: Counter,
-    restarts: Counter,
     in_phase: Family<PhaseLabel, Gauge>,
     active_written: Family<ResourceLabels, Gauge>,
     active_expected: Family<ResourceLabels, Gauge>,
@@ -396,10 +407,11 @@ impl CopyMetrics {
         add(&m.written, snap.written, &mut last.written);
         add(&m.failed, snap.failed, &mut last.failed);
         add(&m.conflicts, snap.conflicts, &mut last.conflicts);
+        add(&m.rewritten, snap.rewritten, &mut last.rewritten);
+        add(&m.restarts, snap.restarts, &mut last.restarts);
         add(&m.bulks, snap.bulks, &mut last.bulks);
         add(&m.bytes, snap.bytes, &mut last.bytes);
         add(&m.item_retries, snap.retries, &mut last.retries);
-        add(&m.restarts, snap.restarts, &mut last.restarts);
         let l = &self.labels;
         m.active_written
             .get_or_create(l)

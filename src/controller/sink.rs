@@ -92,6 +92,9 @@ impl Sink for StatusSink {
                 resumed.written += c.written;
                 resumed.failed += c.failed;
                 resumed.conflicts += c.conflicts;
+                resumed.restarts += u64::from(c.restarts);
+                resumed.rewritten += c.rewritten;
+                resumed.restarts += u64::from(c.restarts);
             }
             self.metrics.start_from(&resumed);
         }
@@ -123,6 +126,13 @@ impl Sink for StatusSink {
                 .event(EventType::Warning, retry.reason, &message)
                 .await;
         }
+    }
+
+    async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
+        self.writer
+            .patch(json!({ "paging": paging, "progress": { "total": expected } }))
+            .await
+            .map_err(|e| api_message(&e))
     }
 
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, real servers (see `harness`).
 
+mod accounting;
 mod aws;
 mod chart;
 mod cli;
@@ -9,12 +10,15 @@ mod copy;
 mod engine;
 mod es6_dest;
 mod examples;
+mod fault_proxy;
 mod harness;
 mod logs;
+mod lost_response;
 mod metrics;
 mod network;
 mod nginx;
 mod rbac;
 mod real_engines;
 mod tls;
+mod verify;
 mod versions;
