@@ -53,7 +53,9 @@ async fn a_real_elasticsearch_6_destination_gets_a_typed_index_and_its_settings_
     load_typed(es6.url(), &sidx, "_doc", &docs).await;
     let out = run(es6.url(), &sidx, es6.url(), &didx, "").await;
     assert!(
-        out.contains("copied 300 of 300 documents (0 failed") && out.contains("count verified"),
+        out.contains("copied 300 of 300 documents")
+            && out.contains("(0 failed")
+            && out.contains("count verified"),
         "{out}"
     );
     assert_eq!(
@@ -89,7 +91,7 @@ async fn a_real_elasticsearch_6_destination_gets_a_typed_index_and_its_settings_
     )
     .await;
     assert!(
-        out.contains("copied 300 of 300 documents (0 failed"),
+        out.contains("copied 300 of 300 documents") && out.contains("(0 failed"),
         "{out}"
     );
     assert_eq!(count(es6.url(), &existing).await, 300);
