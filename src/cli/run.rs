@@ -55,6 +55,14 @@ impl Sink for TerminalSink {
         Ok(())
     }
 
+    async fn task(&self, task: Option<&str>) -> Result<(), String> {
+        match task {
+            Some(t) => eprintln!("task: {t}"),
+            None => eprintln!("task cancelled"),
+        }
+        Ok(())
+    }
+
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {
         let handle = progress::spawn(stats, total, self.progress_stop.clone());
         *self.drawer.lock().expect("sink lock") = Some(handle);

@@ -99,6 +99,16 @@ impl Sink for StatusSink {
         self.writer.patch(status).await.map_err(|e| api_message(&e))
     }
 
+    async fn task(&self, task: Option<&str>) -> Result<(), String> {
+        if let Some(t) = task {
+            tracing::info!(task = t, "the destination's reindex task started");
+        }
+        self.writer
+            .patch(json!({ "task": task }))
+            .await
+            .map_err(|e| api_message(&e))
+    }
+
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = Some((stats.clone(), total));
         stats.observe_bulks(self.writer.ctx.metrics.bulk_observer());

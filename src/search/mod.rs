@@ -10,6 +10,7 @@ mod client;
 mod error;
 mod info;
 mod scroll;
+mod tasks;
 mod tls;
 
 pub use aws::{AwsCredentialSource, AwsCredentials, AwsSigner};
@@ -21,6 +22,7 @@ pub use client::{
 pub use error::SearchError;
 pub use info::{ClusterInfo, Distribution, Version};
 pub use scroll::{ScrollHit, ScrollPage};
+pub use tasks::{RunningTask, TaskCounts, TaskFailure, TaskResponse, TaskState};
 
 /// Installs the process-wide rustls crypto provider (`ring`, the one kube uses). Safe to call more
 /// than once; every entry point calls it before building a client.

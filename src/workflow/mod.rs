@@ -10,9 +10,11 @@ mod error;
 pub mod progress;
 mod resolve;
 mod run;
+mod server_copy;
+mod server_reach;
 mod serverless;
 
 pub use destination::{META_KEY, Marker, restore_destination};
-pub use error::WorkflowError;
+pub use error::{ServerError, WorkflowError};
 pub use resolve::{ConfigKind, Connected, SecretSource, Settings, connect};
 pub use run::{Outcome, Prepared, Sink, run};

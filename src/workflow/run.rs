@@ -7,7 +7,7 @@ use super::destination::{
 use super::error::WorkflowError;
 use super::resolve::{Connected, SecretSource, Settings, connect};
 use crate::api::units::Slices;
-use crate::api::{Conflicts, OpType, OriginalSettings, Phase, RemoteReindexSpec};
+use crate::api::{Conflicts, CopyMode, OpType, OriginalSettings, Phase, RemoteReindexSpec};
 use crate::copy::{
     CopyError, CopyPlan, CopyStats, SliceCheckpoint, StatsSnapshot, Stop, Throttle, WriteOp,
     run_copy,
@@ -35,6 +35,10 @@ pub struct Prepared {
     pub summary: String,
     /// Per-slice checkpoints of an interrupted attempt (empty for a fresh copy).
     pub checkpoints: Vec<SliceCheckpoint>,
+    /// `mode: Server`: the destination's reindex task an interrupted attempt started.
+    pub task: Option<String>,
+    /// An earlier attempt may have written documents already (a restart or resume).
+    pub resumed: bool,
 }
 
 /// Where phases and progress go. The controller persists to `.status` and records Events; the
@@ -51,6 +55,9 @@ pub trait Sink: Send + Sync {
     fn prepared(&self, prepared: &Prepared) -> impl Future<Output = Result<(), String>> + Send;
     /// The copy started: sample `stats` for progress (until the workflow returns).
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>);
+    /// `mode: Server`: the destination's reindex task, `<node>:<id>`, persisted before anything
+    /// else happens (`None`: it was cancelled and must not be followed again).
+    fn task(&self, task: Option<&str>) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// The result of a finished copy.
@@ -64,6 +71,10 @@ pub struct Outcome {
     pub dest_count: u64,
     /// Whether the count was verified exactly (the destination started empty).
     pub verified: bool,
+    /// The success reason: `Verified` (against the source or the documents read), `Copied`
+    /// (the destination was not empty) or `TaskCountsOnly` (`mode: Server` without access to
+    /// the source: checked against the task's own counts only).
+    pub reason: &'static str,
     /// Wall time of the copy phase.
     pub copy_time: Duration,
     /// Requests retried (whole requests and resent items).
@@ -74,10 +85,12 @@ impl Outcome {
     /// A one-line summary for conditions, events and the CLI.
     pub fn message(&self) -> String {
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
-        let check = if self.verified {
-            "count verified"
-        } else {
-            "destination was not empty: count not verified"
+        let check = match self.reason {
+            "TaskCountsOnly" => {
+                "count checked against the reindex task's own counts only (the source is not reachable from here)"
+            }
+            _ if self.verified => "count verified",
+            _ => "destination was not empty: count not verified",
         };
         format!(
             "copied {} of {} documents ({} failed, {} conflicts) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
@@ -155,31 +168,39 @@ async fn prepare<K: Sink>(
         source: e,
     };
     let sidx = &spec.source.index;
-    if !src.index_exists(sidx).await.map_err(pre_src)? {
-        return Err(WorkflowError::SourceNotCopyable(format!(
-            "source index `{sidx}` does not exist on {}",
-            src.name()
-        )));
-    }
-    let source_desc = src.describe_index(sidx).await.map_err(pre_src)?;
-    if source_disabled(&source_desc.mappings) {
-        return Err(WorkflowError::SourceNotCopyable(format!(
-            "source index `{sidx}` has _source disabled: its documents cannot be read back, so they cannot be copied"
-        )));
-    }
-    let mut total = src
-        .count(sidx, spec.source.query.as_ref())
-        .await
-        .map_err(pre_src)?;
-    if let Some(m) = spec.source.max_docs {
-        total = total.min(m as u64);
-    }
+    // `mode: Server` without a route to the source: the destination's templates (or
+    // `dest.mappings`) shape the index and the task reports the total.
+    let (source_desc, total) = if conn.source_reachable {
+        if !src.index_exists(sidx).await.map_err(pre_src)? {
+            return Err(WorkflowError::SourceNotCopyable(format!(
+                "source index `{sidx}` does not exist on {}",
+                src.name()
+            )));
+        }
+        let source_desc = src.describe_index(sidx).await.map_err(pre_src)?;
+        if source_disabled(&source_desc.mappings) {
+            return Err(WorkflowError::SourceNotCopyable(format!(
+                "source index `{sidx}` has _source disabled: its documents cannot be read back, so they cannot be copied"
+            )));
+        }
+        let mut total = src
+            .count(sidx, spec.source.query.as_ref())
+            .await
+            .map_err(pre_src)?;
+        if let Some(m) = spec.source.max_docs {
+            total = total.min(m as u64);
+        }
+        (source_desc, Some(total))
+    } else {
+        (crate::search::IndexDescription::default(), None)
+    };
     let shards: u32 = source_desc
         .setting("index.number_of_shards")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let slices = match spec.source.slices.clone().unwrap_or_default() {
         Slices::Count(n) => n.max(1),
+        Slices::Auto(_) if spec.mode() == CopyMode::Server => 1,
         Slices::Auto(_) => shards.clamp(1, 16),
     };
     let didx = &spec.dest.index;
@@ -188,10 +209,12 @@ async fn prepare<K: Sink>(
         original_settings: OriginalSettings::default(),
         dest_was_empty: true,
         dest_index_uuid: None,
-        total: Some(total),
+        total,
         slices,
         summary: conn.summary.clone(),
         checkpoints: Vec::new(),
+        task: None,
+        resumed: resume.is_some(),
     };
     let exists = dst.index_exists(didx).await.map_err(pre_dst)?;
     if exists {
@@ -209,10 +232,12 @@ async fn prepare<K: Sink>(
             prepared.original_settings = r.original_settings;
             prepared.dest_was_empty = r.dest_was_empty;
             prepared.checkpoints = r.checkpoints;
+            prepared.task = r.task;
         } else if let Some(m) = marker {
             tracing::info!(index = %didx, "resuming an interrupted copy: using the settings recorded before it tuned the index");
             prepared.original_settings = m.original_settings;
             prepared.dest_was_empty = m.dest_was_empty;
+            prepared.resumed = true;
         } else {
             let count = dst.count(didx, None).await.map_err(pre_dst)?;
             if count > 0 && spec.dest.allow_existing != Some(true) {
@@ -313,17 +338,28 @@ async fn copy_and_finalize<K: Sink>(
         .await
         .map_err(WorkflowError::Sink)?;
     let stats = Arc::new(CopyStats::new());
-    sink.copying(stats.clone(), total);
-    let plan = copy_plan(spec, conn, prepared, throttle);
     let started = Instant::now();
-    let copied = tokio::select! {
-        r = run_copy(plan, stats.clone(), stop) => r,
-        () = rotation => unreachable!("the rotation loop never ends"),
-    };
-    copied.map_err(|e| match e {
-        CopyError::Cancelled => WorkflowError::Cancelled,
-        e => WorkflowError::Copy(e),
-    })?;
+    // The copy step: the engine here, or the destination's own reindex task.
+    let mut source_total = None;
+    if spec.mode() == CopyMode::Server {
+        let copy = super::server_copy::copy(spec, conn, sink, prepared, throttle, stop, &stats);
+        let copied = tokio::select! {
+            r = copy => r,
+            () = rotation => unreachable!("the rotation loop never ends"),
+        }?;
+        source_total = Some(copied.source_total);
+    } else {
+        sink.copying(stats.clone(), total);
+        let plan = copy_plan(spec, conn, prepared, throttle);
+        let copied = tokio::select! {
+            r = run_copy(plan, stats.clone(), stop) => r,
+            () = rotation => unreachable!("the rotation loop never ends"),
+        };
+        copied.map_err(|e| match e {
+            CopyError::Cancelled => WorkflowError::Cancelled,
+            e => WorkflowError::Copy(e),
+        })?;
+    }
     let copy_time = started.elapsed();
     let snap = stats.snapshot();
     sink.phase(
@@ -364,16 +400,19 @@ async fn copy_and_finalize<K: Sink>(
         dst.count(didx, None).await
     }
     .map_err(|source| WorkflowError::Destination { during, source })?;
-    if prepared.dest_was_empty {
-        let expected = snap.read - snap.failed;
-        if found != expected {
-            return Err(WorkflowError::Verification {
-                expected,
-                found,
-                read: snap.read,
-                failed: snap.failed,
-            });
-        }
+    // Server mode checks against the source when the operator reaches it, else against the
+    // task's own counts (`read` is what the task dealt with).
+    let expected = match source_total {
+        Some(Some(n)) => n.saturating_sub(snap.failed),
+        _ => snap.read - snap.failed,
+    };
+    if prepared.dest_was_empty && found != expected {
+        return Err(WorkflowError::Verification {
+            expected,
+            found,
+            read: snap.read,
+            failed: snap.failed,
+        });
     }
     let retries = snap.retries + conn.source.retries() + conn.dest.retries();
     Ok(Outcome {
@@ -381,6 +420,11 @@ async fn copy_and_finalize<K: Sink>(
         prepared: prepared.clone(),
         dest_count: found,
         verified: prepared.dest_was_empty,
+        reason: match (prepared.dest_was_empty, source_total) {
+            (false, _) => "Copied",
+            (true, Some(None)) => "TaskCountsOnly",
+            (true, _) => "Verified",
+        },
         copy_time,
         retries,
     })
