@@ -167,6 +167,14 @@ async fn prepare<K: Sink>(
         which: "destination",
         source: e,
     };
+    let dest_is_aws = spec
+        .dest
+        .remote
+        .as_ref()
+        .is_some_and(|e| e.aws_auth().is_some() || e.host.contains(".amazonaws.com"));
+    super::server_reach::check_allowlist(spec, dest_is_aws, dst, &conn.dest_info)
+        .await
+        .map_err(WorkflowError::Server)?;
     let sidx = &spec.source.index;
     // `mode: Server` without a route to the source: the destination's templates (or
     // `dest.mappings`) shape the index and the task reports the total.
@@ -324,14 +332,17 @@ async fn copy_and_finalize<K: Sink>(
     rotation: impl Future<Output = ()>,
 ) -> Result<Outcome, WorkflowError> {
     let total = prepared.total;
+    let how = match spec.mode() {
+        CopyMode::Server => "by the destination's own _reindex task".to_string(),
+        CopyMode::Engine => format!("with {} slice(s)", prepared.slices),
+    };
     let msg = format!(
-        "copying {} documents from {}/{} to {}/{} with {} slice(s) ({})",
+        "copying {} documents from {}/{} to {}/{} {how} ({})",
         total.map_or("?".into(), |t| t.to_string()),
         conn.source.name(),
         spec.source.index,
         conn.dest.name(),
         spec.dest.index,
-        prepared.slices,
         prepared.summary
     );
     sink.phase(Phase::Copying, "Copying", msg)

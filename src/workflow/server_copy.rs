@@ -403,7 +403,11 @@ fn redact(text: &str, creds: &Option<RemoteCredentials>) -> String {
 /// The `source.remote` object: host, credentials, timeouts, headers, and Amazon's
 /// `region`/`external`.
 fn remote_info(ep: &Endpoint, creds: Option<&RemoteCredentials>) -> Value {
-    let mut host = ep.host.trim_end_matches('/').to_string();
+    // The remote reindex insists on `scheme://host:port`: spell out the scheme's default port.
+    let mut host = match url::Url::parse(&ep.host) {
+        Ok(u) => format!("{}://{}", u.scheme(), crate::api::validate::host_port(&u)),
+        Err(_) => ep.host.trim_end_matches('/').to_string(),
+    };
     if let Some(p) = &ep.path_prefix {
         host.push_str(p.trim_end_matches('/'));
     }
@@ -479,7 +483,7 @@ fn reindex_body(
 }
 
 /// The setting that lists the remotes a destination may reindex from.
-fn allowlist_setting(distribution: &Distribution, major: u32) -> &'static str {
+pub(super) fn allowlist_setting(distribution: &Distribution, major: u32) -> &'static str {
     match distribution {
         Distribution::OpenSearch if major >= 2 => "reindex.remote.allowlist",
         _ => "reindex.remote.whitelist",
@@ -581,7 +585,7 @@ mod tests {
     #[test]
     fn amazon_region_without_credentials_and_reruns_exclude_rejected_documents() {
         let s = spec(
-            "{mode: Server, source: {index: src, remote: {host: 'https://d.eu-west-1.es.amazonaws.com:443', region: eu-west-1}},
+            "{mode: Server, source: {index: src, remote: {host: 'https://d.eu-west-1.es.amazonaws.com', region: eu-west-1}},
               dest: {index: dst, opType: create}}",
         );
         let first = reindex_body(&s, None, &[], false);
