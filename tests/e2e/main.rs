@@ -13,5 +13,6 @@ mod network;
 mod nginx;
 mod rbac;
 mod real_engines;
+mod server_mode;
 mod tls;
 mod versions;
