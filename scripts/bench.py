@@ -134,7 +134,8 @@ spec:
 
 def modes(n, work):
     """Engine vs Server mode on the same data: Elasticsearch 7.17 → OpenSearch 2.19 (the
-    destination allows the source for its remote reindex). Each the best of two runs."""
+    destination allows the source for its remote reindex). Each the best of two runs
+    (RR_BENCH_RUNS)."""
     src_d, dst_d = os.path.join(work, "es7"), os.path.join(work, "os2")
     src = engine_start("elasticsearch-7", src_d)
     host_port = src.split("://", 1)[1]
@@ -145,7 +146,8 @@ def modes(n, work):
         print("| mode | docs/s | operator CPU s/1k docs | destination JVM CPU s/1k docs | source JVM CPU s/1k docs | operator peak RSS MiB | docs |")
         print("|---|---|---|---|---|---|---|")
         for mode in ("Engine", "Server"):
-            wall, cpu, rss, got, dcpu, scpu = min((mode_copy(src, dst, src_d, dst_d, work, mode) for _ in range(2)), key=lambda r: r[0])
+            runs = int(os.environ.get("RR_BENCH_RUNS", "2"))
+            wall, cpu, rss, got, dcpu, scpu = min((mode_copy(src, dst, src_d, dst_d, work, mode) for _ in range(runs)), key=lambda r: r[0])
             print(f"| {mode} | {got / wall:.0f} | {cpu / got * 1000:.3f} | {dcpu / got * 1000:.3f} | {scpu / got * 1000:.3f} | {rss:.0f} | {got} |")
     finally:
         for d in (src_d, dst_d):

@@ -324,3 +324,145 @@ async fn a_destination_restart_mid_task_is_task_lost_and_the_copy_runs_again() {
         parsed(&all_docs(src.url(), &sidx).await)
     );
 }
+
+#[tokio::test]
+async fn suspend_cancels_the_task_and_resume_runs_the_copy_again() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-srv-suspend").await;
+    let (src, dst) = (
+        engine(EngineKind::Elasticsearch7),
+        engine(EngineKind::OpenSearch2),
+    );
+    let (sidx, didx) = (unique_index("srv-src"), unique_index("srv-dst"));
+    source_index(src.url(), &sidx, &docs(3_000)).await;
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    create_reindex(&client, &ns, "t", slow_spec(src.url(), &sidx, &didx, 150.0)).await;
+    let first = running_task(&client, &ns).await;
+    patch_spec(&client, &ns, "t", json!({"suspend": true})).await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "t",
+        "Suspended",
+        Duration::from_secs(60),
+        |s| s.phase == Some(Phase::Suspended),
+    )
+    .await;
+    assert_eq!(
+        obj.status.unwrap().task,
+        None,
+        "a cancelled task is not followed again"
+    );
+    let t = task(dst.url(), &first).await;
+    assert_eq!(t["response"]["canceled"], "by user request", "{t}");
+    assert_eq!(
+        settings(dst.url(), &didx)
+            .await
+            .get("index.refresh_interval"),
+        Some(&json!("-1")),
+        "kept tuned while suspended"
+    );
+    patch_spec(
+        &client,
+        &ns,
+        "t",
+        json!({"suspend": false, "requestsPerSecond": 50000}),
+    )
+    .await;
+    let obj = wait_terminal(&client, &ns, "t", Duration::from_secs(120)).await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
+    assert_eq!(condition(&s, "Ready").reason, "Verified");
+    let second = s.task.clone().unwrap();
+    assert_ne!(second, first, "the resumed copy is a new task");
+    // The rerun overwrites what the first task wrote (`op_type: index`).
+    let t = task(dst.url(), &second).await;
+    assert_eq!(t["response"]["failures"], json!([]), "{t}");
+    assert!(t["response"]["updated"].as_u64().unwrap() > 0, "{t}");
+    assert_eq!(
+        parsed(&all_docs(dst.url(), &didx).await),
+        parsed(&all_docs(src.url(), &sidx).await)
+    );
+}
+
+/// A TCP front for the source that drops every connection whose first request comes from the
+/// operator (`User-Agent: remote-reindex/…`) and relays the others (the destination's remote
+/// reindex): the operator cannot reach the source, the destination can — a partition a real
+/// network produces but one machine cannot.
+async fn fake_operator_partition(upstream: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match client.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if text.contains("user-agent: remote-reindex") {
+                    return; // dropped: the operator's side of the partition
+                }
+                let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                if server.write_all(&head).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn fake_partition_a_source_only_the_destination_reaches_is_task_counts_only() {
+    let (src, dst) = (
+        engine(EngineKind::Elasticsearch7),
+        engine(EngineKind::OpenSearch2),
+    );
+    let (sidx, didx) = (unique_index("srv-src"), unique_index("srv-dst"));
+    source_index(src.url(), &sidx, &docs(1_500)).await;
+    // No source mapping to copy: the destination's template shapes the index.
+    let (code, body) = call(
+        "PUT",
+        &format!("{}/_index_template/{didx}", dst.url()),
+        Some(json!({"index_patterns": [didx], "template": {"mappings": {"properties": {"tag": {"type": "keyword"}, "msg": {"type": "text"}}}}})),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let front = fake_operator_partition(src.url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifest(&dir, "r.yaml", &yaml(&front, &sidx, dst.url(), &didx, ""));
+    let (code, out, err) = run_cli(&["run", "-f", f.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("not reachable from the operator"), "{err}");
+    assert!(out.contains("reindex task's own counts"), "{out}");
+    assert!(out.contains("destination holds 1500"), "{out}");
+    let (_, m) = call("GET", &format!("{}/{didx}/_mapping", dst.url()), None).await;
+    assert_eq!(
+        m[&didx]["mappings"]["properties"]["msg"]["type"], "text",
+        "{m}"
+    );
+    assert_eq!(
+        parsed(&all_docs(dst.url(), &didx).await),
+        parsed(&all_docs(src.url(), &sidx).await)
+    );
+    call(
+        "DELETE",
+        &format!("{}/_index_template/{didx}", dst.url()),
+        None,
+    )
+    .await;
+}
