@@ -12,6 +12,7 @@ mod resolve;
 mod run;
 mod server_copy;
 mod server_reach;
+mod server_request;
 mod serverless;
 
 pub use destination::{META_KEY, Marker, restore_destination};

@@ -125,7 +125,7 @@ pub(super) async fn check_allowlist(
         return Ok(());
     };
     let setting =
-        super::server_copy::allowlist_setting(&dest_info.distribution, dest_info.version.major);
+        super::server_request::allowlist_setting(&dest_info.distribution, dest_info.version.major);
     if lists.is_empty() {
         return Err(super::error::ServerError::RemoteNotAllowed {
             host: host_port.clone(),
