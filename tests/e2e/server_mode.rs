@@ -466,3 +466,51 @@ async fn fake_partition_a_source_only_the_destination_reaches_is_task_counts_onl
     )
     .await;
 }
+
+#[tokio::test]
+async fn rejected_documents_count_against_max_failed_docs_and_the_rest_is_copied() {
+    let (src, dst) = (
+        engine(EngineKind::Elasticsearch7),
+        engine(EngineKind::OpenSearch2),
+    );
+    let sidx = unique_index("srv-src");
+    // `extra` is not mapped on the source; the destination maps it as a number, so d250
+    // (a word there) is rejected in the third batch of 100.
+    let mut all = docs(500);
+    for (i, d) in all.iter_mut().enumerate() {
+        let mut v: Value = serde_json::from_str(&d.source).unwrap();
+        v["extra"] = if i == 250 {
+            json!("not a number")
+        } else {
+            json!(i)
+        };
+        d.source = v.to_string();
+    }
+    source_index(src.url(), &sidx, &all).await;
+    let dest_mapping = json!({"mappings": {"properties": {"extra": {"type": "long"}}}});
+    let dir = tempfile::tempdir().unwrap();
+    for (max, code) in [(0, 1), (1, 0)] {
+        let didx = unique_index("srv-dst");
+        create_index(dst.url(), &didx, dest_mapping.clone()).await;
+        let extra = format!("  maxFailedDocs: {max}\n");
+        let y = yaml(src.url(), &sidx, dst.url(), &didx, &extra).replace("size: 200", "size: 100");
+        let f = manifest(&dir, &format!("r{max}.yaml"), &y);
+        let (got, out, err) = run_cli(&["run", "-f", f.to_str().unwrap()]).await;
+        assert_eq!(got, code, "maxFailedDocs {max}: {out}\n{err}");
+        if max == 0 {
+            assert!(
+                err.contains("[TooManyFailures]") && err.contains("d250"),
+                "{err}"
+            );
+            continue;
+        }
+        assert!(err.contains("copying again without them"), "{err}");
+        assert!(
+            out.contains("499 of 500 documents (1 failed") && out.contains("count verified"),
+            "{out}"
+        );
+        let mut expected = parsed(&all_docs(src.url(), &sidx).await);
+        expected.remove("d250");
+        assert_eq!(parsed(&all_docs(dst.url(), &didx).await), expected);
+    }
+}
