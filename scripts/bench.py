@@ -8,11 +8,12 @@ For each destination kind, on one machine in one run: generates N documents (0.2
 noida-db source; measures (a) the ceiling: best docs/s of 1, 2, 4 and 8 parallel curl loaders
 posting the same documents as pre-built NDJSON bulks (source server running); (b) this engine with
 1 slice, with `slices: auto` and without gzip responses
-(each the best of two runs); (c) elasticdump --limit=1000 and the best of 100/1000/5000.
+(each the best of two runs); (c) slices=auto with `verify: Checksum`, whose row names the checksum's time next
+to the copy's; (d) elasticdump --limit=1000 and the best of 100/1000/5000.
 Prints docs/s, MB/s, ratio to the ceiling and to elasticdump, CPU seconds per 1k docs and peak RSS
 of each copier (from wait4 on the copier process itself, servers excluded).
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.environ.get("RR_TOOLS", os.path.expanduser("~/.cache/remote-reindex"))
@@ -31,7 +32,8 @@ def start(kind, d):
 def run_measured(cmd, **kw):
     """Runs cmd; returns (wall s, cpu s, peak RSS MiB) of that process alone."""
     t0 = time.time()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    kw.setdefault("stdout", subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, **kw)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.time() - t0
     err = p.stderr.read().decode(errors="replace")
@@ -153,6 +155,27 @@ def modes(n, work):
         for d in (src_d, dst_d):
             subprocess.call([f"{ROOT}/scripts/engine.sh", "stop", d])
 
+def engine_checksum(src, dst, work):
+    """slices=auto with `verify: Checksum`: returns the run's measures plus the copy's and the
+    checksum's own seconds, parsed from the success line."""
+    fresh(dst, "dst"); req("DELETE", f"{dst}/dst")
+    y = os.path.join(work, "checksum.yaml")
+    open(y, "w").write(f"""apiVersion: reindex.dev/v1alpha1
+kind: RemoteReindex
+metadata: {{name: bench}}
+spec:
+  source: {{remote: {{host: "{src}"}}, index: src, slices: auto}}
+  dest: {{remote: {{host: "{dst}"}}, index: dst}}
+  verify: Checksum
+""")
+    out = os.path.join(work, "checksum.out")
+    with open(out, "w") as f:
+        wall, cpu, rss = run_measured([f"{ROOT}/target/release/remote-reindex", "run", "-f", y], stdout=f)
+    line = open(out).read()
+    copy_s = float(re.search(r"\) in ([0-9.]+)s \(", line).group(1))
+    check_s = float(re.search(r"compared in ([0-9.]+)s", line).group(1))
+    return wall, cpu, rss, count(dst, "dst"), copy_s, check_s
+
 def elasticdump(src, dst, limit, work):
     fresh(dst, "ed")
     ed = os.environ.get("ELASTICDUMP", "elasticdump")
@@ -191,6 +214,8 @@ def main():
                 wall, cpu, rss, got = min((engine(src, dst, work, slices, gzip) for _ in range(2)), key=lambda r: r[0])
                 label = f"remote-reindex slices={slices}" + ("" if gzip else ", compressResponses=false")
                 rows.append((kind, label, got / wall, cpu / got * 1000, rss, got))
+            wall, cpu, rss, got, copy_s, check_s = engine_checksum(src, dst, work)
+            rows.append((kind, f"remote-reindex slices=auto, verify: Checksum (checksum {check_s:.1f}s = {check_s / copy_s:.2f}x the copy's {copy_s:.1f}s; docs/s over both)", got / wall, cpu / got * 1000, rss, got))
             if not a.skip_elasticdump:
                 eds = {}
                 for limit in (100, 1000, 5000):

@@ -69,6 +69,28 @@ pub struct RemoteReindexSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::schema::any_value")]
     pub script: Option<serde_json::Value>,
+    /// How the finished copy is checked against the source: `Count` (default) compares the
+    /// destination's document count with the source's, `Checksum` also compares every
+    /// document's id, routing and `_source` (a second read of both indices), `None` skips the
+    /// check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verify>,
+}
+
+/// How the finished copy is checked against the source: `Count` (default) compares the
+/// destination's document count with the source's, `Checksum` also compares every document's
+/// id, routing and `_source` (a second read of both indices), `None` skips the check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Verify {
+    /// The destination holds as many documents as the source had to give.
+    #[default]
+    Count,
+    /// Both indices are read again and an order-independent digest of every document's id,
+    /// routing and canonical `_source` is compared; differences are narrowed down to ids.
+    /// Refused with `dest.pipeline` and `source.maxDocs` (the two sides may rightly differ).
+    Checksum,
+    /// No verification: the success message says "not verified".
+    None,
 }
 
 /// The source of the copy.
@@ -100,6 +122,25 @@ pub struct Source {
     /// Parallel sliced scrolls: a number, or `auto` for one per primary shard (at most 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slices: Option<Slices>,
+    /// How the source is read: `auto` (default) probes at pre-flight for a point in time with
+    /// `search_after` sorted by `_shard_doc` (a lost answer is simply asked again) and falls
+    /// back to `scroll` (a lost page restarts its slice); `pit` requires it; `scroll` never
+    /// tries. The mode chosen is shown in `status.paging`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paging: Option<PagingMode>,
+}
+
+/// How the source is read (see `source.paging`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PagingMode {
+    /// Point in time where the source offers it (by probe), scroll otherwise.
+    #[default]
+    Auto,
+    /// Point in time with `search_after` on `_shard_doc`; fails pre-flight if unavailable.
+    Pit,
+    /// Sliced scrolls.
+    Scroll,
 }
 
 /// The destination of the copy.

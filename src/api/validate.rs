@@ -3,6 +3,7 @@
 //! `remote-reindex run -f` has no API server at all.
 
 use super::{Endpoint, RemoteReindexSpec};
+use crate::net::host_port;
 use url::Url;
 use wildmatch::WildMatch;
 
@@ -159,6 +160,20 @@ pub fn validate(
             "spec.dest.pipeline",
             format!("`{p}` is not a pipeline id"),
         ));
+    }
+    if spec.verify == Some(super::Verify::Checksum) {
+        if let Some(p) = &spec.dest.pipeline {
+            errs.push(invalid(
+                "spec.verify",
+                format!("Checksum cannot be used with an ingest pipeline (spec.dest.pipeline `{p}` changes documents, so they would never match the source); use Count or None"),
+            ));
+        }
+        if spec.source.max_docs.is_some() {
+            errs.push(invalid(
+                "spec.verify",
+                "Checksum cannot be used with spec.source.maxDocs (an arbitrary subset of the source is copied); use Count or None",
+            ));
+        }
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
@@ -337,15 +352,6 @@ fn is_region(r: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-/// `host:port` of a URL, with the scheme's default port filled in.
-pub fn host_port(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port_or_known_default() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    }
-}
-
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
@@ -481,14 +487,29 @@ mod tests {
     }
 
     #[test]
-    fn host_port_fills_default_ports() {
-        assert_eq!(
-            host_port(&Url::parse("https://es.example.com").unwrap()),
-            "es.example.com:443"
+    fn checksum_is_refused_where_the_sides_may_rightly_differ() {
+        let spec = |extra: &str| -> RemoteReindexSpec {
+            let y = format!(
+                "source: {{remote: {{host: 'http://127.0.0.1:9200'}}, index: a}}\ndest: {{remote: {{host: 'http://127.0.0.1:9201'}}, index: b{extra}}}\nverify: Checksum\n"
+            );
+            serde_json::from_value(serde_saphyr::from_str(&y).unwrap()).unwrap()
+        };
+        let p = Policy::default();
+        assert!(validate(&spec(""), None, &p).is_ok());
+        let errs = validate(&spec(", pipeline: strip"), None, &p).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.field == "spec.verify" && e.message.contains("ingest pipeline")),
+            "{errs:?}"
         );
-        assert_eq!(
-            host_port(&Url::parse("http://127.0.0.1:9200").unwrap()),
-            "127.0.0.1:9200"
+        let mut s = spec("");
+        s.source.max_docs = Some(10);
+        let errs = validate(&s, None, &p).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.message.contains("maxDocs")),
+            "{errs:?}"
         );
+        s.verify = Some(crate::api::Verify::Count);
+        assert!(validate(&s, None, &p).is_ok());
     }
 }

@@ -68,6 +68,13 @@ pub fn check_server_mode(
             "InvalidSpec",
         ));
     }
+    if spec.source.paging == Some(super::PagingMode::Pit) {
+        errs.push(invalid(
+            "spec.source.paging",
+            format!("{why}: the destination reads the source with its own scroll; remove paging or use mode: Engine"),
+            "InvalidSpec",
+        ));
+    }
     if let Some(tls) = &src.tls {
         let set = [
             ("caSecretRef", tls.ca_secret_ref.is_some()),

@@ -26,6 +26,9 @@ pub struct Context {
     pub user_agent: Option<String>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Whether this process may write now (leader election's budget); checked before every
+    /// status write.
+    pub leadership: std::sync::Arc<super::leader::Leadership>,
 }
 
 impl Context {

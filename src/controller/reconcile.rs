@@ -122,7 +122,14 @@ async fn apply(
             if !phase.is_some_and(Phase::is_terminal)
                 && let Some(patch) = entry.final_patch()
             {
-                patch_status(api, &obj.name_any(), patch).await?;
+                patch_status(
+                    api,
+                    &obj.name_any(),
+                    patch,
+                    obj.resource_version().as_deref(),
+                    ctx.leadership.identity(),
+                )
+                .await?;
             }
             return Ok(Action::await_change());
         }
@@ -183,6 +190,13 @@ async fn set_phase(
         .unwrap_or_default();
     super::status::apply_phase(&mut conditions, phase, reason, message, Some(generation));
     let patch = serde_json::json!({ "phase": phase, "observedGeneration": generation, "conditions": conditions });
-    patch_status(api, &obj.name_any(), patch).await?;
+    patch_status(
+        api,
+        &obj.name_any(),
+        patch,
+        obj.resource_version().as_deref(),
+        None,
+    )
+    .await?;
     Ok(())
 }

@@ -33,7 +33,19 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         controller: "remote-reindex".into(),
         instance,
     };
+    let identity = {
+        let base = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "remote-reindex".into());
+        format!("{base}_{:016x}", rand::random::<u64>())
+    };
+    let leadership = Arc::new(if args.leader_election {
+        leader::Leadership::elected(&identity)
+    } else {
+        leader::Leadership::unelected()
+    });
     let ctx = Arc::new(Context {
+        leadership: leadership.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
         registry: Default::default(),
@@ -79,16 +91,13 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     });
     let mut election = None;
     if args.leader_election {
-        let base = std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| "remote-reindex".into());
-        let identity = format!("{base}_{:016x}", rand::random::<u64>());
         let le = Arc::new(leader::LeaderElection::new(
             client.clone(),
             &args.leader_election_namespace,
             &args.leader_election_id,
             &identity,
             Duration::from_secs(args.lease_duration),
+            leadership.clone(),
         ));
         // A standby is healthy and ready; it just does not reconcile.
         ready.store(true, Ordering::SeqCst);
@@ -103,9 +112,14 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         tracing::info!(%identity, "acquired the Lease: this replica is the leader");
         let lost = le.clone().keep_renewing(stop.clone());
         tokio::spawn({
-            let (lost, stop) = (lost.clone(), stop.clone());
+            let (lost, stop, ctx) = (lost.clone(), stop.clone(), ctx.clone());
             async move {
                 lost.cancelled().await;
+                // Copies stop at once (at a batch boundary, keeping the destination tuned for
+                // the new leader); their status writes are refused from now on.
+                for e in ctx.registry.running() {
+                    e.stop.request(crate::copy::StopMode::Shutdown);
+                }
                 stop.cancel();
             }
         });

@@ -6,7 +6,7 @@ use super::registry::Entry;
 use super::secrets::KubeSecrets;
 use super::sink::{StatusSink, failures_patch};
 use super::status::{now, progress_patch};
-use super::writer::{StatusWriter, api_message, is_not_found};
+use super::writer::{StatusWriter, WriteError, api_message, is_not_found};
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
 use crate::workflow::progress::progress;
 use crate::workflow::{self, Outcome, Prepared, WorkflowError};
@@ -15,6 +15,9 @@ use kube::runtime::events::EventType;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The condition saying whether the copy was verified against the source.
+const VERIFIED: &str = "Verified";
 
 /// How long clearing a dead process's scrolls may take before the copy goes on without it.
 const STALE_SCROLL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -76,8 +79,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             "validating the spec and connecting to both clusters".to_string(),
         ),
     };
-    let mut start =
-        json!({ "progress": null, "completedAt": null, "failures": null, "openScrolls": null });
+    let mut start = json!({ "progress": null, "completedAt": null, "failures": null, "openScrolls": null, "verification": null });
     if resume.is_none() {
         for k in [
             "originalSettings",
@@ -208,6 +210,8 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             writer.event(type_, reason, &message).await;
         }
         Err(e) if is_not_found(&e) => {}
+        // Logged by the writer; the new leader owns the status now.
+        Err(WriteError::NotLeader(_)) => {}
         Err(e) => {
             tracing::error!(name = %obj.name_any(), error = %api_message(&e), "could not write the terminal status; the next reconcile retries");
             // An Event may still get through (e.g. RBAC without `remotereindexes/status`), so
@@ -232,6 +236,12 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
 fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
     let reason = o.reason;
     let message = o.message();
+    let verified = match (&o.checksum, o.verified) {
+        (Some(_), _) => (true, "ChecksumMatched"),
+        (None, true) => (true, "CountMatched"),
+        (None, false) => (false, "NotVerified"),
+    };
+    writer.set_condition(VERIFIED, verified.0, verified.1, &message);
     let rate = o.stats.written as f64 / o.copy_time.as_secs_f64().max(0.001);
     let mut p = progress(&o.stats, o.prepared.total, Some(rate));
     p.retries = o.retries as i64;
@@ -241,8 +251,12 @@ fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
         "observedGeneration": writer.generation(),
         "conditions": writer.conditions_for(Phase::Succeeded, reason, &message),
         "progress": progress_patch(&p),
+        "paging": o.paging,
+        // The final checkpoints: every slice done, no scroll or PIT cursor left behind.
+        "slices": super::status::slices_status(&o.checkpoints),
         "openScrolls": null,
         "completedAt": now(),
+        "verification": o.checksum.as_ref().map(|c| c.status()),
     })
 }
 
@@ -252,6 +266,14 @@ fn failed(
     e: &WorkflowError,
     stats: Option<&(Arc<crate::copy::CopyStats>, Option<u64>)>,
 ) -> Value {
+    if matches!(
+        e,
+        WorkflowError::CountMismatch { .. }
+            | WorkflowError::ChecksumMismatch(_)
+            | WorkflowError::Verify(_)
+    ) {
+        writer.set_condition(VERIFIED, false, e.reason(), &e.to_string());
+    }
     let mut status = json!({
         "phase": Phase::Failed,
         "observedGeneration": writer.generation(),
@@ -259,6 +281,9 @@ fn failed(
         "openScrolls": null,
         "completedAt": now(),
     });
+    if let WorkflowError::ChecksumMismatch(report) = e {
+        status["verification"] = json!(report.status());
+    }
     if let Some((s, total)) = stats {
         status["progress"] = progress_patch(&progress(&s.snapshot(), *total, None));
         status["failures"] = failures_patch(s);

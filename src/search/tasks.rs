@@ -2,7 +2,7 @@
 //! `GET _tasks/<id>`, `POST _reindex/<id>/_rethrottle`, `POST _tasks/<id>/_cancel`, and the
 //! shapes of their answers (the running status, the stored response, the stored error).
 
-use super::client::{Body, SearchClient};
+use super::client::{Body, Resend, SearchClient};
 use super::error::SearchError;
 use reqwest::Method;
 use serde_json::Value;
@@ -206,7 +206,9 @@ impl SearchClient {
     /// before it finished, so no result was stored).
     pub async fn task(&self, id: &str) -> Result<Option<TaskState>, SearchError> {
         let path = format!("_tasks/{}", task_path(id));
-        let r = self.request(Method::GET, &path, None, &[404]).await?;
+        let r = self
+            .request(Method::GET, &path, None, &[404], Resend::Safe)
+            .await?;
         if r.status.as_u16() == 404 {
             return Ok(None);
         }
@@ -222,14 +224,16 @@ impl SearchClient {
             "_reindex/{}/_rethrottle?requests_per_second={rps}",
             task_path(id)
         );
-        self.request(Method::POST, &path, None, &[]).await?;
+        self.request(Method::POST, &path, None, &[], Resend::Safe)
+            .await?;
         Ok(())
     }
 
     /// Cancels a task; one that already finished or is unknown is fine.
     pub async fn cancel_task(&self, id: &str) -> Result<(), SearchError> {
         let path = format!("_tasks/{}/_cancel", task_path(id));
-        self.request(Method::POST, &path, None, &[404]).await?;
+        self.request(Method::POST, &path, None, &[404], Resend::Safe)
+            .await?;
         Ok(())
     }
 

@@ -50,10 +50,20 @@ pub async fn write_marker(
                 serde_json::to_value(m).expect("marker serializes"),
             );
         }
-        // Some servers merge `_meta` updates instead of replacing the object, so the key is
-        // overwritten with null rather than left out; `read_marker` reads null as no marker.
+        // Real engines replace `_meta` on a mapping update, so leaving the key out removes it.
+        // Some servers merge the update instead; for them the key is then overwritten with null
+        // (`read_marker` reads null as no marker).
         None => {
-            if meta.get(META_KEY).is_none_or(Value::is_null) {
+            if meta.remove(META_KEY).is_none_or(|v| v.is_null()) {
+                return Ok(());
+            }
+            dest.put_mapping_meta(index, &Value::Object(meta.clone()))
+                .await?;
+            let after = dest.describe_index(index).await?;
+            if meta_of(&after.mappings)
+                .and_then(|m| m.get(META_KEY))
+                .is_none_or(Value::is_null)
+            {
                 return Ok(());
             }
             meta.insert(META_KEY.into(), Value::Null);
@@ -130,7 +140,15 @@ pub fn create_body(
     shards_override: Option<u32>,
 ) -> Value {
     let mut settings = match user_settings {
-        Some(s) => nest(&flatten(s)),
+        Some(s) => {
+            let mut flat = flatten(s);
+            // The reference promises the source's shard count when the user gives none.
+            let given = flat.contains_key("index.number_of_shards");
+            if !given && let Some(n) = source.settings.get("index.number_of_shards") {
+                flat.insert("index.number_of_shards".into(), n.clone());
+            }
+            nest(&flat)
+        }
         None => nest(&copyable_source_settings(&source.settings)),
     };
     if let Some(n) = shards_override {
@@ -294,5 +312,25 @@ mod tests {
             body["mappings"],
             json!({"properties": {"x": {"type": "keyword"}}})
         );
+    }
+
+    #[test]
+    fn user_settings_without_a_shard_count_keep_the_source_shard_count() {
+        let mut settings = Map::new();
+        settings.insert("index.number_of_shards".into(), json!("4"));
+        let src = IndexDescription {
+            name: "s".into(),
+            settings,
+            mappings: json!({}),
+        };
+        let body = create_body(Some(&json!({"number_of_replicas": 2})), None, &src, None);
+        assert_eq!(body["settings"]["index"]["number_of_shards"], json!("4"));
+        let body = create_body(
+            Some(&json!({"index": {"number_of_shards": 2}})),
+            None,
+            &src,
+            None,
+        );
+        assert_eq!(body["settings"]["index"]["number_of_shards"], json!(2));
     }
 }

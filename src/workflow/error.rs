@@ -55,23 +55,29 @@ pub enum WorkflowError {
     /// The destination index was deleted or recreated while the copy ran (its UUID changed).
     #[error("{0}")]
     DestinationReplaced(String),
-    /// The destination's count does not match.
+    /// The destination does not hold what the source's snapshot holds (minus failed
+    /// documents).
     #[error(
-        "verification failed: the destination holds {found} documents, expected {expected} (read {read} − failed {failed})"
+        "count mismatch: the destination holds {found} documents, but the source's snapshot holds {expected} and {failed} failed, so {} were expected",
+        expected.saturating_sub(*failed)
     )]
-    Verification {
-        /// Expected documents.
+    CountMismatch {
+        /// Documents in the source's snapshot (capped by `maxDocs`).
         expected: u64,
-        /// Documents found.
-        found: u64,
-        /// Documents read.
-        read: u64,
-        /// Documents failed.
+        /// Documents the destination rejected.
         failed: u64,
+        /// Documents found in the destination.
+        found: u64,
     },
     /// `mode: Server`: the destination's reindex task could not start or failed.
     #[error("{0}")]
     Server(ServerError),
+    /// The checksum comparison found differences.
+    #[error("{}", .0.message())]
+    ChecksumMismatch(crate::verify::ChecksumReport),
+    /// The checksum comparison could not be carried out.
+    #[error("checksum verification failed: {0}")]
+    Verify(#[from] crate::verify::VerifyError),
     /// The driver could not persist state (e.g. status patch failed).
     #[error("could not record progress: {0}")]
     Sink(String),
@@ -99,8 +105,13 @@ impl WorkflowError {
             WorkflowError::Copy(CopyError::Conflict { .. }) => "VersionConflict",
             WorkflowError::Copy(_) => "CopyFailed",
             WorkflowError::Destination { .. } => "DestinationFailed",
-            WorkflowError::Verification { .. } => "VerificationFailed",
+            WorkflowError::CountMismatch { .. } => "CountMismatch",
             WorkflowError::DestinationReplaced(_) => "DestinationReplaced",
+            WorkflowError::ChecksumMismatch(_) => "ChecksumMismatch",
+            WorkflowError::Verify(e) => match e.search_error().map(search_reason) {
+                Some("RequestFailed") | None => "VerificationFailed",
+                Some(r) => r,
+            },
             WorkflowError::Sink(_) => "StatusUpdateFailed",
             WorkflowError::Server(e) => e.reason(),
         }
@@ -200,7 +211,9 @@ impl ServerError {
 /// Condition reason for a client error.
 pub fn search_reason(e: &SearchError) -> &'static str {
     match e {
-        SearchError::Unreachable { .. } | SearchError::Timeout { .. } => "Unreachable",
+        SearchError::Unreachable { .. }
+        | SearchError::Timeout { .. }
+        | SearchError::Interrupted { .. } => "Unreachable",
         SearchError::Tls { .. } => "TLSHandshakeFailed",
         SearchError::Unauthorized { .. } | SearchError::Credentials { .. } => {
             "AuthenticationFailed"

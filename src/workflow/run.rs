@@ -7,10 +7,12 @@ use super::destination::{
 use super::error::WorkflowError;
 use super::resolve::{Connected, SecretSource, Settings, connect};
 use crate::api::units::Slices;
-use crate::api::{Conflicts, CopyMode, OpType, OriginalSettings, Phase, RemoteReindexSpec};
+use crate::api::{
+    Conflicts, CopyMode, OpType, OriginalSettings, PagingMode, Phase, RemoteReindexSpec, Verify,
+};
 use crate::copy::{
-    CopyError, CopyPlan, CopyStats, SliceCheckpoint, StatsSnapshot, Stop, Throttle, WriteOp,
-    run_copy,
+    CopyError, CopyPlan, CopyStats, Paging, PagingChoice, SliceCheckpoint, StatsSnapshot, Stop,
+    Throttle, WriteOp, open_copy,
 };
 use crate::search::SearchError;
 use serde_json::Value;
@@ -27,7 +29,7 @@ pub struct Prepared {
     pub dest_was_empty: bool,
     /// The destination's UUID, once known.
     pub dest_index_uuid: Option<String>,
-    /// Documents expected.
+    /// Documents expected: the source snapshot's exact total (known once the copy opened).
     pub total: Option<u64>,
     /// Slices used.
     pub slices: u32,
@@ -53,6 +55,14 @@ pub trait Sink: Send + Sync {
     ) -> impl Future<Output = Result<(), String>> + Send;
     /// Persist this before the destination is tuned: a restart must read these originals.
     fn prepared(&self, prepared: &Prepared) -> impl Future<Output = Result<(), String>> + Send;
+    /// The copy opened its slices on the source: `expected` documents (the exact total of the
+    /// source's snapshot, capped by `maxDocs`), read by `paging` (`pit` or `scroll`). Persist it
+    /// before anything is written: verification compares the destination with it.
+    fn expected(
+        &self,
+        expected: u64,
+        paging: &'static str,
+    ) -> impl Future<Output = Result<(), String>> + Send;
     /// The copy started: sample `stats` for progress (until the workflow returns).
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>);
     /// `mode: Server`: the destination's reindex task, `<node>:<id>`, persisted before anything
@@ -69,8 +79,19 @@ pub struct Outcome {
     pub prepared: Prepared,
     /// Documents in the destination after the refresh.
     pub dest_count: u64,
-    /// Whether the count was verified exactly (the destination started empty).
+    /// Documents expected from the source's snapshot (capped by `maxDocs`).
+    pub expected: u64,
+    /// How the source was read: `pit` or `scroll`.
+    pub paging: &'static str,
+    /// Whether the copy was verified: the count exactly (the destination started empty, no
+    /// pipeline), or the checksum.
     pub verified: bool,
+    /// `spec.verify` as applied.
+    pub method: Verify,
+    /// The checksum comparison, with `spec.verify: Checksum`.
+    pub checksum: Option<crate::verify::ChecksumReport>,
+    /// The slices' final checkpoints (all done, nothing left open).
+    pub checkpoints: Vec<SliceCheckpoint>,
     /// The success reason: `Verified` (against the source or the documents read), `Copied`
     /// (the destination was not empty) or `TaskCountsOnly` (`mode: Server` without access to
     /// the source: checked against the task's own counts only).
@@ -85,19 +106,27 @@ impl Outcome {
     /// A one-line summary for conditions, events and the CLI.
     pub fn message(&self) -> String {
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
-        let check = match self.reason {
-            "TaskCountsOnly" => {
-                "count checked against the reindex task's own counts only (the source is not reachable from here)"
+        let check = match (&self.checksum, self.method, self.verified) {
+            (None, _, true) if self.reason == "TaskCountsOnly" => {
+                "count checked against the reindex task's own counts only (the source is not reachable from here)".into()
             }
-            _ if self.verified => "count verified",
-            _ => "destination was not empty: count not verified",
+            (Some(c), _, _) => c.message(),
+            (None, Verify::None, _) => "not verified (spec.verify: None)".into(),
+            (None, _, true) => "count verified against the source's snapshot".into(),
+            (None, _, false) if self.prepared.dest_was_empty => {
+                "an ingest pipeline may drop documents: count not verified".into()
+            }
+            (None, _, false) => "destination was not empty: count not verified".into(),
         };
         format!(
-            "copied {} of {} documents ({} failed, {} conflicts) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
+            "copied {} of {} documents expected ({} failed, {} conflicts, {} rewritten, {} slice restarts; paging: {}) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
             self.stats.written,
-            self.stats.read,
+            self.expected,
             self.stats.failed,
             self.stats.conflicts,
+            self.stats.rewritten,
+            self.stats.restarts,
+            self.paging,
             self.copy_time.as_secs_f64(),
             rate,
             self.dest_count
@@ -139,7 +168,9 @@ pub async fn run<S: SecretSource, K: Sink>(
         && !keep_tuned
         && !matches!(
             e,
-            WorkflowError::Verification { .. }
+            WorkflowError::CountMismatch { .. }
+                | WorkflowError::ChecksumMismatch(_)
+                | WorkflowError::Verify(_)
                 | WorkflowError::Destination { .. }
                 | WorkflowError::DestinationReplaced(_)
         )
@@ -175,6 +206,13 @@ async fn prepare<K: Sink>(
     super::server_reach::check_allowlist(spec, dest_is_aws, dst, &conn.dest_info)
         .await
         .map_err(WorkflowError::Server)?;
+    if !conn.source_reachable && spec.verify == Some(Verify::Checksum) {
+        return Err(WorkflowError::Invalid(vec![crate::api::validate::Invalid {
+            field: "spec.verify".into(),
+            message: "Checksum reads the source again, and the operator cannot reach it (mode: Server); use Count (then TaskCountsOnly) or let the operator reach the source".into(),
+            reason: "InvalidSpec",
+        }]));
+    }
     let sidx = &spec.source.index;
     // `mode: Server` without a route to the source: the destination's templates (or
     // `dest.mappings`) shape the index and the task reports the total.
@@ -217,7 +255,13 @@ async fn prepare<K: Sink>(
         original_settings: OriginalSettings::default(),
         dest_was_empty: true,
         dest_index_uuid: None,
-        total,
+        // Engine mode: known once the copy opened its slices (the source's snapshot, not a
+        // `_count` of another moment). Server mode: the source's `_count`, when reachable.
+        total: if spec.mode() == CopyMode::Server {
+            total
+        } else {
+            None
+        },
         slices,
         summary: conn.summary.clone(),
         checkpoints: Vec::new(),
@@ -331,47 +375,98 @@ async fn copy_and_finalize<K: Sink>(
     stop: Arc<Stop>,
     rotation: impl Future<Output = ()>,
 ) -> Result<Outcome, WorkflowError> {
-    let total = prepared.total;
-    let how = match spec.mode() {
-        CopyMode::Server => "by the destination's own _reindex task".to_string(),
-        CopyMode::Engine => format!("with {} slice(s)", prepared.slices),
-    };
-    let msg = format!(
-        "copying {} documents from {}/{} to {}/{} {how} ({})",
-        total.map_or("?".into(), |t| t.to_string()),
-        conn.source.name(),
-        spec.source.index,
-        conn.dest.name(),
-        spec.dest.index,
-        prepared.summary
-    );
-    sink.phase(Phase::Copying, "Copying", msg)
-        .await
-        .map_err(WorkflowError::Sink)?;
+    tokio::pin!(rotation);
     let stats = Arc::new(CopyStats::new());
-    let started = Instant::now();
-    // The copy step: the engine here, or the destination's own reindex task.
-    let mut source_total = None;
-    if spec.mode() == CopyMode::Server {
-        let copy = super::server_copy::copy(spec, conn, sink, prepared, throttle, stop, &stats);
+    // The copy step: the engine, or the destination's own reindex task (`mode: Server`).
+    let (expected, paging_name, copy_time, task_counts_only) = if spec.mode() == CopyMode::Server {
+        let msg = format!(
+            "copying {} documents from {}/{} to {}/{} by the destination's own _reindex task ({})",
+            prepared.total.map_or("?".into(), |t| t.to_string()),
+            conn.source.name(),
+            spec.source.index,
+            conn.dest.name(),
+            spec.dest.index,
+            prepared.summary
+        );
+        sink.phase(Phase::Copying, "Copying", msg)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        let started = Instant::now();
+        let copy =
+            super::server_copy::copy(spec, conn, sink, prepared, throttle, stop.clone(), &stats);
         let copied = tokio::select! {
             r = copy => r,
-            () = rotation => unreachable!("the rotation loop never ends"),
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
         }?;
-        source_total = Some(copied.source_total);
+        // Against the source's `_count` when the operator reaches it, else the documents the
+        // task dealt with (`read`, its rejected ones included).
+        let expected = copied.source_total.unwrap_or(stats.snapshot().read);
+        (
+            expected,
+            "server",
+            started.elapsed(),
+            copied.source_total.is_none(),
+        )
     } else {
-        sink.copying(stats.clone(), total);
-        let plan = copy_plan(spec, conn, prepared, throttle);
-        let copied = tokio::select! {
-            r = run_copy(plan, stats.clone(), stop) => r,
-            () = rotation => unreachable!("the rotation loop never ends"),
+        let choice = match spec.source.paging.unwrap_or_default() {
+            PagingMode::Auto => PagingChoice::Auto,
+            PagingMode::Pit => PagingChoice::Pit,
+            PagingMode::Scroll => PagingChoice::Scroll,
         };
-        copied.map_err(|e| match e {
-            CopyError::Cancelled => WorkflowError::Cancelled,
-            e => WorkflowError::Copy(e),
-        })?;
-    }
-    let copy_time = started.elapsed();
+        let keep_alive = keep_alive(spec);
+        let paging = crate::copy::pager::choose(
+            &conn.source,
+            &spec.source.index,
+            spec.source.query.as_ref(),
+            &keep_alive,
+            choice,
+        )
+        .await
+        .map_err(WorkflowError::SourceNotCopyable)?;
+        let paging_name = paging.name();
+        let plan = copy_plan(spec, conn, prepared, throttle, paging);
+        let max_docs = plan.max_docs;
+        let opened = tokio::select! {
+            r = open_copy(plan, stats.clone(), stop.clone()) => r,
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
+        }
+        .map_err(copy_error)?;
+        let Some(total) = opened.expected() else {
+            return Err(WorkflowError::Copy(CopyError::BadPage(
+                "the source did not report how many documents its snapshot holds".into(),
+            )));
+        };
+        sink.expected(total, paging_name)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        let msg = format!(
+            "copying {total} documents from {}/{} to {}/{} with {} slice(s) by {paging_name} ({})",
+            conn.source.name(),
+            spec.source.index,
+            conn.dest.name(),
+            spec.dest.index,
+            prepared.slices,
+            prepared.summary
+        );
+        sink.phase(Phase::Copying, "Copying", msg)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        sink.copying(stats.clone(), Some(total));
+        let started = Instant::now();
+        let copied = tokio::select! {
+            r = opened.run() => r,
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
+        };
+        copied.map_err(copy_error)?;
+        let copy_time = started.elapsed();
+        // Slices that restarted took their totals again from their new snapshot.
+        (
+            stats.expected(max_docs).unwrap_or(total),
+            paging_name,
+            copy_time,
+            false,
+        )
+    };
     let snap = stats.snapshot();
     sink.phase(
         Phase::Finalizing,
@@ -401,8 +496,10 @@ async fn copy_and_finalize<K: Sink>(
     }
     let found = if conn.dest_info.is_serverless() {
         // Nothing was tuned; Serverless has no refresh and indexes asynchronously.
-        let expected = prepared.dest_was_empty.then(|| snap.read - snap.failed);
-        super::serverless::settled_count(dst, didx, expected).await
+        let want = prepared
+            .dest_was_empty
+            .then(|| expected.saturating_sub(snap.failed));
+        super::serverless::settled_count(dst, didx, want).await
     } else {
         restore_destination(dst, didx, &prepared.original_settings).await?;
         dst.refresh(didx)
@@ -411,34 +508,107 @@ async fn copy_and_finalize<K: Sink>(
         dst.count(didx, None).await
     }
     .map_err(|source| WorkflowError::Destination { during, source })?;
-    // Server mode checks against the source when the operator reaches it, else against the
-    // task's own counts (`read` is what the task dealt with).
-    let expected = match source_total {
-        Some(Some(n)) => n.saturating_sub(snap.failed),
-        _ => snap.read - snap.failed,
-    };
-    if prepared.dest_was_empty && found != expected {
-        return Err(WorkflowError::Verification {
+    let method = spec.verify.unwrap_or_default();
+    // Only an empty destination without a pipeline (which may drop documents) must hold exactly
+    // the source's snapshot minus what failed; the copier's own counters are not evidence.
+    let count_verified =
+        method == Verify::Count && prepared.dest_was_empty && spec.dest.pipeline.is_none();
+    if count_verified && found != expected.saturating_sub(snap.failed) {
+        return Err(WorkflowError::CountMismatch {
             expected,
-            found,
-            read: snap.read,
             failed: snap.failed,
+            found,
         });
     }
+    let checksum = match method {
+        Verify::Checksum => {
+            let source = scan_side(spec, conn, prepared, true);
+            let dest = scan_side(spec, conn, prepared, false);
+            Some(tokio::select! {
+                biased;
+                _ = stop.requested() => return Err(WorkflowError::Cancelled),
+                r = crate::verify::checksum(&source, &dest) => r?,
+            })
+        }
+        _ => None,
+    };
+    if let Some(c) = checksum.as_ref().filter(|c| !c.matched) {
+        return Err(WorkflowError::ChecksumMismatch(c.clone()));
+    }
     let retries = snap.retries + conn.source.retries() + conn.dest.retries();
+    let mut prepared = prepared.clone();
+    prepared.total = Some(expected);
     Ok(Outcome {
         stats: snap,
-        prepared: prepared.clone(),
+        prepared,
         dest_count: found,
-        verified: prepared.dest_was_empty,
-        reason: match (prepared.dest_was_empty, source_total) {
-            (false, _) => "Copied",
-            (true, Some(None)) => "TaskCountsOnly",
+        expected,
+        paging: paging_name,
+        verified: match method {
+            Verify::Count => count_verified,
+            Verify::Checksum => true,
+            Verify::None => false,
+        },
+        method,
+        checksum,
+        checkpoints: stats.checkpoints(),
+        reason: match (
+            count_verified || method == Verify::Checksum,
+            task_counts_only,
+        ) {
+            (true, true) if method == Verify::Count => "TaskCountsOnly",
             (true, _) => "Verified",
+            (false, _) => "Copied",
         },
         copy_time,
         retries,
     })
+}
+
+fn copy_error(e: CopyError) -> WorkflowError {
+    match e {
+        CopyError::Cancelled => WorkflowError::Cancelled,
+        e => WorkflowError::Copy(e),
+    }
+}
+
+/// The scroll / point-in-time keep-alive (`source.scroll`, default `5m`).
+fn keep_alive(spec: &RemoteReindexSpec) -> String {
+    spec.source
+        .scroll
+        .as_ref()
+        .map_or_else(|| "5m".to_string(), |d| d.0.clone())
+}
+
+/// One side of the checksum comparison: the source with the copy's query, or the destination.
+fn scan_side(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    prepared: &Prepared,
+    source: bool,
+) -> crate::verify::Side {
+    let keep_alive = keep_alive(spec);
+    crate::verify::Side {
+        which: if source { "source" } else { "destination" },
+        client: if source {
+            conn.source.clone()
+        } else {
+            conn.dest.clone()
+        },
+        index: if source {
+            &spec.source.index
+        } else {
+            &spec.dest.index
+        }
+        .clone(),
+        query: if source {
+            spec.source.query.clone()
+        } else {
+            None
+        },
+        slices: prepared.slices,
+        keep_alive,
+    }
 }
 
 fn copy_plan(
@@ -446,6 +616,7 @@ fn copy_plan(
     conn: &Connected,
     prepared: &Prepared,
     throttle: Arc<Throttle>,
+    paging: Paging,
 ) -> CopyPlan {
     let bulk_bytes = spec
         .dest
@@ -463,11 +634,8 @@ fn copy_plan(
         source_index: spec.source.index.clone(),
         query: spec.source.query.clone(),
         page_size: spec.source.size.unwrap_or(1000).clamp(1, 10_000) as u32,
-        keep_alive: spec
-            .source
-            .scroll
-            .as_ref()
-            .map_or_else(|| "5m".to_string(), |d| d.0.clone()),
+        keep_alive: keep_alive(spec),
+        paging,
         slices: prepared.slices,
         max_docs: spec.source.max_docs.map(|n| n as u64),
         dest: conn.dest.clone(),
@@ -483,6 +651,7 @@ fn copy_plan(
         bulk_bytes,
         max_concurrent_bulk,
         proceed_on_conflict: spec.conflicts == Some(Conflicts::Proceed),
+        dest_was_empty: prepared.dest_was_empty,
         max_failed_docs: spec.max_failed_docs.unwrap_or(0).max(0) as u64,
         throttle,
         resume: prepared.checkpoints.clone(),

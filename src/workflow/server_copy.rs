@@ -274,6 +274,7 @@ fn publish(stats: &CopyStats, state: &TaskState, run: &Attempt, done: bool) {
         retries: c.retries,
         bytes: 0,
         bulks: c.batches,
+        ..Default::default()
     };
     stats.set_totals(&totals, done, run.samples.clone());
 }

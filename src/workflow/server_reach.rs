@@ -117,7 +117,7 @@ pub(super) async fn check_allowlist(
     let Ok(url) = url::Url::parse(&spec.source.remote.host) else {
         return Ok(());
     };
-    let host_port = crate::api::validate::host_port(&url);
+    let host_port = crate::net::host_port(&url);
     let answer = dest
         .get_json("_nodes/settings?filter_path=nodes.*.settings.reindex.remote")
         .await;

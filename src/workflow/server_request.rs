@@ -44,7 +44,7 @@ pub(super) fn redact(text: &str, creds: &Option<RemoteCredentials>) -> String {
 fn remote_info(ep: &Endpoint, creds: Option<&RemoteCredentials>) -> Value {
     // The remote reindex insists on `scheme://host:port`: spell out the scheme's default port.
     let mut host = match url::Url::parse(&ep.host) {
-        Ok(u) => format!("{}://{}", u.scheme(), crate::api::validate::host_port(&u)),
+        Ok(u) => format!("{}://{}", u.scheme(), crate::net::host_port(&u)),
         Err(_) => ep.host.trim_end_matches('/').to_string(),
     };
     if let Some(p) = &ep.path_prefix {

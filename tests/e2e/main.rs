@@ -1,5 +1,6 @@
 //! The integration tests: one binary, real servers (see `harness`).
 
+mod accounting;
 mod aws;
 mod cli;
 mod controller;
@@ -7,7 +8,9 @@ mod controller_auth;
 mod copy;
 mod engine;
 mod examples;
+mod fault_proxy;
 mod harness;
+mod lost_response;
 mod metrics;
 mod network;
 mod nginx;
@@ -15,4 +18,5 @@ mod rbac;
 mod real_engines;
 mod server_mode;
 mod tls;
+mod verify;
 mod versions;

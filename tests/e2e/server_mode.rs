@@ -506,7 +506,8 @@ async fn rejected_documents_count_against_max_failed_docs_and_the_rest_is_copied
         }
         assert!(err.contains("copying again without them"), "{err}");
         assert!(
-            out.contains("499 of 500 documents (1 failed") && out.contains("count verified"),
+            out.contains("499 of 500 documents expected (1 failed")
+                && out.contains("count verified"),
             "{out}"
         );
         let mut expected = parsed(&all_docs(src.url(), &sidx).await);
