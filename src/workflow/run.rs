@@ -66,8 +66,12 @@ pub trait Sink: Send + Sync {
     /// The copy started: sample `stats` for progress (until the workflow returns).
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>);
     /// `mode: Server`: the destination's reindex task, `<node>:<id>`, persisted before anything
-    /// else happens (`None`: it was cancelled and must not be followed again).
-    fn task(&self, task: Option<&str>) -> impl Future<Output = Result<(), String>> + Send;
+    /// else happens (`None`: it was cancelled and must not be followed again). Sinks that
+    /// persist nothing need not implement it.
+    fn task(&self, task: Option<&str>) -> impl Future<Output = Result<(), String>> + Send {
+        let _ = task;
+        async { Ok(()) }
+    }
 }
 
 /// The result of a finished copy.
