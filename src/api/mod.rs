@@ -12,6 +12,7 @@ mod spec;
 mod status;
 pub mod units;
 pub mod validate;
+mod validate_server;
 
 pub use endpoint::*;
 pub use migration::*;

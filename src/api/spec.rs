@@ -32,6 +32,12 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteReindexSpec {
+    /// Who copies: `Engine` (default) reads the source and writes the destination from the
+    /// operator; `Server` has the destination pull the documents itself with its own
+    /// `_reindex` from `source.remote`, so only the destination must be reachable by the
+    /// operator (see the README, "Server mode").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CopyMode>,
     /// Where the documents come from.
     pub source: Source,
     /// Where the documents go.
@@ -177,6 +183,24 @@ pub struct Dest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 64))]
     pub max_concurrent_bulk: Option<i64>,
+}
+
+/// Who moves the documents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CopyMode {
+    /// The operator scrolls the source and bulk-writes the destination.
+    #[default]
+    Engine,
+    /// The destination's `_reindex` task pulls from `source.remote`; the operator prepares,
+    /// follows the task and finalizes.
+    Server,
+}
+
+impl RemoteReindexSpec {
+    /// The copy mode, `Engine` when unset.
+    pub fn mode(&self) -> CopyMode {
+        self.mode.unwrap_or_default()
+    }
 }
 
 /// Version-conflict policy.

@@ -44,6 +44,10 @@ pub struct RemoteReindexStatus {
     /// slice continues its scroll or point in time when that is safe.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slices: Vec<SliceStatus>,
+    /// `mode: Server`: the destination's `_reindex` task, `<node>:<id>`, recorded as soon as it
+    /// starts; a restarted operator follows it again by this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
     /// A capped sample of documents that failed, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<FailedDoc>,

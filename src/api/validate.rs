@@ -72,6 +72,11 @@ pub fn validate(
             "no destination cluster: set spec.dest.remote.host or start with --dest-host",
         )),
     }
+    super::validate_server::check_headers("spec.source.remote", &spec.source.remote, &mut errs);
+    if let Some(ep) = spec.dest.remote.as_ref() {
+        super::validate_server::check_headers("spec.dest.remote", ep, &mut errs);
+    }
+    super::validate_server::check_server_mode(spec, dest_remote, &mut errs);
     if let Err(m) = check_index_name(&spec.source.index) {
         errs.push(invalid("spec.source.index", m));
     }

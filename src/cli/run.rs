@@ -55,6 +55,14 @@ impl Sink for TerminalSink {
         Ok(())
     }
 
+    async fn task(&self, task: Option<&str>) -> Result<(), String> {
+        match task {
+            Some(t) => eprintln!("task: {t}"),
+            None => eprintln!("task cancelled"),
+        }
+        Ok(())
+    }
+
     async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
         eprintln!(
             "Expected: {expected} documents in the source's snapshot (read by {paging}); the destination is verified against it"

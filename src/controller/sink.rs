@@ -107,6 +107,16 @@ impl Sink for StatusSink {
         self.writer.patch(status).await.map_err(|e| api_message(&e))
     }
 
+    async fn task(&self, task: Option<&str>) -> Result<(), String> {
+        if let Some(t) = task {
+            tracing::info!(task = t, "the destination's reindex task started");
+        }
+        self.writer
+            .patch(json!({ "task": task }))
+            .await
+            .map_err(|e| api_message(&e))
+    }
+
     async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
         self.writer
             .patch(json!({ "paging": paging, "progress": { "total": expected } }))

@@ -38,6 +38,8 @@ pub fn resume_from(status: Option<&RemoteReindexStatus>) -> Option<Prepared> {
         slices: s.slices.len().max(1) as u32,
         summary: String::new(),
         checkpoints: super::status::checkpoints_from(&s.slices),
+        task: s.task.clone(),
+        resumed: true,
     })
 }
 
@@ -85,6 +87,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             "destIndexUuid",
             "startedAt",
             "slices",
+            "task",
         ] {
             start[k] = Value::Null;
         }
@@ -231,11 +234,7 @@ async fn finish(
     };
     entry.set_final_patch(patch.clone());
     let (phase, reason, message) = match &result {
-        Ok(o) => (
-            Phase::Succeeded,
-            if o.verified { "Verified" } else { "Copied" },
-            o.message(),
-        ),
+        Ok(o) => (Phase::Succeeded, o.reason, o.message()),
         Err(e) => (Phase::Failed, e.reason(), e.to_string()),
     };
     match &result {
@@ -276,7 +275,7 @@ async fn finish(
 
 /// The terminal status after success.
 fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
-    let reason = if o.verified { "Verified" } else { "Copied" };
+    let reason = o.reason;
     let message = o.message();
     let verified = match (&o.checksum, o.verified) {
         (Some(_), _) => (true, "ChecksumMatched"),

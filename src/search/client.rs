@@ -207,6 +207,8 @@ pub struct ClientOptions {
     /// `Some(allowed)`: resolved link-local/metadata addresses are dropped unless in `allowed`
     /// (the operator); `None`: the system resolver as it is (the CLI).
     pub link_local_allowed: Option<Vec<std::net::IpAddr>>,
+    /// Extra headers sent with every request.
+    pub headers: Vec<(String, String)>,
 }
 
 impl ClientOptions {
@@ -225,6 +227,7 @@ impl ClientOptions {
             retry: RetryPolicy::default(),
             user_agent: format!("remote-reindex/{}", env!("CARGO_PKG_VERSION")),
             link_local_allowed: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -372,6 +375,15 @@ impl SearchClient {
         }
         *cur = Arc::new(fresh);
         true
+    }
+
+    /// The basic-auth user name and password in use, if that is how this client authenticates
+    /// (handed to a destination's remote reindex in `mode: Server`).
+    pub fn basic_credentials(&self) -> Option<(SecretString, SecretString)> {
+        match self.current_credentials().as_ref() {
+            Credentials::Basic { username, password } => Some((username.clone(), password.clone())),
+            _ => None,
+        }
     }
 
     /// `scheme://host:port` of this cluster.
@@ -724,6 +736,17 @@ fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, SearchError> {
         builder = builder.dns_resolver(std::sync::Arc::new(super::dns::NoLinkLocal {
             allowed: allowed.clone(),
         }));
+    }
+    if !opts.headers.is_empty() {
+        let mut map = header::HeaderMap::new();
+        for (k, v) in &opts.headers {
+            let name = header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| config(format!("`{k}` is not an HTTP header name")))?;
+            let value = header::HeaderValue::from_str(v)
+                .map_err(|_| config(format!("the value of header `{k}` is not valid")))?;
+            map.insert(name, value);
+        }
+        builder = builder.default_headers(map);
     }
     if let Some(pem) = &opts.tls.ca_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem)

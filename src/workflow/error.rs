@@ -73,6 +73,9 @@ pub enum WorkflowError {
         /// Documents found in the destination.
         found: u64,
     },
+    /// `mode: Server`: the destination's reindex task could not start or failed.
+    #[error("{0}")]
+    Server(ServerError),
     /// The checksum comparison found differences.
     #[error("{}", .0.message())]
     ChecksumMismatch(crate::verify::ChecksumReport),
@@ -118,6 +121,7 @@ impl WorkflowError {
                 Some(r) => r,
             },
             WorkflowError::Sink(_) => "StatusUpdateFailed",
+            WorkflowError::Server(e) => e.reason(),
         }
     }
 
@@ -146,9 +150,70 @@ impl WorkflowError {
             WorkflowError::Preflight { .. }
             | WorkflowError::VersionMismatch(_)
             | WorkflowError::SourceNotCopyable(_)
-            | WorkflowError::DestinationNotEmpty(_) => 3,
+            | WorkflowError::DestinationNotEmpty(_)
+            | WorkflowError::Server(ServerError::RemoteNotAllowed { .. }) => 3,
             WorkflowError::Cancelled | WorkflowError::Copy(CopyError::Cancelled) => 130,
             _ => 1,
+        }
+    }
+}
+
+/// Why the destination's own reindex (`mode: Server`) did not copy.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The destination refuses to reindex from the source's host.
+    #[error(
+        "the destination refuses to reindex from {host}: add it to `{setting}` in the destination's node configuration (a static setting: restart the nodes), e.g. {setting}: \"{host}\" ({detail})"
+    )]
+    RemoteNotAllowed {
+        /// `host:port` as the destination names it.
+        host: String,
+        /// `reindex.remote.whitelist` or `reindex.remote.allowlist`.
+        setting: &'static str,
+        /// The destination's words.
+        detail: String,
+    },
+    /// A batch from the source did not fit the destination's buffer (100Mi).
+    #[error(
+        "a batch from the source is larger than the destination's remote reindex buffer: lower spec.source.size (documents per batch, default 1000) ({0})"
+    )]
+    RemoteBatchTooLarge(String),
+    /// The destination could not connect to the source.
+    #[error("the destination could not reach the source: {0}")]
+    RemoteUnreachable(String),
+    /// The source refused the destination's credentials.
+    #[error("the source refused the credentials the destination sent: {0}")]
+    RemoteAuth(String),
+    /// Someone else cancelled the task.
+    #[error("{0}")]
+    TaskCancelled(String),
+    /// The task ended with another error.
+    #[error("the destination's reindex task failed: {0}")]
+    TaskFailed(String),
+    /// `POST _reindex` failed.
+    #[error("starting the destination's reindex failed: {detail}")]
+    Start {
+        /// The reason of the client error.
+        reason: &'static str,
+        /// The error, redacted.
+        detail: String,
+    },
+}
+
+impl ServerError {
+    /// The condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ServerError::RemoteNotAllowed { .. } => "RemoteNotAllowed",
+            ServerError::RemoteBatchTooLarge(_) => "RemoteBatchTooLarge",
+            ServerError::RemoteUnreachable(_) => "RemoteUnreachable",
+            ServerError::RemoteAuth(_) => "AuthenticationFailed",
+            ServerError::TaskCancelled(_) => "TaskCancelled",
+            ServerError::TaskFailed(_) => "CopyFailed",
+            ServerError::Start { reason, .. } => match *reason {
+                "RequestFailed" => "CopyFailed",
+                r => r,
+            },
         }
     }
 }

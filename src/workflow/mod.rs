@@ -11,13 +11,16 @@ mod preflight;
 pub mod progress;
 mod resolve;
 mod run;
+mod server_copy;
+mod server_reach;
+mod server_request;
 mod serverless;
 mod versions;
 
 pub use destination::{
     META_KEY, Marker, flatten as flatten_settings, nest as nest_settings, restore_destination,
 };
-pub use error::{WorkflowError, search_reason};
+pub use error::{ServerError, WorkflowError, search_reason};
 pub use preflight::PreflightRetry;
 pub use resolve::{
     ConfigKind, Connected, SecretError, SecretSource, Settings, connect, connect_reporting,

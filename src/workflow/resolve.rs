@@ -82,6 +82,10 @@ pub struct Connected {
     pub dest_info: ClusterInfo,
     /// A human summary, e.g. `Elasticsearch 8.15.3 → OpenSearch 3.8.0 (cross-distribution)`.
     pub summary: String,
+    /// Whether the operator reaches the source. Always true in `mode: Engine`; in
+    /// `mode: Server` the destination reads the source, and when the operator cannot,
+    /// `source_info` is only a placeholder (version 0.0.0) and the source is never asked.
+    pub source_reachable: bool,
 }
 
 /// Validates the spec, resolves Secrets, builds both clients, checks they answer and applies
@@ -168,15 +172,16 @@ async fn connect_once<S: SecretSource>(
     // Pre-flight probes fail fast (the caller retries until preflightTimeout); the copy itself
     // uses the full retry policy.
     let once = RetryPolicy::none();
-    let source_info =
-        source
-            .with_retry(once.clone())
-            .info()
-            .await
-            .map_err(|e| WorkflowError::Preflight {
+    let probe_client = source.with_retry(once.clone());
+    let source_info = match super::server_reach::probe_source(spec, probe_client.info()).await {
+        Ok(info) => info,
+        Err(e) => {
+            return Err(WorkflowError::Preflight {
                 which: "source",
                 source: e,
-            })?;
+            });
+        }
+    };
     // OpenSearch Serverless has no `GET /`: there is no version to check.
     let dest_info = if dest_ep.is_serverless() {
         ClusterInfo::serverless()
@@ -189,7 +194,10 @@ async fn connect_once<S: SecretSource>(
                 source: e,
             })?
     };
-    let summary = version_rule(&source_info, &dest_info)?;
+    let (summary, source_reachable, source_info) = match source_info {
+        Some(info) => (version_rule(&info, &dest_info)?, true, info),
+        None => super::server_reach::unreached(&source, &dest_info),
+    };
     // Elasticsearch 6.x indices have one mapping type; `_doc` is 6.x's own default.
     let dest = if dest_info.distribution == crate::search::Distribution::Elasticsearch
         && dest_info.version.major < 7
@@ -204,6 +212,7 @@ async fn connect_once<S: SecretSource>(
         source_info,
         dest_info,
         summary,
+        source_reachable,
     })
 }
 
@@ -239,6 +248,9 @@ pub(crate) async fn client_for<S: SecretSource>(
         opts.user_agent = ua.clone();
     }
     opts.link_local_allowed = settings.link_local_allowed.clone();
+    if let Some(h) = &ep.headers {
+        opts.headers = h.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
     if let Some(d) = ep.socket_timeout.as_ref().and_then(|d| d.parse().ok()) {
         opts.socket_timeout = d;
     }
@@ -595,6 +607,7 @@ mod tests {
             source_info: ClusterInfo::serverless(),
             dest_info: ClusterInfo::serverless(),
             summary: String::new(),
+            source_reachable: true,
         };
         let now = || async {
             resolve_credentials(ep, "spec.source.remote", &lookup)

@@ -9,7 +9,7 @@ use super::preflight::PreflightRetry;
 use super::resolve::{Connected, SecretSource, Settings, connect_reporting};
 use crate::api::units::Slices;
 use crate::api::{
-    Conflicts, OpType, OriginalSettings, PagingMode, Phase, RemoteReindexSpec, Verify,
+    Conflicts, CopyMode, OpType, OriginalSettings, PagingMode, Phase, RemoteReindexSpec, Verify,
 };
 use crate::copy::{
     CopyError, CopyPlan, CopyStats, Paging, PagingChoice, SliceCheckpoint, StatsSnapshot, Stop,
@@ -38,6 +38,10 @@ pub struct Prepared {
     pub summary: String,
     /// Per-slice checkpoints of an interrupted attempt (empty for a fresh copy).
     pub checkpoints: Vec<SliceCheckpoint>,
+    /// `mode: Server`: the destination's reindex task an interrupted attempt started.
+    pub task: Option<String>,
+    /// An earlier attempt may have written documents already (a restart or resume).
+    pub resumed: bool,
 }
 
 /// Where phases and progress go. The controller persists to `.status` and records Events; the
@@ -67,6 +71,14 @@ pub trait Sink: Send + Sync {
         let _ = retry;
         async {}
     }
+
+    /// `mode: Server`: the destination's reindex task, `<node>:<id>`, persisted before anything
+    /// else happens (`None`: it was cancelled and must not be followed again). Sinks that
+    /// persist nothing need not implement it.
+    fn task(&self, task: Option<&str>) -> impl Future<Output = Result<(), String>> + Send {
+        let _ = task;
+        async { Ok(()) }
+    }
 }
 
 /// The result of a finished copy.
@@ -91,6 +103,10 @@ pub struct Outcome {
     pub checksum: Option<crate::verify::ChecksumReport>,
     /// The slices' final checkpoints (all done, nothing left open).
     pub checkpoints: Vec<SliceCheckpoint>,
+    /// The success reason: `Verified` (against the source or the documents read), `Copied`
+    /// (the destination was not empty) or `TaskCountsOnly` (`mode: Server` without access to
+    /// the source: checked against the task's own counts only).
+    pub reason: &'static str,
     /// Wall time of the copy phase.
     pub copy_time: Duration,
     /// Requests retried (whole requests and resent items).
@@ -102,6 +118,9 @@ impl Outcome {
     pub fn message(&self) -> String {
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
         let check = match (&self.checksum, self.method, self.verified) {
+            (None, _, true) if self.reason == "TaskCountsOnly" => {
+                "count checked against the reindex task's own counts only (the source is not reachable from here)".into()
+            }
             (Some(c), _, _) => c.message(),
             (None, Verify::None, _) => "not verified (spec.verify: None)".into(),
             (None, _, true) => "count verified against the source's snapshot".into(),
@@ -204,25 +223,55 @@ async fn prepare<K: Sink>(
         which: "destination",
         source: e,
     };
+    let dest_is_aws = spec
+        .dest
+        .remote
+        .as_ref()
+        .is_some_and(|e| e.aws_auth().is_some() || e.host.contains(".amazonaws.com"));
+    super::server_reach::check_allowlist(spec, dest_is_aws, dst, &conn.dest_info)
+        .await
+        .map_err(WorkflowError::Server)?;
+    if !conn.source_reachable && spec.verify == Some(Verify::Checksum) {
+        return Err(WorkflowError::Invalid(vec![crate::api::validate::Invalid {
+            field: "spec.verify".into(),
+            message: "Checksum reads the source again, and the operator cannot reach it (mode: Server); use Count (then TaskCountsOnly) or let the operator reach the source".into(),
+            reason: "InvalidSpec",
+        }]));
+    }
     let sidx = &spec.source.index;
-    if !src.index_exists(sidx).await.map_err(pre_src)? {
-        return Err(WorkflowError::SourceNotCopyable(format!(
-            "source index `{sidx}` does not exist on {}",
-            src.name()
-        )));
-    }
-    let source_desc = src.describe_index(sidx).await.map_err(pre_src)?;
-    if source_disabled(&source_desc.mappings) {
-        return Err(WorkflowError::SourceNotCopyable(format!(
-            "source index `{sidx}` has _source disabled: its documents cannot be read back, so they cannot be copied"
-        )));
-    }
+    // `mode: Server` without a route to the source: the destination's templates (or
+    // `dest.mappings`) shape the index and the task reports the total.
+    let (source_desc, total) = if conn.source_reachable {
+        if !src.index_exists(sidx).await.map_err(pre_src)? {
+            return Err(WorkflowError::SourceNotCopyable(format!(
+                "source index `{sidx}` does not exist on {}",
+                src.name()
+            )));
+        }
+        let source_desc = src.describe_index(sidx).await.map_err(pre_src)?;
+        if source_disabled(&source_desc.mappings) {
+            return Err(WorkflowError::SourceNotCopyable(format!(
+                "source index `{sidx}` has _source disabled: its documents cannot be read back, so they cannot be copied"
+            )));
+        }
+        let mut total = src
+            .count(sidx, spec.source.query.as_ref())
+            .await
+            .map_err(pre_src)?;
+        if let Some(m) = spec.source.max_docs {
+            total = total.min(m as u64);
+        }
+        (source_desc, Some(total))
+    } else {
+        (crate::search::IndexDescription::default(), None)
+    };
     let shards: u32 = source_desc
         .setting("index.number_of_shards")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let slices = match spec.source.slices.clone().unwrap_or_default() {
         Slices::Count(n) => n.max(1),
+        Slices::Auto(_) if spec.mode() == CopyMode::Server => 1,
         Slices::Auto(_) => shards.clamp(1, 16),
     };
     let didx = &spec.dest.index;
@@ -231,12 +280,18 @@ async fn prepare<K: Sink>(
         original_settings: OriginalSettings::default(),
         dest_was_empty: true,
         dest_index_uuid: None,
-        // Known once the copy opened its slices: the source's snapshot, not a `_count` of
-        // another moment.
-        total: None,
+        // Engine mode: known once the copy opened its slices (the source's snapshot, not a
+        // `_count` of another moment). Server mode: the source's `_count`, when reachable.
+        total: if spec.mode() == CopyMode::Server {
+            total
+        } else {
+            None
+        },
         slices,
         summary: conn.summary.clone(),
         checkpoints: Vec::new(),
+        task: None,
+        resumed: resume.is_some(),
     };
     let exists = dst.index_exists(didx).await.map_err(pre_dst)?;
     if exists {
@@ -254,10 +309,12 @@ async fn prepare<K: Sink>(
             prepared.original_settings = r.original_settings;
             prepared.dest_was_empty = r.dest_was_empty;
             prepared.checkpoints = r.checkpoints;
+            prepared.task = r.task;
         } else if let Some(m) = marker {
             tracing::info!(index = %didx, "resuming an interrupted copy: using the settings recorded before it tuned the index");
             prepared.original_settings = m.original_settings;
             prepared.dest_was_empty = m.dest_was_empty;
+            prepared.resumed = true;
         } else {
             let count = dst.count(didx, None).await.map_err(pre_dst)?;
             if count > 0 && spec.dest.allow_existing != Some(true) {
@@ -343,62 +400,99 @@ async fn copy_and_finalize<K: Sink>(
     stop: Arc<Stop>,
     rotation: impl Future<Output = ()>,
 ) -> Result<Outcome, WorkflowError> {
-    let choice = match spec.source.paging.unwrap_or_default() {
-        PagingMode::Auto => PagingChoice::Auto,
-        PagingMode::Pit => PagingChoice::Pit,
-        PagingMode::Scroll => PagingChoice::Scroll,
-    };
-    let keep_alive = keep_alive(spec);
-    let paging = crate::copy::pager::choose(
-        &conn.source,
-        &spec.source.index,
-        spec.source.query.as_ref(),
-        &keep_alive,
-        choice,
-    )
-    .await
-    .map_err(WorkflowError::SourceNotCopyable)?;
-    let paging_name = paging.name();
-    let stats = Arc::new(CopyStats::new());
-    let plan = copy_plan(spec, conn, prepared, throttle, paging);
-    let max_docs = plan.max_docs;
     tokio::pin!(rotation);
-    let opened = tokio::select! {
-        r = open_copy(plan, stats.clone(), stop.clone()) => r,
-        () = &mut rotation => unreachable!("the rotation loop never ends"),
-    }
-    .map_err(copy_error)?;
-    let Some(total) = opened.expected() else {
-        return Err(WorkflowError::Copy(CopyError::BadPage(
-            "the source did not report how many documents its snapshot holds".into(),
-        )));
-    };
-    sink.expected(total, paging_name)
+    let stats = Arc::new(CopyStats::new());
+    // The copy step: the engine, or the destination's own reindex task (`mode: Server`).
+    let (expected, paging_name, copy_time, task_counts_only) = if spec.mode() == CopyMode::Server {
+        let msg = format!(
+            "copying {} documents from {}/{} to {}/{} by the destination's own _reindex task ({})",
+            prepared.total.map_or("?".into(), |t| t.to_string()),
+            conn.source.name(),
+            spec.source.index,
+            conn.dest.name(),
+            spec.dest.index,
+            prepared.summary
+        );
+        sink.phase(Phase::Copying, "Copying", msg)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        let started = Instant::now();
+        let copy =
+            super::server_copy::copy(spec, conn, sink, prepared, throttle, stop.clone(), &stats);
+        let copied = tokio::select! {
+            r = copy => r,
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
+        }?;
+        // Against the source's `_count` when the operator reaches it, else the documents the
+        // task dealt with (`read`, its rejected ones included).
+        let expected = copied.source_total.unwrap_or(stats.snapshot().read);
+        (
+            expected,
+            "server",
+            started.elapsed(),
+            copied.source_total.is_none(),
+        )
+    } else {
+        let choice = match spec.source.paging.unwrap_or_default() {
+            PagingMode::Auto => PagingChoice::Auto,
+            PagingMode::Pit => PagingChoice::Pit,
+            PagingMode::Scroll => PagingChoice::Scroll,
+        };
+        let keep_alive = keep_alive(spec);
+        let paging = crate::copy::pager::choose(
+            &conn.source,
+            &spec.source.index,
+            spec.source.query.as_ref(),
+            &keep_alive,
+            choice,
+        )
         .await
-        .map_err(WorkflowError::Sink)?;
-    let msg = format!(
-        "copying {total} documents from {}/{} to {}/{} with {} slice(s) by {paging_name} ({})",
-        conn.source.name(),
-        spec.source.index,
-        conn.dest.name(),
-        spec.dest.index,
-        prepared.slices,
-        prepared.summary
-    );
-    sink.phase(Phase::Copying, "Copying", msg)
-        .await
-        .map_err(WorkflowError::Sink)?;
-    sink.copying(stats.clone(), Some(total));
-    let started = Instant::now();
-    let copied = tokio::select! {
-        r = opened.run() => r,
-        () = &mut rotation => unreachable!("the rotation loop never ends"),
+        .map_err(WorkflowError::SourceNotCopyable)?;
+        let paging_name = paging.name();
+        let plan = copy_plan(spec, conn, prepared, throttle, paging);
+        let max_docs = plan.max_docs;
+        let opened = tokio::select! {
+            r = open_copy(plan, stats.clone(), stop.clone()) => r,
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
+        }
+        .map_err(copy_error)?;
+        let Some(total) = opened.expected() else {
+            return Err(WorkflowError::Copy(CopyError::BadPage(
+                "the source did not report how many documents its snapshot holds".into(),
+            )));
+        };
+        sink.expected(total, paging_name)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        let msg = format!(
+            "copying {total} documents from {}/{} to {}/{} with {} slice(s) by {paging_name} ({})",
+            conn.source.name(),
+            spec.source.index,
+            conn.dest.name(),
+            spec.dest.index,
+            prepared.slices,
+            prepared.summary
+        );
+        sink.phase(Phase::Copying, "Copying", msg)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        sink.copying(stats.clone(), Some(total));
+        let started = Instant::now();
+        let copied = tokio::select! {
+            r = opened.run() => r,
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
+        };
+        copied.map_err(copy_error)?;
+        let copy_time = started.elapsed();
+        // Slices that restarted took their totals again from their new snapshot.
+        (
+            stats.expected(max_docs).unwrap_or(total),
+            paging_name,
+            copy_time,
+            false,
+        )
     };
-    copied.map_err(copy_error)?;
-    let copy_time = started.elapsed();
     let snap = stats.snapshot();
-    // Slices that restarted took their totals again from their new snapshot.
-    let expected = stats.expected(max_docs).unwrap_or(total);
     sink.phase(
         Phase::Finalizing,
         "Finalizing",
@@ -483,6 +577,14 @@ async fn copy_and_finalize<K: Sink>(
         method,
         checksum,
         checkpoints: stats.checkpoints(),
+        reason: match (
+            count_verified || method == Verify::Checksum,
+            task_counts_only,
+        ) {
+            (true, true) if method == Verify::Count => "TaskCountsOnly",
+            (true, _) => "Verified",
+            (false, _) => "Copied",
+        },
         copy_time,
         retries,
     })

@@ -21,6 +21,7 @@ mod nginx;
 mod policy;
 mod rbac;
 mod real_engines;
+mod server_mode;
 mod tls;
 mod verify;
 mod versions;
