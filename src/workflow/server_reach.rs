@@ -24,6 +24,7 @@ pub(super) async fn probe_source(
         Ok(Ok(info)) => Ok(Some(info)),
         Ok(Err(
             e @ (SearchError::Unreachable { .. }
+            | SearchError::Interrupted { .. }
             | SearchError::Timeout { .. }
             | SearchError::Tls { .. }),
         )) => {
