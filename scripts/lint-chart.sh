@@ -243,7 +243,10 @@ if [ "$LIVE" = 1 ]; then
   for v in get list watch patch update; do can yes "$v" remotereindexes.reindex.dev -n team-c; done
   can yes list remotereindexes.reindex.dev --all-namespaces
   can yes watch remotereindexes.reindex.dev --all-namespaces
-  for v in create delete; do can no "$v" remotereindexes.reindex.dev -n team-c; done
+  # A Migration creates one child RemoteReindex per index and deletes them on cleanup.
+  for v in create delete; do can yes "$v" remotereindexes.reindex.dev -n team-c; done
+  for v in get list watch patch update; do can yes "$v" migrations.reindex.dev -n team-c; done
+  for v in create delete; do can no "$v" migrations.reindex.dev -n team-c; done
   for v in get patch update; do can yes "$v" remotereindexes.reindex.dev --subresource=status -n team-c; done
   can yes update remotereindexes.reindex.dev --subresource=finalizers -n team-c
   can yes list reindexpolicies.reindex.dev
