@@ -3,6 +3,7 @@
 
 usage: scripts/bench.sh [N] [--dest noida|osmem|both] [--skip-elasticdump]
        scripts/bench.sh [N] --modes     (Engine vs Server mode on real engines, see modes())
+       scripts/bench.sh --engines [N]   (real engines: scripts/bench_engines.py)
 
 For each destination kind, on one machine in one run: generates N documents (0.2-20 KiB) into a
 noida-db source; measures (a) the ceiling: best docs/s of 1, 2, 4 and 8 parallel curl loaders
@@ -104,7 +105,8 @@ spec:
     return run_measured([binary(), "run", "-f", y]) + (count(dst, "dst"),)
 
 def binary():
-    return os.environ.get("RR_BIN", f"{ROOT}/target/release/remote-reindex")
+    target = os.environ.get("CARGO_TARGET_DIR", f"{ROOT}/target")
+    return os.environ.get("RR_BIN", f"{target}/quickstart/remote-reindex")
 
 def jvm_cpu(d):
     """CPU seconds an engine's JVM (pid in DIR/pid) has used so far."""
@@ -170,7 +172,7 @@ spec:
 """)
     out = os.path.join(work, "checksum.out")
     with open(out, "w") as f:
-        wall, cpu, rss = run_measured([f"{ROOT}/target/release/remote-reindex", "run", "-f", y], stdout=f)
+        wall, cpu, rss = run_measured([binary(), "run", "-f", y], stdout=f)
     line = open(out).read()
     copy_s = float(re.search(r"\) in ([0-9.]+)s \(", line).group(1))
     check_s = float(re.search(r"compared in ([0-9.]+)s", line).group(1))
