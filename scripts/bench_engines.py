@@ -24,14 +24,15 @@ shards, mapping and copy-time settings (refresh_interval -1, no replicas):
 Every row's wall time ends with a `_refresh` of the destination index (remote-reindex does one in
 its finalize step) and every row checks the destination's `_count` against N. CPU is measured
 per process: the copier (curl loaders, elasticdump or remote-reindex) from wait4, each JVM from
-/proc/<pid>/stat (utime+stime) before and after; "cores busy" is all three over the wall time.
+/proc/<pid>/stat (utime+stime) before and after; the copier's peak RSS from GNU time (the largest
+of the parallel loaders for the ceiling); "cores busy" is all three over the wall time.
 The 1-minute load average is printed with every row: on a shared machine the numbers are noisy.
 Before the rows, one unmeasured ceiling load (2 loaders) warms both JVMs.
 """
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import ROOT, TOOLS, binary, count, export_requests, jvm_cpu, req  # noqa: E402
+from bench import ROOT, TOOLS, binary, count, export_requests, jvm_cpu, read_rss, req, under_time  # noqa: E402
 
 MAPPING = {"dynamic": False, "properties": {"n": {"type": "long"}, "tag": {"type": "keyword"}}}
 
@@ -59,10 +60,22 @@ def refresh(url, index):
     req("POST", f"{url}/{index}/_refresh")
 
 
+def spawn(cmd, **kw):
+    """Starts cmd under GNU time (bench.under_time); wait_process measures it."""
+    rss_file = tempfile.mktemp(prefix="rr-bench-rss.")
+    p = subprocess.Popen(under_time(cmd, rss_file), **kw)
+    p.rss_file = rss_file
+    return p
+
+
 def wait_process(p):
-    """wait4 on a child: (cpu s, peak RSS MiB, exit code); includes its waited-for children."""
+    """Waits for a spawn()ed child: (cpu s from wait4, including its waited-for children; peak
+    RSS MiB; exit code)."""
     _, status, ru = os.wait4(p.pid, 0)
-    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    code = os.waitstatus_to_exitcode(status)
+    rss = read_rss(p.rss_file) if code == 0 else 0.0
+    os.unlink(p.rss_file)
+    return ru.ru_utime + ru.ru_stime, rss, code
 
 
 def scroll_load(src, index, out):
@@ -125,7 +138,7 @@ class Bench:
 
         def run():
             reader.start()
-            procs = [subprocess.Popen(["bash", "-c", s]) for s in scripts]
+            procs = [spawn(["bash", "-c", s]) for s in scripts]
             cpu, rss = 0.0, 0.0
             for p in procs:
                 c, r, code = wait_process(p)
@@ -169,7 +182,7 @@ class Bench:
                '--searchBody={"track_total_hits":true,"query":{"match_all":{}}}']
 
         def run():
-            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+            p = spawn(cmd, stdout=subprocess.DEVNULL)
             cpu, rss, code = wait_process(p)
             if code != 0:
                 sys.exit(f"elasticdump failed (exit {code})")
@@ -192,7 +205,7 @@ spec:
 
         def run():
             with open(os.path.join(self.work, "ours.out"), "w") as out:
-                p = subprocess.Popen([binary(), "run", "-f", y], stdout=out, stderr=subprocess.STDOUT)
+                p = spawn([binary(), "run", "-f", y], stdout=out, stderr=subprocess.STDOUT)
                 cpu, rss, code = wait_process(p)
             if code != 0:
                 sys.exit("remote-reindex failed:\n" + open(os.path.join(self.work, "ours.out")).read()[-2000:])
