@@ -42,7 +42,7 @@ DST_ENGINE=opensearch-2
 
 install_tools() {
   step "Tools: JDK 17 + Maven (apt, if missing), the jars of $SRC_ENGINE and $DST_ENGINE from Maven Central, kubectl (scripts/install-test-deps.sh; skipped when present)" \
-    "about 2 min the first time, mostly Maven downloading ~230 MB of jars; seconds afterwards"
+    "the first time ~40 s plus apt's JDK and Maven if missing (~1 min): Maven fetches ~110 MB of jars; seconds afterwards"
   RR_ENGINES="$SRC_ENGINE $DST_ENGINE" scripts/install-test-deps.sh
   step_done
 }
