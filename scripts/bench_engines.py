@@ -13,7 +13,8 @@ shards, mapping and copy-time settings (refresh_interval -1, no replicas):
   ceiling           pre-built 5 MiB NDJSON bulks of the same documents posted by 1/2/4/8
                     parallel curl loaders straight to the destination, while a reader scrolls
                     the whole source index once (size 1000), so the source serves an equal
-                    scroll load on the same cores; the row is the best loader count.
+                    scroll load on the same cores; the best loader count runs once more after
+                    all other rows (the JVMs keep warming up), and the ratios use the best row.
   native reindex    POST /_reindex?wait_for_completion=false on the destination with
                     source.remote (size 1000 and 5000), then GET /_tasks/<id>
                     ?wait_for_completion=true until it completes (remote reindex cannot slice).
@@ -149,6 +150,7 @@ class Bench:
         # The source's CPU is read after the reader has finished its scroll (measured() reads
         # it last), so the row shows a whole scroll's cost even when the loaders end first.
         row = self.measured(f"ceiling, {loaders} loader(s)", "ceiling", lambda: (run(), reader.join())[0])
+        row.label_loaders = loaders
         if not pages:
             sys.exit("the concurrent source scroll failed")
         drop(self.dst, "ceiling")
@@ -267,13 +269,18 @@ def main():
         natives = [best(lambda: b.native(size)) for size in (1000, 5000)]
         eds = [] if a.skip_elasticdump else [b.elasticdump(1000)]
         ours = [best(lambda: b.ours("1")), best(lambda: b.ours("auto")), best(lambda: b.ours("auto", gzip=False))]
+        # The JVMs keep warming up (JIT) over the run, which favours the later rows: measure the
+        # best loader count once more at the end; the ratios use the better of the two.
+        again = b.ceiling(max(ceilings, key=lambda r: r.rate).label_loaders, requests)
+        again.label += ", again after the other rows"
+        ceilings.append(again)
         end_load = os.getloadavg()
         top = max(ceilings, key=lambda r: r.rate)
         print(f"\n{a.n} documents ({data_mb:.1f} MB of NDJSON, 0.2-20 KiB each), {a.shards} primaries; "
               f"{version(src)} → {version(dst)}, heaps {os.environ['ENGINE_HEAP']}; copier binary {binary()}; "
               f"{os.cpu_count()} cores; {start_time}, load average at start {start_load[0]:.1f}/{start_load[1]:.1f}/"
               f"{start_load[2]:.1f}, at end {end_load[0]:.1f}/{end_load[1]:.1f}/{end_load[2]:.1f}\n")
-        table(ceilings + natives + eds + ours, top, natives[0], data_mb, a.n)
+        table(ceilings[:-1] + natives + eds + ours + ceilings[-1:], top, natives[0], data_mb, a.n)
         best_ours = max(ours, key=lambda r: r.rate)
         print(f"\nbest remote-reindex row ({best_ours.label}): {best_ours.rate / natives[0].rate:.2f}x native reindex size 1000 "
               f"(target >= 2x), {best_ours.rate / natives[1].rate:.2f}x size 5000; "
