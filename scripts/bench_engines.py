@@ -22,8 +22,10 @@ shards, mapping and copy-time settings (refresh_interval -1, no replicas):
   remote-reindex    `run -f` with slices 1, slices auto (= the source's shards), and auto with
                     compressResponses: false.
 
-Every row's wall time ends with a `_refresh` of the destination index (remote-reindex does one in
-its finalize step) and every row checks the destination's `_count` against N. CPU is measured
+Every row's wall time runs from an absent destination index to a searchable copy: it includes
+creating the index (remote-reindex creates it itself, in its prepare step) and ends with a
+`_refresh` (remote-reindex's finalize step does one); every row checks the destination's `_count`
+against N. CPU is measured
 per process: the copier (curl loaders, elasticdump or remote-reindex) from wait4, each JVM from
 /proc/<pid>/stat (utime+stime) before and after; the copier's peak RSS from GNU time (the largest
 of the parallel loaders for the ceiling); "cores busy" is all three over the wall time.
@@ -33,6 +35,7 @@ Before the rows, one unmeasured ceiling load (2 loaders) warms both JVMs.
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no scripts/__pycache__ from importing bench
 from bench import ROOT, TOOLS, binary, count, export_requests, jvm_cpu, read_rss, req, under_time  # noqa: E402
 
 MAPPING = {"dynamic": False, "properties": {"n": {"type": "long"}, "tag": {"type": "keyword"}}}
@@ -111,12 +114,16 @@ class Bench:
         self.src, self.dst, self.src_d, self.dst_d = src, dst, src_d, dst_d
         self.n, self.shards, self.work = n, shards, work
 
-    def measured(self, label, index, fn):
-        """Runs fn() -> (copier cpu or None, copier RSS or None); wall includes a final
-        _refresh of index; checks its count."""
+    def measured(self, label, index, fn, create=True):
+        """Runs fn() -> (copier cpu or None, copier RSS or None); the wall time starts with
+        creating the destination index (create=False: the copier creates it) and ends with a
+        _refresh of it; checks its count."""
+        req("DELETE", f"{self.dst}/{index}")
         load = load1()
         s0, d0 = jvm_cpu(self.src_d), jvm_cpu(self.dst_d)
         t0 = time.time()
+        if create:
+            fresh(self.dst, index, self.shards)
         cpu, rss = fn()
         refresh(self.dst, index)
         wall = time.time() - t0
@@ -130,7 +137,6 @@ class Bench:
         return row
 
     def ceiling(self, loaders, requests):
-        fresh(self.dst, "ceiling", self.shards)
         scripts = ["set -e\n" + "\n".join(
             f"curl -sS -f -o /dev/null -H 'Content-Type: application/x-ndjson' --data-binary @{c} {self.dst}/_bulk"
             for c in requests[i::loaders]) for i in range(loaders)]
@@ -157,7 +163,6 @@ class Bench:
         return row
 
     def native(self, size):
-        fresh(self.dst, "native", self.shards)
 
         def run():
             r = req("POST", f"{self.dst}/_reindex?wait_for_completion=false",
@@ -178,7 +183,6 @@ class Bench:
         return row
 
     def elasticdump(self, limit):
-        fresh(self.dst, "ed", self.shards)
         ed = os.environ.get("ELASTICDUMP") or os.path.join(TOOLS, "elasticdump/node_modules/.bin/elasticdump")
         cmd = [ed, f"--input={self.src}/src", f"--output={self.dst}/ed", "--type=data", f"--limit={limit}", "--quiet",
                '--searchBody={"track_total_hits":true,"query":{"match_all":{}}}']
@@ -194,7 +198,6 @@ class Bench:
         return row
 
     def ours(self, slices, gzip=True):
-        req("DELETE", f"{self.dst}/dst")
         y = os.path.join(self.work, f"r-{slices}-{gzip}.yaml")
         with open(y, "w") as f:
             f.write(f"""apiVersion: reindex.dev/v1alpha1
@@ -213,7 +216,7 @@ spec:
                 sys.exit("remote-reindex failed:\n" + open(os.path.join(self.work, "ours.out")).read()[-2000:])
             return cpu, rss
         label = f"remote-reindex slices={slices}" + ("" if gzip else ", compressResponses=false")
-        row = self.measured(label, "dst", run)
+        row = self.measured(label, "dst", run, create=False)
         drop(self.dst, "dst")
         return row
 
