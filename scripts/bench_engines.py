@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Real-engine copy benchmark (not run in CI): Elasticsearch 7.17 → OpenSearch 2.19, one run, same data.
 
-usage: scripts/bench.sh --engines [N=20000] [--shards 2] [--loaders 1,2,4,8] [--runs 1]
+usage: scripts/bench.sh --engines [N=20000] [--shards 2] [--loaders 1,2,4,8] [--rounds 2]
                         [--skip-elasticdump]
 
 Starts two private nodes with scripts/engine.sh on free loopback ports (ENGINE_HEAP, default 1g
@@ -13,8 +13,8 @@ shards, mapping and copy-time settings (refresh_interval -1, no replicas):
   ceiling           pre-built 5 MiB NDJSON bulks of the same documents posted by 1/2/4/8
                     parallel curl loaders straight to the destination, while a reader scrolls
                     the whole source index once (size 1000), so the source serves an equal
-                    scroll load on the same cores; the best loader count runs once more after
-                    all other rows (the JVMs keep warming up), and the ratios use the best row.
+                    scroll load on the same cores. A sweep over the loader counts picks the
+                    count the rounds below use.
   native reindex    POST /_reindex?wait_for_completion=false on the destination with
                     source.remote (size 1000 and 5000), then GET /_tasks/<id>
                     ?wait_for_completion=true until it completes (remote reindex cannot slice).
@@ -25,11 +25,12 @@ shards, mapping and copy-time settings (refresh_interval -1, no replicas):
 Every row's wall time runs from an absent destination index to a searchable copy: it includes
 creating the index (remote-reindex creates it itself, in its prepare step) and ends with a
 `_refresh` (remote-reindex's finalize step does one); every row checks the destination's `_count`
-against N. CPU is measured
-per process: the copier (curl loaders, elasticdump or remote-reindex) from wait4, each JVM from
+against N. CPU is measured per process: the copier (curl loaders, elasticdump or remote-reindex) from wait4, each JVM from
 /proc/<pid>/stat (utime+stime) before and after; the copier's peak RSS from GNU time (the largest
 of the parallel loaders for the ceiling); "cores busy" is all three over the wall time.
-The 1-minute load average is printed with every row: on a shared machine the numbers are noisy.
+After the sweep, --rounds rounds run every copier once (every other round in reverse order, since
+load drifts and the JVMs keep warming up); each copier's row is its best round. The 1-minute load
+average is printed with every row: on a shared machine the numbers are noisy.
 Before the rows, one unmeasured ceiling load (2 loaders) warms both JVMs.
 """
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time, urllib.request
@@ -230,14 +231,15 @@ def table(rows, ceiling_row, native_row, data_mb, n):
     def per_k(x):
         return "-" if x is None else f"{x / n * 1000:.3f}"
     print("| copier | docs/s | MB/s | vs ceiling | vs native size 1000 | copier CPU s/1k docs | source JVM CPU s/1k docs"
-          " | destination JVM CPU s/1k docs | all three, s/1k docs | cores busy | copier peak RSS MiB | docs | load avg (1 min) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          " | destination JVM CPU s/1k docs | all three, s/1k docs | cores busy | copier peak RSS MiB | docs | load avg (1 min)"
+          " | every round, docs/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         total = (r.copier_cpu or 0) + r.src_cpu + r.dst_cpu
         print(f"| {r.label} | {r.rate:.0f} | {r.rate * data_mb / n:.1f} | {r.rate / ceiling_row.rate:.0%} | "
               f"{r.rate / native_row.rate:.2f}x | {per_k(r.copier_cpu)} | {per_k(r.src_cpu)} | {per_k(r.dst_cpu)} | "
               f"{per_k(total)} | {total / r.wall:.2f} | {'-' if r.copier_rss is None else f'{r.copier_rss:.0f}'} | "
-              f"{r.docs} | {r.load:.1f} |")
+              f"{r.docs} | {r.load:.1f} | {' / '.join(f'{x.rate:.0f}' for x in getattr(r, 'rounds', [r]))} |")
 
 
 def main():
@@ -245,7 +247,7 @@ def main():
     ap.add_argument("n", type=int, nargs="?", default=20_000)
     ap.add_argument("--shards", type=int, default=2, help="primaries of the source (and every destination) index")
     ap.add_argument("--loaders", default="1,2,4,8", help="parallel bulk loader counts for the ceiling")
-    ap.add_argument("--runs", type=int, default=1, help="best of R runs for each copier row")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds over every copier (alternate ones reversed); rows are the best")
     ap.add_argument("--skip-elasticdump", action="store_true")
     a = ap.parse_args()
     os.environ.setdefault("ENGINE_HEAP", "1g")
@@ -267,27 +269,39 @@ def main():
         # Warm both JVMs (JIT, caches) with one unmeasured load so the first row is not the cold one.
         print("warm-up (not measured):", file=sys.stderr)
         b.ceiling(2, requests)
-        ceilings = [b.ceiling(int(k), requests) for k in a.loaders.split(",")]
-        best = lambda make: max((make() for _ in range(a.runs)), key=lambda r: r.rate)  # noqa: E731
-        natives = [best(lambda: b.native(size)) for size in (1000, 5000)]
-        eds = [] if a.skip_elasticdump else [b.elasticdump(1000)]
-        ours = [best(lambda: b.ours("1")), best(lambda: b.ours("auto")), best(lambda: b.ours("auto", gzip=False))]
-        # The JVMs keep warming up (JIT) over the run, which favours the later rows: measure the
-        # best loader count once more at the end; the ratios use the better of the two.
-        again = b.ceiling(max(ceilings, key=lambda r: r.rate).label_loaders, requests)
-        again.label += ", again after the other rows"
-        ceilings.append(again)
+        sweep = [b.ceiling(int(k), requests) for k in a.loaders.split(",")]
+        loaders = max(sweep, key=lambda r: r.rate).label_loaders
+        copiers = [("ceiling", lambda: b.ceiling(loaders, requests)),
+                   ("native1000", lambda: b.native(1000)), ("native5000", lambda: b.native(5000))]
+        if not a.skip_elasticdump:
+            copiers.append(("elasticdump", lambda: b.elasticdump(1000)))
+        copiers += [("ours1", lambda: b.ours("1")), ("ours", lambda: b.ours("auto")),
+                    ("ours-plain", lambda: b.ours("auto", gzip=False))]
+        # Rounds, every other one in reverse order: the machine's load drifts and the JVMs keep
+        # warming up over a run, which would otherwise favour whichever copier runs last.
+        rounds = {k: [] for k, _ in copiers}
+        for i in range(a.rounds):
+            print(f"round {i + 1} of {a.rounds}:", file=sys.stderr)
+            for k, make in (copiers if i % 2 == 0 else copiers[::-1]):
+                rounds[k].append(make())
+        best = {k: max(v, key=lambda r: r.rate) for k, v in rounds.items()}
+        for k, r in best.items():
+            r.rounds = rounds[k]
         end_load = os.getloadavg()
-        top = max(ceilings, key=lambda r: r.rate)
+        top = max(sweep + rounds["ceiling"], key=lambda r: r.rate)
         print(f"\n{a.n} documents ({data_mb:.1f} MB of NDJSON, 0.2-20 KiB each), {a.shards} primaries; "
               f"{version(src)} → {version(dst)}, heaps {os.environ['ENGINE_HEAP']}; copier binary {binary()}; "
               f"{os.cpu_count()} cores; {start_time}, load average at start {start_load[0]:.1f}/{start_load[1]:.1f}/"
               f"{start_load[2]:.1f}, at end {end_load[0]:.1f}/{end_load[1]:.1f}/{end_load[2]:.1f}\n")
-        table(ceilings[:-1] + natives + eds + ours + ceilings[-1:], top, natives[0], data_mb, a.n)
-        best_ours = max(ours, key=lambda r: r.rate)
-        print(f"\nbest remote-reindex row ({best_ours.label}): {best_ours.rate / natives[0].rate:.2f}x native reindex size 1000 "
-              f"(target >= 2x), {best_ours.rate / natives[1].rate:.2f}x size 5000; "
-              f"{best_ours.rate / top.rate:.0%} of the ingest ceiling (target >= 90%)")
+        print(f"Rows: the ceiling's loader sweep, then each copier's best of {a.rounds} round(s) (every round's docs/s "
+              "in the last column); ratios against the best ceiling row and the best native size-1000 row.\n")
+        for r in sweep:
+            r.label = "ceiling sweep: " + r.label
+        table(sweep + list(best.values()), top, best["native1000"], data_mb, a.n)
+        for k in ("ours", "ours-plain"):
+            r = best[k]
+            print(f"\n{r.label}: {r.rate / best['native1000'].rate:.2f}x native reindex size 1000 (target >= 2x), "
+                  f"{r.rate / best['native5000'].rate:.2f}x size 5000; {r.rate / top.rate:.0%} of the ingest ceiling (target >= 90%)")
     finally:
         for d in started:
             subprocess.call([f"{ROOT}/scripts/engine.sh", "stop", d])
