@@ -209,17 +209,37 @@ spec:
   dest: {{remote: {{host: "{self.dst}"}}, index: dst}}
 """)
 
+        lines = []  # (seconds since the start, line) of the copier's output
+
         def run():
-            with open(os.path.join(self.work, "ours.out"), "w") as out:
-                p = spawn([binary(), "run", "-f", y], stdout=out, stderr=subprocess.STDOUT)
-                cpu, rss, code = wait_process(p)
+            t0 = time.time()
+            p = spawn([binary(), "run", "-f", y], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for line in p.stdout:
+                lines.append((time.time() - t0, line))
+            cpu, rss, code = wait_process(p)
+            lines.append((time.time() - t0, "(exit)"))
             if code != 0:
-                sys.exit("remote-reindex failed:\n" + open(os.path.join(self.work, "ours.out")).read()[-2000:])
+                sys.exit("remote-reindex failed:\n" + "".join(l for _, l in lines[-30:]))
             return cpu, rss
         label = f"remote-reindex slices={slices}" + ("" if gzip else ", compressResponses=false")
         row = self.measured(label, "dst", run, create=False)
+        row.phases = phases(lines)
         drop(self.dst, "dst")
         return row
+
+
+def phases(lines):
+    """Seconds of remote-reindex's phases from its output's timestamps: prepare (start until the
+    "Copying:" line: version probe, index creation, PIT and the source's count), copy (until
+    "Finalizing:") and finalize (restoring settings, refresh, count check, until exit)."""
+    at = {}
+    for t, line in lines:
+        for key in ("Copying:", "Finalizing:", "(exit)"):
+            if line.startswith(key):
+                at.setdefault(key, t)
+    if len(at) < 3:
+        return None
+    return at["Copying:"], at["Finalizing:"] - at["Copying:"], at["(exit)"] - at["Finalizing:"]
 
 
 def version(url):
@@ -298,6 +318,12 @@ def main():
         for r in sweep:
             r.label = "ceiling sweep: " + r.label
         table(sweep + list(best.values()), top, best["native1000"], data_mb, a.n)
+        for k in ("ours1", "ours", "ours-plain"):
+            for r in rounds[k]:
+                if r.phases:
+                    p, c, f = r.phases
+                    print(f"{r.label}: {r.wall:.1f}s wall = prepare {p:.1f}s + copy {c:.1f}s ({r.docs / c:.0f} docs/s) "
+                          f"+ finalize {f:.1f}s (+ the bench's own refresh and process exit)")
         for k in ("ours", "ours-plain"):
             r = best[k]
             print(f"\n{r.label}: {r.rate / best['native1000'].rate:.2f}x native reindex size 1000 (target >= 2x), "
