@@ -318,6 +318,7 @@ def main():
         for r in sweep:
             r.label = "ceiling sweep: " + r.label
         table(sweep + list(best.values()), top, best["native1000"], data_mb, a.n)
+        print()
         for k in ("ours1", "ours", "ours-plain"):
             for r in rounds[k]:
                 if r.phases:
