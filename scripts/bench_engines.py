@@ -96,6 +96,7 @@ def scroll_load(src, index, out):
         pages += 1
         sid = re.search(rb'"_scroll_id":"([^"]+)"', page).group(1).decode()
         page = post(f"{src}/_search/scroll", {"scroll": "2m", "scroll_id": sid})
+    req("DELETE", f"{src}/_search/scroll", {"scroll_id": [sid]} if pages else {"scroll_id": "_all"})
     out.append(pages)
 
 
