@@ -90,13 +90,14 @@ def scroll_load(src, index, out):
         r = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                    headers={"Content-Type": "application/json"})
         return urllib.request.urlopen(r, timeout=600).read()
+    def scroll_id(page):
+        return re.search(rb'"_scroll_id":"([^"]+)"', page).group(1).decode()
     page = post(f"{src}/{index}/_search?scroll=2m", {"size": 1000, "sort": ["_doc"]})
     pages = 0
     while b'"hits":[]' not in page:
         pages += 1
-        sid = re.search(rb'"_scroll_id":"([^"]+)"', page).group(1).decode()
-        page = post(f"{src}/_search/scroll", {"scroll": "2m", "scroll_id": sid})
-    req("DELETE", f"{src}/_search/scroll", {"scroll_id": [sid]} if pages else {"scroll_id": "_all"})
+        page = post(f"{src}/_search/scroll", {"scroll": "2m", "scroll_id": scroll_id(page)})
+    req("DELETE", f"{src}/_search/scroll", {"scroll_id": [scroll_id(page)]})
     out.append(pages)
 
 
