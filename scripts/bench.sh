@@ -6,7 +6,7 @@
 #   scripts/bench.sh [N] --modes     # Engine vs Server mode, Elasticsearch 7.17 → OpenSearch 2.19
 #   scripts/bench.sh --engines [N=20000] [--shards 2] [--loaders 1,2,4,8] [--rounds 2] [--skip-elasticdump]
 #       # real engines, Elasticsearch 7.17 → OpenSearch 2.19: ingest ceiling, native remote
-#       # reindex, elasticdump, remote-reindex (scripts/bench_engines.py); 4-6 min on 2 cores
+#       # reindex, elasticdump, remote-reindex (scripts/bench_engines.py); 2.5-6 min on 2 cores
 #   (RR_BIN=path overrides the binary, e.g. a debug build; ENGINE_HEAP the engines' heap)
 set -euo pipefail
 cd "$(dirname "$0")/.."
