@@ -4,6 +4,7 @@
 //! manifests that `remote-reindex run -f` reads.
 
 mod endpoint;
+mod live;
 pub mod reference;
 mod schema;
 mod spec;
@@ -12,6 +13,7 @@ pub mod units;
 pub mod validate;
 
 pub use endpoint::*;
+pub use live::*;
 pub use spec::*;
 pub use status::*;
 

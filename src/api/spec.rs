@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress.summary"}"#,
     printcolumn = r#"{"name":"Docs/s","type":"string","jsonPath":".status.progress.docsPerSecond"}"#,
     printcolumn = r#"{"name":"ETA","type":"string","jsonPath":".status.progress.eta","priority":1}"#,
+    printcolumn = r#"{"name":"Lag","type":"string","jsonPath":".status.catchUp.lastRound.lag"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = r#"self.source.remote.host != (has(self.dest.remote) ? self.dest.remote.host : '') || self.source.index != self.dest.index"#
 )]
@@ -63,6 +64,14 @@ pub struct RemoteReindexSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::schema::any_value")]
     pub script: Option<serde_json::Value>,
+    /// Live migration: after the initial copy, keep copying new and updated documents in rounds
+    /// until the cutover. Deletes in the source are not seen (see `deleteMissing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<super::live::CatchUp>,
+    /// Live migration: verify and move aliases to the destination when `trigger` is set.
+    /// Requires `catchUp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover: Option<super::live::Cutover>,
 }
 
 /// The source of the copy.

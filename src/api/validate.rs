@@ -155,6 +155,7 @@ pub fn validate(
             format!("`{p}` is not a pipeline id"),
         ));
     }
+    super::live::check(spec, &mut errs);
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
 

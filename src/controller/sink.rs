@@ -99,6 +99,14 @@ impl Sink for StatusSink {
         self.writer.patch(status).await.map_err(|e| api_message(&e))
     }
 
+    async fn catch_up(&self, report: &crate::workflow::CatchUpReport) -> Result<(), String> {
+        super::live::report(&self.writer, &self.metrics, report).await
+    }
+
+    async fn cutover_requested(&self) {
+        super::live::cutover_requested(&self.writer).await
+    }
+
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {
         *self.stats.lock().unwrap_or_else(|p| p.into_inner()) = Some((stats.clone(), total));
         stats.observe_bulks(self.writer.ctx.metrics.bulk_observer());

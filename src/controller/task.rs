@@ -35,6 +35,7 @@ pub fn resume_from(status: Option<&RemoteReindexStatus>) -> Option<Prepared> {
         slices: s.slices.len().max(1) as u32,
         summary: String::new(),
         checkpoints: super::status::checkpoints_from(&s.slices),
+        catch_up: s.catch_up.clone(),
     })
 }
 
@@ -83,6 +84,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             "destIndexUuid",
             "startedAt",
             "slices",
+            "catchUp",
         ] {
             start[k] = Value::Null;
         }
@@ -188,11 +190,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     };
     entry.set_final_patch(patch.clone());
     let (phase, reason, message) = match &result {
-        Ok(o) => (
-            Phase::Succeeded,
-            if o.verified { "Verified" } else { "Copied" },
-            o.message(),
-        ),
+        Ok(o) => (Phase::Succeeded, o.reason(), o.message()),
         Err(e) => (Phase::Failed, e.reason(), e.to_string()),
     };
     match &result {
@@ -231,7 +229,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
 
 /// The terminal status after success.
 fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
-    let reason = if o.verified { "Verified" } else { "Copied" };
+    let reason = o.reason();
     let message = o.message();
     let rate = o.stats.written as f64 / o.copy_time.as_secs_f64().max(0.001);
     let mut p = progress(&o.stats, o.prepared.total, Some(rate));

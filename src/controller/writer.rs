@@ -71,6 +71,20 @@ impl StatusWriter {
         serde_json::to_value(&*cs).unwrap_or(Value::Null)
     }
 
+    /// Sets one more condition (`Synced`, `CutOver`) and returns all conditions as JSON.
+    pub fn condition(&self, type_: &str, status: bool, reason: &str, message: &str) -> Value {
+        let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
+        super::status::set_condition(
+            &mut cs,
+            type_,
+            status,
+            reason,
+            message,
+            Some(self.generation()),
+        );
+        serde_json::to_value(&*cs).unwrap_or(Value::Null)
+    }
+
     /// Enters a phase: patches `phase`, `observedGeneration` and conditions (plus `extra`
     /// fields), then records an Event.
     pub async fn phase(

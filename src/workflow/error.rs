@@ -69,6 +69,15 @@ pub enum WorkflowError {
         /// Documents failed.
         failed: u64,
     },
+    /// The cutover was refused, its verification failed or the aliases could not be moved; the
+    /// aliases were left as they were.
+    #[error("{message}")]
+    Cutover {
+        /// The condition reason: `CutoverRefused`, `VerificationFailed`, `CutoverFailed`.
+        reason: &'static str,
+        /// What happened and what was left unchanged.
+        message: String,
+    },
     /// The driver could not persist state (e.g. status patch failed).
     #[error("could not record progress: {0}")]
     Sink(String),
@@ -98,6 +107,7 @@ impl WorkflowError {
             WorkflowError::Destination { .. } => "DestinationFailed",
             WorkflowError::Verification { .. } => "VerificationFailed",
             WorkflowError::DestinationReplaced(_) => "DestinationReplaced",
+            WorkflowError::Cutover { reason, .. } => reason,
             WorkflowError::Sink(_) => "StatusUpdateFailed",
         }
     }

@@ -5,6 +5,8 @@
 //! progress bar. Everything else, including what is persisted before the destination is tuned,
 //! lives here.
 
+pub mod catchup;
+mod cutover;
 mod destination;
 mod error;
 pub mod progress;
@@ -12,6 +14,8 @@ mod resolve;
 mod run;
 mod serverless;
 
+pub use catchup::CatchUpReport;
+pub use cutover::CutoverOutcome;
 pub use destination::{META_KEY, Marker, restore_destination};
 pub use error::WorkflowError;
 pub use resolve::{ConfigKind, Connected, SecretSource, Settings, connect};

@@ -35,6 +35,8 @@ pub struct Prepared {
     pub summary: String,
     /// Per-slice checkpoints of an interrupted attempt (empty for a fresh copy).
     pub checkpoints: Vec<SliceCheckpoint>,
+    /// What catch-up recorded before an interruption (its high-water mark wins over a new one).
+    pub catch_up: Option<crate::api::CatchUpStatus>,
 }
 
 /// Where phases and progress go. The controller persists to `.status` and records Events; the
@@ -51,6 +53,13 @@ pub trait Sink: Send + Sync {
     fn prepared(&self, prepared: &Prepared) -> impl Future<Output = Result<(), String>> + Send;
     /// The copy started: sample `stats` for progress (until the workflow returns).
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>);
+    /// Catch-up recorded its high-water mark, ended a round or cut over (`spec.catchUp`).
+    fn catch_up(
+        &self,
+        report: &super::CatchUpReport,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    /// Resolves when the driver asks for the cutover (`spec.cutover.trigger`).
+    fn cutover_requested(&self) -> impl Future<Output = ()> + Send;
 }
 
 /// The result of a finished copy.
@@ -68,11 +77,29 @@ pub struct Outcome {
     pub copy_time: Duration,
     /// Requests retried (whole requests and resent items).
     pub retries: u64,
+    /// What the cutover did (`spec.catchUp`).
+    pub cutover: Option<super::CutoverOutcome>,
 }
 
 impl Outcome {
+    /// The condition reason of success: `CutOver`, `Verified` or `Copied`.
+    pub fn reason(&self) -> &'static str {
+        match (&self.cutover, self.verified) {
+            (Some(_), _) => "CutOver",
+            (None, true) => "Verified",
+            (None, false) => "Copied",
+        }
+    }
+
     /// A one-line summary for conditions, events and the CLI.
     pub fn message(&self) -> String {
+        if let Some(c) = &self.cutover {
+            return format!(
+                "initial copy: {} documents; {}",
+                self.stats.written,
+                c.message()
+            );
+        }
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
         let check = if self.verified {
             "count verified"
@@ -192,6 +219,7 @@ async fn prepare<K: Sink>(
         slices,
         summary: conn.summary.clone(),
         checkpoints: Vec::new(),
+        catch_up: None,
     };
     let exists = dst.index_exists(didx).await.map_err(pre_dst)?;
     if exists {
@@ -209,6 +237,7 @@ async fn prepare<K: Sink>(
             prepared.original_settings = r.original_settings;
             prepared.dest_was_empty = r.dest_was_empty;
             prepared.checkpoints = r.checkpoints;
+            prepared.catch_up = r.catch_up;
         } else if let Some(m) = marker {
             tracing::info!(index = %didx, "resuming an interrupted copy: using the settings recorded before it tuned the index");
             prepared.original_settings = m.original_settings;
@@ -315,10 +344,15 @@ async fn copy_and_finalize<K: Sink>(
     let stats = Arc::new(CopyStats::new());
     sink.copying(stats.clone(), total);
     let plan = copy_plan(spec, conn, prepared, throttle);
+    let mut live = match &spec.catch_up {
+        Some(c) => Some(super::catchup::CatchUpRun::start(spec, conn, c, prepared, sink).await?),
+        None => None,
+    };
     let started = Instant::now();
+    tokio::pin!(rotation);
     let copied = tokio::select! {
-        r = run_copy(plan, stats.clone(), stop) => r,
-        () = rotation => unreachable!("the rotation loop never ends"),
+        r = run_copy(plan.clone(), stats.clone(), stop.clone()) => r,
+        () = &mut rotation => unreachable!("the rotation loop never ends"),
     };
     copied.map_err(|e| match e {
         CopyError::Cancelled => WorkflowError::Cancelled,
@@ -326,6 +360,22 @@ async fn copy_and_finalize<K: Sink>(
     })?;
     let copy_time = started.elapsed();
     let snap = stats.snapshot();
+    if let Some(run) = &mut live {
+        let cut = tokio::select! {
+            r = super::cutover::live(run, spec, conn, prepared, &plan, sink, &stop) => r?,
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
+        };
+        let retries = snap.retries + conn.source.retries() + conn.dest.retries();
+        return Ok(Outcome {
+            stats: snap,
+            prepared: prepared.clone(),
+            dest_count: cut.dest_count,
+            verified: cut.verified,
+            copy_time,
+            retries,
+            cutover: Some(cut),
+        });
+    }
     sink.phase(
         Phase::Finalizing,
         "Finalizing",
@@ -383,6 +433,7 @@ async fn copy_and_finalize<K: Sink>(
         verified: prepared.dest_was_empty,
         copy_time,
         retries,
+        cutover: None,
     })
 }
 
