@@ -197,6 +197,11 @@ impl<'a> CatchUpRun<'a> {
         }))
     }
 
+    /// `catchUp.overlap`.
+    pub fn overlap(&self) -> Duration {
+        self.config.overlap()
+    }
+
     /// Where the next round starts: the mark minus the overlap (everything without a mark).
     fn from(&self) -> Option<i64> {
         let overlap = i64::try_from(self.config.overlap().as_millis()).unwrap_or(i64::MAX);

@@ -8,6 +8,7 @@ mod copy;
 mod engine;
 mod examples;
 mod harness;
+mod live;
 mod metrics;
 mod network;
 mod nginx;

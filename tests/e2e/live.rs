@@ -1,0 +1,507 @@
+//! Live migration on a real kube-apiserver with real search servers: a writer keeps indexing new
+//! documents and updating old ones into the source during the initial copy and the catch-up
+//! rounds; the cutover moves an alias while a reader polls it.
+//!
+//! The servers are named in one place per test (`osmem()`, `noida()`), so a test moves to a real
+//! engine by changing that line.
+
+use crate::controller::k8s::*;
+use crate::harness::*;
+use remote_reindex::api::{Phase, RemoteReindexStatus};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How the writer stamps documents: a `date` field or a `long` of epoch milliseconds.
+#[derive(Clone, Copy)]
+enum Stamp {
+    Date,
+    Millis,
+}
+
+impl Stamp {
+    fn field(self) -> &'static str {
+        match self {
+            Stamp::Date => "@timestamp",
+            Stamp::Millis => "updated_ms",
+        }
+    }
+
+    fn mapping(self) -> Value {
+        let ty = match self {
+            Stamp::Date => "date",
+            Stamp::Millis => "long",
+        };
+        json!({"mappings": {"properties": {self.field(): {"type": ty}, "n": {"type": "long"}, "v": {"type": "long"}}}})
+    }
+
+    fn value(self) -> Value {
+        let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        match self {
+            Stamp::Date => json!(
+                k8s_openapi::jiff::Timestamp::from_millisecond(ms)
+                    .unwrap()
+                    .to_string()
+            ),
+            Stamp::Millis => json!(ms),
+        }
+    }
+
+    fn doc(self, n: u64, v: u64) -> String {
+        json!({self.field(): self.value(), "n": n, "v": v, "msg": format!("document {n} version {v}")})
+            .to_string()
+    }
+}
+
+/// Loads `n` documents `d0..` stamped now.
+async fn preload(base: &str, index: &str, stamp: Stamp, n: u64) {
+    let docs: Vec<Doc> = (0..n)
+        .map(|i| Doc {
+            id: format!("d{i}"),
+            source: stamp.doc(i, 0),
+            routing: None,
+        })
+        .collect();
+    load(base, index, &docs).await;
+}
+
+/// A writer at a bounded steady rate: every 50 ms a `_bulk` of new documents (`w0..`) and
+/// updates of random older ones. Keeps what the source acknowledged, by id.
+struct Writer {
+    acked: Arc<Mutex<BTreeMap<String, String>>>,
+    blocked: Arc<AtomicU64>,
+    other_errors: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    handle: tokio::task::JoinHandle<u64>,
+}
+
+impl Writer {
+    fn start(
+        base: &str,
+        index: &str,
+        stamp: Stamp,
+        preloaded: u64,
+        per_second: u64,
+        limit: Duration,
+    ) -> Writer {
+        let acked = Arc::new(Mutex::new(BTreeMap::new()));
+        let blocked = Arc::new(AtomicU64::new(0));
+        let other_errors = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (base, index) = (base.to_string(), index.to_string());
+        let handle = tokio::spawn({
+            let (acked, blocked, other_errors, stop) =
+                (acked.clone(), blocked.clone(), other_errors.clone(), stop.clone());
+            async move {
+                let per_tick = (per_second / 20).max(2);
+                let started = Instant::now();
+                let (mut new, mut version, mut sent) = (0u64, 1u64, 0u64);
+                while !stop.load(Ordering::SeqCst) && started.elapsed() < limit {
+                    let tick = Instant::now();
+                    let mut body = String::new();
+                    let mut ids = Vec::new();
+                    for k in 0..per_tick {
+                        let (id, n) = if k % 2 == 0 {
+                            new += 1;
+                            (format!("w{new}"), preloaded + new)
+                        } else {
+                            let n = rand::random_range(0..preloaded);
+                            (format!("d{n}"), n)
+                        };
+                        version += 1;
+                        let src = stamp.doc(n, version);
+                        body.push_str(&json!({"index": {"_index": index, "_id": id}}).to_string());
+                        body.push('\n');
+                        body.push_str(&src);
+                        body.push('\n');
+                        ids.push((id, src));
+                    }
+                    let resp = http()
+                        .post(format!("{base}/_bulk"))
+                        .header("Content-Type", "application/x-ndjson")
+                        .body(body)
+                        .send()
+                        .await;
+                    sent += ids.len() as u64;
+                    let v: Value = match resp {
+                        Ok(r) => r.json().await.unwrap_or(Value::Null),
+                        Err(_) => Value::Null,
+                    };
+                    match v["items"].as_array() {
+                        Some(items) if items.len() == ids.len() => {
+                            let mut a = acked.lock().unwrap();
+                            for (item, (id, src)) in items.iter().zip(ids) {
+                                let status = item["index"]["status"].as_u64().unwrap_or(0);
+                                match status {
+                                    200 | 201 => {
+                                        a.insert(id, src);
+                                    }
+                                    403 => {
+                                        blocked.fetch_add(1, Ordering::SeqCst);
+                                    }
+                                    _ => {
+                                        other_errors.fetch_add(1, Ordering::SeqCst);
+                                    }
+                                }
+                            }
+                        }
+                        _ => {
+                            other_errors.fetch_add(ids.len() as u64, Ordering::SeqCst);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(50).saturating_sub(tick.elapsed()))
+                        .await;
+                }
+                sent
+            }
+        });
+        Writer {
+            acked,
+            blocked,
+            other_errors,
+            stop,
+            handle,
+        }
+    }
+
+    /// Stops the writer; returns the documents it sent.
+    async fn stop(self) -> (u64, BTreeMap<String, String>, u64, u64) {
+        self.stop.store(true, Ordering::SeqCst);
+        let sent = self.handle.await.unwrap();
+        let acked = self.acked.lock().unwrap().clone();
+        (
+            sent,
+            acked,
+            self.blocked.load(Ordering::SeqCst),
+            self.other_errors.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// What a reader polling an alias saw.
+#[derive(Debug, Default)]
+struct ReaderLog {
+    ok: u64,
+    errors: Vec<String>,
+    empty: u64,
+    max_gap: Duration,
+    /// Time between the last answer from the old index and the first from the new one.
+    switch_window: Option<Duration>,
+}
+
+/// Polls `GET alias/_search` every 10 ms until `stop`, noting which index answered.
+fn reader(
+    base: &str,
+    alias: &str,
+    old: &str,
+    new: &str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<ReaderLog> {
+    let url = format!("{base}/{alias}/_search");
+    let (old, new) = (old.to_string(), new.to_string());
+    tokio::spawn(async move {
+        let mut log = ReaderLog::default();
+        let mut last_ok = Instant::now();
+        let (mut last_old, mut first_new) = (None, None);
+        while !stop.load(Ordering::SeqCst) {
+            let r = http()
+                .post(&url)
+                .json(&json!({"size": 1, "query": {"match_all": {}}}))
+                .send()
+                .await;
+            let now = Instant::now();
+            match r {
+                Ok(r) if r.status().is_success() => {
+                    let v: Value = r.json().await.unwrap_or(Value::Null);
+                    let total = v["hits"]["total"]["value"].as_u64().unwrap_or(0);
+                    let index = v["hits"]["hits"][0]["_index"].as_str().unwrap_or("");
+                    if total == 0 {
+                        log.empty += 1;
+                    } else {
+                        log.ok += 1;
+                        log.max_gap = log.max_gap.max(now - last_ok);
+                        last_ok = now;
+                        if index == old {
+                            last_old = Some(now);
+                        } else if index == new && first_new.is_none() {
+                            first_new = Some(now);
+                        }
+                    }
+                }
+                Ok(r) => log.errors.push(format!("HTTP {}", r.status())),
+                Err(e) => log.errors.push(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if let (Some(o), Some(n)) = (last_old, first_new) {
+            log.switch_window = Some(n.saturating_duration_since(o));
+        }
+        log
+    })
+}
+
+fn synced(s: &RemoteReindexStatus) -> bool {
+    s.phase == Some(Phase::Syncing)
+        && s.conditions
+            .iter()
+            .any(|c| c.type_ == "Synced" && c.status == "True")
+}
+
+/// The lag gauge of `name` in a metrics text, if present.
+fn lag_metric(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("remote_reindex_active_copy_catchup_lag_seconds")
+                && l.contains(&format!("name=\"{name}\""))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Every acknowledged write is in `docs` with the acknowledged content (a later write to the
+/// same id may only have been acknowledged later, so the last acknowledged version wins).
+fn assert_acknowledged_present(acked: &BTreeMap<String, String>, docs: &BTreeMap<String, String>) {
+    let mut missing = Vec::new();
+    for (id, src) in acked {
+        let want: Value = serde_json::from_str(src).unwrap();
+        match docs.get(id).map(|d| serde_json::from_str::<Value>(d).unwrap()) {
+            Some(got) if got == want => {}
+            other => missing.push(format!("{id}: want {want}, got {other:?}")),
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged writes missing or stale in the destination, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
+
+#[tokio::test]
+async fn live_catch_up_then_cutover_moves_the_alias_without_a_gap() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-live").await;
+    let (src, dst) = (osmem(), osmem());
+    let stamp = Stamp::Date;
+    const PRELOADED: u64 = 20_000;
+    create_index(src.url(), "orders", stamp.mapping()).await;
+    preload(src.url(), "orders", stamp, PRELOADED).await;
+    // Readers use `orders-live`, which points at an older index on the destination.
+    create_index(dst.url(), "orders-v1", json!({})).await;
+    preload(dst.url(), "orders-v1", stamp, 10).await;
+    let (s, v) = call(
+        "POST",
+        &format!("{}/_aliases", dst.url()),
+        Some(json!({"actions": [{"add": {"index": "orders-v1", "alias": "orders-live"}}]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let writer = Writer::start(
+        src.url(),
+        "orders",
+        stamp,
+        PRELOADED,
+        200,
+        Duration::from_secs(120),
+    );
+    let op = Operator::start(&ns, dst.url(), &[]).await;
+    create_reindex(
+        &client,
+        &ns,
+        "orders",
+        json!({
+            "source": {"remote": {"host": src.url()}, "index": "orders", "size": 500},
+            "dest": {"index": "orders-v2"},
+            // Slow enough that the writer writes during the initial copy.
+            "requestsPerSecond": 4000,
+            "catchUp": {"field": "@timestamp", "overlap": "5s", "interval": "2s", "maxLag": "10s"},
+            "cutover": {"trigger": false, "aliases": ["orders-live"], "verify": "Count"},
+        }),
+    )
+    .await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "orders",
+        "Syncing with Synced=True after two rounds",
+        Duration::from_secs(240),
+        |s| synced(s) && s.catch_up.as_ref().is_some_and(|c| c.rounds >= 2),
+    )
+    .await;
+    let cu = obj.status.unwrap().catch_up.unwrap();
+    let lag_during = cu.last_round.clone().unwrap();
+    eprintln!("catch-up while writing: {cu:?}");
+    assert!(cu.high_water_mark.as_deref().unwrap_or("").contains('T'), "{cu:?}");
+    let metrics = op.metrics().await;
+    let lag = lag_metric(&metrics, "orders").expect("lag gauge while syncing");
+    assert!(lag < 10.0, "lag {lag}s is not under maxLag");
+    assert!(
+        metrics.contains("remote_reindex_catchup_rounds_total"),
+        "{metrics}"
+    );
+    let (code, out, err) = kubectl(&["get", "reindex", "-n", &ns], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().next().unwrap_or("").contains("LAG"), "{out}");
+    assert!(out.contains("Syncing"), "{out}");
+
+    let (sent, acked, blocked, other) = writer.stop().await;
+    assert_eq!((blocked, other), (0, 0), "the writer failed writes");
+    assert!(sent > 500, "the writer wrote only {sent} documents");
+    let reader_stop = Arc::new(AtomicBool::new(false));
+    let reading = reader(dst.url(), "orders-live", "orders-v1", "orders-v2", reader_stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    patch_spec(&client, &ns, "orders", json!({"cutover": {"trigger": true}})).await;
+    let obj = wait_terminal(&client, &ns, "orders", Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    reader_stop.store(true, Ordering::SeqCst);
+    let log = reading.await.unwrap();
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
+    let cut = condition(&s, "CutOver");
+    assert_eq!((cut.status.as_str(), cut.reason.as_str()), ("True", "CutOver"));
+    assert!(cut.message.contains("lag"), "{cut:?}");
+    assert_eq!(condition(&s, "Ready").reason, "CutOver");
+    let cu = s.catch_up.clone().unwrap();
+    assert!(cu.cut_over_at.is_some(), "{cu:?}");
+
+    let source = all_docs(src.url(), "orders").await;
+    let dest = all_docs(dst.url(), "orders-v2").await;
+    assert_eq!(parsed(&dest), parsed(&source), "destination differs from the source");
+    assert_acknowledged_present(&acked, &dest);
+    let last = cu.last_round.clone().unwrap();
+    assert!(
+        (last.documents as usize) * 10 < source.len(),
+        "the final round copied {} of {} documents: a hidden full re-copy",
+        last.documents,
+        source.len()
+    );
+    let (_, aliases) = call("GET", &format!("{}/_alias/orders-live", dst.url()), None).await;
+    assert_eq!(
+        aliases.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["orders-v2"],
+        "{aliases}"
+    );
+    let dsettings = settings(dst.url(), "orders-v2").await;
+    assert_ne!(dsettings.get("index.refresh_interval"), Some(&json!("-1")), "{dsettings:?}");
+    assert!(
+        log.errors.is_empty() && log.empty == 0,
+        "the reader saw errors or empty results: {log:?}"
+    );
+    assert!(log.switch_window.is_some(), "the reader never saw the switch: {log:?}");
+    eprintln!(
+        "LIVE: {} docs in source, writer sent {sent}; lag while writing {} ({}s, {} docs/round); rounds {}; final round {} docs, lag {}; reader {} answers, max gap {:?}, switch window {:?}",
+        source.len(),
+        lag_during.lag,
+        lag_during.lag_seconds,
+        lag_during.documents,
+        cu.rounds,
+        last.documents,
+        last.lag,
+        log.ok,
+        log.max_gap,
+        log.switch_window
+    );
+}
+
+#[tokio::test]
+async fn live_cutover_with_write_block_keeps_every_acknowledged_write() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-live-block").await;
+    // noida-db makes writes searchable only at its refresh: rounds rely on the overlap.
+    let (src, dst) = (noida(), osmem());
+    let stamp = Stamp::Millis;
+    const PRELOADED: u64 = 5_000;
+    create_index(src.url(), "events", stamp.mapping()).await;
+    preload(src.url(), "events", stamp, PRELOADED).await;
+    let writer = Writer::start(
+        src.url(),
+        "events",
+        stamp,
+        PRELOADED,
+        200,
+        Duration::from_secs(120),
+    );
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    create_reindex(
+        &client,
+        &ns,
+        "events",
+        json!({
+            "source": {"remote": {"host": src.url()}, "index": "events", "size": 500},
+            "dest": {"index": "events-v2"},
+            "requestsPerSecond": 2000,
+            "catchUp": {"field": "updated_ms", "overlap": "5s", "interval": "1s", "maxLag": "10s"},
+            "cutover": {"aliases": ["events-live"], "writeBlockSource": true, "verify": "Count"},
+        }),
+    )
+    .await;
+    wait_status(
+        &client,
+        &ns,
+        "events",
+        "Syncing with Synced=True",
+        Duration::from_secs(240),
+        synced,
+    )
+    .await;
+    // The writer keeps going through the cutover.
+    patch_spec(&client, &ns, "events", json!({"cutover": {"trigger": true}})).await;
+    let obj = wait_terminal(&client, &ns, "events", Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (sent, acked, blocked, other) = writer.stop().await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
+    assert_eq!(condition(&s, "CutOver").status, "True");
+    assert!(blocked > 0, "the writer was never blocked (sent {sent})");
+    assert_eq!(other, 0, "the writer saw errors other than the block");
+    assert_eq!(
+        settings(src.url(), "events")
+            .await
+            .get("index.blocks.write"),
+        Some(&json!("true")),
+        "the source keeps its write block after a successful cutover"
+    );
+    refresh(src.url(), "events").await;
+    let dest = all_docs(dst.url(), "events-v2").await;
+    assert_acknowledged_present(&acked, &dest);
+    assert_eq!(parsed(&dest), parsed(&all_docs(src.url(), "events").await));
+    let (_, aliases) = call("GET", &format!("{}/_alias/events-live", dst.url()), None).await;
+    assert!(aliases.get("events-v2").is_some(), "{aliases}");
+    eprintln!(
+        "LIVE-BLOCK: writer sent {sent}, {} acknowledged ids, {blocked} blocked; {:?}",
+        acked.len(),
+        s.catch_up
+    );
+}
+
+#[tokio::test]
+async fn live_catch_up_refuses_op_type_create() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-live-invalid").await;
+    let (src, dst) = (osmem(), osmem());
+    create_index(src.url(), "a", Stamp::Date.mapping()).await;
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    create_reindex(
+        &client,
+        &ns,
+        "a",
+        json!({
+            "source": {"remote": {"host": src.url()}, "index": "a"},
+            "dest": {"index": "b", "opType": "create"},
+            "catchUp": {"field": "@timestamp"},
+        }),
+    )
+    .await;
+    let obj = wait_terminal(&client, &ns, "a", Duration::from_secs(60)).await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Failed));
+    let ready = condition(&s, "Ready");
+    assert_eq!(ready.reason, "InvalidSpec");
+    assert!(ready.message.contains("spec.dest.opType"), "{ready:?}");
+}
