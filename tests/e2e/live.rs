@@ -67,6 +67,9 @@ async fn preload(base: &str, index: &str, stamp: Stamp, n: u64) {
     load(base, index, &docs).await;
 }
 
+/// The writer stops after this many documents at the latest.
+const MAX_WRITES: u64 = 100_000;
+
 /// A writer at a bounded steady rate: every 50 ms a `_bulk` of new documents (`w0..`) and
 /// updates of random older ones. Keeps what the source acknowledged, by id.
 struct Writer {
@@ -98,7 +101,7 @@ impl Writer {
                 let per_tick = (per_second / 20).max(2);
                 let started = Instant::now();
                 let (mut new, mut version, mut sent) = (0u64, 1u64, 0u64);
-                while !stop.load(Ordering::SeqCst) && started.elapsed() < limit {
+                while !stop.load(Ordering::SeqCst) && started.elapsed() < limit && sent < MAX_WRITES {
                     let tick = Instant::now();
                     let mut body = String::new();
                     let mut ids = Vec::new();
@@ -306,7 +309,7 @@ async fn live_catch_up_then_cutover_moves_the_alias_without_a_gap() {
         stamp,
         PRELOADED,
         200,
-        Duration::from_secs(120),
+        Duration::from_secs(600),
     );
     let op = Operator::start(&ns, dst.url(), &[]).await;
     create_reindex(
@@ -424,7 +427,7 @@ async fn live_cutover_with_write_block_keeps_every_acknowledged_write() {
         stamp,
         PRELOADED,
         200,
-        Duration::from_secs(120),
+        Duration::from_secs(600),
     );
     let _op = Operator::start(&ns, dst.url(), &[]).await;
     create_reindex(
