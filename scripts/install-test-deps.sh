@@ -4,13 +4,27 @@
 #
 #   scripts/install-test-deps.sh            # search servers + kubectl + nginx
 #   scripts/install-test-deps.sh --k8s      # also etcd, helm and a kube-apiserver built from Debian's source
+#   ... --engines      resolve every engine kind of scripts/engine.sh, not only those test.sh shares
+#   ... --no-engines   skip the real engines (Maven, JDK 17, engine jars)
+#
+# Real engines (default): Debian's maven and openjdk-17-jdk-headless, then the jars of the engines
+# scripts/test.sh starts ($RR_ENGINES, default "opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8"),
+# from Maven Central into ~/.m2, with their classpath and launcher under $RR_TOOLS/engines.
 #
 # Everything lands under $RR_TOOLS (default ~/.cache/remote-reindex); scripts/env.sh exports the paths.
 set -euo pipefail
 RR_TOOLS=${RR_TOOLS:-$HOME/.cache/remote-reindex}
 HERE=$(cd "$(dirname "$0")" && pwd)
 WANT_K8S=0
-for a in "$@"; do [ "$a" = --k8s ] && WANT_K8S=1; done
+WANT_ENGINES=default
+for a in "$@"; do
+  case "$a" in
+    --k8s) WANT_K8S=1 ;;
+    --engines) WANT_ENGINES=all ;;
+    --no-engines) WANT_ENGINES=none ;;
+    *) echo "install-test-deps.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
 mkdir -p "$RR_TOOLS/bin"
 export DEBIAN_FRONTEND=noninteractive
 
@@ -22,6 +36,10 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 command -v tinyproxy >/dev/null || need_apt+=(tinyproxy)
 if [ "$WANT_K8S" = 1 ]; then
   command -v etcd >/dev/null || need_apt+=(etcd-server)
+fi
+if [ "$WANT_ENGINES" != none ]; then
+  command -v mvn >/dev/null || need_apt+=(maven)
+  [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/javac ] || need_apt+=(openjdk-17-jdk-headless)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "apt: installing ${need_apt[*]}"
@@ -61,4 +79,11 @@ if [ "$WANT_K8S" = 1 ]; then
     rm -rf "$RR_TOOLS/k8s-build"
   fi
 fi
-echo "tools ready in $RR_TOOLS/bin"
+case "$WANT_ENGINES" in
+  default)
+    engines=${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8}
+    # shellcheck disable=SC2086
+    [ "$engines" = none ] || "$HERE/engine.sh" resolve $engines ;;
+  all) "$HERE/engine.sh" resolve ;;
+esac
+echo "tools ready in $RR_TOOLS/bin"; [ "$WANT_ENGINES" = none ] || echo "engines ready in $RR_TOOLS/engines"

@@ -8,9 +8,16 @@
 # kube-apiserver, scripts/control-plane.sh) in a temporary directory, exports
 #   KUBECONFIG / RR_TEST_KUBECONFIG   admin kubeconfig of that control plane
 #   RR_TOOLS, PATH                    so tests find noida-db, osmem-server, kubectl, helm, nginx
-# runs `cargo nextest run --locked --no-fail-fast "$@"`, and stops the control plane on exit.
-# The Rust test harness starts its own Elasticsearch/OpenSearch-API servers.
-# Set RR_KEEP_CONTROL_PLANE_DIR=1 to keep the control plane's directory (logs) after a run.
+# starts the shared real engines (scripts/engine.sh; one JVM per kind, in parallel) and exports
+#   RR_ENGINE_OPENSEARCH_2, RR_ENGINE_ELASTICSEARCH_7, ...   their URLs (http://127.0.0.1:PORT)
+# runs `cargo nextest run --locked --no-fail-fast "$@"`, and stops the control plane and the engines
+# on exit. The Rust test harness starts its own imitation servers (noida-db, osmem-server) and, for
+# tests that restart or throttle a node, private engines.
+#   RR_ENGINES   engine kinds to share (default "opensearch-2 elasticsearch-7 elasticsearch-6
+#                elasticsearch-8";
+#                "none" for none; docs/engines.md lists the kinds that boot)
+#   RR_ENGINE_HEAP  heap of each shared engine (default 512m)
+# Set RR_KEEP_CONTROL_PLANE_DIR=1 to keep the control plane's and engines' directories (logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -35,12 +42,20 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+RR_ENGINES=${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8}
+[ "$RR_ENGINES" = none ] && RR_ENGINES=""
 CP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rr-control-plane.XXXXXX")
+ENG_DIR="$CP_DIR/engines"
 cleanup() {
   local rc=$?
+  local pids=()
+  for e in $RR_ENGINES; do
+    [ -d "$ENG_DIR/$e" ] && { "$ROOT/scripts/engine.sh" stop "$ENG_DIR/$e" & pids+=($!); }
+  done
+  [ ${#pids[@]} -gt 0 ] && wait "${pids[@]}" 2>/dev/null
   "$ROOT/scripts/control-plane.sh" stop "$CP_DIR" || true
   if [ "$rc" -ne 0 ] || [ -n "${RR_KEEP_CONTROL_PLANE_DIR:-}" ]; then
-    echo "test.sh: control plane files and logs kept in $CP_DIR"
+    echo "test.sh: control plane and engine files and logs kept in $CP_DIR"
   else
     rm -rf "$CP_DIR"
   fi
@@ -50,9 +65,50 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The shared engines: resolved one by one (Maven's local repository), then started in parallel
+# with each other and with the control plane. Each allows native `_reindex` from any 127.0.0.1 port
+# (Elasticsearch and OpenSearch 1: reindex.remote.whitelist; OpenSearch 2/3: allowlist).
+engine_pids=()
+if [ -n "$RR_ENGINES" ]; then
+  # shellcheck disable=SC2086
+  "$ROOT/scripts/engine.sh" resolve $RR_ENGINES
+  t0=$SECONDS
+  mkdir -p "$ENG_DIR"
+  for e in $RR_ENGINES; do
+    case "$e" in
+      opensearch-2|opensearch-3) allow=reindex.remote.allowlist ;;
+      elasticsearch-8) allow="" ;; # no reindex module on Maven Central for 8.x
+      *) allow=reindex.remote.whitelist ;;
+    esac
+    ENGINE_HEAP=${RR_ENGINE_HEAP:-512m} "$ROOT/scripts/engine.sh" start "$e" 0 "$ENG_DIR/$e" \
+      ${allow:+"$allow=127.0.0.1:*"} >"$ENG_DIR/$e.start" 2>&1 &
+    engine_pids+=($!)
+  done
+fi
+
 "$ROOT/scripts/control-plane.sh" start "$CP_DIR"
 eval "$("$ROOT/scripts/control-plane.sh" env "$CP_DIR")"
 export KUBECONFIG RR_TEST_KUBECONFIG
+
+if [ -n "$RR_ENGINES" ]; then
+  failed=""
+  i=0
+  for e in $RR_ENGINES; do
+    wait "${engine_pids[$i]}" || failed="$failed $e"
+    i=$((i + 1))
+  done
+  if [ -n "$failed" ]; then
+    for e in $failed; do echo "test.sh: engine $e failed to start:"; tail -5 "$ENG_DIR/$e.start"; done
+    exit 1
+  fi
+  for e in $RR_ENGINES; do
+    var=RR_ENGINE_$(echo "$e" | tr 'a-z.-' 'A-Z__')
+    url=$(sed -n 's/^url=//p' "$ENG_DIR/$e.start")
+    export "$var=$url"
+    echo "test.sh: $var=$url"
+  done
+  echo "test.sh: engines ready $((SECONDS - t0))s after their start"
+fi
 
 REPORT="$ROOT/target/fault-report.md"
 mkdir -p "$ROOT/target" && : >"$REPORT"

@@ -553,3 +553,335 @@ pub fn report_fault(fault: &str, expected: u64, found: u64, rewritten: u64, phas
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Real engines (Elasticsearch / OpenSearch nodes from Maven Central jars, `scripts/engine.sh`).
+// `scripts/test.sh` starts one node per kind in `RR_ENGINES` before nextest and exports its URL as
+// `RR_ENGINE_<KIND>`; tests share those nodes and each uses its own indices (`unique_index`).
+// Tests that restart, expire or throttle a node start a private one with `own_engine`.
+// ---------------------------------------------------------------------------------------------
+
+/// An engine kind of `scripts/engine.sh` (docs/engines.md: which boot, and their probe results).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// OpenSearch 2.19.x.
+    OpenSearch2,
+    /// Elasticsearch 7.17.x.
+    Elasticsearch7,
+    /// Elasticsearch 6.8.x (typed: `_doc`).
+    Elasticsearch6,
+    /// OpenSearch 1.3.x.
+    OpenSearch1,
+    /// OpenSearch 3.x (Java 21+).
+    OpenSearch3,
+    /// Elasticsearch 8.19.x (no reindex module: a destination, or a source for the copier).
+    Elasticsearch8,
+    /// Elasticsearch 7.10.2.
+    Elasticsearch710,
+}
+
+impl EngineKind {
+    /// The `scripts/engine.sh` name, e.g. `opensearch-2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::OpenSearch2 => "opensearch-2",
+            EngineKind::Elasticsearch7 => "elasticsearch-7",
+            EngineKind::Elasticsearch6 => "elasticsearch-6",
+            EngineKind::OpenSearch1 => "opensearch-1",
+            EngineKind::OpenSearch3 => "opensearch-3",
+            EngineKind::Elasticsearch8 => "elasticsearch-8",
+            EngineKind::Elasticsearch710 => "elasticsearch-7.10",
+        }
+    }
+
+    /// The variable `scripts/test.sh` exports the shared node's URL in, e.g. `RR_ENGINE_OPENSEARCH_2`.
+    pub fn env_var(self) -> String {
+        format!(
+            "RR_ENGINE_{}",
+            self.name().to_ascii_uppercase().replace(['-', '.'], "_")
+        )
+    }
+
+    /// `Elasticsearch` or `OpenSearch`.
+    pub fn flavor(self) -> &'static str {
+        match self {
+            EngineKind::OpenSearch1 | EngineKind::OpenSearch2 | EngineKind::OpenSearch3 => {
+                "OpenSearch"
+            }
+            _ => "Elasticsearch",
+        }
+    }
+
+    /// The major version.
+    pub fn major(self) -> u32 {
+        match self {
+            EngineKind::OpenSearch1 => 1,
+            EngineKind::OpenSearch2 => 2,
+            EngineKind::OpenSearch3 => 3,
+            EngineKind::Elasticsearch6 => 6,
+            EngineKind::Elasticsearch7 | EngineKind::Elasticsearch710 => 7,
+            EngineKind::Elasticsearch8 => 8,
+        }
+    }
+
+    /// The setting that allows native `_reindex` from remote hosts.
+    pub fn remote_allow_setting(self) -> &'static str {
+        match self {
+            EngineKind::OpenSearch2 | EngineKind::OpenSearch3 => "reindex.remote.allowlist",
+            _ => "reindex.remote.whitelist",
+        }
+    }
+
+    /// Whether documents carry a mapping type (`_doc`) in bulk actions and hits (Elasticsearch 6).
+    pub fn typed(self) -> bool {
+        self == EngineKind::Elasticsearch6
+    }
+}
+
+/// A shared engine started by `scripts/test.sh`.
+#[derive(Clone, Debug)]
+pub struct EngineRef {
+    pub kind: EngineKind,
+    pub url: String,
+    /// `Elasticsearch` or `OpenSearch`.
+    pub flavor: &'static str,
+    pub major: u32,
+}
+
+impl EngineRef {
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// The shared engine of `kind`. Panics when `scripts/test.sh` did not start it: a missing server
+/// is a test failure, never a skip.
+pub fn engine(kind: EngineKind) -> EngineRef {
+    let var = kind.env_var();
+    let url = std::env::var(&var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: run the tests through scripts/test.sh with {} in RR_ENGINES \
+             (default \"opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8\"), or start one with \
+             `scripts/engine.sh start {} 0 DIR` and export {var}=URL",
+            kind.name(),
+            kind.name()
+        )
+    });
+    EngineRef {
+        kind,
+        url: url.trim_end_matches('/').to_string(),
+        flavor: kind.flavor(),
+        major: kind.major(),
+    }
+}
+
+fn engine_script() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/engine.sh")
+}
+
+/// A private engine for one test (restart, expiry, throttling); stopped on Drop.
+pub struct OwnEngine {
+    pub kind: EngineKind,
+    dir: tempfile::TempDir,
+    url: String,
+    port: u16,
+    settings: Vec<String>,
+    running: bool,
+}
+
+/// Starts a private node of `kind` through `scripts/engine.sh start KIND 0 <tempdir> SETTINGS...`
+/// (heap: `RR_OWN_ENGINE_HEAP`, default 384m). Panics with the engine's error if it does not start.
+pub fn own_engine(kind: EngineKind, settings: &[(&str, &str)]) -> OwnEngine {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("rr-{}-", kind.name()))
+        .tempdir()
+        .unwrap();
+    let settings: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let url = start_engine(kind, 0, dir.path(), &settings);
+    let port = url.rsplit(':').next().unwrap().parse().unwrap();
+    OwnEngine {
+        kind,
+        dir,
+        url,
+        port,
+        settings,
+        running: true,
+    }
+}
+
+fn start_engine(kind: EngineKind, port: u16, dir: &std::path::Path, settings: &[String]) -> String {
+    let heap = std::env::var("RR_OWN_ENGINE_HEAP").unwrap_or_else(|_| "384m".into());
+    let out = Command::new(engine_script())
+        .arg("start")
+        .arg(kind.name())
+        .arg(port.to_string())
+        .arg(dir)
+        .args(settings)
+        .env("ENGINE_HEAP", heap)
+        .stdin(Stdio::null())
+        .output()
+        .expect("scripts/engine.sh runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "scripts/engine.sh start {} failed ({}):\n{stderr}",
+        kind.name(),
+        out.status
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("url="))
+        .unwrap_or_else(|| panic!("no url= line from scripts/engine.sh: {stdout}\n{stderr}"))
+        .to_string()
+}
+
+impl OwnEngine {
+    /// Base URL, e.g. `http://127.0.0.1:40123` (the same across restarts).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The node's directory (data, `engine.log`).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Stops the node (SIGTERM; returns once the JVM exited and the port is free). Data is kept.
+    pub fn stop(&mut self) {
+        if self.running {
+            let st = Command::new(engine_script())
+                .arg("stop")
+                .arg(self.dir.path())
+                .stdin(Stdio::null())
+                .status()
+                .expect("scripts/engine.sh runs");
+            assert!(st.success(), "scripts/engine.sh stop failed: {st}");
+            self.running = false;
+        }
+    }
+
+    /// Starts the stopped node again on the same directory and port.
+    pub fn start(&mut self) {
+        assert!(!self.running, "the engine is running");
+        let url = start_engine(self.kind, self.port, self.dir.path(), &self.settings);
+        assert_eq!(url, self.url, "restarted on another port");
+        self.running = true;
+    }
+
+    /// Stops and starts the node on the same directory and port; its indices survive, its
+    /// scroll contexts and PITs do not.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start();
+    }
+}
+
+impl Drop for OwnEngine {
+    fn drop(&mut self) {
+        if self.running {
+            let _ = Command::new(engine_script())
+                .arg("stop")
+                .arg(self.dir.path())
+                .stdin(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A fresh index name for one test on a shared engine: `{prefix}-{pid}-{n}-{nanos}` (lower case).
+pub fn unique_index(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}-{}-{}-{nanos:x}",
+        prefix.to_ascii_lowercase(),
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Deletes an index (cleanup on a shared engine).
+pub async fn delete_index(base: &str, index: &str) {
+    call("DELETE", &format!("{base}/{index}"), None).await;
+}
+
+/// Bulk-loads documents into a typed (Elasticsearch 6) index with `_type: doc_type`, and refreshes.
+pub async fn load_typed(base: &str, index: &str, doc_type: &str, docs: &[Doc]) {
+    for chunk in docs.chunks(500) {
+        let mut body = String::new();
+        for d in chunk {
+            let mut action = json!({"index": {"_index": index, "_type": doc_type, "_id": d.id}});
+            if let Some(r) = &d.routing {
+                action["index"]["routing"] = json!(r);
+            }
+            body.push_str(&action.to_string());
+            body.push('\n');
+            body.push_str(&d.source);
+            body.push('\n');
+        }
+        let v: Value = http()
+            .post(format!("{base}/_bulk"))
+            .header("Content-Type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            v["errors"],
+            json!(false),
+            "bulk load failed: {}",
+            &v.to_string()[..v.to_string().len().min(600)]
+        );
+    }
+    refresh(base, index).await;
+}
+
+/// Every document of an index by `_id`: (raw `_source` text, `_routing`), scrolling the index.
+pub async fn all_docs_routed(
+    base: &str,
+    index: &str,
+) -> BTreeMap<String, (String, Option<String>)> {
+    #[derive(serde::Deserialize)]
+    struct Page<'a> {
+        #[serde(borrow)]
+        hits: Hits<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Hits<'a> {
+        #[serde(borrow)]
+        hits: Vec<Hit<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Hit<'a> {
+        #[serde(rename = "_id")]
+        id: String,
+        #[serde(rename = "_routing")]
+        routing: Option<String>,
+        #[serde(rename = "_source", borrow)]
+        source: &'a serde_json::value::RawValue,
+    }
+    let mut out = BTreeMap::new();
+    let body = json!({"size": 500, "sort": ["_doc"], "query": {"match_all": {}}});
+    for_each_page(base, index, body, |bytes| {
+        let page: Page = serde_json::from_slice(bytes).unwrap();
+        for h in page.hits.hits {
+            let id = h.id.clone();
+            assert!(
+                out.insert(h.id, (h.source.get().to_string(), h.routing))
+                    .is_none(),
+                "duplicate _id {id}"
+            );
+        }
+    })
+    .await;
+    out
+}

@@ -13,5 +13,6 @@ mod metrics;
 mod network;
 mod nginx;
 mod rbac;
+mod real_engines;
 mod tls;
 mod versions;
