@@ -97,13 +97,15 @@ impl Writer {
         let blocked = Arc::new(AtomicU64::new(0));
         let other_errors = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let sent_total = Arc::new(AtomicU64::new(0));
         let (base, index) = (base.to_string(), index.to_string());
         let handle = tokio::spawn({
-            let (acked, blocked, other_errors, stop) = (
+            let (acked, blocked, other_errors, stop, sent_total) = (
                 acked.clone(),
                 blocked.clone(),
                 other_errors.clone(),
                 stop.clone(),
+                sent_total.clone(),
             );
             async move {
                 let per_tick = (per_second / 20).max(2);
@@ -307,49 +309,93 @@ fn assert_acknowledged_present(acked: &BTreeMap<String, String>, docs: &BTreeMap
     );
 }
 
+/// Index and alias names of one cutover test.
+struct Names {
+    source: String,
+    old: String,
+    new: String,
+    alias: String,
+}
+
+impl Names {
+    fn fixed() -> Names {
+        Names {
+            source: "orders".into(),
+            old: "orders-v1".into(),
+            new: "orders-v2".into(),
+            alias: "orders-live".into(),
+        }
+    }
+
+    /// Names no other test on a shared engine uses.
+    fn unique() -> Names {
+        Names {
+            source: unique_index("orders"),
+            old: unique_index("orders-v1"),
+            new: unique_index("orders-v2"),
+            alias: unique_index("orders-live"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn live_catch_up_then_cutover_moves_the_alias_without_a_gap() {
-    let client = client().await;
-    apply_crd().await;
-    let ns = namespace(&client, "rr-live").await;
     // osmem-server's `max` understands date strings (noida-db's does not); noida-db as the
     // destination honours refresh, so the reader sees the destination only after the cutover's
     // restore + refresh.
     let (src, dst) = (osmem(), noida());
+    alias_cutover("rr-live", src.url(), dst.url(), &Names::fixed()).await;
+}
+
+#[tokio::test]
+async fn live_real_engines_opensearch_2_to_elasticsearch_7() {
+    let (src, dst) = (
+        engine(EngineKind::OpenSearch2),
+        engine(EngineKind::Elasticsearch7),
+    );
+    alias_cutover("rr-live-real", src.url(), dst.url(), &Names::unique()).await;
+}
+
+/// A writer writes during the initial copy and the rounds; once synced it stops, the cutover is
+/// triggered, and a reader polls the alias through the move.
+async fn alias_cutover(prefix: &str, src: &str, dst: &str, n: &Names) {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, prefix).await;
     let stamp = Stamp::Date;
     const PRELOADED: u64 = 10_000;
-    create_index(src.url(), "orders", stamp.mapping()).await;
-    preload(src.url(), "orders", stamp, PRELOADED).await;
+    create_index(src, &n.source, stamp.mapping()).await;
+    preload(src, &n.source, stamp, PRELOADED).await;
     // Readers use `orders-live`, which points at an older index on the destination.
-    create_index(dst.url(), "orders-v1", json!({})).await;
-    preload(dst.url(), "orders-v1", stamp, 10).await;
+    create_index(dst, &n.old, json!({})).await;
+    preload(dst, &n.old, stamp, 10).await;
     let (s, v) = call(
         "POST",
-        &format!("{}/_aliases", dst.url()),
-        Some(json!({"actions": [{"add": {"index": "orders-v1", "alias": "orders-live"}}]})),
+        &format!("{dst}/_aliases"),
+        Some(json!({"actions": [{"add": {"index": n.old, "alias": n.alias}}]})),
     )
     .await;
     assert_eq!(s, 200, "{v}");
     let writer = Writer::start(
-        src.url(),
-        "orders",
+        src,
+        &n.source,
         stamp,
         PRELOADED,
         200,
         Duration::from_secs(600),
     );
-    let op = Operator::start(&ns, dst.url(), &[]).await;
+    let op = Operator::start(&ns, dst, &[]).await;
     create_reindex(
         &client,
         &ns,
         "orders",
         json!({
-            "source": {"remote": {"host": src.url()}, "index": "orders", "size": 500},
-            "dest": {"index": "orders-v2"},
+            "source": {"remote": {"host": src}, "index": n.source, "size": 500},
+            "dest": {"index": n.new},
             // Slow enough that the writer writes during the initial copy.
             "requestsPerSecond": 2000,
             "catchUp": {"field": "@timestamp", "overlap": "5s", "interval": "2s", "maxLag": "10s"},
-            "cutover": {"trigger": false, "aliases": ["orders-live"], "verify": "Count"},
+            "cutover": {"trigger": false, "aliases": [n.alias], "verify": "Count"},
         }),
     )
     .await;
@@ -395,13 +441,7 @@ async fn live_catch_up_then_cutover_moves_the_alias_without_a_gap() {
     let (sent, acked, blocked, other) = writer.stop().await;
     assert_eq!((blocked, other), (0, 0), "the writer failed writes");
     let reader_stop = Arc::new(AtomicBool::new(false));
-    let reading = reader(
-        dst.url(),
-        "orders-live",
-        "orders-v1",
-        "orders-v2",
-        reader_stop.clone(),
-    );
+    let reading = reader(dst, &n.alias, &n.old, &n.new, reader_stop.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
     patch_spec(
         &client,
@@ -426,8 +466,8 @@ async fn live_catch_up_then_cutover_moves_the_alias_without_a_gap() {
     let cu = s.catch_up.clone().unwrap();
     assert!(cu.cut_over_at.is_some(), "{cu:?}");
 
-    let source = all_docs(src.url(), "orders").await;
-    let dest = all_docs(dst.url(), "orders-v2").await;
+    let source = all_docs(src, &n.source).await;
+    let dest = all_docs(dst, &n.new).await;
     assert_eq!(
         parsed(&dest),
         parsed(&source),
@@ -441,13 +481,13 @@ async fn live_catch_up_then_cutover_moves_the_alias_without_a_gap() {
         last.documents,
         source.len()
     );
-    let (_, aliases) = call("GET", &format!("{}/_alias/orders-live", dst.url()), None).await;
+    let (_, aliases) = call("GET", &format!("{dst}/_alias/{}", n.alias), None).await;
     assert_eq!(
         aliases.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["orders-v2"],
+        [&n.new],
         "{aliases}"
     );
-    let dsettings = settings(dst.url(), "orders-v2").await;
+    let dsettings = settings(dst, &n.new).await;
     assert_ne!(
         dsettings.get("index.refresh_interval"),
         Some(&json!("-1")),
