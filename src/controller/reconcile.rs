@@ -116,7 +116,7 @@ async fn apply(
                 }
                 entry.adopt_generation(generation);
             } else if entry.first_warning_for(generation) {
-                let note = "the spec changed while copying: only requestsPerSecond applies to a running copy; the new spec runs after this copy ends";
+                let note = "the spec changed while copying: only requestsPerSecond and cutover.trigger apply to a running copy; the new spec runs after this copy ends";
                 ctx.event(
                     &obj.object_ref(&()),
                     EventType::Warning,

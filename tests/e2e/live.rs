@@ -518,34 +518,55 @@ async fn alias_cutover(prefix: &str, src: &str, dst: &str, n: &Names) {
 
 #[tokio::test]
 async fn live_cutover_with_write_block_keeps_every_acknowledged_write() {
-    let client = client().await;
-    apply_crd().await;
-    let ns = namespace(&client, "rr-live-block").await;
     // noida-db makes writes searchable only at its refresh: rounds rely on the overlap.
     let (src, dst) = (noida(), noida());
+    let names = Names {
+        source: "events".into(),
+        old: String::new(),
+        new: "events-v2".into(),
+        alias: "events-live".into(),
+    };
+    write_blocked_cutover("rr-live-block", src.url(), dst.url(), &names).await;
+}
+
+#[tokio::test]
+async fn live_real_engines_write_block_opensearch_2_to_elasticsearch_7() {
+    let (src, dst) = (
+        engine(EngineKind::OpenSearch2),
+        engine(EngineKind::Elasticsearch7),
+    );
+    write_blocked_cutover("rr-live-block-real", src.url(), dst.url(), &Names::unique()).await;
+}
+
+/// The writer keeps writing through a cutover that blocks writes to the source: it gets
+/// blocked errors, and every write the source acknowledged is in the destination.
+async fn write_blocked_cutover(prefix: &str, src: &str, dst: &str, n: &Names) {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, prefix).await;
     let stamp = Stamp::Millis;
     const PRELOADED: u64 = 5_000;
-    create_index(src.url(), "events", stamp.mapping()).await;
-    preload(src.url(), "events", stamp, PRELOADED).await;
+    create_index(src, &n.source, stamp.mapping()).await;
+    preload(src, &n.source, stamp, PRELOADED).await;
     let writer = Writer::start(
-        src.url(),
-        "events",
+        src,
+        &n.source,
         stamp,
         PRELOADED,
         200,
         Duration::from_secs(600),
     );
-    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    let _op = Operator::start(&ns, dst, &[]).await;
     create_reindex(
         &client,
         &ns,
         "events",
         json!({
-            "source": {"remote": {"host": src.url()}, "index": "events", "size": 500},
-            "dest": {"index": "events-v2"},
+            "source": {"remote": {"host": src}, "index": n.source, "size": 500},
+            "dest": {"index": n.new},
             "requestsPerSecond": 2000,
             "catchUp": {"field": "updated_ms", "overlap": "5s", "interval": "1s", "maxLag": "10s"},
-            "cutover": {"aliases": ["events-live"], "writeBlockSource": true, "verify": "Count"},
+            "cutover": {"aliases": [n.alias], "writeBlockSource": true, "verify": "Count"},
         }),
     )
     .await;
@@ -576,18 +597,16 @@ async fn live_cutover_with_write_block_keeps_every_acknowledged_write() {
     assert!(blocked > 0, "the writer was never blocked (sent {sent})");
     assert_eq!(other, 0, "the writer saw errors other than the block");
     assert_eq!(
-        settings(src.url(), "events")
-            .await
-            .get("index.blocks.write"),
+        settings(src, &n.source).await.get("index.blocks.write"),
         Some(&json!("true")),
         "the source keeps its write block after a successful cutover"
     );
-    refresh(src.url(), "events").await;
-    let dest = all_docs(dst.url(), "events-v2").await;
+    refresh(src, &n.source).await;
+    let dest = all_docs(dst, &n.new).await;
     assert_acknowledged_present(&acked, &dest);
-    assert_eq!(parsed(&dest), parsed(&all_docs(src.url(), "events").await));
-    let (_, aliases) = call("GET", &format!("{}/_alias/events-live", dst.url()), None).await;
-    assert!(aliases.get("events-v2").is_some(), "{aliases}");
+    assert_eq!(parsed(&dest), parsed(&all_docs(src, &n.source).await));
+    let (_, aliases) = call("GET", &format!("{dst}/_alias/{}", n.alias), None).await;
+    assert!(aliases.get(&n.new).is_some(), "{aliases}");
     eprintln!(
         "LIVE-BLOCK: writer sent {sent}, {} acknowledged ids, {blocked} blocked; {:?}",
         acked.len(),
