@@ -680,3 +680,82 @@ async fn live_run_f_catches_up_and_cuts_over_behind_a_write_block() {
     let (_, aliases) = call("GET", &format!("{}/_alias/clicks-live", dst.url()), None).await;
     assert!(aliases.get("clicks-v2").is_some(), "{aliases}");
 }
+
+#[tokio::test]
+async fn live_failed_verification_leaves_the_alias_and_lifts_the_block() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-live-verify").await;
+    let (src, dst) = (noida(), noida());
+    let stamp = Stamp::Millis;
+    create_index(src.url(), "carts", stamp.mapping()).await;
+    preload(src.url(), "carts", stamp, 2_000).await;
+    create_index(dst.url(), "carts-v1", json!({})).await;
+    preload(dst.url(), "carts-v1", stamp, 5).await;
+    let (s, v) = call(
+        "POST",
+        &format!("{}/_aliases", dst.url()),
+        Some(json!({"actions": [{"add": {"index": "carts-v1", "alias": "carts-live"}}]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    create_reindex(
+        &client,
+        &ns,
+        "carts",
+        json!({
+            "source": {"remote": {"host": src.url()}, "index": "carts"},
+            "dest": {"index": "carts-v2"},
+            "catchUp": {"field": "updated_ms", "overlap": "2s", "interval": "1s", "maxLag": "30s"},
+            "cutover": {"aliases": ["carts-live"], "writeBlockSource": true, "verify": "Count"},
+        }),
+    )
+    .await;
+    wait_status(
+        &client,
+        &ns,
+        "carts",
+        "Synced",
+        Duration::from_secs(600),
+        synced,
+    )
+    .await;
+    // Deletes are not seen by catch-up: the count verification at the cutover catches them.
+    let mut body = String::new();
+    for i in 0..5 {
+        body.push_str(&json!({"delete": {"_index": "carts", "_id": format!("d{i}")}}).to_string());
+        body.push('\n');
+    }
+    let r = http()
+        .post(format!("{}/_bulk?refresh=true", src.url()))
+        .header("Content-Type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    patch_spec(&client, &ns, "carts", json!({"cutover": {"trigger": true}})).await;
+    let obj = wait_terminal(&client, &ns, "carts", Duration::from_secs(600)).await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Failed), "{s:#?}");
+    let ready = condition(&s, "Ready");
+    assert_eq!(ready.reason, "VerificationFailed", "{ready:?}");
+    assert!(
+        ready.message.contains("1995") && ready.message.contains("2000"),
+        "{ready:?}"
+    );
+    assert!(s.conditions.iter().all(|c| c.type_ != "CutOver"), "{s:#?}");
+    let (_, aliases) = call("GET", &format!("{}/_alias/carts-live", dst.url()), None).await;
+    assert_eq!(
+        aliases.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["carts-v1"],
+        "the alias moved after a failed verification: {aliases}"
+    );
+    let blocks = settings(src.url(), "carts").await;
+    assert_ne!(
+        blocks.get("index.blocks.write"),
+        Some(&json!("true")),
+        "the write block set by the cutover stayed: {blocks:?}"
+    );
+}
