@@ -12,6 +12,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod copy;
+pub mod net;
 pub mod search;
 pub mod telemetry;
 pub mod workflow;

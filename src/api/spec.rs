@@ -103,6 +103,25 @@ pub struct Source {
     /// Parallel sliced scrolls: a number, or `auto` for one per primary shard (at most 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slices: Option<Slices>,
+    /// How the source is read: `auto` (default) probes at pre-flight for a point in time with
+    /// `search_after` sorted by `_shard_doc` (a lost answer is simply asked again) and falls
+    /// back to `scroll` (a lost page restarts its slice); `pit` requires it; `scroll` never
+    /// tries. The mode chosen is shown in `status.paging`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paging: Option<PagingMode>,
+}
+
+/// How the source is read (see `source.paging`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PagingMode {
+    /// Point in time where the source offers it (by probe), scroll otherwise.
+    #[default]
+    Auto,
+    /// Point in time with `search_after` on `_shard_doc`; fails pre-flight if unavailable.
+    Pit,
+    /// Sliced scrolls.
+    Scroll,
 }
 
 /// The destination of the copy.

@@ -30,6 +30,9 @@ pub struct RemoteReindexStatus {
     /// The destination index's UUID when the copy started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dest_index_uuid: Option<String>,
+    /// How the source is read: `pit` or `scroll` (chosen at pre-flight, see `source.paging`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paging: Option<String>,
     /// Scroll ids that may still be open on the source (cleared on completion or deletion).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub open_scrolls: Vec<String>,
@@ -121,9 +124,31 @@ pub struct SliceStatus {
     /// The slice's open scroll on the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scroll_id: Option<String>,
-    /// Every page fetched from the scroll was written: a successor may continue the scroll.
+    /// The point in time the slice reads (PIT paging).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pit_id: Option<String>,
+    /// Sort values of the last document read and written (PIT paging, JSON): a successor
+    /// continues with `search_after` them while the point in time lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_after: Option<String>,
+    /// Every page fetched was written: a successor may continue the scroll or PIT cursor.
     #[serde(default)]
     pub resumable: bool,
+    /// Documents of this slice in the source snapshot its current pass reads (the exact
+    /// `hits.total` of its first page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+    /// Times the slice started over from its beginning (a lost scroll page, an expired scroll
+    /// or point in time, a page over the memory budget).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: i64,
+    /// Documents written again because the slice restarted or a bulk request was re-sent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rewritten: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A slice's state.
@@ -177,7 +202,9 @@ impl std::fmt::Display for Phase {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
-    /// Documents expected (source `_count` for the query, capped by `maxDocs`).
+    /// Documents expected: the exact total of the query in the source's snapshot the copy
+    /// reads (first pages with `track_total_hits`), capped by `maxDocs`, recorded before the
+    /// first write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<i64>,
     /// Documents read from the source.
@@ -186,9 +213,17 @@ pub struct Progress {
     pub written: i64,
     /// Documents the destination rejected.
     pub failed: i64,
-    /// Version conflicts skipped (`conflicts: proceed`, or already present under `opType: create`).
+    /// Version conflicts skipped (`conflicts: proceed`): documents already in the destination
+    /// that this copy did not write.
     #[serde(default)]
     pub conflicts: i64,
+    /// Documents written again (counted in `written` too): met again after a slice restarted,
+    /// or in a bulk request re-sent after its answer was lost.
+    #[serde(default)]
+    pub rewritten: i64,
+    /// Slice restarts (see `slices[].restarts`).
+    #[serde(default)]
+    pub restarts: i64,
     /// Requests retried after 429/5xx or a dropped connection.
     #[serde(default)]
     pub retries: i64,

@@ -3,6 +3,7 @@
 //! `remote-reindex run -f` has no API server at all.
 
 use super::{Endpoint, RemoteReindexSpec};
+use crate::net::host_port;
 use url::Url;
 use wildmatch::WildMatch;
 
@@ -333,15 +334,6 @@ fn is_region(r: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-/// `host:port` of a URL, with the scheme's default port filled in.
-pub fn host_port(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port_or_known_default() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    }
-}
-
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
@@ -473,18 +465,6 @@ mod tests {
             "{host: 'https://10.0.0.1', tls: {serverName: 'not a name'}}",
             "InvalidSpec",
             "not a DNS name",
-        );
-    }
-
-    #[test]
-    fn host_port_fills_default_ports() {
-        assert_eq!(
-            host_port(&Url::parse("https://es.example.com").unwrap()),
-            "es.example.com:443"
-        );
-        assert_eq!(
-            host_port(&Url::parse("http://127.0.0.1:9200").unwrap()),
-            "127.0.0.1:9200"
         );
     }
 }

@@ -80,6 +80,13 @@ impl Sink for TerminalSink {
         }
     }
 
+    async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
+        eprintln!(
+            "Expected: {expected} documents in the source's snapshot (read by {paging}); the destination is verified against it"
+        );
+        Ok(())
+    }
+
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {
         let handle = progress::spawn(stats, total, self.progress_stop.clone());
         *self.drawer.lock().expect("sink lock") = Some(handle);

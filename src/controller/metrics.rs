@@ -15,6 +15,8 @@
 //! | `documents_written_total` | counter | documents the destinations accepted |
 //! | `documents_failed_total` | counter | documents the destinations rejected |
 //! | `documents_conflicts_total` | counter | version conflicts skipped |
+//! | `documents_rewritten_total` | counter | documents written again (restarted slice, re-sent bulk) |
+//! | `slice_restarts_total` | counter | slices started over from their beginning (lost scroll page, expired context) |
 //! | `bulk_requests_total` | counter | `_bulk` requests sent |
 //! | `bulk_bytes_total` | counter | `_bulk` body bytes sent |
 //! | `bulk_duration_seconds` | histogram | duration of `_bulk` calls, their retries included |
@@ -92,6 +94,10 @@ pub struct Metrics {
     pub documents_failed: Counter,
     /// Version conflicts skipped.
     pub documents_conflicts: Counter,
+    /// Documents written again.
+    pub documents_rewritten: Counter,
+    /// Slices started over.
+    pub slice_restarts: Counter,
     /// `_bulk` requests sent.
     pub bulk_requests: Counter,
     /// `_bulk` body bytes sent.
@@ -129,6 +135,8 @@ impl Default for Metrics {
             documents_written: Counter::default(),
             documents_failed: Counter::default(),
             documents_conflicts: Counter::default(),
+            documents_rewritten: Counter::default(),
+            slice_restarts: Counter::default(),
             bulk_requests: Counter::default(),
             bulk_bytes: Counter::default(),
             // 5 ms … 41 s.
@@ -189,6 +197,16 @@ impl Default for Metrics {
             "documents_conflicts",
             "Version conflicts skipped",
             m.documents_conflicts.clone(),
+        );
+        r.register(
+            "documents_rewritten",
+            "Documents written again after a slice restarted or a bulk request was re-sent",
+            m.documents_rewritten.clone(),
+        );
+        r.register(
+            "slice_restarts",
+            "Slices started over from their beginning (lost scroll page, expired scroll or point in time)",
+            m.slice_restarts.clone(),
         );
         r.register(
             "bulk_requests",
@@ -274,6 +292,8 @@ impl Metrics {
                 written: self.documents_written.clone(),
                 failed: self.documents_failed.clone(),
                 conflicts: self.documents_conflicts.clone(),
+                rewritten: self.documents_rewritten.clone(),
+                restarts: self.slice_restarts.clone(),
                 bulks: self.bulk_requests.clone(),
                 bytes: self.bulk_bytes.clone(),
                 item_retries: self
@@ -325,6 +345,8 @@ struct CopyHandles {
     written: Counter,
     failed: Counter,
     conflicts: Counter,
+    rewritten: Counter,
+    restarts: Counter,
     bulks: Counter,
     bytes: Counter,
     item_retries: Counter,
@@ -369,6 +391,8 @@ impl CopyMetrics {
         add(&m.written, snap.written, &mut last.written);
         add(&m.failed, snap.failed, &mut last.failed);
         add(&m.conflicts, snap.conflicts, &mut last.conflicts);
+        add(&m.rewritten, snap.rewritten, &mut last.rewritten);
+        add(&m.restarts, snap.restarts, &mut last.restarts);
         add(&m.bulks, snap.bulks, &mut last.bulks);
         add(&m.bytes, snap.bytes, &mut last.bytes);
         add(&m.item_retries, snap.retries, &mut last.retries);

@@ -86,6 +86,8 @@ impl Sink for StatusSink {
                 resumed.written += c.written;
                 resumed.failed += c.failed;
                 resumed.conflicts += c.conflicts;
+                resumed.rewritten += c.rewritten;
+                resumed.restarts += u64::from(c.restarts);
             }
             self.metrics.start_from(&resumed);
         }
@@ -105,6 +107,13 @@ impl Sink for StatusSink {
 
     async fn cutover_requested(&self) {
         super::live::cutover_requested(&self.writer).await
+    }
+
+    async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
+        self.writer
+            .patch(json!({ "paging": paging, "progress": { "total": expected } }))
+            .await
+            .map_err(|e| api_message(&e))
     }
 
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {

@@ -118,7 +118,12 @@ pub fn slices_status(checkpoints: &[crate::copy::SliceCheckpoint]) -> Vec<crate:
             failed: c.failed as i64,
             conflicts: c.conflicts as i64,
             scroll_id: c.scroll_id.clone(),
+            pit_id: c.pit_id.clone(),
+            search_after: c.search_after.clone(),
             resumable: c.resumable,
+            total: c.total.map(|t| t as i64),
+            restarts: i64::from(c.restarts),
+            rewritten: c.rewritten as i64,
         })
         .collect()
 }
@@ -141,7 +146,12 @@ pub fn checkpoints_from(slices: &[crate::api::SliceStatus]) -> Vec<crate::copy::
             failed: s.failed.max(0) as u64,
             conflicts: s.conflicts.max(0) as u64,
             scroll_id: s.scroll_id.clone(),
+            pit_id: s.pit_id.clone(),
+            search_after: s.search_after.clone(),
             resumable: s.resumable,
+            total: s.total.map(|t| t.max(0) as u64),
+            restarts: s.restarts.clamp(0, i64::from(u32::MAX)) as u32,
+            rewritten: s.rewritten.max(0) as u64,
         })
         .collect()
 }

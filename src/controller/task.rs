@@ -240,6 +240,9 @@ fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
         "observedGeneration": writer.generation(),
         "conditions": writer.conditions_for(Phase::Succeeded, reason, &message),
         "progress": progress_patch(&p),
+        "paging": o.paging,
+        // The final checkpoints: every slice done, no scroll or PIT cursor left behind.
+        "slices": super::status::slices_status(&o.checkpoints),
         "openScrolls": null,
         "completedAt": now(),
     })

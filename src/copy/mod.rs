@@ -1,25 +1,30 @@
-//! The copy engine: sliced scrolls → bounded queue → concurrent `_bulk` writers.
+//! The copy engine: sliced pagers (PIT or scroll) → bounded queue → concurrent `_bulk` writers.
 //!
-//! Knows nothing of Kubernetes or the workflow. Each slice has a reader that scrolls its part of
-//! the source and turns every page into bulk bodies without re-parsing `_source` (see
-//! [`batch`]); a pool of writers sends them (see [`writer`]). Memory is bounded by
-//! `slices × page budget + (queue depth + writers) × bulk_bytes`. Progress is reported through
-//! [`CopyStats`], which the drivers sample.
+//! Knows nothing of Kubernetes or the workflow. Each slice has a reader that pages through its
+//! part of the source (see [`pager`]) and turns every page into bulk bodies without re-parsing
+//! `_source` (see [`batch`]); a pool of writers sends them (see [`writer`]). A page is freed
+//! before the next is fetched, so memory is bounded by
+//! `slices × (page budget + bulk bodies of one page) + (queue depth + writers) × bulk_bytes`.
+//! Progress is reported through [`CopyStats`], which the drivers sample. [`open_copy`] fetches
+//! every slice's first page, whose exact totals make the expected count (from the source's
+//! snapshot, never from the copier's own counters), before [`OpenCopy::run`] writes anything.
 
 pub mod batch;
+pub mod pager;
 mod reader;
 mod stats;
 mod stop;
 mod throttle;
 mod writer;
 
+pub use pager::{Cursor, Paging, PagingChoice};
 pub use stats::{
     BulkObserver, CopyStats, FailureSample, SliceCheckpoint, SliceState, StatsSnapshot,
 };
 pub use stop::{Stop, StopMode};
 pub use throttle::Throttle;
 
-use crate::search::{SearchClient, SearchError};
+use crate::search::{self, SearchClient, SearchError};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
@@ -31,7 +36,8 @@ use tokio_util::sync::CancellationToken;
 pub enum WriteOp {
     /// `index`: create or overwrite.
     Index,
-    /// `create`: a document that exists already is left alone (409, counted as a conflict).
+    /// `create`: a document that exists already is left alone (409: a conflict, or a rewrite
+    /// when an earlier pass or attempt of this copy wrote it).
     Create,
 }
 
@@ -46,8 +52,10 @@ pub struct CopyPlan {
     pub query: Option<Value>,
     /// Documents per scroll page (an upper bound: lowered for large documents).
     pub page_size: u32,
-    /// Scroll keep-alive, e.g. `5m`.
+    /// Scroll / point-in-time keep-alive, e.g. `5m`.
     pub keep_alive: String,
+    /// How the source is read (chosen at pre-flight by [`pager::choose`]).
+    pub paging: Paging,
     /// Number of sliced scrolls (1 = no slicing).
     pub slices: u32,
     /// Stop after this many documents.
@@ -68,12 +76,15 @@ pub struct CopyPlan {
     pub max_concurrent_bulk: usize,
     /// Continue past version conflicts (`true`) or stop (`false`).
     pub proceed_on_conflict: bool,
+    /// The destination was empty or absent when this copy first started: under `create`, a 409
+    /// can then only be a document this copy wrote before (a rewrite), never a conflict.
+    pub dest_was_empty: bool,
     /// Failed documents tolerated before the copy stops.
     pub max_failed_docs: u64,
     /// Documents-per-second limit, shared so it can be changed while copying.
     pub throttle: Arc<Throttle>,
     /// Checkpoints of an earlier attempt with the same slicing: done slices are skipped,
-    /// resumable ones continue their scroll, the others start over.
+    /// resumable ones continue their cursor, the others start over.
     pub resume: Vec<SliceCheckpoint>,
 }
 
@@ -121,13 +132,25 @@ pub enum CopyError {
 /// A batch of bulk operations ready to send.
 pub(crate) type Batch = batch::BulkBatch;
 
-/// Runs the copy to completion, a stop request or the first fatal error. Scrolls are cleared
-/// on every path but a stop that keeps them ([`StopMode::Shutdown`]).
-pub async fn run_copy(
+/// A copy whose slices have their first page in hand: the expected count is known and
+/// nothing is written yet.
+pub struct OpenCopy {
+    plan: Arc<CopyPlan>,
+    stats: Arc<CopyStats>,
+    stop: Arc<Stop>,
+    abort: CancellationToken,
+    readers: Vec<(reader::SliceReader, search::ScrollPage)>,
+    tx: mpsc::Sender<Batch>,
+    rx: mpsc::Receiver<Batch>,
+}
+
+/// Opens the copy: every slice that is not done fetches its first page (or continues its
+/// checkpointed cursor), recording the slice's exact total in `stats`.
+pub async fn open_copy(
     plan: CopyPlan,
     stats: Arc<CopyStats>,
     stop: Arc<Stop>,
-) -> Result<(), CopyError> {
+) -> Result<OpenCopy, CopyError> {
     let plan = Arc::new(plan);
     let resume = if plan.resume.len() == plan.slices as usize {
         plan.resume.clone()
@@ -135,79 +158,170 @@ pub async fn run_copy(
         Vec::new()
     };
     stats.init_slices(plan.slices as usize, &resume);
-    let page_size = reader::effective_page_size(&plan).await?;
-    if page_size < plan.page_size {
+    let size = reader::effective_page_size(&plan).await?;
+    if size < plan.page_size {
         tracing::info!(
             requested = plan.page_size,
-            page_size,
-            "documents are large: lowering the scroll page size to stay within the memory budget"
+            size,
+            "documents are large: lowering the page size to stay within the memory budget"
         );
     }
     let abort = CancellationToken::new();
     let depth = plan.max_concurrent_bulk.max(1);
     let (tx, rx) = mpsc::channel::<Batch>(depth);
-    let rx = Arc::new(Mutex::new(rx));
     let already = stats.snapshot().read;
     let remaining = plan
         .max_docs
         .map(|n| Arc::new(std::sync::atomic::AtomicU64::new(n.saturating_sub(already))));
-
-    let mut tasks: JoinSet<Result<(), CopyError>> = JoinSet::new();
+    let mut opening = Vec::new();
     for slice in 0..plan.slices {
         let checkpoint = resume.get(slice as usize);
-        if checkpoint.is_some_and(|c| c.state == SliceState::Done) {
+        // A slice whose total is not known (a checkpoint from an older version) is read again.
+        let known = checkpoint.is_some_and(|c| c.total.is_some());
+        if known && checkpoint.is_some_and(|c| c.state == SliceState::Done) {
             continue;
         }
-        let resume_scroll = checkpoint
-            .filter(|c| c.resumable)
-            .and_then(|c| c.scroll_id.clone());
-        let r = reader::SliceReader {
+        let cursor = checkpoint
+            .filter(|_| known)
+            .map(|c| c.cursor())
+            .unwrap_or_default();
+        let pager = pager::SlicePager::new(
+            &plan.paging,
+            plan.source.clone(),
+            plan.source_index.clone(),
+            plan.query.clone(),
+            plan.keep_alive.clone(),
+            (slice, plan.slices),
+            cursor.clone(),
+        )
+        .await;
+        let mut r = reader::SliceReader {
             plan: plan.clone(),
             slice,
-            page_size,
+            size,
+            pager,
             stats: stats.clone(),
             tx: tx.clone(),
             stop: stop.clone(),
             abort: abort.clone(),
             remaining: remaining.clone(),
-            // A checkpointed slice that is not safely resumable starts over (writes are
-            // idempotent by _id).
-            start_over: checkpoint.is_some() && resume_scroll.is_none(),
-            resume_scroll,
+            restarts: 0,
         };
-        tasks.spawn(r.run());
+        // A checkpointed slice that cannot continue its cursor starts over (writes are
+        // idempotent by _id; what it meets again counts as rewritten).
+        if checkpoint.is_some() && cursor == Cursor::None {
+            r.start_over();
+        }
+        opening.push(async move {
+            let first = r.open().await;
+            (r, first)
+        });
     }
-    drop(tx);
-    for _ in 0..depth {
-        let w = writer::Writer {
-            plan: plan.clone(),
-            stats: stats.clone(),
-            rx: rx.clone(),
-            abort: abort.clone(),
-        };
-        tasks.spawn(w.run());
-    }
-
-    let mut first_error: Option<CopyError> = None;
-    while let Some(joined) = tasks.join_next().await {
-        let result = joined
-            .unwrap_or_else(|e| Err(CopyError::BadPage(format!("engine task panicked: {e}"))));
-        if let Err(e) = result {
-            let cancelled = matches!(e, CopyError::Cancelled);
-            if !cancelled {
-                abort.cancel();
-            }
-            if first_error
-                .as_ref()
-                .is_none_or(|f| matches!(f, CopyError::Cancelled) && !cancelled)
-            {
-                first_error = Some(e);
+    let mut readers = Vec::new();
+    let mut first_error = None;
+    for (mut r, first) in futures::future::join_all(opening).await {
+        match first {
+            Ok(page) => readers.push((r, page)),
+            Err(e) => {
+                r.close().await;
+                first_error.get_or_insert(e);
             }
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None if stop.is_requested() => Err(CopyError::Cancelled),
-        None => Ok(()),
+    if let Some(e) = first_error {
+        for (r, _) in &mut readers {
+            r.close().await;
+        }
+        close_pit(&plan, &stop).await;
+        return Err(e);
     }
+    Ok(OpenCopy {
+        plan,
+        stats,
+        stop,
+        abort,
+        readers,
+        tx,
+        rx,
+    })
+}
+
+impl OpenCopy {
+    /// Documents expected from the source's snapshot (capped by `maxDocs`).
+    pub fn expected(&self) -> Option<u64> {
+        self.stats.expected(self.plan.max_docs)
+    }
+
+    /// Runs the copy to completion, a stop request or the first fatal error. Scrolls and the
+    /// point in time are released on every path but a stop that keeps them
+    /// ([`StopMode::Shutdown`]).
+    pub async fn run(self) -> Result<(), CopyError> {
+        let OpenCopy {
+            plan,
+            stats,
+            stop,
+            abort,
+            readers,
+            tx,
+            rx,
+        } = self;
+        let depth = plan.max_concurrent_bulk.max(1);
+        let rx = Arc::new(Mutex::new(rx));
+        let mut tasks: JoinSet<Result<(), CopyError>> = JoinSet::new();
+        for (r, first) in readers {
+            tasks.spawn(r.run(first));
+        }
+        drop(tx);
+        for _ in 0..depth {
+            let w = writer::Writer {
+                plan: plan.clone(),
+                stats: stats.clone(),
+                rx: rx.clone(),
+                abort: abort.clone(),
+            };
+            tasks.spawn(w.run());
+        }
+
+        let mut first_error: Option<CopyError> = None;
+        while let Some(joined) = tasks.join_next().await {
+            let result = joined
+                .unwrap_or_else(|e| Err(CopyError::BadPage(format!("engine task panicked: {e}"))));
+            if let Err(e) = result {
+                let cancelled = matches!(e, CopyError::Cancelled);
+                if !cancelled {
+                    abort.cancel();
+                }
+                if first_error
+                    .as_ref()
+                    .is_none_or(|f| matches!(f, CopyError::Cancelled) && !cancelled)
+                {
+                    first_error = Some(e);
+                }
+            }
+        }
+        close_pit(&plan, &stop).await;
+        match first_error {
+            Some(e) => Err(e),
+            None if stop.is_requested() => Err(CopyError::Cancelled),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Closes the shared point in time, unless a stop keeps it for a successor.
+async fn close_pit(plan: &CopyPlan, stop: &Stop) {
+    if let Paging::Pit(pit) = &plan.paging
+        && !(stop.is_requested() && stop.mode().keeps_scrolls())
+    {
+        pit.close().await;
+    }
+}
+
+/// Opens and runs the copy ([`open_copy`] then [`OpenCopy::run`]).
+pub async fn run_copy(
+    plan: CopyPlan,
+    stats: Arc<CopyStats>,
+    stop: Arc<Stop>,
+) -> Result<(), CopyError> {
+    open_copy(plan, stats, stop).await?.run().await
 }

@@ -1,6 +1,10 @@
-//! One slice's reader: scrolls its part of the source and queues bulk batches.
+//! One slice's reader: drives its [`SlicePager`] through its part of the source and queues bulk
+//! batches. A page is never skipped: a scroll continuation that fails in any way the slice
+//! could survive (lost answer, gateway error, expired context) restarts the slice from its
+//! beginning; a PIT search is re-sent by the client, and only an expired PIT restarts.
 
 use super::batch::{BatchBuilder, BulkBatch};
+use super::pager::SlicePager;
 use super::stats::{CopyStats, FailureSample, SliceState};
 use super::stop::Stop;
 use super::{CopyError, CopyPlan};
@@ -10,17 +14,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Pages are kept under this many bytes where the documents allow it (a page is held while it
-/// is cut into bulks).
-fn page_budget(plan: &CopyPlan) -> usize {
+/// Pages are kept under this many bytes where the documents allow it. A page is dropped before
+/// the next one is fetched, so a slice holds one page plus the bulk bodies cut from it.
+pub(super) fn page_budget(plan: &CopyPlan) -> usize {
     (plan.bulk_bytes * 2).max(8 << 20)
 }
 
-/// The scroll page size: `plan.page_size`, lowered when a sample of the documents shows that a
-/// full page would exceed the memory budget.
+/// The first page size: `plan.page_size`, lowered when a sample of the documents shows that a
+/// full page would exceed the memory budget. Only a starting point: PIT pages follow the bytes
+/// per document they observe, and a scroll page over the budget restarts its slice smaller.
 pub(super) async fn effective_page_size(plan: &CopyPlan) -> Result<u32, CopyError> {
     let sample = plan.page_size.min(50);
-    let body = search_body(plan, sample, None);
+    let body = serde_json::json!({
+        "size": sample,
+        "sort": ["_doc"],
+        "query": plan.query.clone().unwrap_or_else(|| serde_json::json!({"match_all": {}})),
+    });
     let raw = plan
         .source
         .search_raw(&plan.source_index, &body)
@@ -29,7 +38,7 @@ pub(super) async fn effective_page_size(plan: &CopyPlan) -> Result<u32, CopyErro
             during: "sampling the source",
             source,
         })?;
-    let page = crate::search::ScrollPage { body: raw };
+    let page = ScrollPage { body: raw };
     let hits = page
         .parse()
         .map_err(|e| CopyError::BadPage(e.to_string()))?
@@ -38,31 +47,26 @@ pub(super) async fn effective_page_size(plan: &CopyPlan) -> Result<u32, CopyErro
     if hits == 0 {
         return Ok(plan.page_size);
     }
-    let per_doc = (page.body.len() / hits).max(1);
+    Ok(fit(plan, page.body.len(), hits))
+}
+
+/// The page size that keeps a page of documents of the observed size within the budget.
+fn fit(plan: &CopyPlan, bytes: usize, docs: usize) -> u32 {
+    let per_doc = (bytes / docs.max(1)).max(1);
     let fit = (page_budget(plan) / per_doc).max(1);
-    Ok(plan.page_size.min(fit as u32))
+    plan.page_size.min(fit.min(u32::MAX as usize) as u32)
 }
 
-fn search_body(plan: &CopyPlan, size: u32, slice: Option<(u32, u32)>) -> serde_json::Value {
-    let mut body = serde_json::json!({
-        "size": size,
-        "sort": ["_doc"],
-        "query": plan.query.clone().unwrap_or_else(|| serde_json::json!({"match_all": {}})),
-    });
-    if let Some((id, max)) = slice {
-        body["slice"] = serde_json::json!({ "id": id, "max": max });
-    }
-    body
-}
-
-/// How often a slice starts over after its scroll expired before the copy fails.
-const MAX_SLICE_RESTARTS: u32 = 3;
+/// How often a slice may start over after a failed page before the copy fails.
+pub(super) const MAX_SLICE_RESTARTS: u32 = 5;
 
 /// Reads one slice.
 pub(super) struct SliceReader {
     pub plan: Arc<CopyPlan>,
     pub slice: u32,
-    pub page_size: u32,
+    /// Documents per page for the next request.
+    pub size: u32,
+    pub pager: SlicePager,
     pub stats: Arc<CopyStats>,
     pub tx: mpsc::Sender<BulkBatch>,
     /// The caller's stop request (readers stop at a page boundary).
@@ -70,21 +74,131 @@ pub(super) struct SliceReader {
     /// Internal abort after a fatal error elsewhere.
     pub abort: CancellationToken,
     pub remaining: Option<Arc<AtomicU64>>,
-    /// A scroll left by an earlier process, safe to continue.
-    pub resume_scroll: Option<String>,
-    /// Drop the counts an earlier process checkpointed for this slice and read it again.
-    pub start_over: bool,
+    /// Restarts after failures in this process (bounded by [`MAX_SLICE_RESTARTS`]).
+    pub restarts: u32,
 }
 
 impl SliceReader {
-    pub async fn run(self) -> Result<(), CopyError> {
-        if self.start_over {
-            self.start_over();
-        }
+    /// Fetches the slice's first page (or continues the checkpointed cursor) and records the
+    /// slice's exact total before anything is written.
+    pub async fn open(&mut self) -> Result<ScrollPage, CopyError> {
         let counters = self.stats.slice(self.slice);
         counters.set_state(SliceState::Running);
-        let mut scroll_id: Option<String> = self.resume_scroll.clone();
-        let result = self.read_all(&mut scroll_id).await;
+        // A fetched page is "in hand" until all its batches are queued; a stop in between
+        // leaves the mark set, so nobody continues this cursor past documents never written.
+        counters.set_in_hand(true);
+        if self.pager.has_cursor() && counters.total().is_some() {
+            match cancellable(&self.stop, &self.abort, self.pager.next(self.size)).await? {
+                Ok(p) => {
+                    tracing::info!(
+                        slice = self.slice,
+                        "continuing where an earlier process left off"
+                    );
+                    return Ok(p);
+                }
+                Err(e) if self.survivable(&e) => return self.restart(&e).await,
+                Err(source) => {
+                    return Err(CopyError::Search {
+                        during: "continuing the slice",
+                        source,
+                    });
+                }
+            }
+        }
+        self.first().await
+    }
+
+    /// The first page of a (new) pass, under the memory budget, with its total recorded.
+    async fn first(&mut self) -> Result<ScrollPage, CopyError> {
+        let budget = page_budget(&self.plan);
+        loop {
+            let page = cancellable(&self.stop, &self.abort, self.pager.first(self.size))
+                .await?
+                .map_err(|source| CopyError::Search {
+                    during: "opening the slice",
+                    source,
+                })?;
+            let parsed = page
+                .parse()
+                .map_err(|e| CopyError::BadPage(e.to_string()))?;
+            let Some(total) = parsed.exact_total() else {
+                return Err(CopyError::BadPage(
+                    "the first page has no exact hits.total although track_total_hits was sent"
+                        .into(),
+                ));
+            };
+            let hits = parsed.hits().len();
+            if page.body.len() > budget && self.size > 1 && hits > 1 {
+                // Nothing of this page is written yet: ask again, smaller.
+                self.size = shrink(self.size, page.body.len(), budget);
+                tracing::info!(
+                    slice = self.slice,
+                    size = self.size,
+                    "page over the memory budget; asking for fewer documents"
+                );
+                continue;
+            }
+            self.stats.slice(self.slice).set_total(total);
+            drop(parsed);
+            return Ok(page);
+        }
+    }
+
+    /// Whether the slice can survive `e` by starting over (rather than failing the copy). A
+    /// scroll continuation failed in a way that may have moved the server's cursor, or any
+    /// cursor whose context is gone.
+    fn survivable(&self, e: &SearchError) -> bool {
+        e.is_scroll_expired() || (!self.pager.is_pit() && e.is_transient())
+    }
+
+    /// Starts the slice over after `why`: writes are idempotent by `_id`, so re-reading is
+    /// safe; the documents met again count as rewritten.
+    async fn restart(&mut self, why: &SearchError) -> Result<ScrollPage, CopyError> {
+        self.restarts += 1;
+        if self.restarts > MAX_SLICE_RESTARTS {
+            return Err(CopyError::Search {
+                during: "reading the source (slice restarts exhausted)",
+                source: why.clone(),
+            });
+        }
+        let msg = format!(
+            "slice {} of {}: a page could not be read ({why}); restarting the slice from its beginning",
+            self.slice, self.plan.slices
+        );
+        tracing::warn!("{msg}");
+        self.stats.note(msg);
+        self.start_over();
+        if why.is_scroll_expired() {
+            self.pager
+                .renew()
+                .await
+                .map_err(|source| CopyError::Search {
+                    during: "opening a new point in time",
+                    source,
+                })?;
+        }
+        self.first().await
+    }
+
+    /// Drops this slice's counts (giving its documents back to the `maxDocs` budget) and starts
+    /// a new pass.
+    pub fn start_over(&self) {
+        let counters = self.stats.slice(self.slice);
+        let had = counters.restart();
+        if let Some(rem) = &self.remaining {
+            rem.fetch_add(had, Ordering::Relaxed);
+        }
+    }
+
+    /// Releases the slice's scroll (after a failed open).
+    pub async fn close(&mut self) {
+        self.pager.close().await;
+    }
+
+    /// Reads the slice to its end, starting with `first`; clears its scroll unless a stop
+    /// keeps it for a successor.
+    pub async fn run(mut self, first: ScrollPage) -> Result<(), CopyError> {
+        let result = self.read_all(first).await;
         let keep = matches!(result, Err(CopyError::Cancelled))
             && self.stop.is_requested()
             && self.stop.mode().keeps_scrolls();
@@ -92,78 +206,19 @@ impl SliceReader {
             // Left open for a successor; the checkpoint says whether it is safe to continue.
             return result;
         }
-        if let Some(id) = scroll_id.take()
-            && let Err(e) = self
-                .plan
-                .source
-                .clear_scroll(std::slice::from_ref(&id))
-                .await
-        {
-            tracing::warn!(slice = self.slice, error = %e, "could not clear the scroll; it expires after its keep-alive");
+        self.pager.close().await;
+        if !self.pager.is_pit() {
+            self.stats
+                .slice(self.slice)
+                .set_cursor(super::pager::Cursor::None);
         }
-        counters.set_scroll(None);
         result
     }
 
-    async fn open(&self) -> Result<ScrollPage, CopyError> {
-        let plan = &self.plan;
-        let slice = (plan.slices > 1).then_some((self.slice, plan.slices));
-        let body = search_body(plan, self.page_size, slice);
-        self.cancellable(
-            plan.source
-                .open_scroll(&plan.source_index, &body, &plan.keep_alive),
-        )
-        .await?
-        .map_err(|source| CopyError::Search {
-            during: "opening the scroll",
-            source,
-        })
-    }
-
-    async fn next(&self, id: &str) -> Result<Result<ScrollPage, SearchError>, CopyError> {
-        self.abortable(self.plan.source.scroll(id, &self.plan.keep_alive))
-            .await
-    }
-
-    /// Starts the slice over after its scroll context vanished (expired keep-alive, source
-    /// restarted): writes are idempotent by `_id`, so re-reading is safe.
-    async fn restart(
-        &self,
-        restarts: &mut u32,
-        why: &SearchError,
-        builder: &mut BatchBuilder,
-    ) -> Result<ScrollPage, CopyError> {
-        *restarts += 1;
-        if *restarts > MAX_SLICE_RESTARTS {
-            return Err(CopyError::Search {
-                during: "reading the next scroll page",
-                source: why.clone(),
-            });
-        }
-        builder.epoch = self.start_over();
-        let msg = format!(
-            "slice {} of {}: the scroll context is gone ({why}); restarting the slice from its beginning",
-            self.slice, self.plan.slices
-        );
-        tracing::warn!("{msg}");
-        self.stats.note(msg);
-        self.open().await
-    }
-
-    /// Drops this slice's counts (giving its documents back to the `maxDocs` budget) and starts
-    /// a new pass; returns the pass number.
-    fn start_over(&self) -> u32 {
-        let counters = self.stats.slice(self.slice);
-        let had = counters.restart();
-        if let Some(rem) = &self.remaining {
-            rem.fetch_add(had, Ordering::Relaxed);
-        }
-        counters.epoch()
-    }
-
-    async fn read_all(&self, scroll_id: &mut Option<String>) -> Result<(), CopyError> {
-        let plan = &self.plan;
-        let counters = self.stats.slice(self.slice);
+    async fn read_all(&mut self, first: ScrollPage) -> Result<(), CopyError> {
+        let plan = self.plan.clone();
+        let stats = self.stats.clone();
+        let counters = stats.slice(self.slice);
         let mut builder = BatchBuilder::new(
             plan.op,
             &plan.dest_index,
@@ -171,48 +226,36 @@ impl SliceReader {
             plan.bulk_bytes,
         );
         builder.slice = self.slice;
-        builder.epoch = counters.epoch();
-        let mut restarts = 0;
-        // A fetched page is "in hand" until all its batches are queued; a stop in between
-        // leaves the mark set, so nobody continues this scroll past documents never written.
-        counters.set_in_hand(true);
-        let mut page = match scroll_id.clone() {
-            Some(id) => match self.next(&id).await? {
-                Ok(p) => {
-                    tracing::info!(
-                        slice = self.slice,
-                        "continuing the scroll left by an earlier process"
-                    );
-                    p
-                }
-                Err(e) if e.is_scroll_expired() => {
-                    self.restart(&mut restarts, &e, &mut builder).await?
-                }
-                Err(source) => {
-                    return Err(CopyError::Search {
-                        during: "continuing the scroll",
-                        source,
-                    });
-                }
-            },
-            None => self.open().await?,
-        };
+        let budget = page_budget(&plan);
+        let mut next_page = Some(first);
         loop {
+            builder.epoch = counters.epoch();
+            let page = next_page.take().expect("a page in hand");
             let parsed = page
                 .parse()
                 .map_err(|e| CopyError::BadPage(e.to_string()))?;
             if let Some(why) = parsed.incomplete() {
                 return Err(CopyError::SourceIncomplete(why));
             }
-            if parsed.scroll_id.is_some() && parsed.scroll_id != *scroll_id {
-                scroll_id.clone_from(&parsed.scroll_id);
-                counters.set_scroll(scroll_id.clone());
-            }
             let mut hits = parsed.hits();
             if hits.is_empty() {
                 counters.set_in_hand(false);
                 counters.set_state(SliceState::Done);
                 return Ok(());
+            }
+            if !self.pager.is_pit() && page.body.len() > budget && self.size > 1 && hits.len() > 1 {
+                // A scroll's page size is fixed at open: start the slice over, smaller.
+                self.size = shrink(self.size, page.body.len(), budget);
+                drop(parsed);
+                drop(page);
+                tracing::info!(
+                    slice = self.slice,
+                    size = self.size,
+                    "a page exceeded the memory budget; restarting the slice with fewer documents per page"
+                );
+                self.start_over();
+                next_page = Some(self.first().await?);
+                continue;
             }
             let mut last_page = false;
             if let Some(rem) = &self.remaining {
@@ -246,10 +289,21 @@ impl SliceReader {
                     });
                 }
             }
+            if !last_page {
+                self.pager.advance(&parsed).map_err(CopyError::BadPage)?;
+                counters.set_cursor(self.pager.cursor());
+            }
+            if self.pager.is_pit() {
+                // PIT pages follow the observed bytes per document.
+                self.size = fit(&plan, page.body.len(), parsed.hits().len());
+            }
+            // Nothing of the page is needed any more: free it before the next fetch.
+            drop(parsed);
+            drop(page);
             for b in batches {
                 counters.hold();
                 if let Err(e) = self
-                    .abortable(self.tx.send(b))
+                    .abortable_send(b)
                     .await
                     .and_then(|r| r.map_err(|_| CopyError::Cancelled))
                 {
@@ -263,53 +317,65 @@ impl SliceReader {
                 counters.set_state(SliceState::Done);
                 return Ok(());
             }
-            let Some(id) = scroll_id.clone() else {
-                return Err(CopyError::BadPage(
-                    "no _scroll_id in a non-empty page".into(),
-                ));
-            };
             // A stop is honoured here, between pages, never during a fetch: a fetched page is
-            // always queued, so a graceful stop leaves the scroll exactly at what was written.
+            // always queued, so a graceful stop leaves the cursor exactly at what was written.
             if self.stop.is_requested() {
                 return Err(CopyError::Cancelled);
             }
             counters.set_in_hand(true);
-            page = match self.next(&id).await? {
-                Ok(p) => p,
-                Err(e) if e.is_scroll_expired() => {
-                    self.restart(&mut restarts, &e, &mut builder).await?
-                }
-                Err(source) => {
-                    return Err(CopyError::Search {
-                        during: "reading the next scroll page",
-                        source,
-                    });
-                }
-            };
+            next_page = Some(
+                match abortable(&self.abort, self.pager.next(self.size)).await? {
+                    Ok(p) => p,
+                    Err(e) if self.survivable(&e) => self.restart(&e).await?,
+                    Err(source) => {
+                        return Err(CopyError::Search {
+                            during: "reading the next page",
+                            source,
+                        });
+                    }
+                },
+            );
         }
     }
 
-    /// Runs `f` unless an abort (a fatal error elsewhere) comes first.
-    async fn abortable<T>(&self, f: impl std::future::Future<Output = T>) -> Result<T, CopyError> {
-        tokio::select! {
-            biased;
-            _ = self.abort.cancelled() => Err(CopyError::Cancelled),
-            v = f => Ok(v),
-        }
-    }
-
-    /// Runs `f` unless a stop or an abort comes first.
-    async fn cancellable<T>(
+    async fn abortable_send(
         &self,
-        f: impl std::future::Future<Output = T>,
-    ) -> Result<T, CopyError> {
-        tokio::select! {
-            biased;
-            _ = self.stop.requested() => Err(CopyError::Cancelled),
-            _ = self.abort.cancelled() => Err(CopyError::Cancelled),
-            v = f => Ok(v),
-        }
+        b: BulkBatch,
+    ) -> Result<Result<(), mpsc::error::SendError<BulkBatch>>, CopyError> {
+        abortable(&self.abort, self.tx.send(b)).await
     }
+}
+
+/// Runs `f` unless an abort (a fatal error elsewhere) comes first.
+async fn abortable<T>(
+    abort: &CancellationToken,
+    f: impl std::future::Future<Output = T>,
+) -> Result<T, CopyError> {
+    tokio::select! {
+        biased;
+        _ = abort.cancelled() => Err(CopyError::Cancelled),
+        v = f => Ok(v),
+    }
+}
+
+/// Runs `f` unless a stop or an abort comes first.
+async fn cancellable<T>(
+    stop: &Stop,
+    abort: &CancellationToken,
+    f: impl std::future::Future<Output = T>,
+) -> Result<T, CopyError> {
+    tokio::select! {
+        biased;
+        _ = stop.requested() => Err(CopyError::Cancelled),
+        _ = abort.cancelled() => Err(CopyError::Cancelled),
+        v = f => Ok(v),
+    }
+}
+
+/// A page size that brings a page of `bytes` at `size` documents under `budget`.
+fn shrink(size: u32, bytes: usize, budget: usize) -> u32 {
+    let scaled = (size as u128 * budget as u128 / bytes.max(1) as u128) as u32;
+    scaled.clamp(1, size.saturating_sub(1).max(1))
 }
 
 /// Takes up to `want` from a shared budget; returns what was granted.
@@ -320,4 +386,16 @@ fn claim(remaining: &AtomicU64, want: u64) -> u64 {
         Some(r - granted)
     });
     granted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrink_brings_a_page_under_the_budget_and_never_to_zero() {
+        assert_eq!(shrink(1000, 20 << 20, 10 << 20), 500);
+        assert_eq!(shrink(2, 100 << 20, 1 << 20), 1);
+        assert_eq!(shrink(10, 11, 10), 9, "always smaller than before");
+    }
 }

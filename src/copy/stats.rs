@@ -1,6 +1,7 @@
 //! Counters the engine updates and the drivers sample (progress bar, status patches, metrics),
 //! kept per slice so that a restarted or resumed slice is accounted for exactly.
 
+use super::pager::Cursor;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -49,9 +50,38 @@ pub struct SliceCheckpoint {
     pub conflicts: u64,
     /// The slice's open scroll.
     pub scroll_id: Option<String>,
-    /// True when every page fetched from the scroll has been written: only then can a successor
-    /// continue the scroll without losing documents.
+    /// The point in time the slice reads (PIT paging).
+    pub pit_id: Option<String>,
+    /// The sort values of the last document read and written (PIT paging), raw JSON.
+    pub search_after: Option<String>,
+    /// True when every page fetched has been written: only then can a successor continue the
+    /// cursor without losing documents.
     pub resumable: bool,
+    /// Documents of this slice in the source snapshot its current pass reads (the first page's
+    /// exact `hits.total`), once known.
+    pub total: Option<u64>,
+    /// Times the slice started over from its beginning (lost scroll page, expired context,
+    /// page over the memory budget).
+    pub restarts: u32,
+    /// Documents written again by a restart or a re-sent bulk (already there from before).
+    pub rewritten: u64,
+}
+
+impl SliceCheckpoint {
+    /// The cursor a successor may continue from (only when resumable).
+    pub fn cursor(&self) -> Cursor {
+        if !self.resumable {
+            return Cursor::None;
+        }
+        match (&self.scroll_id, &self.pit_id) {
+            (Some(id), _) => Cursor::Scroll(id.clone()),
+            (None, Some(id)) => Cursor::Pit {
+                id: id.clone(),
+                after: self.search_after.clone(),
+            },
+            _ => Cursor::None,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -67,7 +97,14 @@ pub(crate) struct SliceCounters {
     in_hand: AtomicBool,
     epoch: AtomicU32,
     state: AtomicU8,
-    scroll: Mutex<Option<String>>,
+    cursor: Mutex<Cursor>,
+    /// Exact total of the current pass (`u64::MAX`: not known yet).
+    total: AtomicU64,
+    restarts: AtomicU32,
+    rewritten: AtomicU64,
+    /// Documents earlier passes put in the destination that this pass may meet again: their
+    /// 409s (create) or overwrites (index) are rewrites, not conflicts or new documents.
+    rewritable: AtomicU64,
 }
 
 impl SliceCounters {
@@ -107,20 +144,47 @@ impl SliceCounters {
     pub fn set_state(&self, s: SliceState) {
         self.state.store(s as u8, Relaxed);
     }
-    pub fn set_scroll(&self, id: Option<String>) {
-        *self.scroll.lock().expect("stats lock") = id;
+    pub fn set_cursor(&self, c: Cursor) {
+        *self.cursor.lock().expect("stats lock") = c;
+    }
+    /// Records the exact total of the current pass.
+    pub fn set_total(&self, n: u64) {
+        self.total.store(n, Relaxed);
+    }
+    pub fn total(&self) -> Option<u64> {
+        let t = self.total.load(Relaxed);
+        (t != u64::MAX).then_some(t)
+    }
+    /// Counts `n` documents the destination already had from an earlier pass or attempt.
+    pub fn add_rewritten(&self, n: u64) {
+        self.rewritten.fetch_add(n, Relaxed);
+    }
+    /// Takes up to `n` from the documents earlier passes wrote; returns how many.
+    pub fn take_rewritable(&self, n: u64) -> u64 {
+        let mut got = 0;
+        let _ = self.rewritable.fetch_update(Relaxed, Relaxed, |r| {
+            got = r.min(n);
+            Some(r - got)
+        });
+        got
     }
     /// Starts the slice over from its beginning: counts from the earlier pass are dropped and
     /// completions of its batches still in flight are ignored (they are rewritten). Returns the
     /// documents the earlier pass had read.
     pub fn restart(&self) -> u64 {
         self.epoch.fetch_add(1, Relaxed);
-        self.written.store(0, Relaxed);
+        self.restarts.fetch_add(1, Relaxed);
+        self.total.store(u64::MAX, Relaxed);
+        let wrote = self.written.swap(0, Relaxed);
+        self.rewritable.fetch_add(wrote, Relaxed);
         self.failed.store(0, Relaxed);
         self.conflicts.store(0, Relaxed);
         self.read.swap(0, Relaxed)
     }
     fn load(&self, c: &SliceCheckpoint) {
+        self.total.store(c.total.unwrap_or(u64::MAX), Relaxed);
+        self.restarts.store(c.restarts, Relaxed);
+        self.rewritten.store(c.rewritten, Relaxed);
         self.read.store(c.read, Relaxed);
         self.written.store(c.written, Relaxed);
         self.failed.store(c.failed, Relaxed);
@@ -135,7 +199,14 @@ impl SliceCounters {
             2 if idle => SliceState::Done,
             _ => SliceState::Running,
         };
-        let scroll_id = self.scroll.lock().expect("stats lock").clone();
+        let cursor = self.cursor.lock().expect("stats lock").clone();
+        let (scroll_id, pit_id, search_after) = match cursor {
+            Cursor::None => (None, None, None),
+            Cursor::Scroll(id) => (Some(id), None, None),
+            Cursor::Pit { id, after } => (None, Some(id), after),
+        };
+        // A finished slice keeps no cursor: nothing is open for it any more.
+        let done = state == SliceState::Done;
         SliceCheckpoint {
             id,
             state,
@@ -143,8 +214,15 @@ impl SliceCounters {
             written: self.written.load(Relaxed),
             failed: self.failed.load(Relaxed),
             conflicts: self.conflicts.load(Relaxed),
-            resumable: state == SliceState::Running && scroll_id.is_some() && idle,
-            scroll_id,
+            resumable: state == SliceState::Running
+                && (scroll_id.is_some() || search_after.is_some())
+                && idle,
+            scroll_id: scroll_id.filter(|_| !done),
+            pit_id: pit_id.filter(|_| !done),
+            search_after: search_after.filter(|_| !done),
+            total: self.total(),
+            restarts: self.restarts.load(Relaxed),
+            rewritten: self.rewritten.load(Relaxed),
         }
     }
 }
@@ -186,6 +264,11 @@ pub struct StatsSnapshot {
     pub failed: u64,
     /// Version conflicts (skipped documents).
     pub conflicts: u64,
+    /// Documents written again (already in the destination from a restarted slice or a
+    /// re-sent bulk); they are counted in `written` too.
+    pub rewritten: u64,
+    /// Slice restarts.
+    pub restarts: u64,
     /// Requests or items resent.
     pub retries: u64,
     /// Bulk body bytes sent.
@@ -213,8 +296,20 @@ impl CopyStats {
             s.written += c.written.load(Relaxed);
             s.failed += c.failed.load(Relaxed);
             s.conflicts += c.conflicts.load(Relaxed);
+            s.rewritten += c.rewritten.load(Relaxed);
+            s.restarts += u64::from(c.restarts.load(Relaxed));
         }
         s
+    }
+
+    /// Documents expected from the source: the sum of every slice's exact total in the
+    /// snapshot its current pass reads, capped by `max_docs`. `None` until every slice knows.
+    pub fn expected(&self, max_docs: Option<u64>) -> Option<u64> {
+        let mut sum = 0u64;
+        for c in self.slices() {
+            sum += c.total()?;
+        }
+        Some(max_docs.map_or(sum, |m| sum.min(m)))
     }
 
     /// Per-slice checkpoints, for persisting.
@@ -254,7 +349,10 @@ impl CopyStats {
     pub fn open_scrolls(&self) -> Vec<String> {
         self.slices()
             .iter()
-            .filter_map(|c| c.scroll.lock().expect("stats lock").clone())
+            .filter_map(|c| match &*c.cursor.lock().expect("stats lock") {
+                Cursor::Scroll(id) => Some(id.clone()),
+                _ => None,
+            })
             .collect()
     }
 
@@ -264,7 +362,12 @@ impl CopyStats {
 
     /// Sets up `n` slices, continuing from `resume` where it describes the same slicing.
     pub(crate) fn init_slices(&self, n: usize, resume: &[SliceCheckpoint]) {
-        let counters: Box<[SliceCounters]> = (0..n).map(|_| SliceCounters::default()).collect();
+        let counters: Box<[SliceCounters]> = (0..n)
+            .map(|_| SliceCounters {
+                total: AtomicU64::new(u64::MAX),
+                ..Default::default()
+            })
+            .collect();
         if resume.len() == n {
             for (c, r) in counters.iter().zip(resume) {
                 c.load(r);
@@ -315,7 +418,7 @@ mod tests {
         s.init_slices(2, &[]);
         let c = s.slice(0);
         c.set_state(SliceState::Running);
-        c.set_scroll(Some("sid".into()));
+        c.set_cursor(Cursor::Scroll("sid".into()));
         c.hold();
         assert!(!s.checkpoints()[0].resumable);
         c.release();

@@ -1,8 +1,11 @@
-//! Bulk writers: send batches, resend only the items rejected with 429, account for failures.
+//! Bulk writers: send batches, resend only the items rejected with 429, account for failures,
+//! conflicts and rewrites.
 
 use super::batch::BulkBatch;
-use super::stats::{CopyStats, FailureSample};
-use super::{CopyError, CopyPlan};
+use super::stats::{CopyStats, FailureSample, SliceCounters};
+use super::{CopyError, CopyPlan, WriteOp};
+use crate::search::BulkOutcome;
+use backon::Retryable;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -13,6 +16,14 @@ pub(super) struct Writer {
     pub stats: Arc<CopyStats>,
     pub rx: Arc<Mutex<mpsc::Receiver<BulkBatch>>>,
     pub abort: CancellationToken,
+}
+
+/// Why one round of a batch did not settle it.
+enum Round {
+    /// Items rejected with 429, to resend after a delay: (the smaller batch, its outcome).
+    Rejected(BulkBatch, BulkOutcome),
+    /// A fatal error.
+    Fatal(CopyError),
 }
 
 impl Writer {
@@ -34,106 +45,168 @@ impl Writer {
         }
     }
 
-    async fn write(&self, mut batch: BulkBatch) -> Result<(), CopyError> {
+    /// Sends `batch`, resending the items rejected with 429 with the destination's backoff
+    /// (backon); items still rejected when it is exhausted fail.
+    async fn write(&self, batch: BulkBatch) -> Result<(), CopyError> {
+        let pending = &std::sync::Mutex::new(batch);
+        let outcome = (|| async move {
+            let batch = pending.lock().expect("writer lock").clone();
+            match self.round(&batch).await {
+                Ok(None) => Ok(()),
+                Ok(Some(rejected)) => {
+                    *pending.lock().expect("writer lock") = rejected.0.clone();
+                    Err(Round::Rejected(rejected.0, rejected.1))
+                }
+                Err(e) => Err(Round::Fatal(e)),
+            }
+        })
+        .retry(self.plan.dest.retry_policy().backoff())
+        .sleep(tokio::time::sleep)
+        .when(|r| matches!(r, Round::Rejected(..)))
+        .notify(|r, d| {
+            if let Round::Rejected(b, _) = r {
+                self.stats.add_retries(b.len() as u64);
+                tracing::debug!(
+                    items = b.len(),
+                    delay_ms = d.as_millis() as u64,
+                    "resending items rejected with 429"
+                );
+            }
+        })
+        .await;
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(Round::Fatal(e)) => Err(e),
+            Err(Round::Rejected(batch, outcome)) => {
+                for f in outcome.failures.iter().filter(|f| f.status == 429) {
+                    let sample = FailureSample {
+                        id: f.id.clone(),
+                        status: 429,
+                        reason: format!(
+                            "still rejected after {} attempts: {}",
+                            self.plan.dest.retry_attempts(),
+                            f.reason
+                        ),
+                    };
+                    self.fail(batch.slice, batch.epoch, sample)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends `batch` once and accounts for its items; returns the items rejected with 429.
+    async fn round(
+        &self,
+        batch: &BulkBatch,
+    ) -> Result<Option<(BulkBatch, BulkOutcome)>, CopyError> {
         let plan = &self.plan;
         let (slice, epoch) = (batch.slice, batch.epoch);
         let counters = self.stats.slice(slice);
-        let mut delays = plan.dest_retry_delays();
-        loop {
-            let started = std::time::Instant::now();
-            let outcome = plan
-                .dest
-                .bulk(batch.body.clone(), batch.len(), plan.pipeline.as_deref())
-                .await
-                .map_err(|source| CopyError::Search {
-                    during: "writing a bulk request",
-                    source,
-                })?;
-            self.stats.bulk_took(started.elapsed());
-            self.stats.add_bulk(batch.body.len() as u64);
-            let mut retry = Vec::new();
-            let mut settled_failures = 0u64;
-            for f in &outcome.failures {
-                if f.status == 429 {
-                    retry.push(f.position);
+        let started = std::time::Instant::now();
+        let outcome = plan
+            .dest
+            .bulk(batch.body.clone(), batch.len(), plan.pipeline.as_deref())
+            .await
+            .map_err(|source| CopyError::Search {
+                during: "writing a bulk request",
+                source,
+            })?;
+        self.stats.bulk_took(started.elapsed());
+        self.stats.add_bulk(batch.body.len() as u64);
+        let mut retry = Vec::new();
+        let mut settled_failures = 0u64;
+        let mut rewritten = 0u64;
+        for f in &outcome.failures {
+            if f.status == 429 {
+                retry.push(f.position);
+                continue;
+            }
+            if f.status == 409 || f.kind == "version_conflict_engine_exception" {
+                // The document is there already. Under `create`, if this copy put it there
+                // (the destination started empty, an earlier pass of a restarted slice, or this
+                // very request's lost first attempt) it is a rewrite; otherwise a conflict,
+                // under `conflicts`.
+                if plan.op == WriteOp::Create
+                    && (plan.dest_was_empty || outcome.resent || counters.take_rewritable(1) == 1)
+                {
+                    rewritten += 1;
                     continue;
                 }
                 settled_failures += 1;
-                if f.status == 409 || f.kind == "version_conflict_engine_exception" {
-                    if plan.op == super::WriteOp::Create {
-                        // Under `create` the document is already there (e.g. written before a
-                        // restart): it counts as written.
-                        settled_failures -= 1;
-                        continue;
-                    }
-                    if plan.proceed_on_conflict {
-                        counters.add_conflicts(epoch, 1);
-                        continue;
-                    }
-                    return Err(CopyError::Conflict {
-                        id: f.id.clone(),
-                        reason: f.reason.clone(),
-                    });
+                if plan.proceed_on_conflict {
+                    counters.add_conflicts(epoch, 1);
+                    continue;
                 }
-                let sample = FailureSample {
+                return Err(CopyError::Conflict {
                     id: f.id.clone(),
-                    status: f.status,
-                    reason: format!("{}: {}", f.kind, f.reason),
-                };
-                let failed = self.stats.add_failure(slice, epoch, sample);
-                if failed > plan.max_failed_docs {
-                    return Err(CopyError::TooManyFailures {
-                        failed,
-                        max: plan.max_failed_docs,
-                        first: first_failure(&self.stats),
-                    });
-                }
+                    reason: f.reason.clone(),
+                });
             }
-            let accepted = batch.len() as u64 - settled_failures - retry.len() as u64;
-            counters.add_written(epoch, accepted);
-            if retry.is_empty() {
-                return Ok(());
-            }
-            match delays.next() {
-                Some(d) => {
-                    self.stats.add_retries(retry.len() as u64);
-                    tracing::debug!(
-                        items = retry.len(),
-                        delay_ms = d.as_millis() as u64,
-                        "resending items rejected with 429"
-                    );
-                    tokio::time::sleep(d).await;
-                    batch = batch.subset(&retry);
-                }
-                None => {
-                    for &p in &retry {
-                        let f = outcome
-                            .failures
-                            .iter()
-                            .find(|f| f.position == p)
-                            .expect("retry positions come from failures");
-                        let sample = FailureSample {
-                            id: f.id.clone(),
-                            status: 429,
-                            reason: format!(
-                                "still rejected after {} attempts: {}",
-                                plan.dest.retry_attempts(),
-                                f.reason
-                            ),
-                        };
-                        let failed = self.stats.add_failure(slice, epoch, sample);
-                        if failed > plan.max_failed_docs {
-                            return Err(CopyError::TooManyFailures {
-                                failed,
-                                max: plan.max_failed_docs,
-                                first: first_failure(&self.stats),
-                            });
-                        }
-                    }
-                    return Ok(());
-                }
-            }
+            settled_failures += 1;
+            let sample = FailureSample {
+                id: f.id.clone(),
+                status: f.status,
+                reason: format!("{}: {}", f.kind, f.reason),
+            };
+            self.fail(slice, epoch, sample)?;
         }
+        let accepted = batch.len() as u64 - settled_failures - retry.len() as u64;
+        if plan.op == WriteOp::Index {
+            // Overwrites of what an earlier pass wrote, or of a lost attempt's writes.
+            rewritten += if outcome.resent {
+                accepted
+            } else {
+                counters.take_rewritable(accepted)
+            };
+        }
+        account(counters, epoch, accepted, rewritten);
+        if retry.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((batch.subset(&retry), outcome_for(&outcome, &retry))))
+    }
+
+    /// Records a failed document; fails the copy past `maxFailedDocs`.
+    fn fail(&self, slice: u32, epoch: u32, sample: FailureSample) -> Result<(), CopyError> {
+        let failed = self.stats.add_failure(slice, epoch, sample);
+        if failed > self.plan.max_failed_docs {
+            return Err(CopyError::TooManyFailures {
+                failed,
+                max: self.plan.max_failed_docs,
+                first: first_failure(&self.stats),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Counts a round's documents: `accepted` new or overwritten, `rewritten` of them (or besides
+/// them, for `create` 409s) already there from this copy. Both are in the destination.
+fn account(counters: &SliceCounters, epoch: u32, accepted: u64, rewritten: u64) {
+    if counters.epoch() != epoch {
+        return;
+    }
+    counters.add_rewritten(rewritten);
+    counters.add_written(epoch, accepted);
+}
+
+/// The failures of `outcome` at `positions`, renumbered for the smaller batch.
+fn outcome_for(outcome: &BulkOutcome, positions: &[usize]) -> BulkOutcome {
+    BulkOutcome {
+        items: positions.len(),
+        failures: positions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                outcome.failures.iter().find(|f| f.position == *p).map(|f| {
+                    let mut f = f.clone();
+                    f.position = i;
+                    f
+                })
+            })
+            .collect(),
+        resent: outcome.resent,
     }
 }
 
@@ -143,10 +216,4 @@ fn first_failure(stats: &CopyStats) -> String {
         .first()
         .map(|f| format!("{}: {}", f.id, f.reason))
         .unwrap_or_default()
-}
-
-impl CopyPlan {
-    fn dest_retry_delays(&self) -> impl Iterator<Item = std::time::Duration> {
-        self.dest.retry_delays()
-    }
 }

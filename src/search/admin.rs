@@ -1,6 +1,6 @@
 //! Index administration: existence, settings, mappings, creation, count and refresh.
 
-use super::client::{Body, SearchClient};
+use super::client::{Body, Resend, SearchClient};
 use super::error::SearchError;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -36,7 +36,7 @@ impl SearchClient {
     /// Whether an index (or alias) exists.
     pub async fn index_exists(&self, index: &str) -> Result<bool, SearchError> {
         let r = self
-            .request(Method::HEAD, &seg(index), None, &[404])
+            .request(Method::HEAD, &seg(index), None, &[404], Resend::Safe)
             .await?;
         Ok(r.status.is_success())
     }
@@ -44,14 +44,18 @@ impl SearchClient {
     /// Settings (flat) and mappings of an index.
     pub async fn describe_index(&self, index: &str) -> Result<IndexDescription, SearchError> {
         let path = format!("{}/_settings?flat_settings=true", seg(index));
-        let r = self.request(Method::GET, &path, None, &[]).await?;
+        let r = self
+            .request(Method::GET, &path, None, &[], Resend::Safe)
+            .await?;
         let v: Value = serde_json::from_slice(&r.body)
             .map_err(|e| self.decode_error("GET", &path, e.to_string()))?;
         let (name, body) = first_entry(&v)
             .ok_or_else(|| self.decode_error("GET", &path, "no index in the response"))?;
         let settings = body["settings"].as_object().cloned().unwrap_or_default();
         let mpath = format!("{}/_mapping", seg(index));
-        let r = self.request(Method::GET, &mpath, None, &[]).await?;
+        let r = self
+            .request(Method::GET, &mpath, None, &[], Resend::Safe)
+            .await?;
         let m: Value = serde_json::from_slice(&r.body)
             .map_err(|e| self.decode_error("GET", &mpath, e.to_string()))?;
         let mappings = m
@@ -68,14 +72,30 @@ impl SearchClient {
 
     /// Creates an index with a `{settings, mappings}` body.
     pub async fn create_index(&self, index: &str, body: &Value) -> Result<(), SearchError> {
-        self.request(Method::PUT, &seg(index), Some(Body::json(body)), &[])
+        let path = seg(index);
+        let r = self
+            .request(
+                Method::PUT,
+                &path,
+                Some(Body::json(body)),
+                &[400],
+                Resend::Safe,
+            )
             .await?;
-        Ok(())
+        if r.status.is_success() {
+            return Ok(());
+        }
+        // Sent again after a lost answer: "already exists" is the first attempt's success.
+        let (kind, _) = super::client::parse_error_body(&r.body);
+        if r.attempts > 1 && kind == "resource_already_exists_exception" {
+            return Ok(());
+        }
+        Err(self.api_error(&Method::PUT, &path, r.status, &r.body))
     }
 
     /// Deletes an index; absent is fine.
     pub async fn delete_index(&self, index: &str) -> Result<(), SearchError> {
-        self.request(Method::DELETE, &seg(index), None, &[404])
+        self.request(Method::DELETE, &seg(index), None, &[404], Resend::Safe)
             .await?;
         Ok(())
     }
@@ -83,8 +103,14 @@ impl SearchClient {
     /// Updates dynamic index settings, e.g. `{"index": {"refresh_interval": "-1"}}`.
     pub async fn put_settings(&self, index: &str, settings: &Value) -> Result<(), SearchError> {
         let path = format!("{}/_settings", seg(index));
-        self.request(Method::PUT, &path, Some(Body::json(settings)), &[])
-            .await?;
+        self.request(
+            Method::PUT,
+            &path,
+            Some(Body::json(settings)),
+            &[],
+            Resend::Safe,
+        )
+        .await?;
         Ok(())
     }
 
@@ -96,6 +122,7 @@ impl SearchClient {
             &path,
             Some(Body::json(&json!({ "_meta": meta }))),
             &[],
+            Resend::Safe,
         )
         .await?;
         Ok(())
@@ -110,7 +137,7 @@ impl SearchClient {
         } else {
             Method::GET
         };
-        let r = self.request(method, &path, body, &[]).await?;
+        let r = self.request(method, &path, body, &[], Resend::Safe).await?;
         let v: Value = serde_json::from_slice(&r.body)
             .map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
         v["count"]
@@ -121,13 +148,16 @@ impl SearchClient {
     /// Makes recent writes searchable.
     pub async fn refresh(&self, index: &str) -> Result<(), SearchError> {
         let path = format!("{}/_refresh", seg(index));
-        self.request(Method::POST, &path, None, &[]).await?;
+        self.request(Method::POST, &path, None, &[], Resend::Safe)
+            .await?;
         Ok(())
     }
 
     /// A raw GET returning JSON, for the rare call without a typed helper.
     pub async fn get_json(&self, path: &str) -> Result<Value, SearchError> {
-        let r = self.request(Method::GET, path, None, &[]).await?;
+        let r = self
+            .request(Method::GET, path, None, &[], Resend::Safe)
+            .await?;
         serde_json::from_slice(&r.body).map_err(|e| self.decode_error("GET", path, e.to_string()))
     }
 }

@@ -1,7 +1,7 @@
 //! Aliases, write blocks and the aggregation a catch-up round needs.
 
 use super::admin::seg;
-use super::client::{Body, SearchClient};
+use super::client::{Body, Resend, SearchClient};
 use super::error::SearchError;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -19,7 +19,9 @@ impl SearchClient {
     /// The indices `alias` points at (empty when the alias does not exist).
     pub async fn alias_indices(&self, alias: &str) -> Result<Vec<String>, SearchError> {
         let path = format!("_alias/{}", seg(alias));
-        let r = self.request(Method::GET, &path, None, &[404]).await?;
+        let r = self
+            .request(Method::GET, &path, None, &[404], Resend::Safe)
+            .await?;
         if r.status.as_u16() == 404 {
             return Ok(Vec::new());
         }
@@ -38,8 +40,16 @@ impl SearchClient {
     /// Applies alias `actions` in one atomic `POST /_aliases`.
     pub async fn update_aliases(&self, actions: &[Value]) -> Result<(), SearchError> {
         let body = json!({ "actions": actions });
-        self.request(Method::POST, "_aliases", Some(Body::json(&body)), &[])
-            .await?;
+        // Not resent after an answer was lost: the first attempt may have moved the aliases,
+        // and the same actions would then fail on the alias it removed.
+        self.request(
+            Method::POST,
+            "_aliases",
+            Some(Body::json(&body)),
+            &[],
+            Resend::Never,
+        )
+        .await?;
         Ok(())
     }
 

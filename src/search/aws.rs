@@ -101,6 +101,22 @@ impl AwsSigner {
         }
     }
 
+    /// Whether `other` signs the same way: same region and service, and the same fixed keys
+    /// (or both the provider chain, which refreshes itself).
+    pub fn same_as(&self, other: &AwsSigner) -> bool {
+        self.region == other.region
+            && self.service == other.service
+            && match (&self.source, &other.source) {
+                (AwsCredentialSource::DefaultChain, AwsCredentialSource::DefaultChain) => true,
+                (AwsCredentialSource::Static(a), AwsCredentialSource::Static(b)) => {
+                    a.access_key_id == b.access_key_id
+                        && a.secret_access_key == b.secret_access_key
+                        && a.session_token == b.session_token
+                }
+                _ => false,
+            }
+    }
+
     /// The signing name: `es` or `aoss`.
     pub fn service(&self) -> &'static str {
         self.service
@@ -135,7 +151,7 @@ impl AwsSigner {
         }
         match default_chain(&self.http, &self.region).await {
             Ok(c) => {
-                tracing::debug!(access_key_id = %c.access_key_id, expires_at = ?c.expires_at.map(chrono::DateTime::<chrono::Utc>::from), "fetched AWS credentials");
+                tracing::debug!(access_key_id = %c.access_key_id, expires_at = ?c.expires_at.and_then(|t| k8s_openapi::jiff::Timestamp::try_from(t).ok()), "fetched AWS credentials");
                 *cache = Some(c.clone());
                 Ok(c)
             }
@@ -368,11 +384,7 @@ async fn container(http: &reqwest::Client) -> Result<AwsCredentials, String> {
 }
 
 fn host_of(url: &url::Url) -> String {
-    format!(
-        "{}://{}",
-        url.scheme(),
-        super::super::api::validate::host_port(url)
-    )
+    format!("{}://{}", url.scheme(), crate::net::host_port(url))
 }
 
 /// Plain http is allowed only to loopback and the ECS/EKS agents' link-local addresses, as in
@@ -403,7 +415,8 @@ fn without_url(e: &reqwest::Error) -> String {
 }
 
 fn parse_time(s: &str) -> Result<SystemTime, String> {
-    chrono::DateTime::parse_from_rfc3339(s.trim())
+    s.trim()
+        .parse::<k8s_openapi::jiff::Timestamp>()
         .map(SystemTime::from)
         .map_err(|e| format!("bad expiration time `{s}`: {e}"))
 }

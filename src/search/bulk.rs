@@ -1,6 +1,6 @@
 //! `_bulk`: sends a prepared NDJSON body and reports the items that failed.
 
-use super::client::{Body, SearchClient};
+use super::client::{Body, Resend, SearchClient};
 use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;
@@ -31,6 +31,9 @@ pub struct BulkOutcome {
     pub items: usize,
     /// Items that failed, in request order.
     pub failures: Vec<BulkItemFailure>,
+    /// True when the request was sent more than once (an earlier attempt's answer was lost):
+    /// its items may have been applied by that attempt already.
+    pub resent: bool,
 }
 
 #[derive(Deserialize)]
@@ -58,7 +61,8 @@ struct Item {
 
 impl SearchClient {
     /// Sends one bulk body of `items` operations. Whole-request transient failures are retried
-    /// by the client; per-item failures are returned for the caller to handle.
+    /// by the client (safe: every item names its `_id`, so a resend writes the same documents;
+    /// see [`BulkOutcome::resent`]); per-item failures are returned for the caller to handle.
     pub async fn bulk(
         &self,
         body: Bytes,
@@ -70,7 +74,13 @@ impl SearchClient {
             None => "_bulk".to_string(),
         };
         let r = self
-            .request(Method::POST, &path, Some(Body::ndjson(body)), &[])
+            .request(
+                Method::POST,
+                &path,
+                Some(Body::ndjson(body)),
+                &[],
+                Resend::Safe,
+            )
             .await?;
         let head: ErrorsOnly = serde_json::from_slice(&r.body)
             .map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
@@ -79,6 +89,7 @@ impl SearchClient {
             return Ok(BulkOutcome {
                 items,
                 failures: Vec::new(),
+                resent: r.attempts > 1,
             });
         }
         let full: Full = serde_json::from_slice(&r.body)
@@ -113,6 +124,10 @@ impl SearchClient {
                 })
             })
             .collect();
-        Ok(BulkOutcome { items, failures })
+        Ok(BulkOutcome {
+            items,
+            failures,
+            resent: r.attempts > 1,
+        })
     }
 }

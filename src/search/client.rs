@@ -2,7 +2,7 @@
 
 use super::aws::AwsSigner;
 use super::error::SearchError;
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use reqwest::{Method, StatusCode, header};
 use std::error::Error as _;
@@ -54,7 +54,8 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    /// Whether both hold the same mode and secret values (AWS signers compare by identity).
+    /// Whether both hold the same mode and secret values (AWS signers: the same fixed keys, or
+    /// both the provider chain).
     pub fn same_secrets(&self, other: &Credentials) -> bool {
         match (self, other) {
             (Credentials::None, Credentials::None) => true,
@@ -70,7 +71,7 @@ impl Credentials {
             ) => a == c && b == d,
             (Credentials::ApiKey(a), Credentials::ApiKey(b))
             | (Credentials::Bearer(a), Credentials::Bearer(b)) => a == b,
-            (Credentials::Aws(a), Credentials::Aws(b)) => Arc::ptr_eq(a, b),
+            (Credentials::Aws(a), Credentials::Aws(b)) => Arc::ptr_eq(a, b) || a.same_as(b),
             _ => false,
         }
     }
@@ -137,14 +138,44 @@ impl RetryPolicy {
         }
     }
 
-    /// The delays between attempts: exponential with jitter, capped at `max_backoff`.
-    pub fn delays(&self) -> impl Iterator<Item = Duration> {
+    /// The backoff between attempts: exponential with jitter, capped at `max_backoff`. Every
+    /// retry loop of the project uses this one mechanism (backon).
+    pub fn backoff(&self) -> ExponentialBuilder {
         ExponentialBuilder::default()
             .with_min_delay(self.min_backoff)
             .with_max_delay(self.max_backoff)
             .with_jitter()
             .with_max_times(self.max_attempts.saturating_sub(1) as usize)
-            .build()
+    }
+
+    /// The delays between attempts (see [`RetryPolicy::backoff`]).
+    pub fn delays(&self) -> impl Iterator<Item = Duration> {
+        self.backoff().build()
+    }
+}
+
+/// Whether a request may be sent again when an attempt's outcome is unknown (the connection
+/// broke or timed out after the request left, or a gateway answered 502/503/504 for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resend {
+    /// Sending it twice has the effect of sending it once: reads of a fixed snapshot (a PIT
+    /// search with `search_after`, opening a scroll — a new context each time), writes by
+    /// explicit id (`_bulk` index/create), refresh, settings, count.
+    Safe,
+    /// The server may have acted on it and moved on: a scroll continuation advances the
+    /// server's cursor, so re-sending the same id would skip a page. Only a failure that proves
+    /// the request never reached the server (no connection) is retried; any other failure goes
+    /// back to the caller, which must redo its work from a known point.
+    Never,
+}
+
+impl Resend {
+    /// Whether `e`, from an attempt of a request of this kind, may be retried.
+    pub fn may_retry(self, e: &SearchError) -> bool {
+        match self {
+            Resend::Safe => e.is_transient(),
+            Resend::Never => e.never_sent(),
+        }
     }
 }
 
@@ -217,6 +248,10 @@ pub struct SearchClient {
     compress: bool,
     retry: RetryPolicy,
     retries: Arc<AtomicU64>,
+    /// Read timeout of each request (for messages).
+    socket_timeout: Duration,
+    /// Connect timeout (for messages).
+    connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for SearchClient {
@@ -232,6 +267,9 @@ pub(crate) struct Response {
     pub status: StatusCode,
     pub headers: header::HeaderMap,
     pub body: Bytes,
+    /// Attempts it took, the successful one included (> 1: the request was sent again after
+    /// an attempt whose outcome is unknown, so it may have taken effect twice).
+    pub attempts: u32,
 }
 
 impl SearchClient {
@@ -266,6 +304,8 @@ impl SearchClient {
             compress: opts.compress_requests,
             retry: opts.retry,
             retries: Arc::new(AtomicU64::new(0)),
+            socket_timeout: opts.socket_timeout,
+            connect_timeout: opts.connect_timeout,
         })
     }
 
@@ -328,38 +368,39 @@ impl SearchClient {
         self.retries.load(Ordering::Relaxed)
     }
 
-    /// Sends a request, retrying transient failures per the retry policy. Non-2xx answers
-    /// become errors, except those listed in `ok_statuses`.
+    /// Sends a request, retrying per the retry policy the failures that `resend` allows (see
+    /// [`Resend`]). Non-2xx answers become errors, except those listed in `ok_statuses`.
     pub(crate) async fn request(
         &self,
         method: Method,
         path: &str,
         body: Option<Body>,
         ok_statuses: &[u16],
+        resend: Resend,
     ) -> Result<Response, SearchError> {
-        let mut delays = self.retry.delays();
-        loop {
-            match self
-                .request_once(method.clone(), path, body.as_ref(), ok_statuses)
-                .await
-            {
-                Err(e) if e.is_transient() => match delays.next() {
-                    Some(d) => {
-                        self.retries.fetch_add(1, Ordering::Relaxed);
-                        REQUEST_RETRIES.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(host = %self.name, %method, path, error = %e, delay_ms = d.as_millis() as u64, "retrying");
-                        tokio::time::sleep(d).await;
-                    }
-                    None => return Err(e),
-                },
-                other => return other,
-            }
-        }
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let (method, body) = (&method, body.as_ref());
+        let mut r = (|| {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.request_once(method.clone(), path, body, ok_statuses)
+        })
+        .retry(self.retry.backoff())
+        .sleep(tokio::time::sleep)
+        .when(|e| resend.may_retry(e))
+        .notify(|e, d| {
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            REQUEST_RETRIES.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(host = %self.name, %method, path = path.split('?').next().unwrap_or(path), error = %e, delay_ms = d.as_millis() as u64, "retrying");
+        })
+        .await?;
+        r.attempts = attempts.load(Ordering::Relaxed);
+        Ok(r)
     }
 
-    /// Backoff delays for a caller's own retries (e.g. resending bulk items rejected with 429).
-    pub fn retry_delays(&self) -> impl Iterator<Item = Duration> {
-        self.retry.delays()
+    /// The retry policy, for a caller's own retries (e.g. resending bulk items rejected with
+    /// 429).
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// Attempts per request, the first included.
@@ -447,6 +488,7 @@ impl SearchClient {
                 status,
                 headers,
                 body: bytes,
+                attempts: 1,
             });
         }
         Err(self.api_error(&method, path_only, status, &bytes))
@@ -496,43 +538,65 @@ impl SearchClient {
             .fold(req, |req, (k, v)| req.header(k, v)))
     }
 
+    /// Classifies a transport failure by reqwest's error kinds (and the I/O and TLS errors in
+    /// its source chain), never by its message text. Whether the request may have reached the
+    /// server decides the variant: `Unreachable` (no connection: never sent) versus
+    /// `Interrupted`/`Timeout` (the outcome is unknown).
     fn transport_error(&self, method: &Method, path: &str, e: reqwest::Error) -> SearchError {
         let detail = self.redact(&error_chain(&e));
         let host = self.name.to_string();
-        if detail.contains("proxy authorization required") {
-            return SearchError::Unauthorized {
-                host,
-                method: method.to_string(),
-                path: path.into(),
-                status: 407,
-                reason: "the proxy refused the CONNECT: proxy authentication required (check proxy.basicAuthSecretRef)".into(),
-            };
-        }
-        if detail.contains("tunnel error: unsuccessful") {
-            return SearchError::Unreachable {
-                host,
-                detail: format!(
-                    "{detail} (the proxy refused the CONNECT tunnel: wrong credentials in proxy.basicAuthSecretRef, or a destination it does not allow)"
-                ),
-            };
-        }
         if e.is_timeout() {
             return SearchError::Timeout {
                 host,
                 method: method.to_string(),
                 path: path.into(),
-                timeout: Duration::ZERO,
+                timeout: if e.is_connect() {
+                    self.connect_timeout
+                } else {
+                    self.socket_timeout
+                },
             };
         }
-        let lower = detail.to_lowercase();
-        if lower.contains("certificate")
-            || lower.contains("tls")
-            || lower.contains("handshake")
-            || lower.contains("invalid peer")
-        {
+        if find_cause::<rustls::Error>(&e).is_some() {
             return SearchError::Tls { host, detail };
         }
-        if e.is_decode() {
+        if e.is_connect() {
+            // A proxy refusing the CONNECT tunnel is a connect error whose only trace is text.
+            if detail.contains("proxy authorization required") {
+                return SearchError::Unauthorized {
+                    host,
+                    method: method.to_string(),
+                    path: path.into(),
+                    status: 407,
+                    reason: "the proxy refused the CONNECT: proxy authentication required (check proxy.basicAuthSecretRef)".into(),
+                };
+            }
+            if detail.contains("tunnel error: unsuccessful") {
+                return SearchError::Unreachable {
+                    host,
+                    detail: format!(
+                        "{detail} (the proxy refused the CONNECT tunnel: wrong credentials in proxy.basicAuthSecretRef, or a destination it does not allow)"
+                    ),
+                };
+            }
+            let lower = detail.to_lowercase();
+            if lower.contains("certificate")
+                || lower.contains("tls")
+                || lower.contains("handshake")
+                || lower.contains("invalid peer")
+            {
+                return SearchError::Tls { host, detail };
+            }
+            return SearchError::Unreachable { host, detail };
+        }
+        let io_broken = find_cause::<std::io::Error>(&e).is_some_and(|io| {
+            use std::io::ErrorKind::*;
+            matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected
+            )
+        });
+        if e.is_decode() && !io_broken {
             return SearchError::Decode {
                 host,
                 method: method.to_string(),
@@ -540,10 +604,17 @@ impl SearchClient {
                 detail,
             };
         }
-        SearchError::Unreachable { host, detail }
+        // Sent (at least partly), then the connection broke: headers or body lost.
+        SearchError::Interrupted {
+            host,
+            method: method.to_string(),
+            path: path.into(),
+            detail,
+        }
     }
 
-    fn api_error(
+    /// The typed error for a non-2xx answer.
+    pub(crate) fn api_error(
         &self,
         method: &Method,
         path: &str,
@@ -708,6 +779,27 @@ fn error_chain(e: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
+/// The first error of type `T` in `e`'s source chain (looking inside `io::Error`s too).
+fn find_cause<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(t) = c.downcast_ref::<T>() {
+            return Some(t);
+        }
+        if let Some(inner) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| i.downcast_ref::<T>())
+        {
+            return Some(inner);
+        }
+        cur = c.source();
+    }
+    None
+}
+
 /// Extracts `(type, reason)` from an Elasticsearch error body, whatever its shape.
 pub(crate) fn parse_error_body(body: &[u8]) -> (String, String) {
     let truncate = |s: String| {
@@ -753,4 +845,74 @@ fn plain_text_reason(body: &[u8]) -> String {
         _ => &text[..],
     };
     picked.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fake_` silent server: accepts connections and never answers (a real server cannot be
+    /// made to hang on cue).
+    async fn fake_silent_server() -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn fake_silent_server_timeout_names_the_socket_timeout_and_is_retried_only_if_safe() {
+        let url = fake_silent_server().await;
+        let mut opts = ClientOptions::new(&url);
+        opts.socket_timeout = Duration::from_millis(300);
+        opts.retry = RetryPolicy {
+            max_attempts: 2,
+            min_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(10),
+        };
+        let c = SearchClient::new(opts).unwrap();
+        let e = c
+            .request(Method::GET, "/", None, &[], Resend::Safe)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, SearchError::Timeout { .. }), "{e:?}");
+        assert!(e.to_string().contains("timed out after 300ms"), "{e}");
+        assert_eq!(c.retries(), 1, "a safe request is retried");
+        let e = c
+            .request(Method::POST, "_search/scroll", None, &[], Resend::Never)
+            .await
+            .err()
+            .unwrap();
+        assert!(e.is_transient() && !e.never_sent(), "{e:?}");
+        assert_eq!(c.retries(), 1, "a scroll continuation is never re-sent");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_never_reached_the_server_so_even_a_continuation_is_retried() {
+        // Bind then drop: the port refuses connections.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut opts = ClientOptions::new(format!("http://127.0.0.1:{port}"));
+        opts.retry = RetryPolicy {
+            max_attempts: 3,
+            min_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+        };
+        let c = SearchClient::new(opts).unwrap();
+        let e = c
+            .request(Method::POST, "_search/scroll", None, &[], Resend::Never)
+            .await
+            .err()
+            .unwrap();
+        assert!(e.never_sent(), "{e:?}");
+        assert_eq!(c.retries(), 2);
+    }
 }

@@ -14,6 +14,21 @@ pub enum SearchError {
         /// The connector's explanation.
         detail: String,
     },
+    /// The request was sent (at least partly) and then the connection broke before the whole
+    /// answer arrived (reset, closed, truncated body): whether the server acted on it is unknown.
+    #[error(
+        "{method} {path} on {host}: the connection broke before the answer was complete: {detail}"
+    )]
+    Interrupted {
+        /// `scheme://host:port` of the cluster.
+        host: String,
+        /// HTTP method.
+        method: String,
+        /// Request path.
+        path: String,
+        /// The transport's explanation.
+        detail: String,
+    },
     /// The TLS handshake failed (unknown CA, name mismatch, expired certificate...).
     #[error("TLS handshake with {host} failed: {detail}")]
     Tls {
@@ -106,14 +121,22 @@ impl SearchError {
         }
     }
 
-    /// Errors worth retrying: overload (429), gateway errors (502/503/504), timeouts and
-    /// connection failures.
+    /// Errors worth retrying: overload (429), gateway errors (502/503/504), timeouts,
+    /// connection failures and connections broken mid-answer.
     pub fn is_transient(&self) -> bool {
         match self {
-            SearchError::Unreachable { .. } | SearchError::Timeout { .. } => true,
+            SearchError::Unreachable { .. }
+            | SearchError::Timeout { .. }
+            | SearchError::Interrupted { .. } => true,
             SearchError::Api { status, .. } => matches!(status, 429 | 502 | 503 | 504),
             _ => false,
         }
+    }
+
+    /// True when the request provably never reached the server (no connection could be
+    /// made), so even a request that must not be repeated may be sent again.
+    pub fn never_sent(&self) -> bool {
+        matches!(self, SearchError::Unreachable { .. })
     }
 
     /// The scroll context is gone: its keep-alive expired or the source restarted
@@ -129,7 +152,10 @@ impl SearchError {
             } => {
                 kind == "search_context_missing_exception"
                     || reason.contains("search_context_missing_exception")
-                    || (*status == 404 && path.contains("_search/scroll"))
+                    || reason.contains("No search context found")
+                    || (*status == 404
+                        && path.contains("_search")
+                        && kind != "index_not_found_exception")
             }
             _ => false,
         }

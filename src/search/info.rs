@@ -1,6 +1,6 @@
 //! `GET /`: which distribution and version a cluster runs.
 
-use super::client::SearchClient;
+use super::client::{Resend, SearchClient};
 use super::error::SearchError;
 use reqwest::Method;
 use serde::Deserialize;
@@ -112,7 +112,9 @@ struct RootVersion {
 impl SearchClient {
     /// `GET /`: distribution and version.
     pub async fn info(&self) -> Result<ClusterInfo, SearchError> {
-        let resp = self.request(Method::GET, "/", None, &[]).await?;
+        let resp = self
+            .request(Method::GET, "/", None, &[], Resend::Safe)
+            .await?;
         let product = resp
             .headers
             .get("x-elastic-product")

@@ -1,5 +1,5 @@
 //! An Elasticsearch/OpenSearch client over reqwest, just wide enough for copying an index:
-//! cluster info, index administration, count/refresh, scroll and bulk. Knows nothing of
+//! cluster info, index administration, count/refresh, scroll, points in time and bulk. Knows nothing of
 //! Kubernetes, the workflow or the engine.
 
 mod admin;
@@ -11,18 +11,20 @@ mod bulk;
 mod client;
 mod error;
 mod info;
+mod pit;
 mod scroll;
 mod tls;
 
 pub use aws::{AwsCredentialSource, AwsCredentials, AwsSigner};
 pub use bulk::{BulkItemFailure, BulkOutcome};
 pub use client::{
-    ClientOptions, Credentials, ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
-    request_retries_total,
+    ClientOptions, Credentials, ProxyOptions, Resend, RetryPolicy, SearchClient, SecretString,
+    TlsOptions, request_retries_total,
 };
 pub use error::SearchError;
 pub use info::{ClusterInfo, Distribution, Version};
-pub use scroll::{ScrollHit, ScrollPage};
+pub use pit::PitApi;
+pub use scroll::{ParsedPage, ScrollHit, ScrollPage};
 
 /// Installs the process-wide rustls crypto provider (`ring`, the one kube uses). Safe to call more
 /// than once; every entry point calls it before building a client.

@@ -2,7 +2,7 @@
 //! is never turned into a DOM and is copied into the bulk body byte for byte.
 
 use super::admin::seg;
-use super::client::{Body, SearchClient};
+use super::client::{Body, Resend, SearchClient};
 use super::error::SearchError;
 use bytes::Bytes;
 use reqwest::Method;
@@ -32,6 +32,9 @@ pub struct ScrollHit<'a> {
     /// `_source`, raw.
     #[serde(rename = "_source", borrow, default)]
     pub source: Option<&'a RawValue>,
+    /// The hit's sort values (PIT paging continues `search_after` them), raw.
+    #[serde(borrow, default)]
+    pub sort: Option<&'a RawValue>,
 }
 
 /// A parsed page.
@@ -40,6 +43,9 @@ pub struct ParsedPage<'a> {
     /// The id for the next page.
     #[serde(rename = "_scroll_id", default)]
     pub scroll_id: Option<String>,
+    /// The point in time the search ran on (engines may hand out a new id on every search).
+    #[serde(default)]
+    pub pit_id: Option<String>,
     /// True when some shards did not answer in time.
     #[serde(default)]
     pub timed_out: bool,
@@ -51,8 +57,22 @@ pub struct ParsedPage<'a> {
 
 #[derive(Debug, Deserialize)]
 struct Hits<'a> {
+    #[serde(default)]
+    total: Option<Total>,
     #[serde(borrow, default)]
     hits: Vec<ScrollHit<'a>>,
+}
+
+/// `hits.total`: a number (Elasticsearch 6) or `{value, relation}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Total {
+    Number(u64),
+    Object {
+        value: u64,
+        #[serde(default)]
+        relation: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -67,6 +87,17 @@ impl ParsedPage<'_> {
     /// The hits of this page.
     pub fn hits(&self) -> &[ScrollHit<'_>] {
         &self.hits.hits
+    }
+
+    /// The exact number of matching documents (`hits.total` with relation `eq`), when the
+    /// search asked for it with `track_total_hits: true`.
+    pub fn exact_total(&self) -> Option<u64> {
+        match self.hits.total.as_ref()? {
+            Total::Number(n) => Some(*n),
+            Total::Object { value, relation } => {
+                (relation.as_deref().unwrap_or("eq") == "eq").then_some(*value)
+            }
+        }
     }
 
     /// Why the page cannot be trusted to be complete, if it cannot.
@@ -110,12 +141,19 @@ impl SearchClient {
     ) -> Result<ScrollPage, SearchError> {
         let path = format!("{}/_search?scroll={keep_alive}", seg(index));
         let r = self
-            .request(Method::POST, &path, Some(Body::json(body)), &[])
+            .request(
+                Method::POST,
+                &path,
+                Some(Body::json(body)),
+                &[],
+                Resend::Safe,
+            )
             .await?;
         Ok(ScrollPage { body: r.body })
     }
 
-    /// The next page of a scroll.
+    /// The next page of a scroll. Never re-sent after an attempt whose outcome is unknown
+    /// (see [`super::Resend::Never`]): the caller redoes the slice instead.
     pub async fn scroll(
         &self,
         scroll_id: &str,
@@ -123,16 +161,45 @@ impl SearchClient {
     ) -> Result<ScrollPage, SearchError> {
         let body = json!({ "scroll": keep_alive, "scroll_id": scroll_id });
         let r = self
-            .request(Method::POST, "_search/scroll", Some(Body::json(&body)), &[])
+            .request(
+                Method::POST,
+                "_search/scroll",
+                Some(Body::json(&body)),
+                &[],
+                // The server advances the cursor when it answers: a lost answer re-sent with
+                // the same id would skip a page. The reader restarts the slice instead.
+                Resend::Never,
+            )
             .await?;
         Ok(ScrollPage { body: r.body })
+    }
+
+    /// A search without index (`POST /_search`): searches on a point in time, raw. Safe to
+    /// re-send: a PIT search with `search_after` returns the same page every time.
+    pub async fn search_pit_raw(&self, body: &Value) -> Result<Bytes, SearchError> {
+        Ok(self
+            .request(
+                Method::POST,
+                "_search",
+                Some(Body::json(body)),
+                &[],
+                Resend::Safe,
+            )
+            .await?
+            .body)
     }
 
     /// A plain search (no scroll), raw.
     pub async fn search_raw(&self, index: &str, body: &Value) -> Result<Bytes, SearchError> {
         let path = format!("{}/_search", seg(index));
         Ok(self
-            .request(Method::POST, &path, Some(Body::json(body)), &[])
+            .request(
+                Method::POST,
+                &path,
+                Some(Body::json(body)),
+                &[],
+                Resend::Safe,
+            )
             .await?
             .body)
     }
@@ -148,6 +215,7 @@ impl SearchClient {
             "_search/scroll",
             Some(Body::json(&body)),
             &[404],
+            Resend::Safe,
         )
         .await?;
         Ok(())

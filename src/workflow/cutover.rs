@@ -38,6 +38,8 @@ pub struct CutoverOutcome {
     pub aliases: Vec<String>,
     /// Documents in the destination.
     pub dest_count: u64,
+    /// Documents the source held for the query at the verification.
+    pub expected: u64,
     /// Whether the verification was exact.
     pub verified: bool,
 }
@@ -167,13 +169,14 @@ async fn after_block<K: Sink>(
             .await
             .map_err(dest_err("refreshing the destination"))?;
     }
-    let (verification, dest_count, verified, deleted) = match cutover.verify.unwrap_or_default() {
-        CutoverVerify::Count => {
-            let (msg, found, exact) = verify_count(spec, conn, prepared).await?;
-            (msg, found, exact, 0)
-        }
-        CutoverVerify::Checksum => verify_checksum(spec, conn, prepared).await?,
-    };
+    let (verification, dest_count, expected, verified, deleted) =
+        match cutover.verify.unwrap_or_default() {
+            CutoverVerify::Count => {
+                let (msg, found, expected, exact) = verify_count(spec, conn, prepared).await?;
+                (msg, found, expected, exact, 0)
+            }
+            CutoverVerify::Checksum => verify_checksum(spec, conn, prepared).await?,
+        };
     move_aliases(conn, didx, &cutover.aliases).await?;
     run.status.cut_over_at = Some(Time(k8s_openapi::jiff::Timestamp::now()));
     let final_lag = last.lag.unwrap_or_default();
@@ -186,6 +189,7 @@ async fn after_block<K: Sink>(
         deleted,
         aliases: cutover.aliases.clone(),
         dest_count,
+        expected,
         verified,
     };
     sink.catch_up(&run.report(None, None, Some(final_lag), outcome.message()))
@@ -200,7 +204,7 @@ async fn verify_count(
     spec: &RemoteReindexSpec,
     conn: &Connected,
     prepared: &Prepared,
-) -> Result<(String, u64, bool), WorkflowError> {
+) -> Result<(String, u64, u64, bool), WorkflowError> {
     let expected = conn
         .source
         .count(&spec.source.index, spec.source.query.as_ref())
@@ -229,7 +233,7 @@ async fn verify_count(
             "destination was not empty: it holds {found} documents, the source {expected} (count not exact)"
         )
     };
-    Ok((msg, found, prepared.dest_was_empty))
+    Ok((msg, found, expected, prepared.dest_was_empty))
 }
 
 /// Checksum verification (and `deleteMissing`) through the verification layer.
@@ -237,7 +241,7 @@ async fn verify_checksum(
     _spec: &RemoteReindexSpec,
     _conn: &Connected,
     _prepared: &Prepared,
-) -> Result<(String, u64, bool, u64), WorkflowError> {
+) -> Result<(String, u64, u64, bool, u64), WorkflowError> {
     Err(failed(
         "InvalidSpec",
         "spec.cutover.verify: Checksum needs the checksum verifier, which this build does not include; set verify: Count".into(),

@@ -130,7 +130,15 @@ pub fn create_body(
     shards_override: Option<u32>,
 ) -> Value {
     let mut settings = match user_settings {
-        Some(s) => nest(&flatten(s)),
+        Some(s) => {
+            let mut flat = flatten(s);
+            // The reference promises the source's shard count when the user gives none.
+            let given = flat.contains_key("index.number_of_shards");
+            if !given && let Some(n) = source.settings.get("index.number_of_shards") {
+                flat.insert("index.number_of_shards".into(), n.clone());
+            }
+            nest(&flat)
+        }
         None => nest(&copyable_source_settings(&source.settings)),
     };
     if let Some(n) = shards_override {
@@ -294,5 +302,25 @@ mod tests {
             body["mappings"],
             json!({"properties": {"x": {"type": "keyword"}}})
         );
+    }
+
+    #[test]
+    fn user_settings_without_a_shard_count_keep_the_source_shard_count() {
+        let mut settings = Map::new();
+        settings.insert("index.number_of_shards".into(), json!("4"));
+        let src = IndexDescription {
+            name: "s".into(),
+            settings,
+            mappings: json!({}),
+        };
+        let body = create_body(Some(&json!({"number_of_replicas": 2})), None, &src, None);
+        assert_eq!(body["settings"]["index"]["number_of_shards"], json!("4"));
+        let body = create_body(
+            Some(&json!({"index": {"number_of_shards": 2}})),
+            None,
+            &src,
+            None,
+        );
+        assert_eq!(body["settings"]["index"]["number_of_shards"], json!(2));
     }
 }

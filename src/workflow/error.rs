@@ -55,19 +55,19 @@ pub enum WorkflowError {
     /// The destination index was deleted or recreated while the copy ran (its UUID changed).
     #[error("{0}")]
     DestinationReplaced(String),
-    /// The destination's count does not match.
+    /// The destination does not hold what the source's snapshot holds (minus failed
+    /// documents).
     #[error(
-        "verification failed: the destination holds {found} documents, expected {expected} (read {read} − failed {failed})"
+        "count mismatch: the destination holds {found} documents, but the source's snapshot holds {expected} and {failed} failed, so {} were expected",
+        expected.saturating_sub(*failed)
     )]
-    Verification {
-        /// Expected documents.
+    CountMismatch {
+        /// Documents in the source's snapshot (capped by `maxDocs`).
         expected: u64,
-        /// Documents found.
-        found: u64,
-        /// Documents read.
-        read: u64,
-        /// Documents failed.
+        /// Documents the destination rejected.
         failed: u64,
+        /// Documents found in the destination.
+        found: u64,
     },
     /// The cutover was refused, its verification failed or the aliases could not be moved; the
     /// aliases were left as they were.
@@ -105,7 +105,7 @@ impl WorkflowError {
             WorkflowError::Copy(CopyError::Conflict { .. }) => "VersionConflict",
             WorkflowError::Copy(_) => "CopyFailed",
             WorkflowError::Destination { .. } => "DestinationFailed",
-            WorkflowError::Verification { .. } => "VerificationFailed",
+            WorkflowError::CountMismatch { .. } => "CountMismatch",
             WorkflowError::DestinationReplaced(_) => "DestinationReplaced",
             WorkflowError::Cutover { reason, .. } => reason,
             WorkflowError::Sink(_) => "StatusUpdateFailed",
@@ -145,7 +145,9 @@ impl WorkflowError {
 /// Condition reason for a client error.
 pub fn search_reason(e: &SearchError) -> &'static str {
     match e {
-        SearchError::Unreachable { .. } | SearchError::Timeout { .. } => "Unreachable",
+        SearchError::Unreachable { .. }
+        | SearchError::Timeout { .. }
+        | SearchError::Interrupted { .. } => "Unreachable",
         SearchError::Tls { .. } => "TLSHandshakeFailed",
         SearchError::Unauthorized { .. } | SearchError::Credentials { .. } => {
             "AuthenticationFailed"

@@ -60,6 +60,8 @@ pub fn progress(s: &StatsSnapshot, total: Option<u64>, rate: Option<f64>) -> Pro
         written: s.written as i64,
         failed: s.failed as i64,
         conflicts: s.conflicts as i64,
+        rewritten: s.rewritten as i64,
+        restarts: s.restarts as i64,
         retries: s.retries as i64,
         percent,
         docs_per_second: rate.map(|r| format!("{r:.0}")),

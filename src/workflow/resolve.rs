@@ -7,6 +7,7 @@ use crate::search::{
     AwsCredentialSource, AwsCredentials, AwsSigner, ClientOptions, ClusterInfo, Credentials,
     Distribution, ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
 };
+use backon::Retryable;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -84,19 +85,20 @@ pub async fn connect<S: SecretSource>(
         .and_then(|d| d.parse().ok())
         .unwrap_or(Duration::from_secs(300));
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match connect_once(spec, secrets, settings).await {
-            Err(e)
-                if e.is_retryable_preflight() && tokio::time::Instant::now() + delay < deadline =>
-            {
-                tracing::info!(error = %e, retry_in_ms = delay.as_millis() as u64, "pre-flight check failed; retrying until preflightTimeout");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-            other => return other,
-        }
-    }
+    let backoff = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(10))
+        .without_max_times();
+    (|| connect_once(spec, secrets, settings))
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(WorkflowError::is_retryable_preflight)
+        // No attempt starts past the pre-flight deadline.
+        .adjust(|_, d| d.filter(|d| tokio::time::Instant::now() + *d < deadline))
+        .notify(|e, d| {
+            tracing::info!(error = %e, retry_in_ms = d.as_millis() as u64, "pre-flight check failed; retrying until preflightTimeout");
+        })
+        .await
 }
 
 async fn connect_once<S: SecretSource>(
@@ -370,7 +372,8 @@ async fn resolve_credentials<S: SecretSource>(
 
 /// Re-reads the Secrets/ConfigMaps of both endpoints and swaps in what changed, so a rotated
 /// password, API key, token, CA bundle or client certificate takes effect on the next request
-/// of a running copy. AWS credentials refresh themselves through their provider chain.
+/// of a running copy. AWS keys from a Secret are re-read too; those of the provider chain
+/// refresh themselves.
 pub(crate) async fn rotate_credentials<S: SecretSource>(
     spec: &RemoteReindexSpec,
     secrets: &S,
@@ -407,12 +410,14 @@ pub(crate) async fn rotate_credentials<S: SecretSource>(
                 tracing::debug!(endpoint = field, error = %e, "could not re-read TLS material; keeping the current one")
             }
         }
-        let aws_only = ep.aws_auth().is_some()
+        let aws_chain = ep
+            .aws_auth()
+            .is_some_and(|a| a.credentials_secret_ref.is_none())
             && ep.basic_auth.is_none()
             && ep.api_key.is_none()
             && ep.bearer_token.is_none();
-        if aws_only {
-            continue; // AWS credentials refresh through their own provider chain.
+        if aws_chain {
+            continue; // The AWS provider chain refreshes itself; keys from a Secret are re-read.
         }
         match resolve_credentials(ep, field, &lookup).await {
             Ok(fresh) => {
@@ -491,4 +496,84 @@ fn key(
         .get(k)
         .ok_or_else(|| missing(format!("has no key `{k}`")))?;
     String::from_utf8(v.clone()).map_err(|_| missing(format!("key `{k}` is not UTF-8 text")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::ClientOptions;
+    use std::sync::Mutex;
+
+    /// Secrets held in memory (the CLI's and the controller's sources both hand out maps).
+    struct Memory(Mutex<BTreeMap<String, Vec<u8>>>);
+
+    impl SecretSource for Memory {
+        async fn get(
+            &self,
+            _kind: ConfigKind,
+            _name: &str,
+        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+            Ok(Some(self.0.lock().unwrap().clone()))
+        }
+    }
+
+    fn keys(id: &str, secret: &str) -> BTreeMap<String, Vec<u8>> {
+        BTreeMap::from([
+            ("accessKeyId".to_string(), id.as_bytes().to_vec()),
+            ("secretAccessKey".to_string(), secret.as_bytes().to_vec()),
+        ])
+    }
+
+    /// AWS keys from a Secret rotate like any other credential: the running copy's periodic
+    /// re-read swaps in changed keys (the provider chain is left to refresh itself).
+    #[tokio::test]
+    async fn aws_keys_from_a_secret_rotate_in_a_running_copy() {
+        let spec: RemoteReindexSpec = serde_json::from_value(serde_json::json!({
+            "source": {
+                "remote": {
+                    "host": "https://search.example.com",
+                    "aws": {"region": "eu-west-1", "credentialsSecretRef": {"name": "aws"}},
+                },
+                "index": "src",
+            },
+            "dest": {"remote": {"host": "http://127.0.0.1:9200"}, "index": "dst"},
+        }))
+        .unwrap();
+        let secrets = Memory(Mutex::new(keys("AKIAFIRST", "first-secret")));
+        let settings = Settings {
+            namespace: "default".into(),
+            ..Default::default()
+        };
+        let lookup = Lookup {
+            secrets: &secrets,
+            namespace: "default",
+        };
+        let ep = &spec.source.remote;
+        let mut opts = ClientOptions::new(&ep.host);
+        opts.credentials = resolve_credentials(ep, "spec.source.remote", &lookup)
+            .await
+            .unwrap();
+        let conn = Connected {
+            source: SearchClient::new(opts).unwrap(),
+            dest: SearchClient::new(ClientOptions::new("http://127.0.0.1:9200")).unwrap(),
+            source_info: ClusterInfo::serverless(),
+            dest_info: ClusterInfo::serverless(),
+            summary: String::new(),
+        };
+        let now = || async {
+            resolve_credentials(ep, "spec.source.remote", &lookup)
+                .await
+                .unwrap()
+        };
+        assert!(
+            !conn.source.replace_credentials_if_changed(now().await),
+            "same keys, same signer"
+        );
+        *secrets.0.lock().unwrap() = keys("AKIASECOND", "second-secret");
+        rotate_credentials(&spec, &secrets, &settings, &conn).await;
+        assert!(
+            !conn.source.replace_credentials_if_changed(now().await),
+            "the rotation swapped in the new keys already"
+        );
+    }
 }

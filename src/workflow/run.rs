@@ -7,10 +7,10 @@ use super::destination::{
 use super::error::WorkflowError;
 use super::resolve::{Connected, SecretSource, Settings, connect};
 use crate::api::units::Slices;
-use crate::api::{Conflicts, OpType, OriginalSettings, Phase, RemoteReindexSpec};
+use crate::api::{Conflicts, OpType, OriginalSettings, PagingMode, Phase, RemoteReindexSpec};
 use crate::copy::{
-    CopyError, CopyPlan, CopyStats, SliceCheckpoint, StatsSnapshot, Stop, Throttle, WriteOp,
-    run_copy,
+    CopyError, CopyPlan, CopyStats, Paging, PagingChoice, SliceCheckpoint, StatsSnapshot, Stop,
+    Throttle, WriteOp, open_copy,
 };
 use crate::search::SearchError;
 use serde_json::Value;
@@ -27,7 +27,7 @@ pub struct Prepared {
     pub dest_was_empty: bool,
     /// The destination's UUID, once known.
     pub dest_index_uuid: Option<String>,
-    /// Documents expected.
+    /// Documents expected: the source snapshot's exact total (known once the copy opened).
     pub total: Option<u64>,
     /// Slices used.
     pub slices: u32,
@@ -51,15 +51,30 @@ pub trait Sink: Send + Sync {
     ) -> impl Future<Output = Result<(), String>> + Send;
     /// Persist this before the destination is tuned: a restart must read these originals.
     fn prepared(&self, prepared: &Prepared) -> impl Future<Output = Result<(), String>> + Send;
+    /// The copy opened its slices on the source: `expected` documents (the exact total of the
+    /// source's snapshot, capped by `maxDocs`), read by `paging` (`pit` or `scroll`). Persist it
+    /// before anything is written: verification compares the destination with it.
+    fn expected(
+        &self,
+        expected: u64,
+        paging: &'static str,
+    ) -> impl Future<Output = Result<(), String>> + Send;
     /// The copy started: sample `stats` for progress (until the workflow returns).
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>);
     /// Catch-up recorded its high-water mark, ended a round or cut over (`spec.catchUp`).
+    /// Default: nothing is recorded.
     fn catch_up(
         &self,
         report: &super::CatchUpReport,
-    ) -> impl Future<Output = Result<(), String>> + Send;
-    /// Resolves when the driver asks for the cutover (`spec.cutover.trigger`).
-    fn cutover_requested(&self) -> impl Future<Output = ()> + Send;
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        let _ = report;
+        async { Ok(()) }
+    }
+    /// Resolves when the driver asks for the cutover (`spec.cutover.trigger`). Default: never
+    /// (catch-up runs until the copy is stopped).
+    fn cutover_requested(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }
 
 /// The result of a finished copy.
@@ -71,8 +86,14 @@ pub struct Outcome {
     pub prepared: Prepared,
     /// Documents in the destination after the refresh.
     pub dest_count: u64,
-    /// Whether the count was verified exactly (the destination started empty).
+    /// Documents expected from the source's snapshot (capped by `maxDocs`).
+    pub expected: u64,
+    /// How the source was read: `pit` or `scroll`.
+    pub paging: &'static str,
+    /// Whether the count was verified exactly (the destination started empty, no pipeline).
     pub verified: bool,
+    /// The slices' final checkpoints (all done, nothing left open).
+    pub checkpoints: Vec<SliceCheckpoint>,
     /// Wall time of the copy phase.
     pub copy_time: Duration,
     /// Requests retried (whole requests and resent items).
@@ -102,16 +123,21 @@ impl Outcome {
         }
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
         let check = if self.verified {
-            "count verified"
+            "count verified against the source's snapshot"
+        } else if self.prepared.dest_was_empty {
+            "an ingest pipeline may drop documents: count not verified"
         } else {
             "destination was not empty: count not verified"
         };
         format!(
-            "copied {} of {} documents ({} failed, {} conflicts) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
+            "copied {} of {} documents expected ({} failed, {} conflicts, {} rewritten, {} slice restarts; paging: {}) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
             self.stats.written,
-            self.stats.read,
+            self.expected,
             self.stats.failed,
             self.stats.conflicts,
+            self.stats.rewritten,
+            self.stats.restarts,
+            self.paging,
             self.copy_time.as_secs_f64(),
             rate,
             self.dest_count
@@ -153,7 +179,7 @@ pub async fn run<S: SecretSource, K: Sink>(
         && !keep_tuned
         && !matches!(
             e,
-            WorkflowError::Verification { .. }
+            WorkflowError::CountMismatch { .. }
                 | WorkflowError::Destination { .. }
                 | WorkflowError::DestinationReplaced(_)
         )
@@ -194,13 +220,6 @@ async fn prepare<K: Sink>(
             "source index `{sidx}` has _source disabled: its documents cannot be read back, so they cannot be copied"
         )));
     }
-    let mut total = src
-        .count(sidx, spec.source.query.as_ref())
-        .await
-        .map_err(pre_src)?;
-    if let Some(m) = spec.source.max_docs {
-        total = total.min(m as u64);
-    }
     let shards: u32 = source_desc
         .setting("index.number_of_shards")
         .and_then(|s| s.parse().ok())
@@ -215,7 +234,9 @@ async fn prepare<K: Sink>(
         original_settings: OriginalSettings::default(),
         dest_was_empty: true,
         dest_index_uuid: None,
-        total: Some(total),
+        // Known once the copy opened its slices: the source's snapshot, not a `_count` of
+        // another moment.
+        total: None,
         slices,
         summary: conn.summary.clone(),
         checkpoints: Vec::new(),
@@ -327,10 +348,46 @@ async fn copy_and_finalize<K: Sink>(
     stop: Arc<Stop>,
     rotation: impl Future<Output = ()>,
 ) -> Result<Outcome, WorkflowError> {
-    let total = prepared.total;
+    let choice = match spec.source.paging.unwrap_or_default() {
+        PagingMode::Auto => PagingChoice::Auto,
+        PagingMode::Pit => PagingChoice::Pit,
+        PagingMode::Scroll => PagingChoice::Scroll,
+    };
+    let keep_alive = keep_alive(spec);
+    let paging = crate::copy::pager::choose(
+        &conn.source,
+        &spec.source.index,
+        spec.source.query.as_ref(),
+        &keep_alive,
+        choice,
+    )
+    .await
+    .map_err(WorkflowError::SourceNotCopyable)?;
+    let paging_name = paging.name();
+    let stats = Arc::new(CopyStats::new());
+    let plan = copy_plan(spec, conn, prepared, throttle, paging);
+    let max_docs = plan.max_docs;
+    // Catch-up's high-water mark H0 is taken before the copy opens its snapshot.
+    let mut live = match &spec.catch_up {
+        Some(c) => Some(super::catchup::CatchUpRun::start(spec, conn, c, prepared, sink).await?),
+        None => None,
+    };
+    tokio::pin!(rotation);
+    let opened = tokio::select! {
+        r = open_copy(plan.clone(), stats.clone(), stop.clone()) => r,
+        () = &mut rotation => unreachable!("the rotation loop never ends"),
+    }
+    .map_err(copy_error)?;
+    let Some(total) = opened.expected() else {
+        return Err(WorkflowError::Copy(CopyError::BadPage(
+            "the source did not report how many documents its snapshot holds".into(),
+        )));
+    };
+    sink.expected(total, paging_name)
+        .await
+        .map_err(WorkflowError::Sink)?;
     let msg = format!(
-        "copying {} documents from {}/{} to {}/{} with {} slice(s) ({})",
-        total.map_or("?".into(), |t| t.to_string()),
+        "copying {total} documents from {}/{} to {}/{} with {} slice(s) by {paging_name} ({})",
         conn.source.name(),
         spec.source.index,
         conn.dest.name(),
@@ -341,25 +398,17 @@ async fn copy_and_finalize<K: Sink>(
     sink.phase(Phase::Copying, "Copying", msg)
         .await
         .map_err(WorkflowError::Sink)?;
-    let stats = Arc::new(CopyStats::new());
-    sink.copying(stats.clone(), total);
-    let plan = copy_plan(spec, conn, prepared, throttle);
-    let mut live = match &spec.catch_up {
-        Some(c) => Some(super::catchup::CatchUpRun::start(spec, conn, c, prepared, sink).await?),
-        None => None,
-    };
+    sink.copying(stats.clone(), Some(total));
     let started = Instant::now();
-    tokio::pin!(rotation);
     let copied = tokio::select! {
-        r = run_copy(plan.clone(), stats.clone(), stop.clone()) => r,
+        r = opened.run() => r,
         () = &mut rotation => unreachable!("the rotation loop never ends"),
     };
-    copied.map_err(|e| match e {
-        CopyError::Cancelled => WorkflowError::Cancelled,
-        e => WorkflowError::Copy(e),
-    })?;
+    copied.map_err(copy_error)?;
     let copy_time = started.elapsed();
     let snap = stats.snapshot();
+    // Slices that restarted took their totals again from their new snapshot.
+    let expected = stats.expected(max_docs).unwrap_or(total);
     if let Some(run) = &mut live {
         let cut = tokio::select! {
             r = super::cutover::live(run, spec, conn, prepared, &plan, sink, &stop) => r?,
@@ -370,7 +419,10 @@ async fn copy_and_finalize<K: Sink>(
             stats: snap,
             prepared: prepared.clone(),
             dest_count: cut.dest_count,
+            expected: cut.expected,
+            paging: paging_name,
             verified: cut.verified,
+            checkpoints: stats.checkpoints(),
             copy_time,
             retries,
             cutover: Some(cut),
@@ -404,8 +456,10 @@ async fn copy_and_finalize<K: Sink>(
     }
     let found = if conn.dest_info.is_serverless() {
         // Nothing was tuned; Serverless has no refresh and indexes asynchronously.
-        let expected = prepared.dest_was_empty.then(|| snap.read - snap.failed);
-        super::serverless::settled_count(dst, didx, expected).await
+        let want = prepared
+            .dest_was_empty
+            .then(|| expected.saturating_sub(snap.failed));
+        super::serverless::settled_count(dst, didx, want).await
     } else {
         restore_destination(dst, didx, &prepared.original_settings).await?;
         dst.refresh(didx)
@@ -414,27 +468,46 @@ async fn copy_and_finalize<K: Sink>(
         dst.count(didx, None).await
     }
     .map_err(|source| WorkflowError::Destination { during, source })?;
-    if prepared.dest_was_empty {
-        let expected = snap.read - snap.failed;
-        if found != expected {
-            return Err(WorkflowError::Verification {
-                expected,
-                found,
-                read: snap.read,
-                failed: snap.failed,
-            });
-        }
+    // Only an empty destination without a pipeline (which may drop documents) must hold exactly
+    // the source's snapshot minus what failed; the copier's own counters are not evidence.
+    let verified = prepared.dest_was_empty && spec.dest.pipeline.is_none();
+    if verified && found != expected.saturating_sub(snap.failed) {
+        return Err(WorkflowError::CountMismatch {
+            expected,
+            failed: snap.failed,
+            found,
+        });
     }
     let retries = snap.retries + conn.source.retries() + conn.dest.retries();
+    let mut prepared = prepared.clone();
+    prepared.total = Some(expected);
     Ok(Outcome {
         stats: snap,
-        prepared: prepared.clone(),
+        prepared,
         dest_count: found,
-        verified: prepared.dest_was_empty,
+        expected,
+        paging: paging_name,
+        verified,
+        checkpoints: stats.checkpoints(),
         copy_time,
         retries,
         cutover: None,
     })
+}
+
+fn copy_error(e: CopyError) -> WorkflowError {
+    match e {
+        CopyError::Cancelled => WorkflowError::Cancelled,
+        e => WorkflowError::Copy(e),
+    }
+}
+
+/// The scroll / point-in-time keep-alive (`source.scroll`, default `5m`).
+fn keep_alive(spec: &RemoteReindexSpec) -> String {
+    spec.source
+        .scroll
+        .as_ref()
+        .map_or_else(|| "5m".to_string(), |d| d.0.clone())
 }
 
 fn copy_plan(
@@ -442,6 +515,7 @@ fn copy_plan(
     conn: &Connected,
     prepared: &Prepared,
     throttle: Arc<Throttle>,
+    paging: Paging,
 ) -> CopyPlan {
     let bulk_bytes = spec
         .dest
@@ -459,11 +533,8 @@ fn copy_plan(
         source_index: spec.source.index.clone(),
         query: spec.source.query.clone(),
         page_size: spec.source.size.unwrap_or(1000).clamp(1, 10_000) as u32,
-        keep_alive: spec
-            .source
-            .scroll
-            .as_ref()
-            .map_or_else(|| "5m".to_string(), |d| d.0.clone()),
+        keep_alive: keep_alive(spec),
+        paging,
         slices: prepared.slices,
         max_docs: spec.source.max_docs.map(|n| n as u64),
         dest: conn.dest.clone(),
@@ -479,6 +550,7 @@ fn copy_plan(
         bulk_bytes,
         max_concurrent_bulk,
         proceed_on_conflict: spec.conflicts == Some(Conflicts::Proceed),
+        dest_was_empty: prepared.dest_was_empty,
         max_failed_docs: spec.max_failed_docs.unwrap_or(0).max(0) as u64,
         throttle,
         resume: prepared.checkpoints.clone(),

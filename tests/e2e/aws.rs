@@ -422,7 +422,9 @@ mod fake_sts {
                             "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error></ErrorResponse>".to_string(),
                         );
                     }
-                    let exp = chrono::Utc::now() + ttl;
+                    let exp = k8s_openapi::jiff::Timestamp::now()
+                        .checked_add(ttl)
+                        .unwrap();
                     (
                         StatusCode::OK,
                         format!(
@@ -430,7 +432,7 @@ mod fake_sts {
                             keys.id,
                             keys.secret,
                             keys.token.clone().unwrap_or_default(),
-                            exp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                            exp.strftime("%Y-%m-%dT%H:%M:%SZ")
                         ),
                     )
                 }
@@ -470,7 +472,9 @@ mod fake_container_credentials {
                             r#"{"message":"invalid token"}"#.to_string(),
                         );
                     }
-                    let exp = chrono::Utc::now() + chrono::Duration::hours(6);
+                    let exp = k8s_openapi::jiff::Timestamp::now()
+                        .checked_add(std::time::Duration::from_secs(6 * 3600))
+                        .unwrap();
                     (
                         StatusCode::OK,
                         serde_json::json!({
@@ -478,7 +482,7 @@ mod fake_container_credentials {
                             "SecretAccessKey": keys.secret,
                             "Token": keys.token,
                             "AccountId": "123456789012",
-                            "Expiration": exp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            "Expiration": exp.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
                         })
                         .to_string(),
                     )

@@ -157,7 +157,7 @@ async fn deleting_mid_copy_stops_it_restores_settings_and_clears_the_scroll() {
     let _op = Operator::start(&ns, dst.url(), &[]).await;
     // 500 documents/s over 20,000: the copy takes 40 s, a wide and deterministic window.
     let spec = json!({
-        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 500},
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 500, "paging": "scroll"},
         "dest": {"index": "logs-copy"},
         "requestsPerSecond": 500,
     });
@@ -436,7 +436,7 @@ async fn a_killed_operator_is_resumed_with_the_recorded_settings() {
     dest_with_settings(dst.url(), "logs-copy").await;
     let mut op = Operator::start(&ns, dst.url(), &[]).await;
     let spec = json!({
-        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 500},
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 500, "paging": "scroll"},
         "dest": {"index": "logs-copy"},
         "requestsPerSecond": 500,
     });
@@ -593,7 +593,7 @@ async fn sigterm_stops_copies_restoring_settings_and_the_next_operator_resumes()
     dest_with_settings(dst.url(), "logs-copy").await;
     let mut op = Operator::start(&ns, dst.url(), &[]).await;
     let spec = json!({
-        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 500},
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 500, "paging": "scroll"},
         "dest": {"index": "logs-copy"},
         "requestsPerSecond": 500,
     });

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, real servers (see `harness`).
 
+mod accounting;
 mod aws;
 mod cli;
 mod controller;
@@ -7,8 +8,10 @@ mod controller_auth;
 mod copy;
 mod engine;
 mod examples;
+mod fault_proxy;
 mod harness;
 mod live;
+mod lost_response;
 mod metrics;
 mod network;
 mod nginx;

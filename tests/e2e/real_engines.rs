@@ -201,7 +201,7 @@ async fn three_slices_on_a_three_shard_source_copy_everything_once() {
     assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
     assert!(err.contains("with 3 slice(s)"), "{}", tail(&err));
     assert!(
-        out.contains("copied 6000 of 6000 documents (0 failed"),
+        out.contains("copied 6000 of 6000 documents expected (0 failed"),
         "{out}"
     );
     assert_same_documents(src.url(), &sidx, dst.url(), &didx, 6000).await;
@@ -407,7 +407,7 @@ async fn real_429s_from_a_one_slot_write_queue_are_retried_without_loss() {
         json!({"settings": {"number_of_shards": 3, "number_of_replicas": 0}, "mappings": {"dynamic": false}}),
     )
     .await;
-    let docs: Vec<Doc> = (0..4000)
+    let docs: Vec<Doc> = (0..2000)
         .map(|i| Doc {
             id: format!("q{i}"),
             source: format!(r#"{{"i":{i},"pad":"{}"}}"#, "p".repeat(300)),
@@ -427,7 +427,7 @@ async fn real_429s_from_a_one_slot_write_queue_are_retried_without_loss() {
     .await;
     assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
     assert!(
-        out.contains("copied 4000 of 4000 documents (0 failed"),
+        out.contains("copied 2000 of 2000 documents expected (0 failed"),
         "{out}"
     );
     let rejected = write_rejections(dst.url()).await - before;
@@ -435,10 +435,10 @@ async fn real_429s_from_a_one_slot_write_queue_are_retried_without_loss() {
         rejected > 0,
         "the engine rejected no write: the test did not provoke 429s"
     );
-    assert_same_documents(src.url(), &sidx, dst.url(), "dst", 4000).await;
+    assert_same_documents(src.url(), &sidx, dst.url(), "dst", 2000).await;
     report_fault(
         &format!("real OpenSearch 2.19 write queue of 1 ({rejected} rejections)"),
-        4000,
+        2000,
         count(dst.url(), "dst").await,
         rewritten(dst.url(), "dst").await,
         "exit 0 (verified)",
@@ -510,6 +510,167 @@ async fn a_scroll_expired_on_a_real_engine_while_the_copier_is_stopped_restarts_
         tail(&err)
     );
     assert_same_documents(src.url(), &sidx, dst.url(), &didx, 3000).await;
+    delete_index(src.url(), &sidx).await;
+    delete_index(dst.url(), &didx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opensearch_1_and_3_private_nodes_copy_upwards_and_refuse_downwards() {
+    // OpenSearch 1.3 and 3.x are not shared (docs/engines.md): private nodes, started together.
+    let os1 = tokio::task::spawn_blocking(|| own_engine(EngineKind::OpenSearch1, &[]));
+    let os3 = tokio::task::spawn_blocking(|| own_engine(EngineKind::OpenSearch3, &[]));
+    let (os1, os3) = (os1.await.unwrap(), os3.await.unwrap());
+    let os2 = engine(EngineKind::OpenSearch2);
+    let docs = real_hostile_docs(300);
+    let sidx = unique_index("os1-src");
+    load_source(EngineKind::OpenSearch1, os1.url(), &sidx, &docs).await;
+    // 1.3 → 2.19 → 3.x, each checked document by document.
+    let mid = unique_index("os2-mid");
+    for (src, s, dst, d, summary) in [
+        (
+            os1.url(),
+            &sidx,
+            os2.url(),
+            &mid,
+            "OpenSearch 1.3.20 → OpenSearch 2.19.6",
+        ),
+        (
+            os2.url(),
+            &mid,
+            os3.url(),
+            &"dst".to_string(),
+            "OpenSearch 2.19.6 → OpenSearch 3.9.0",
+        ),
+    ] {
+        let (code, out, err) = run_yaml(&spec(src, s, dst, d, "", "")).await;
+        assert_eq!(code, 0, "{summary}: {out}\n{}", tail(&err));
+        assert!(err.contains(summary), "{summary}: {}", tail(&err));
+        assert_same_documents(src, s, dst, d, 300).await;
+    }
+    // 3.x → 2.19 and 2.19 → 1.3 are refused before anything is written.
+    for (src, s, dst, message) in [
+        (
+            os3.url(),
+            "dst",
+            os2.url(),
+            "the source runs OpenSearch 3.9.0 and the destination OpenSearch 2.19.6",
+        ),
+        (
+            os2.url(),
+            mid.as_str(),
+            os1.url(),
+            "the source runs OpenSearch 2.19.6 and the destination OpenSearch 1.3.20",
+        ),
+    ] {
+        let didx = unique_index("refused");
+        let (code, _, err) = run_yaml(&format!(
+            "{}  preflightTimeout: 1s\n",
+            spec(src, s, dst, &didx, "", "")
+        ))
+        .await;
+        assert_eq!(code, 3, "{message}: {}", tail(&err));
+        let line = error_line(&err);
+        assert!(
+            line.starts_with("error [VersionMismatch]") && line.contains(message),
+            "{line}"
+        );
+    }
+    delete_index(os2.url(), &mid).await;
+}
+
+#[tokio::test]
+async fn native_remote_reindex_between_the_shared_engines_is_allowed() {
+    // scripts/test.sh starts the shared nodes with reindex.remote.whitelist/allowlist 127.0.0.1:*,
+    // so the engines' own `_reindex` from a remote works between them (a baseline for the copier).
+    // Pairs that work per docs/engines.md: ES 6.8 → ES 7.17, ES 7.17 → OS 2.19.
+    let (es6, es7, os2) = (
+        engine(EngineKind::Elasticsearch6),
+        engine(EngineKind::Elasticsearch7),
+        engine(EngineKind::OpenSearch2),
+    );
+    for (kind, src, dst) in [
+        (EngineKind::Elasticsearch6, &es6, &es7),
+        (EngineKind::Elasticsearch7, &es7, &os2),
+    ] {
+        let (sidx, didx) = (unique_index("native-src"), unique_index("native-dst"));
+        load_source(kind, src.url(), &sidx, &real_hostile_docs(100)).await;
+        // Native reindex does not copy the mapping: without it the u64 values fail dynamic mapping.
+        create_index(dst.url(), &didx, mapping(false)).await;
+        let (s, v) = call(
+            "POST",
+            &format!("{}/_reindex?wait_for_completion=true&refresh=true", dst.url()),
+            Some(json!({"source": {"remote": {"host": src.url()}, "index": sidx, "size": 50}, "dest": {"index": didx}})),
+        )
+        .await;
+        assert_eq!(s, 200, "{kind:?} → {:?}: {v}", dst.kind);
+        assert_eq!(v["total"], json!(100), "{v}");
+        assert_eq!(v["failures"], json!([]), "{v}");
+        assert_eq!(count(dst.url(), &didx).await, 100);
+        delete_index(src.url(), &sidx).await;
+        delete_index(dst.url(), &didx).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PRODUCT BUG (temporary ignore, see docs/engines.md): an OpenSearch source in compatibility mode (GET / answers 7.10.2) is refused with VersionMismatch"]
+async fn opensearch_in_compatibility_mode_is_copied_as_the_opensearch_it_is() {
+    // `compatibility.override_main_response_version=true` (AWS OpenSearch Service's
+    // "compatibility mode") makes GET / answer version.number 7.10.2 without
+    // version.distribution; GET /_nodes/_local still reports the real 2.19.6.
+    let src = tokio::task::block_in_place(|| {
+        own_engine(
+            EngineKind::OpenSearch2,
+            &[("compatibility.override_main_response_version", "true")],
+        )
+    });
+    let (_, root) = call("GET", &format!("{}/", src.url()), None).await;
+    assert_eq!(root["version"]["number"], json!("7.10.2"), "{root}");
+    let dst = engine(EngineKind::OpenSearch2);
+    let didx = unique_index("compat-dst");
+    load_source(
+        EngineKind::OpenSearch2,
+        src.url(),
+        "src",
+        &real_hostile_docs(100),
+    )
+    .await;
+    let (code, out, err) = run_yaml(&spec(src.url(), "src", dst.url(), &didx, "", "")).await;
+    // Today: `error [VersionMismatch]: the source runs OpenSearch 7.10.2 and the destination
+    // OpenSearch 2.19.6: a remote's major version must not be newer than the destination's`.
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
+    assert!(
+        err.contains("OpenSearch 2.19.6 → OpenSearch 2.19.6"),
+        "the real version is reported: {}",
+        tail(&err)
+    );
+    assert_same_documents(src.url(), "src", dst.url(), &didx, 100).await;
+    delete_index(dst.url(), &didx).await;
+}
+
+#[tokio::test]
+#[ignore = "PRODUCT BUG (minor, temporary ignore, see docs/engines.md): real engines keep `_meta.remote_reindex: null` after the copy"]
+async fn the_destination_mapping_keeps_the_users_meta_and_no_marker_key() {
+    let (src, dst) = (
+        engine(EngineKind::Elasticsearch7),
+        engine(EngineKind::OpenSearch2),
+    );
+    let (sidx, didx) = (unique_index("meta-src"), unique_index("meta-dst"));
+    create_index(
+        src.url(),
+        &sidx,
+        json!({"settings": {"number_of_replicas": 0}, "mappings": {"dynamic": false, "_meta": {"owner": "team-a", "n": 1}, "properties": {"tag": {"type": "keyword"}}}}),
+    )
+    .await;
+    load(src.url(), &sidx, &real_hostile_docs(20)).await;
+    let (code, out, err) = run_yaml(&spec(src.url(), &sidx, dst.url(), &didx, "", "")).await;
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
+    let (_, m) = call("GET", &format!("{}/{didx}/_mapping", dst.url()), None).await;
+    // Today: {"owner":"team-a","remote_reindex":null,"n":1}.
+    assert_eq!(
+        m[&didx]["mappings"]["_meta"],
+        json!({"owner": "team-a", "n": 1}),
+        "{m}"
+    );
     delete_index(src.url(), &sidx).await;
     delete_index(dst.url(), &didx).await;
 }

@@ -196,7 +196,7 @@ async fn older_elasticsearch_and_opensearch_sources_copy_into_the_current_server
         assert_eq!(code, 0, "{}: {out}\n{}", claim.number, tail(&err));
         assert!(err.contains(summary), "{}: {}", claim.number, tail(&err));
         assert!(
-            out.contains("copied 150 of 150 documents (0 failed"),
+            out.contains("copied 150 of 150 documents expected (0 failed"),
             "{out}"
         );
         let (a, b) = (

@@ -154,14 +154,25 @@ async fn sigkill_twice_mid_copy_never_rewrites_finished_slices() {
 
 #[tokio::test]
 async fn sigterm_checkpoints_and_the_successor_continues_the_scroll_without_rewrites() {
+    sigterm_then_continue("scroll").await;
+}
+
+#[tokio::test]
+async fn sigterm_checkpoints_and_the_successor_continues_the_pit_without_rewrites() {
+    sigterm_then_continue("pit").await;
+}
+
+/// SIGTERM mid-copy: the drained checkpoints hold each running slice's cursor (a scroll id, or
+/// a point in time and its `search_after`), and the successor continues exactly there.
+async fn sigterm_then_continue(paging: &str) {
     let client = client().await;
     apply_crd().await;
-    let ns = namespace(&client, "rr-term2").await;
+    let ns = namespace(&client, &format!("rr-term-{paging}")).await;
     let (src, dst) = (noida(), noida());
     load(src.url(), "logs", &docs(8000)).await;
     let mut op = Operator::start(&ns, dst.url(), &[]).await;
     let spec = json!({
-        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 200, "slices": 2},
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 200, "slices": 2, "paging": paging},
         "dest": {"index": "logs-copy"},
         "requestsPerSecond": 1500,
     });
@@ -195,9 +206,12 @@ async fn sigterm_checkpoints_and_the_successor_continues_the_scroll_without_rewr
         .unwrap()
         .slices
         .iter()
-        .filter_map(|c| c.scroll_id.clone())
+        .filter_map(|c| match paging {
+            "scroll" => c.scroll_id.clone(),
+            _ => c.pit_id.clone().filter(|_| c.search_after.is_some()),
+        })
         .collect();
-    assert!(!kept.is_empty(), "the scrolls are kept for the successor");
+    assert!(!kept.is_empty(), "the cursors are kept for the successor");
     patch_spec(&client, &ns, "graceful", json!({"requestsPerSecond": null})).await;
     let op = Operator::start(&ns, dst.url(), &[]).await;
     let obj = wait_terminal(&client, &ns, "graceful", Duration::from_secs(120)).await;
@@ -205,7 +219,7 @@ async fn sigterm_checkpoints_and_the_successor_continues_the_scroll_without_rewr
     assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}\n{}", op.log());
     assert!(
         op.log()
-            .contains("continuing the scroll left by an earlier process"),
+            .contains("continuing where an earlier process left off"),
         "{}",
         op.log()
     );
@@ -216,13 +230,13 @@ async fn sigterm_checkpoints_and_the_successor_continues_the_scroll_without_rewr
     );
     let again = rewritten(dst.url(), "logs-copy").await;
     report_fault(
-        "operator SIGTERMed mid-copy, successor continues the scroll",
+        &format!("operator SIGTERMed mid-copy, successor continues the {paging} cursor"),
         8000,
         count(dst.url(), "logs-copy").await,
         again,
         "Succeeded",
     );
-    assert_eq!(again, 0, "continuing the scroll rewrites nothing");
+    assert_eq!(again, 0, "continuing the cursor rewrites nothing");
     // Continuing the scrolls re-read nothing: every document was written exactly once.
     for id in src_docs.keys().step_by(97) {
         assert_eq!(

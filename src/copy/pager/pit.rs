@@ -1,0 +1,72 @@
+//! The point in time shared by all slices of a copy, renewed once when it expired.
+
+use crate::search::{PitApi, SearchClient, SearchError};
+use tokio::sync::Mutex;
+
+/// A point in time on the source index, shared by the slices. Its keep-alive is the copy's
+/// `source.scroll`, extended by every search on it.
+#[derive(Debug)]
+pub struct SharedPit {
+    source: SearchClient,
+    api: PitApi,
+    index: String,
+    keep_alive: String,
+    /// (generation, id): the generation counts renewals, so that slices noticing the same
+    /// expiry open one new point in time, not one each.
+    current: Mutex<(u64, String)>,
+}
+
+impl SharedPit {
+    /// Wraps an open point in time.
+    pub fn new(
+        source: SearchClient,
+        api: PitApi,
+        index: String,
+        keep_alive: String,
+        id: String,
+    ) -> Self {
+        SharedPit {
+            source,
+            api,
+            index,
+            keep_alive,
+            current: Mutex::new((0, id)),
+        }
+    }
+
+    /// The API the source offers.
+    pub fn api(&self) -> PitApi {
+        self.api
+    }
+
+    /// The current generation and id.
+    pub async fn current(&self) -> (u64, String) {
+        self.current.lock().await.clone()
+    }
+
+    /// After a search found generation `seen` gone: opens a new point in time unless another
+    /// slice already did; returns the current one.
+    pub async fn renew(&self, seen: u64) -> Result<(u64, String), SearchError> {
+        let mut cur = self.current.lock().await;
+        if cur.0 == seen {
+            let id = self
+                .source
+                .open_pit(self.api, &self.index, &self.keep_alive)
+                .await?;
+            tracing::warn!(
+                generation = seen + 1,
+                "the point in time expired; opened a new one"
+            );
+            *cur = (seen + 1, id);
+        }
+        Ok(cur.clone())
+    }
+
+    /// Closes the current point in time (best effort: it expires anyway).
+    pub async fn close(&self) {
+        let id = self.current.lock().await.1.clone();
+        if let Err(e) = self.source.close_pit(self.api, &id).await {
+            tracing::warn!(error = %e, "could not close the point in time; it expires after its keep-alive");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Pre-flight choice of the paging mode: a probe, never a version number.
+
+use super::{Paging, SharedPit};
+use crate::search::{SearchClient, SearchError};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// What `spec.source.paging` asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PagingChoice {
+    /// PIT where the probe succeeds, scroll otherwise.
+    #[default]
+    Auto,
+    /// PIT or fail.
+    Pit,
+    /// Scroll.
+    Scroll,
+}
+
+/// Picks the paging mode for reading `index` with `query`. The probe opens a point in time
+/// (either API), runs one `size: 1` search on it sorted by `_shard_doc`, and one sliced search:
+/// all must succeed for PIT paging (OpenSearch 2.x has PIT but no `_shard_doc`, and no other
+/// cheap total order: it is read by scroll). The PIT opened by a successful probe is the one
+/// the copy uses. `Err` only when `choice` is `Pit` and the probe failed, or the source failed
+/// in a way the probe cannot judge.
+pub async fn choose(
+    source: &SearchClient,
+    index: &str,
+    query: Option<&Value>,
+    keep_alive: &str,
+    choice: PagingChoice,
+) -> Result<Paging, String> {
+    if choice == PagingChoice::Scroll {
+        return Ok(Paging::Scroll);
+    }
+    match probe(source, index, query, keep_alive).await {
+        Ok(p) => Ok(p),
+        Err(why) if choice == PagingChoice::Auto => {
+            tracing::info!(reason = %why, "reading the source by scroll");
+            Ok(Paging::Scroll)
+        }
+        Err(why) => Err(format!(
+            "source.paging is pit, but the source cannot page by point in time: {why}"
+        )),
+    }
+}
+
+async fn probe(
+    source: &SearchClient,
+    index: &str,
+    query: Option<&Value>,
+    keep_alive: &str,
+) -> Result<Paging, String> {
+    let show = |e: SearchError| e.to_string();
+    let Some((api, id)) = source.probe_pit(index, keep_alive).await.map_err(show)? else {
+        return Err("no point-in-time API".into());
+    };
+    let query = query.cloned().unwrap_or_else(|| json!({"match_all": {}}));
+    let mut body = json!({
+        "size": 1,
+        "query": query,
+        "sort": ["_shard_doc"],
+        "pit": {"id": id, "keep_alive": keep_alive},
+        "track_total_hits": false,
+    });
+    let mut result = source.search_pit_raw(&body).await.map(|_| ());
+    if result.is_ok() {
+        body["slice"] = json!({"id": 0, "max": 2});
+        result = source.search_pit_raw(&body).await.map(|_| ());
+    }
+    let shared = SharedPit::new(
+        source.clone(),
+        api,
+        index.to_string(),
+        keep_alive.to_string(),
+        id,
+    );
+    match result {
+        Ok(()) => Ok(Paging::Pit(Arc::new(shared))),
+        Err(e) => {
+            shared.close().await;
+            Err(format!(
+                "a search sorted by _shard_doc on a point in time failed: {e}"
+            ))
+        }
+    }
+}
