@@ -13,7 +13,9 @@ use super::error::WorkflowError;
 use super::resolve::Connected;
 use super::run::{Prepared, Sink};
 use crate::api::{CatchUp, CatchUpStatus, Phase, RemoteReindexSpec, RoundStatus};
-use crate::copy::{CopyError, CopyPlan, CopyStats, StatsSnapshot, Stop, WriteOp, run_copy};
+use crate::copy::{
+    CopyError, CopyPlan, CopyStats, Paging, PagingChoice, StatsSnapshot, Stop, WriteOp, run_copy,
+};
 use crate::search::SearchError;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -222,6 +224,21 @@ impl<'a> CatchUpRun<'a> {
         let next = self.take_mark(from).await?;
         let mut plan = base.clone();
         plan.query = Some(self.query(from));
+        // Each round reads its own snapshot: a new point in time (the initial copy's is closed),
+        // or scrolls.
+        let choice = match &base.paging {
+            Paging::Pit(_) => PagingChoice::Pit,
+            Paging::Scroll => PagingChoice::Scroll,
+        };
+        plan.paging = crate::copy::pager::choose(
+            &self.conn.source,
+            &self.spec.source.index,
+            plan.query.as_ref(),
+            &base.keep_alive,
+            choice,
+        )
+        .await
+        .map_err(WorkflowError::SourceNotCopyable)?;
         plan.op = WriteOp::Index;
         plan.max_docs = None;
         plan.resume = Vec::new();
