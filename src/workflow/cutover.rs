@@ -127,14 +127,16 @@ pub async fn cut_over<K: Sink>(
                 })?;
             set_block = true;
         }
-        // Writes acknowledged just before the block may not be searchable yet; `overlap` is by
-        // definition how late a write may become visible, so the final round waits that long.
-        let wait = run.overlap();
-        tracing::info!(wait = ?wait, "source write-blocked; waiting one overlap before the final round");
-        tokio::select! {
-            _ = stop.requested() => {}
-            _ = tokio::time::sleep(wait) => {}
-        }
+    }
+    // Writes acknowledged just before the trigger (or the block) may not be searchable yet (the
+    // source's refresh); `overlap` is by definition how late a write may become visible, so the
+    // final round waits that long. Seen on OpenSearch 2.19: the last writes before the trigger
+    // were missed without it.
+    let wait = run.overlap();
+    tracing::info!(wait = ?wait, "waiting one overlap before the final round");
+    tokio::select! {
+        _ = stop.requested() => {}
+        _ = tokio::time::sleep(wait) => {}
     }
     let result = after_block(run, spec, conn, prepared, base, sink, stop, &cutover).await;
     if set_block && result.is_err() {
