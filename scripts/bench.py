@@ -2,16 +2,18 @@
 """Copy benchmark (not run in CI): the destination's bulk ceiling vs this engine vs elasticdump.
 
 usage: scripts/bench.sh [N] [--dest noida|osmem|both] [--skip-elasticdump]
+       scripts/bench.sh [N] --modes     (Engine vs Server mode on real engines, see modes())
 
 For each destination kind, on one machine in one run: generates N documents (0.2-20 KiB) into a
 noida-db source; measures (a) the ceiling: best docs/s of 1, 2, 4 and 8 parallel curl loaders
 posting the same documents as pre-built NDJSON bulks (source server running); (b) this engine with
 1 slice, with `slices: auto` and without gzip responses
-(each the best of two runs); (c) elasticdump --limit=1000 and the best of 100/1000/5000.
+(each the best of two runs); (c) slices=auto with `verify: Checksum`, whose row names the checksum's time next
+to the copy's; (d) elasticdump --limit=1000 and the best of 100/1000/5000.
 Prints docs/s, MB/s, ratio to the ceiling and to elasticdump, CPU seconds per 1k docs and peak RSS
 of each copier (from wait4 on the copier process itself, servers excluded).
 """
-import argparse, json, os, shutil, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.environ.get("RR_TOOLS", os.path.expanduser("~/.cache/remote-reindex"))
@@ -30,7 +32,8 @@ def start(kind, d):
 def run_measured(cmd, **kw):
     """Runs cmd; returns (wall s, cpu s, peak RSS MiB) of that process alone."""
     t0 = time.time()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    kw.setdefault("stdout", subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, **kw)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.time() - t0
     err = p.stderr.read().decode(errors="replace")
@@ -98,7 +101,80 @@ spec:
   source: {{remote: {{host: "{src}", compressResponses: {str(gzip).lower()}}}, index: src, slices: {slices}}}
   dest: {{remote: {{host: "{dst}"}}, index: dst}}
 """)
-    return run_measured([f"{ROOT}/target/release/remote-reindex", "run", "-f", y]) + (count(dst, "dst"),)
+    return run_measured([binary(), "run", "-f", y]) + (count(dst, "dst"),)
+
+def binary():
+    return os.environ.get("RR_BIN", f"{ROOT}/target/release/remote-reindex")
+
+def jvm_cpu(d):
+    """CPU seconds an engine's JVM (pid in DIR/pid) has used so far."""
+    pid = open(os.path.join(d, "pid")).read().strip()
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def engine_start(kind, d, *settings):
+    out = subprocess.check_output([f"{ROOT}/scripts/engine.sh", "start", kind, "0", d, *settings], text=True)
+    return next(l.split("=", 1)[1] for l in out.splitlines() if l.startswith("url="))
+
+def mode_copy(src, dst, src_d, dst_d, work, mode):
+    """One copy in `mode` (Engine or Server) on real engines: (wall, operator CPU, peak RSS,
+    docs, destination JVM CPU, source JVM CPU)."""
+    req("DELETE", f"{dst}/dst")
+    y = os.path.join(work, f"{mode}.yaml")
+    open(y, "w").write(f"""apiVersion: reindex.dev/v1alpha1
+kind: RemoteReindex
+metadata: {{name: bench}}
+spec:
+  mode: {mode}
+  source: {{remote: {{host: "{src}"}}, index: src}}
+  dest: {{remote: {{host: "{dst}"}}, index: dst}}
+""")
+    d0, s0 = jvm_cpu(dst_d), jvm_cpu(src_d)
+    wall, cpu, rss = run_measured([binary(), "run", "-f", y])
+    return wall, cpu, rss, count(dst, "dst"), jvm_cpu(dst_d) - d0, jvm_cpu(src_d) - s0
+
+def modes(n, work):
+    """Engine vs Server mode on the same data: Elasticsearch 7.17 → OpenSearch 2.19 (the
+    destination allows the source for its remote reindex). Each the best of two runs
+    (RR_BENCH_RUNS)."""
+    src_d, dst_d = os.path.join(work, "es7"), os.path.join(work, "os2")
+    src = engine_start("elasticsearch-7", src_d)
+    host_port = src.split("://", 1)[1]
+    dst = engine_start("opensearch-2", dst_d, f"reindex.remote.allowlist={host_port}")
+    try:
+        subprocess.check_call([sys.executable, f"{ROOT}/scripts/load-docs.py", src, "src", str(n), "--min-bytes", "200", "--max-bytes", str(20 * 1024)])
+        print(f"\n{n} documents; Elasticsearch 7.17 → OpenSearch 2.19, one machine\n")
+        print("| mode | docs/s | operator CPU s/1k docs | destination JVM CPU s/1k docs | source JVM CPU s/1k docs | operator peak RSS MiB | docs |")
+        print("|---|---|---|---|---|---|---|")
+        for mode in ("Engine", "Server"):
+            runs = int(os.environ.get("RR_BENCH_RUNS", "2"))
+            wall, cpu, rss, got, dcpu, scpu = min((mode_copy(src, dst, src_d, dst_d, work, mode) for _ in range(runs)), key=lambda r: r[0])
+            print(f"| {mode} | {got / wall:.0f} | {cpu / got * 1000:.3f} | {dcpu / got * 1000:.3f} | {scpu / got * 1000:.3f} | {rss:.0f} | {got} |")
+    finally:
+        for d in (src_d, dst_d):
+            subprocess.call([f"{ROOT}/scripts/engine.sh", "stop", d])
+
+def engine_checksum(src, dst, work):
+    """slices=auto with `verify: Checksum`: returns the run's measures plus the copy's and the
+    checksum's own seconds, parsed from the success line."""
+    fresh(dst, "dst"); req("DELETE", f"{dst}/dst")
+    y = os.path.join(work, "checksum.yaml")
+    open(y, "w").write(f"""apiVersion: reindex.dev/v1alpha1
+kind: RemoteReindex
+metadata: {{name: bench}}
+spec:
+  source: {{remote: {{host: "{src}"}}, index: src, slices: auto}}
+  dest: {{remote: {{host: "{dst}"}}, index: dst}}
+  verify: Checksum
+""")
+    out = os.path.join(work, "checksum.out")
+    with open(out, "w") as f:
+        wall, cpu, rss = run_measured([f"{ROOT}/target/release/remote-reindex", "run", "-f", y], stdout=f)
+    line = open(out).read()
+    copy_s = float(re.search(r"\) in ([0-9.]+)s \(", line).group(1))
+    check_s = float(re.search(r"compared in ([0-9.]+)s", line).group(1))
+    return wall, cpu, rss, count(dst, "dst"), copy_s, check_s
 
 def elasticdump(src, dst, limit, work):
     fresh(dst, "ed")
@@ -112,8 +188,14 @@ def main():
     ap.add_argument("n", type=int, nargs="?", default=200_000)
     ap.add_argument("--dest", default="both", choices=["noida", "osmem", "both"])
     ap.add_argument("--skip-elasticdump", action="store_true")
+    ap.add_argument("--modes", action="store_true", help="only Engine vs Server mode on real engines (scripts/engine.sh)")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="rr-bench.")
+    if a.modes:
+        try:
+            return modes(a.n, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     servers = []
     try:
         src = start("noida", os.path.join(work, "src")); servers.append(os.path.join(work, "src"))
@@ -132,6 +214,8 @@ def main():
                 wall, cpu, rss, got = min((engine(src, dst, work, slices, gzip) for _ in range(2)), key=lambda r: r[0])
                 label = f"remote-reindex slices={slices}" + ("" if gzip else ", compressResponses=false")
                 rows.append((kind, label, got / wall, cpu / got * 1000, rss, got))
+            wall, cpu, rss, got, copy_s, check_s = engine_checksum(src, dst, work)
+            rows.append((kind, f"remote-reindex slices=auto, verify: Checksum (checksum {check_s:.1f}s = {check_s / copy_s:.2f}x the copy's {copy_s:.1f}s; docs/s over both)", got / wall, cpu / got * 1000, rss, got))
             if not a.skip_elasticdump:
                 eds = {}
                 for limit in (100, 1000, 5000):

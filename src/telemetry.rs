@@ -1,5 +1,7 @@
 //! Logging set-up: `tracing` to stderr, text or JSON, filtered by `RUST_LOG` (default `info`).
+//! Text is coloured only when stderr is a terminal: a log file or a pipe gets plain text.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.
@@ -18,7 +20,8 @@ pub fn init(format: LogFormat, default_level: &str) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -49,6 +49,11 @@ pub struct Endpoint {
     /// TCP/TLS connect timeout (default `30s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout: Option<EsDuration>,
+    /// Extra HTTP headers sent with every request to this cluster (in `mode: Server`, sent by the
+    /// destination's remote reindex). Plain text in the resource: not for credentials, and
+    /// `Authorization` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
     /// A path prefix for clusters behind a reverse proxy, e.g. `/es`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^/[^?#\s]*$"))]

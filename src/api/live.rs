@@ -196,11 +196,14 @@ pub(crate) fn check(spec: &super::RemoteReindexSpec, errs: &mut Vec<super::valid
             "requires spec.cutover.verify: Checksum (a count cannot tell which documents the source deleted)".into(),
         ));
     }
-    if cutover.is_some() && verify == CutoverVerify::Checksum {
+    if cutover.is_some()
+        && verify == CutoverVerify::Checksum
+        && let Some(p) = &spec.dest.pipeline
+    {
         errs.push(invalid(
-            "spec.cutover.verify",
-            "Checksum needs the checksum verifier, which this build does not include yet; set verify: Count".into(),
-        ));
+                "spec.cutover.verify",
+                format!("Checksum cannot be used with an ingest pipeline (spec.dest.pipeline `{p}` changes documents, so they would never match the source); use Count"),
+            ));
     }
     if let Some(cut) = cutover {
         for (i, a) in cut.aliases.iter().enumerate() {

@@ -24,13 +24,21 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress.summary"}"#,
     printcolumn = r#"{"name":"Docs/s","type":"string","jsonPath":".status.progress.docsPerSecond"}"#,
-    printcolumn = r#"{"name":"ETA","type":"string","jsonPath":".status.progress.eta","priority":1}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Lag","type":"string","jsonPath":".status.catchUp.lastRound.lag"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"ETA","type":"string","jsonPath":".status.progress.eta","priority":1}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
     validation = r#"self.source.remote.host != (has(self.dest.remote) ? self.dest.remote.host : '') || self.source.index != self.dest.index"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteReindexSpec {
+    /// Who copies: `Engine` (default) reads the source and writes the destination from the
+    /// operator; `Server` has the destination pull the documents itself with its own
+    /// `_reindex` from `source.remote`, so only the destination must be reachable by the
+    /// operator (see the README, "Server mode").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CopyMode>,
     /// Where the documents come from.
     pub source: Source,
     /// Where the documents go.
@@ -72,6 +80,28 @@ pub struct RemoteReindexSpec {
     /// Requires `catchUp`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cutover: Option<super::live::Cutover>,
+    /// How the finished copy is checked against the source: `Count` (default) compares the
+    /// destination's document count with the source's, `Checksum` also compares every
+    /// document's id, routing and `_source` (a second read of both indices), `None` skips the
+    /// check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verify>,
+}
+
+/// How the finished copy is checked against the source: `Count` (default) compares the
+/// destination's document count with the source's, `Checksum` also compares every document's
+/// id, routing and `_source` (a second read of both indices), `None` skips the check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Verify {
+    /// The destination holds as many documents as the source had to give.
+    #[default]
+    Count,
+    /// Both indices are read again and an order-independent digest of every document's id,
+    /// routing and canonical `_source` is compared; differences are narrowed down to ids.
+    /// Refused with `dest.pipeline` and `source.maxDocs` (the two sides may rightly differ).
+    Checksum,
+    /// No verification: the success message says "not verified".
+    None,
 }
 
 /// The source of the copy.
@@ -162,6 +192,24 @@ pub struct Dest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 64))]
     pub max_concurrent_bulk: Option<i64>,
+}
+
+/// Who moves the documents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum CopyMode {
+    /// The operator scrolls the source and bulk-writes the destination.
+    #[default]
+    Engine,
+    /// The destination's `_reindex` task pulls from `source.remote`; the operator prepares,
+    /// follows the task and finalizes.
+    Server,
+}
+
+impl RemoteReindexSpec {
+    /// The copy mode, `Engine` when unset.
+    pub fn mode(&self) -> CopyMode {
+        self.mode.unwrap_or_default()
+    }
 }
 
 /// Version-conflict policy.

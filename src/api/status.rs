@@ -41,15 +41,22 @@ pub struct RemoteReindexStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<CopyTarget>,
     /// Per-slice checkpoints: after a restart, done slices are not copied again and a running
-    /// slice continues its scroll when that is safe.
+    /// slice continues its scroll or point in time when that is safe.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slices: Vec<SliceStatus>,
+    /// `mode: Server`: the destination's `_reindex` task, `<node>:<id>`, recorded as soon as it
+    /// starts; a restarted operator follows it again by this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
     /// A capped sample of documents that failed, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<FailedDoc>,
     /// Live migration: high-water mark, rounds and lag of the catch-up, and the cutover time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catch_up: Option<super::live::CatchUpStatus>,
+    /// The result of the last verification against the source (`spec.verify: Checksum`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
     /// When the copy started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
@@ -299,4 +306,31 @@ pub struct FailedDoc {
     pub status: i64,
     /// The error type and reason from the destination.
     pub reason: String,
+}
+
+/// What a verification compared and found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// How the copy was verified (`Count` or `Checksum`).
+    pub method: super::Verify,
+    /// Documents the source holds (for the query).
+    pub expected: i64,
+    /// Documents the destination holds.
+    pub found: i64,
+    /// Documents of the source absent from the destination.
+    #[serde(default)]
+    pub missing: i64,
+    /// Documents in the destination that the source does not have.
+    #[serde(default)]
+    pub unexpected: i64,
+    /// Documents in both whose routing or `_source` differ.
+    #[serde(default)]
+    pub differing: i64,
+    /// Up to 20 ids of missing, unexpected or differing documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_ids: Vec<String>,
+    /// Buckets of ids too large to narrow down (the counts above are then lower bounds).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unresolved_buckets: i64,
 }

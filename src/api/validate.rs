@@ -72,6 +72,11 @@ pub fn validate(
             "no destination cluster: set spec.dest.remote.host or start with --dest-host",
         )),
     }
+    super::validate_server::check_headers("spec.source.remote", &spec.source.remote, &mut errs);
+    if let Some(ep) = spec.dest.remote.as_ref() {
+        super::validate_server::check_headers("spec.dest.remote", ep, &mut errs);
+    }
+    super::validate_server::check_server_mode(spec, dest_remote, &mut errs);
     if let Err(m) = check_index_name(&spec.source.index) {
         errs.push(invalid("spec.source.index", m));
     }
@@ -157,6 +162,20 @@ pub fn validate(
         ));
     }
     super::live::check(spec, &mut errs);
+    if spec.verify == Some(super::Verify::Checksum) {
+        if let Some(p) = &spec.dest.pipeline {
+            errs.push(invalid(
+                "spec.verify",
+                format!("Checksum cannot be used with an ingest pipeline (spec.dest.pipeline `{p}` changes documents, so they would never match the source); use Count or None"),
+            ));
+        }
+        if spec.source.max_docs.is_some() {
+            errs.push(invalid(
+                "spec.verify",
+                "Checksum cannot be used with spec.source.maxDocs (an arbitrary subset of the source is copied); use Count or None",
+            ));
+        }
+    }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
 
@@ -466,5 +485,32 @@ mod tests {
             "InvalidSpec",
             "not a DNS name",
         );
+    }
+
+    #[test]
+    fn checksum_is_refused_where_the_sides_may_rightly_differ() {
+        let spec = |extra: &str| -> RemoteReindexSpec {
+            let y = format!(
+                "source: {{remote: {{host: 'http://127.0.0.1:9200'}}, index: a}}\ndest: {{remote: {{host: 'http://127.0.0.1:9201'}}, index: b{extra}}}\nverify: Checksum\n"
+            );
+            serde_json::from_value(serde_saphyr::from_str(&y).unwrap()).unwrap()
+        };
+        let p = Policy::default();
+        assert!(validate(&spec(""), None, &p).is_ok());
+        let errs = validate(&spec(", pipeline: strip"), None, &p).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.field == "spec.verify" && e.message.contains("ingest pipeline")),
+            "{errs:?}"
+        );
+        let mut s = spec("");
+        s.source.max_docs = Some(10);
+        let errs = validate(&s, None, &p).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.message.contains("maxDocs")),
+            "{errs:?}"
+        );
+        s.verify = Some(crate::api::Verify::Count);
+        assert!(validate(&s, None, &p).is_ok());
     }
 }

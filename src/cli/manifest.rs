@@ -1,8 +1,8 @@
-//! Reads the files a user would `kubectl apply`: one `RemoteReindex` plus the Secrets and
-//! ConfigMaps it references. Unknown fields are errors, not silently dropped.
+//! Reads the files a user would `kubectl apply`: one `RemoteReindex` (or one `Migration`) plus the
+//! Secrets and ConfigMaps it references. Unknown fields are errors, not silently dropped.
 
-use crate::api::RemoteReindex;
-use crate::workflow::{ConfigKind, SecretSource};
+use crate::api::{Migration, RemoteReindex};
+use crate::workflow::{ConfigKind, SecretError, SecretSource};
 use base64::Engine;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -13,14 +13,56 @@ use std::path::Path;
 #[error("{0}")]
 pub struct ManifestError(pub String);
 
-/// The parsed manifests.
-#[derive(Debug)]
-pub struct Manifests {
-    /// The one `RemoteReindex`.
-    pub reindex: RemoteReindex,
+/// The parsed manifests: one resource of type `R` and the Secrets/ConfigMaps beside it. `Debug`
+/// names the Secrets and ConfigMaps and their keys, never a value.
+pub struct Manifests<R = RemoteReindex> {
+    /// The one `RemoteReindex` (for `Manifests<Migration>`, the one `Migration`; the field keeps
+    /// its first name so that callers of the single-copy loader are unchanged).
+    pub reindex: R,
     /// Its namespace (`default` when unset).
     pub namespace: String,
     objects: BTreeMap<(Kind, String, String), BTreeMap<String, Vec<u8>>>,
+}
+
+impl<R: std::fmt::Debug> std::fmt::Debug for Manifests<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let objects: Vec<String> = self
+            .objects
+            .iter()
+            .map(|((kind, ns, name), data)| {
+                let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+                format!("{kind:?} {ns}/{name} keys [{}]", keys.join(", "))
+            })
+            .collect();
+        f.debug_struct("Manifests")
+            .field("reindex", &self.reindex)
+            .field("namespace", &self.namespace)
+            .field("objects", &objects)
+            .finish()
+    }
+}
+
+/// What `run -f` was given.
+#[derive(Debug)]
+pub enum Loaded {
+    /// One `RemoteReindex` (boxed: a spec is a few kilobytes).
+    Reindex(Box<Manifests<RemoteReindex>>),
+    /// One `Migration` (boxed, as `Reindex`).
+    Migration(Box<Manifests<Migration>>),
+}
+
+/// The resource kinds the files may hold.
+pub trait ManifestKind: serde::de::DeserializeOwned + kube::Resource {
+    /// The `kind`.
+    const KIND: &'static str;
+}
+
+impl ManifestKind for RemoteReindex {
+    const KIND: &'static str = "RemoteReindex";
+}
+
+impl ManifestKind for Migration {
+    const KIND: &'static str = "Migration";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,62 +71,96 @@ enum Kind {
     ConfigMap,
 }
 
-impl Manifests {
-    /// Loads and checks the given files (`-` is standard input).
+impl Manifests<RemoteReindex> {
+    /// Loads and checks the given files (`-` is standard input): one `RemoteReindex`.
     pub fn load(paths: &[impl AsRef<Path>]) -> Result<Manifests, ManifestError> {
-        let mut reindexes = Vec::new();
-        let mut objects = BTreeMap::new();
-        for path in paths {
-            let path = path.as_ref();
-            let text = if path == Path::new("-") {
-                std::io::read_to_string(std::io::stdin())
-                    .map_err(|e| ManifestError(format!("reading standard input: {e}")))?
-            } else {
-                std::fs::read_to_string(path)
-                    .map_err(|e| ManifestError(format!("{}: {e}", path.display())))?
-            };
-            let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
-                .map_err(|e| ManifestError(format!("{}: invalid YAML: {e}", path.display())))?;
-            for (i, doc) in docs.into_iter().enumerate() {
-                if doc.is_null() {
-                    continue;
+        let (docs, objects) = read(paths)?;
+        Manifests::from_docs(docs, objects)
+    }
+
+    /// Loads one `RemoteReindex` or one `Migration`, whichever the files hold.
+    pub fn load_any(paths: &[impl AsRef<Path>]) -> Result<Loaded, ManifestError> {
+        let (docs, objects) = read(paths)?;
+        if docs.iter().any(|(_, d)| d["kind"] == Migration::KIND) {
+            Manifests::<Migration>::from_docs(docs, objects).map(|m| Loaded::Migration(Box::new(m)))
+        } else {
+            Manifests::from_docs(docs, objects).map(|m| Loaded::Reindex(Box::new(m)))
+        }
+    }
+}
+
+type Objects = BTreeMap<(Kind, String, String), BTreeMap<String, Vec<u8>>>;
+
+/// The resources (`reindex.dev/v1alpha1` documents) and the Secrets/ConfigMaps of the files.
+fn read(paths: &[impl AsRef<Path>]) -> Result<(Vec<(String, Value)>, Objects), ManifestError> {
+    let mut reindexes = Vec::new();
+    let mut objects = BTreeMap::new();
+    for path in paths {
+        let path = path.as_ref();
+        let text = if path == Path::new("-") {
+            std::io::read_to_string(std::io::stdin())
+                .map_err(|e| ManifestError(format!("reading standard input: {e}")))?
+        } else {
+            std::fs::read_to_string(path)
+                .map_err(|e| ManifestError(format!("{}: {e}", path.display())))?
+        };
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
+            .map_err(|e| ManifestError(format!("{}: invalid YAML: {e}", path.display())))?;
+        for (i, doc) in docs.into_iter().enumerate() {
+            if doc.is_null() {
+                continue;
+            }
+            let at = format!("{} (document {})", path.display(), i + 1);
+            let kind = doc["kind"].as_str().unwrap_or_default().to_string();
+            let api = doc["apiVersion"].as_str().unwrap_or_default().to_string();
+            match (api.as_str(), kind.as_str()) {
+                ("reindex.dev/v1alpha1", "RemoteReindex" | "Migration") => {
+                    reindexes.push((at, doc))
                 }
-                let at = format!("{} (document {})", path.display(), i + 1);
-                let kind = doc["kind"].as_str().unwrap_or_default().to_string();
-                let api = doc["apiVersion"].as_str().unwrap_or_default().to_string();
-                match (api.as_str(), kind.as_str()) {
-                    ("reindex.dev/v1alpha1", "RemoteReindex") => reindexes.push((at, doc)),
-                    ("v1", "Secret") => {
-                        let (ns, name, data) = secret_data(&doc, &at)?;
-                        objects.insert((Kind::Secret, ns, name), data);
-                    }
-                    ("v1", "ConfigMap") => {
-                        let (ns, name, data) = config_map_data(&doc, &at)?;
-                        objects.insert((Kind::ConfigMap, ns, name), data);
-                    }
-                    _ => {
-                        return Err(ManifestError(format!(
-                            "{at}: unsupported object `{api}/{kind}`; expected one reindex.dev/v1alpha1 RemoteReindex and v1 Secrets/ConfigMaps"
-                        )));
-                    }
+                ("v1", "Secret") => {
+                    let (ns, name, data) = secret_data(&doc, &at)?;
+                    objects.insert((Kind::Secret, ns, name), data);
+                }
+                ("v1", "ConfigMap") => {
+                    let (ns, name, data) = config_map_data(&doc, &at)?;
+                    objects.insert((Kind::ConfigMap, ns, name), data);
+                }
+                _ => {
+                    return Err(ManifestError(format!(
+                        "{at}: unsupported object `{api}/{kind}`; expected one reindex.dev/v1alpha1 RemoteReindex or Migration and v1 Secrets/ConfigMaps"
+                    )));
                 }
             }
         }
+    }
+    Ok((reindexes, objects))
+}
+
+impl<R: ManifestKind> Manifests<R> {
+    fn from_docs(docs: Vec<(String, Value)>, objects: Objects) -> Result<Self, ManifestError> {
+        let kind = R::KIND;
+        if let Some((at, d)) = docs.iter().find(|(_, d)| d["kind"] != kind) {
+            return Err(ManifestError(format!(
+                "{at}: a {} beside a {kind}; run one at a time",
+                d["kind"].as_str().unwrap_or_default()
+            )));
+        }
+        let mut reindexes = docs;
         let (at, doc) = match reindexes.len() {
             1 => reindexes.pop().expect("one element"),
             0 => {
-                return Err(ManifestError(
-                    "no RemoteReindex (apiVersion reindex.dev/v1alpha1) in the given files".into(),
-                ));
+                return Err(ManifestError(format!(
+                    "no {kind} (apiVersion reindex.dev/v1alpha1) in the given files"
+                )));
             }
             n => {
                 return Err(ManifestError(format!(
-                    "{n} RemoteReindex objects given; run one at a time"
+                    "{n} {kind} objects given; run one at a time"
                 )));
             }
         };
         let mut unknown = Vec::new();
-        let reindex: RemoteReindex = serde_ignored::deserialize(doc, |p| {
+        let resource: R = serde_ignored::deserialize(doc, |p| {
             let p = p.to_string();
             if !matches!(p.as_str(), "apiVersion" | "kind" | "status")
                 && !p.starts_with("metadata.")
@@ -100,13 +176,13 @@ impl Manifests {
                 unknown.join(", ")
             )));
         }
-        let namespace = reindex
-            .metadata
+        let namespace = resource
+            .meta()
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
         Ok(Manifests {
-            reindex,
+            reindex: resource,
             namespace,
             objects,
         })
@@ -114,7 +190,10 @@ impl Manifests {
 
     /// A [`SecretSource`] over the given Secrets/ConfigMaps, limited to the resource's namespace.
     pub fn secrets(&self) -> LocalSecrets<'_> {
-        LocalSecrets { m: self }
+        LocalSecrets {
+            namespace: &self.namespace,
+            objects: &self.objects,
+        }
     }
 }
 
@@ -171,7 +250,8 @@ fn config_map_data(doc: &Value, at: &str) -> Result<Named, ManifestError> {
 
 /// Secrets and ConfigMaps from the files, visible only in the resource's namespace.
 pub struct LocalSecrets<'a> {
-    m: &'a Manifests,
+    namespace: &'a str,
+    objects: &'a Objects,
 }
 
 impl SecretSource for LocalSecrets<'_> {
@@ -179,15 +259,37 @@ impl SecretSource for LocalSecrets<'_> {
         &self,
         kind: ConfigKind,
         name: &str,
-    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>, SecretError> {
         let k = match kind {
             ConfigKind::Secret => Kind::Secret,
             ConfigKind::ConfigMap => Kind::ConfigMap,
         };
         Ok(self
-            .m
             .objects
-            .get(&(k, self.m.namespace.clone(), name.to_string()))
+            .get(&(k, self.namespace.to_string(), name.to_string()))
             .cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_output_shows_no_secret_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(
+            &path,
+            "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {name: r}\nspec:\n  source: {remote: {host: 'https://a.example.com', basicAuth: {secretRef: {name: c}}}, index: a}\n  dest: {index: b}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: c}\ndata: {username: ZWxhc3RpYw==}\nstringData: {password: hunter2-very-secret}\n",
+        )
+        .unwrap();
+        let m = super::Manifests::load(&[&path]).unwrap();
+        let shown = format!("{m:?}");
+        assert!(
+            shown.contains("Secret default/c keys [password, username]"),
+            "{shown}"
+        );
+        for secret in ["hunter2-very-secret", "elastic", "ZWxhc3Rp", "104, 117"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! `remote-reindex controller`.
 
 pub mod manifest;
+mod migrate;
+mod plan;
 mod progress;
 mod run;
 
@@ -27,12 +29,37 @@ pub enum Command {
     /// Run one copy from manifests, without Kubernetes (exit codes: 0 copied and verified,
     /// 1 copy or verification failed, 2 invalid input, 3 pre-flight failure, 130 interrupted).
     Run(run::RunArgs),
-    /// Print the CustomResourceDefinition (YAML).
-    Crd,
-    /// Print the field reference generated from the CRD schema (Markdown, `docs/reference.md`).
-    Docs,
+    /// Print a CustomResourceDefinition (YAML): `remotereindex` (default), `reindexpolicy` or
+    /// `migration`.
+    Crd {
+        /// Which CRD.
+        #[arg(value_enum, default_value_t = CrdKind::Remotereindex)]
+        kind: CrdKind,
+    },
+    /// Resolve a Migration's indices against its source and print what it would copy, flag
+    /// what the destination will reject and list what is not migrated; writes nothing
+    /// (exit codes: 0, 2 invalid input, 3 pre-flight failure).
+    Plan(plan::PlanArgs),
+    /// Print a field reference generated from a CRD schema (Markdown): `remotereindex` (default,
+    /// `docs/reference.md`) or `migration` (`docs/migration-reference.md`).
+    Docs {
+        /// Which CRD.
+        #[arg(value_enum, default_value_t = CrdKind::Remotereindex)]
+        kind: CrdKind,
+    },
     /// Run the Kubernetes operator (kubeconfig or in-cluster; exit code 1 on a startup error).
     Controller(crate::controller::ControllerArgs),
+}
+
+/// The CRDs `remote-reindex crd` prints.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum CrdKind {
+    /// `remotereindexes.reindex.dev` (`crds/remotereindex.yaml`).
+    Remotereindex,
+    /// `reindexpolicies.reindex.dev` (`crds/reindexpolicy.yaml`).
+    Reindexpolicy,
+    /// `migrations.reindex.dev` (`crds/migration.yaml`).
+    Migration,
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -46,12 +73,29 @@ pub fn main() -> i32 {
     };
     crate::search::install_crypto_provider();
     match cli.command {
-        Command::Crd => {
-            print!("{}", crate::api::crd_yaml());
+        Command::Crd { kind } => {
+            match kind {
+                CrdKind::Remotereindex => print!("{}", crate::api::crd_yaml()),
+                CrdKind::Reindexpolicy => print!("{}", crate::api::policy_crd_yaml()),
+                CrdKind::Migration => print!("{}", crate::api::migration_crd_yaml()),
+            }
             0
         }
-        Command::Docs => {
-            print!("{}", crate::api::reference::reference_markdown());
+        Command::Plan(args) => {
+            telemetry::init(cli.log_format, "warn");
+            runtime().block_on(plan::run(args))
+        }
+        Command::Docs { kind } => {
+            match kind {
+                CrdKind::Remotereindex => print!("{}", crate::api::reference::reference_markdown()),
+                CrdKind::Reindexpolicy => {
+                    eprintln!("the ReindexPolicy fields are documented in docs/security.md");
+                    return 2;
+                }
+                CrdKind::Migration => {
+                    print!("{}", crate::api::reference::migration_reference_markdown())
+                }
+            }
             0
         }
         Command::Run(args) => {

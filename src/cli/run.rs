@@ -1,11 +1,11 @@
 //! `remote-reindex run -f FILE…`: the local driver of the workflow.
 
-use super::manifest::Manifests;
+use super::manifest::{Loaded, Manifests};
 use super::progress;
 use crate::api::validate::Policy;
 use crate::api::{Endpoint, Phase};
 use crate::copy::{CopyStats, Stop, StopMode, Throttle};
-use crate::workflow::{self, Prepared, Settings, Sink};
+use crate::workflow::{self, PreflightRetry, Prepared, Settings, Sink};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Manifest files (multi-document YAML; `-` for standard input): one RemoteReindex and the
-    /// Secrets/ConfigMaps it references.
+    /// Manifest files (multi-document YAML; `-` for standard input): one RemoteReindex (or one
+    /// Migration) and the Secrets/ConfigMaps it references.
     #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
     /// Destination cluster when the resource has no `spec.dest.remote`.
@@ -68,6 +68,14 @@ impl Sink for TerminalSink {
         Ok(())
     }
 
+    async fn task(&self, task: Option<&str>) -> Result<(), String> {
+        match task {
+            Some(t) => eprintln!("task: {t}"),
+            None => eprintln!("task cancelled"),
+        }
+        Ok(())
+    }
+
     async fn cutover_requested(&self) {
         // `run -f` cuts over when the manifest says `trigger: true` and a round ended within
         // maxLag; otherwise it keeps catching up until interrupted.
@@ -85,6 +93,10 @@ impl Sink for TerminalSink {
             "Expected: {expected} documents in the source's snapshot (read by {paging}); the destination is verified against it"
         );
         Ok(())
+    }
+
+    async fn preflight_retry(&self, retry: PreflightRetry) {
+        eprintln!("Pending [{}]: {}", retry.reason, retry.message());
     }
 
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {
@@ -107,17 +119,10 @@ fn shown(s: &crate::api::RecordedSetting) -> String {
     s.value.clone().unwrap_or_else(|| "(unset)".into())
 }
 
-/// Runs the copy; returns the exit code.
-pub async fn run(args: RunArgs) -> i32 {
-    let manifests = match Manifests::load(&args.files) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    let settings = Settings {
-        dest_default: args.dest_host.map(|host| Endpoint {
+/// Driver settings of a local run: `--dest-host` and `--allow-system-indices`.
+pub(super) fn local_settings(args: &RunArgs, namespace: &str) -> Settings {
+    Settings {
+        dest_default: args.dest_host.clone().map(|host| Endpoint {
             host,
             ..Default::default()
         }),
@@ -125,9 +130,23 @@ pub async fn run(args: RunArgs) -> i32 {
             allow_system_indices: args.allow_system_indices,
             ..Default::default()
         },
-        namespace: manifests.namespace.clone(),
+        namespace: namespace.to_string(),
         user_agent: None,
+        link_local_allowed: None,
+    }
+}
+
+/// Runs the copy; returns the exit code.
+pub async fn run(args: RunArgs) -> i32 {
+    let manifests = match Manifests::load_any(&args.files) {
+        Ok(Loaded::Reindex(m)) => *m,
+        Ok(Loaded::Migration(m)) => return super::migrate::run(*m, args).await,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
     };
+    let settings = local_settings(&args, &manifests.namespace);
     let spec = &manifests.reindex.spec;
     let stop = Arc::new(Stop::new());
     let on_signal = stop.clone();

@@ -1,6 +1,7 @@
 //! Finalizer cleanup: stop the copy (the workflow restores the destination's settings and the
 //! engine clears its scrolls), or, when no copy runs here but the status shows an interrupted
-//! one (a dead process), clear its scrolls and restore the recorded settings.
+//! one (a dead process), cancel its reindex task (`mode: Server`), clear its scrolls and restore
+//! the recorded settings.
 
 use super::context::Context;
 use super::reconcile::{FINALIZER, ReconcileError};
@@ -55,7 +56,11 @@ pub async fn cleanup(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Actio
     }
     let status = obj.status.clone().unwrap_or_default();
     let terminal = status.phase.is_some_and(Phase::is_terminal);
-    if terminal || (status.original_settings.is_none() && status.open_scrolls.is_empty()) {
+    if terminal
+        || (status.original_settings.is_none()
+            && status.open_scrolls.is_empty()
+            && status.task.is_none())
+    {
         return Ok(Action::await_change());
     }
     let reference = obj.object_ref(&());
@@ -88,8 +93,15 @@ async fn leftovers(
     status: &RemoteReindexStatus,
 ) -> Result<(), (String, bool)> {
     let ns = obj.namespace().unwrap_or_default();
-    let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
-    let settings = ctx.settings(&ns);
+    // The policy holds for cleanup too: nothing connects to a host it refuses.
+    let decision = ctx
+        .policies
+        .evaluate(&ctx.client, &ns, &obj.spec, ctx.dest_default.as_ref())
+        .await
+        .map_err(|r| (r.to_string(), false))?;
+    let secrets =
+        KubeSecrets::new(ctx.client.clone(), &ns).requiring_label(decision.secret_label.clone());
+    let settings = ctx.settings(&ns, &decision);
     let conn = match tokio::time::timeout(
         CONNECT_TIMEOUT,
         workflow::connect(&obj.spec, &secrets, &settings),
@@ -100,6 +112,14 @@ async fn leftovers(
         Ok(Err(e)) => return Err((e.to_string(), e.is_retryable_preflight())),
         Err(_) => return Err(("timed out connecting to the clusters".into(), true)),
     };
+    if let Some(task) = &status.task
+        && let Err(e) = conn.dest.cancel_task(task).await
+    {
+        return Err((
+            format!("could not cancel the destination's reindex task {task}: {e}"),
+            e.is_transient(),
+        ));
+    }
     if let Err(e) = conn.source.clear_scroll(&status.open_scrolls).await {
         tracing::warn!(error = %e, "could not clear the scrolls of an interrupted copy (they expire by themselves)");
     }

@@ -2,9 +2,11 @@
 //! the operator's policy and metrics.
 
 use super::metrics::Metrics;
+use super::policy::Policies;
 use super::registry::Registry;
 use crate::api::Endpoint;
 use crate::api::validate::Policy;
+use crate::policy::Decision;
 use crate::workflow::Settings;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
@@ -20,22 +22,30 @@ pub struct Context {
     pub registry: Registry,
     /// The destination used when `spec.dest.remote` is absent (`--dest-host`).
     pub dest_default: Option<Endpoint>,
-    /// Allowed hosts and system-index policy.
-    pub policy: Policy,
+    /// The `ReindexPolicy` resources and the operator-wide limits, evaluated at each copy's start.
+    pub policies: Policies,
     /// `User-Agent` for search requests.
     pub user_agent: Option<String>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Whether this process may write now (leader election's budget); checked before every
+    /// status write.
+    pub leadership: std::sync::Arc<super::leader::Leadership>,
 }
 
 impl Context {
-    /// Workflow settings for a resource in `namespace`.
-    pub fn settings(&self, namespace: &str) -> Settings {
+    /// Workflow settings for a resource in `namespace` that `decision` allowed (hosts were
+    /// checked by the policy, so validation does not check them again).
+    pub fn settings(&self, namespace: &str, decision: &Decision) -> Settings {
         Settings {
             dest_default: self.dest_default.clone(),
-            policy: self.policy.clone(),
+            policy: Policy {
+                allowed_remote_hosts: vec!["*".into()],
+                allow_system_indices: decision.allow_system_indices,
+            },
             namespace: namespace.to_string(),
             user_agent: self.user_agent.clone(),
+            link_local_allowed: Some(decision.allowed_link_local.clone()),
         }
     }
 

@@ -1,15 +1,94 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, so that several replicas can run and
 //! only one drives copies. Expiry is judged like client-go does: by how long the Lease record
 //! has stayed unchanged as observed locally, never by comparing clocks across machines.
+//!
+//! A leader may act only within its [`Leadership`] budget: the lease duration minus a margin,
+//! counted from when its last successful renewal was *sent* (a standby starts counting no
+//! earlier than that). Every Lease call has a timeout, so a hung API connection cannot keep a
+//! leader believing in itself; a process that was paused (SIGSTOP, a VM freeze) past its budget
+//! finds it spent when it runs again and writes nothing more.
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// Until when this process may act as the leader. Without leader election it always may.
+#[derive(Debug)]
+pub struct Leadership {
+    /// `None`: no election (always allowed); else the instant the budget ends.
+    until: Mutex<Option<Instant>>,
+    /// The candidate's identity, with leader election.
+    identity: Option<String>,
+}
+
+impl Leadership {
+    /// No leader election: every write is allowed.
+    pub fn unelected() -> Self {
+        Leadership {
+            until: Mutex::new(None),
+            identity: None,
+        }
+    }
+
+    /// Leader election as `identity`: nothing is allowed until the Lease is held.
+    pub fn elected(identity: &str) -> Self {
+        Leadership {
+            until: Mutex::new(Some(Instant::now())),
+            identity: Some(identity.to_string()),
+        }
+    }
+
+    /// The candidate's identity (with leader election): status writes name it as their field
+    /// manager, so `managedFields` shows which replica wrote last.
+    pub fn identity(&self) -> Option<&str> {
+        self.identity.as_deref()
+    }
+
+    /// `Err` with the reason when this process must not act as the leader now.
+    pub fn check(&self) -> Result<(), String> {
+        if self.identity.is_none() {
+            return Ok(());
+        }
+        let until = self.until.lock().unwrap_or_else(|p| p.into_inner());
+        match *until {
+            Some(t) if Instant::now() < t => Ok(()),
+            _ => Err("this replica's leader election budget is spent (its Lease was not renewed in time, or another replica holds it)".into()),
+        }
+    }
+
+    /// When the budget ends (`None` without election).
+    pub fn until(&self) -> Option<Instant> {
+        *self.until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A renewal sent at `sent` succeeded: act until `sent + budget`.
+    fn renewed(&self, sent: Instant, budget: Duration) {
+        let mut until = self.until.lock().unwrap_or_else(|p| p.into_inner());
+        *until = Some(sent + budget);
+    }
+
+    /// Leadership is lost: act no more.
+    pub fn revoke(&self) {
+        if self.identity.is_some() {
+            *self.until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+    }
+}
+
+/// Why a Lease call failed.
+#[derive(Debug, thiserror::Error)]
+enum LeaseError {
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+    #[error("the API server did not answer within {0:?}")]
+    TimedOut(Duration),
+}
 
 /// One candidate for one Lease.
 pub struct LeaderElection {
@@ -18,6 +97,7 @@ pub struct LeaderElection {
     identity: String,
     duration: Duration,
     observed: Mutex<Option<(String, Instant)>>,
+    leadership: Arc<Leadership>,
 }
 
 impl LeaderElection {
@@ -28,6 +108,7 @@ impl LeaderElection {
         name: &str,
         identity: &str,
         duration: Duration,
+        leadership: Arc<Leadership>,
     ) -> Self {
         LeaderElection {
             api: Api::namespaced(client, namespace),
@@ -35,13 +116,57 @@ impl LeaderElection {
             identity: identity.to_string(),
             duration: duration.max(Duration::from_secs(2)),
             observed: Mutex::new(None),
+            leadership,
         }
+    }
+
+    /// How long a leader may act after sending a renewal that succeeds: the lease duration
+    /// minus a fifth of it. A standby takes over no earlier than a lease duration after it
+    /// first saw the renewed record, which is after the renewal was sent; the margin covers
+    /// clock rate differences and scheduling delays. A write that passed the check just before
+    /// the budget ended and arrives late is refused by its `resourceVersion` once the new
+    /// leader has written.
+    fn budget(&self) -> Duration {
+        self.duration - self.duration / 5
+    }
+
+    /// How often the Lease is renewed: four attempts fit in a budget.
+    fn renew_every(&self) -> Duration {
+        self.duration / 5
+    }
+
+    /// The timeout of one Lease request: half the lease duration, at most 10 s. The budget's
+    /// end is watched while a request is in flight, so a slow answer that still comes in time
+    /// counts, and a hung one cannot extend the budget.
+    fn call_timeout(&self) -> Duration {
+        (self.duration / 2).min(Duration::from_secs(10))
+    }
+
+    async fn call<T>(
+        &self,
+        f: impl Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, LeaseError> {
+        let t = self.call_timeout();
+        tokio::time::timeout(t, f)
+            .await
+            .map_err(|_| LeaseError::TimedOut(t))?
+            .map_err(LeaseError::Kube)
+    }
+
+    /// One attempt: on success the budget starts from when it was sent.
+    async fn attempt(&self) -> Result<bool, LeaseError> {
+        let sent = Instant::now();
+        let held = self.try_acquire_or_renew().await?;
+        if held {
+            self.leadership.renewed(sent, self.budget());
+        }
+        Ok(held)
     }
 
     /// Waits until this candidate holds the Lease.
     pub async fn acquire(&self) {
         loop {
-            match self.try_acquire_or_renew().await {
+            match self.attempt().await {
                 Ok(true) => return,
                 Ok(false) => {}
                 Err(e) => {
@@ -53,42 +178,57 @@ impl LeaderElection {
     }
 
     /// Renews the Lease until `stop`; cancels the returned token when leadership is lost
-    /// (another holder, or no successful renewal within the lease duration).
-    pub fn keep_renewing(self: std::sync::Arc<Self>, stop: CancellationToken) -> CancellationToken {
+    /// (another holder, or the budget of the last successful renewal spent), revoking the
+    /// [`Leadership`] first.
+    pub fn keep_renewing(self: Arc<Self>, stop: CancellationToken) -> CancellationToken {
         let lost = CancellationToken::new();
         let lost2 = lost.clone();
         tokio::spawn(async move {
-            let mut last_renewed = Instant::now();
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(self.duration / 3) => {}
-                }
-                match self.try_acquire_or_renew().await {
-                    Ok(true) => last_renewed = Instant::now(),
-                    Ok(false) => {
-                        tracing::error!(lease = %self.name, "leader election: another replica holds the Lease now");
-                        lost2.cancel();
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "leader election: renewing the Lease failed")
-                    }
-                }
-                // Stop before another replica may consider the Lease expired.
-                if last_renewed.elapsed() > self.duration * 2 / 3 {
-                    tracing::error!(lease = %self.name, "leader election: could not renew the Lease in time");
-                    lost2.cancel();
-                    return;
-                }
+            let why = self.renew_until_lost(&stop).await;
+            if let Some(why) = why {
+                self.leadership.revoke();
+                tracing::error!(lease = %self.name, "leader election: {why}; this replica stops writing");
+                lost2.cancel();
             }
         });
         lost
     }
 
+    /// Renews every fifth of the lease duration; returns why leadership was lost (`None` on
+    /// `stop`). The budget's end is watched while sleeping and while a renewal is in flight.
+    async fn renew_until_lost(&self, stop: &CancellationToken) -> Option<&'static str> {
+        let spent = "could not renew the Lease in time";
+        loop {
+            // Without a budget (no election) there is nothing to renew.
+            let until = self.leadership.until()?;
+            tokio::select! {
+                _ = stop.cancelled() => return None,
+                _ = tokio::time::sleep_until(until.into()) => return Some(spent),
+                _ = tokio::time::sleep(self.renew_every()) => {}
+            }
+            // Checked after waking too: a paused process wakes with every timer due at once.
+            if self.leadership.check().is_err() {
+                return Some(spent);
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return None,
+                _ = tokio::time::sleep_until(until.into()) => return Some(spent),
+                r = self.attempt() => match r {
+                    Ok(true) => {}
+                    Ok(false) => return Some("another replica holds the Lease now"),
+                    Err(e) => tracing::warn!(error = %e, "leader election: renewing the Lease failed"),
+                },
+            }
+            if self.leadership.check().is_err() {
+                return Some(spent);
+            }
+        }
+    }
+
     /// Gives the Lease up (on a graceful shutdown) so that a standby takes over at once.
     pub async fn release(&self) {
-        let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await else {
+        self.leadership.revoke();
+        let Ok(Some(mut lease)) = self.call(self.api.get_opt(&self.name)).await else {
             return;
         };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
@@ -98,8 +238,7 @@ impl LeaderElection {
         spec.holder_identity = None;
         spec.lease_duration_seconds = Some(1);
         if let Err(e) = self
-            .api
-            .replace(&self.name, &PostParams::default(), &lease)
+            .call(self.api.replace(&self.name, &PostParams::default(), &lease))
             .await
         {
             tracing::warn!(error = %e, "leader election: could not release the Lease");
@@ -108,10 +247,10 @@ impl LeaderElection {
 
     /// Takes the Lease if it is free, expired or already ours (renewing it); `false` when
     /// another live holder has it or a concurrent update won.
-    async fn try_acquire_or_renew(&self) -> Result<bool, kube::Error> {
+    async fn try_acquire_or_renew(&self) -> Result<bool, LeaseError> {
         let now = MicroTime(Timestamp::now());
         let seconds = i32::try_from(self.duration.as_secs()).unwrap_or(i32::MAX);
-        let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+        let Some(mut lease) = self.call(self.api.get_opt(&self.name)).await? else {
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(self.name.clone()),
@@ -126,9 +265,12 @@ impl LeaderElection {
                     ..Default::default()
                 }),
             };
-            return match self.api.create(&PostParams::default(), &lease).await {
+            return match self
+                .call(self.api.create(&PostParams::default(), &lease))
+                .await
+            {
                 Ok(_) => Ok(true),
-                Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                Err(LeaseError::Kube(kube::Error::Api(s))) if s.code == 409 => Ok(false),
                 Err(e) => Err(e),
             };
         };
@@ -146,12 +288,11 @@ impl LeaderElection {
         spec.renew_time = Some(now);
         spec.lease_duration_seconds = Some(seconds);
         match self
-            .api
-            .replace(&self.name, &PostParams::default(), &lease)
+            .call(self.api.replace(&self.name, &PostParams::default(), &lease))
             .await
         {
             Ok(_) => Ok(true),
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(LeaseError::Kube(kube::Error::Api(s))) if s.code == 409 => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -174,5 +315,28 @@ impl LeaderElection {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leadership_is_a_budget_from_the_renewal_sent() {
+        assert!(Leadership::unelected().check().is_ok());
+        let l = Leadership::elected("me");
+        assert_eq!(l.identity(), Some("me"));
+        assert!(l.check().is_err(), "not before the Lease is held");
+        let sent = Instant::now();
+        l.renewed(sent, Duration::from_secs(60));
+        assert!(l.check().is_ok());
+        assert_eq!(l.until(), Some(sent + Duration::from_secs(60)));
+        // A renewal sent longer ago than the budget grants nothing now.
+        l.renewed(sent, Duration::ZERO);
+        assert!(l.check().is_err());
+        l.renewed(sent, Duration::from_secs(60));
+        l.revoke();
+        assert!(l.check().is_err());
     }
 }

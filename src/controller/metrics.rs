@@ -9,6 +9,7 @@
 //! | `reconciliations_total` | counter | reconciliations run |
 //! | `reconcile_errors_total` | counter | reconciliations that failed (retried) |
 //! | `copies_running` | gauge | copies running now |
+//! | `copies_in_phase{phase}` | gauge | running copies by phase: `Pending`, `Copying`, `Finalizing` |
 //! | `copies_finished_total{result}` | counter | copy tasks ended: `succeeded`, `failed`, `interrupted`, `suspended` |
 //! | `copy_failures_total{reason}` | counter | failed copies by condition reason |
 //! | `documents_read_total` | counter | documents read from sources |
@@ -28,6 +29,7 @@
 //! | `catchup_round_documents` | histogram | documents copied per catch-up round |
 //! | `active_copy_catchup_lag_seconds{namespace,name}` | gauge | lag of a running copy's last catch-up round |
 
+use crate::api::Phase;
 use crate::copy::{BulkObserver, StatsSnapshot};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -60,6 +62,13 @@ pub struct RetryLabel {
     pub kind: &'static str,
 }
 
+/// Label `phase` of `copies_in_phase`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabel {
+    /// `Pending`, `Copying` or `Finalizing`.
+    pub phase: &'static str,
+}
+
 /// Labels of the `active_copy_*` gauges.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResourceLabels {
@@ -82,6 +91,8 @@ pub struct Metrics {
     pub reconcile_errors: Counter,
     /// Copies running now.
     pub copies_running: Gauge,
+    /// Running copies by phase.
+    pub copies_in_phase: Family<PhaseLabel, Gauge>,
     /// Copies ended, by result.
     pub copies_finished: Family<ResultLabel, Counter>,
     /// Failed copies, by condition reason.
@@ -129,6 +140,7 @@ impl Default for Metrics {
             reconciliations: Counter::default(),
             reconcile_errors: Counter::default(),
             copies_running: Gauge::default(),
+            copies_in_phase: Family::default(),
             copies_finished: Family::default(),
             copy_failures: Family::default(),
             documents_read: Counter::default(),
@@ -167,6 +179,11 @@ impl Default for Metrics {
             "copies_running",
             "Copies running now",
             m.copies_running.clone(),
+        );
+        r.register(
+            "copies_in_phase",
+            "Running copies by phase (Pending, Copying, Finalizing)",
+            m.copies_in_phase.clone(),
         );
         r.register(
             "copies_finished",
@@ -300,6 +317,7 @@ impl Metrics {
                     .retries
                     .get_or_create(&RetryLabel { kind: "bulk_item" })
                     .clone(),
+                in_phase: self.copies_in_phase.clone(),
                 active_written: self.active_written.clone(),
                 active_expected: self.active_expected.clone(),
                 active_rate: self.active_rate.clone(),
@@ -312,6 +330,7 @@ impl Metrics {
                 name: name.to_string(),
             },
             last: Mutex::new(StatsSnapshot::default()),
+            phase: Mutex::new(None),
         }
     }
 
@@ -350,6 +369,7 @@ struct CopyHandles {
     bulks: Counter,
     bytes: Counter,
     item_retries: Counter,
+    in_phase: Family<PhaseLabel, Gauge>,
     active_written: Family<ResourceLabels, Gauge>,
     active_expected: Family<ResourceLabels, Gauge>,
     active_rate: Family<ResourceLabels, FloatGauge>,
@@ -366,6 +386,8 @@ pub struct CopyMetrics {
     metrics: CopyHandles,
     labels: ResourceLabels,
     last: Mutex<StatsSnapshot>,
+    /// The phase this copy is counted in, in `copies_in_phase`.
+    phase: Mutex<Option<&'static str>>,
 }
 
 impl CopyMetrics {
@@ -373,6 +395,35 @@ impl CopyMetrics {
     /// an earlier process copied must not be counted again by this one.
     pub fn start_from(&self, resumed: &StatsSnapshot) {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = resumed.clone();
+    }
+
+    /// Counts this copy in `copies_in_phase` under `phase` (and no longer under the previous
+    /// one); a terminal phase or suspension counts it nowhere.
+    pub fn set_phase(&self, phase: Phase) {
+        let now = match phase {
+            Phase::Pending => Some("Pending"),
+            Phase::Copying => Some("Copying"),
+            Phase::Syncing => Some("Syncing"),
+            Phase::Finalizing => Some("Finalizing"),
+            Phase::Succeeded | Phase::Failed | Phase::Suspended => None,
+        };
+        let mut cur = self.phase.lock().unwrap_or_else(|p| p.into_inner());
+        if *cur == now {
+            return;
+        }
+        if let Some(old) = cur.take() {
+            self.metrics
+                .in_phase
+                .get_or_create(&PhaseLabel { phase: old })
+                .dec();
+        }
+        if let Some(new) = now {
+            self.metrics
+                .in_phase
+                .get_or_create(&PhaseLabel { phase: new })
+                .inc();
+        }
+        *cur = now;
     }
 
     /// Accounts for `snap` (the copy's counters now), `total` expected documents and the
@@ -430,6 +481,7 @@ impl CopyMetrics {
 
 impl Drop for CopyMetrics {
     fn drop(&mut self) {
+        self.set_phase(Phase::Succeeded);
         let m = &self.metrics;
         m.lag.remove(&self.labels);
         m.active_written.remove(&self.labels);
@@ -504,6 +556,40 @@ mod tests {
             text.contains("remote_reindex_documents_written_total 330"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn copies_are_counted_in_one_phase_and_slice_restarts_add_up() {
+        let m = Metrics::default();
+        let a = m.copy("ns", "a");
+        let b = m.copy("ns", "b");
+        a.set_phase(Phase::Pending);
+        b.set_phase(Phase::Pending);
+        a.set_phase(Phase::Copying);
+        a.set_phase(Phase::Copying);
+        let text = m.render();
+        for line in [
+            r#"remote_reindex_copies_in_phase{phase="Pending"} 1"#,
+            r#"remote_reindex_copies_in_phase{phase="Copying"} 1"#,
+        ] {
+            assert!(text.contains(line), "no `{line}` in:\n{text}");
+        }
+        let restarted = StatsSnapshot {
+            restarts: 2,
+            ..Default::default()
+        };
+        a.update(&restarted, None, None);
+        a.update(&restarted, None, None);
+        b.set_phase(Phase::Failed);
+        drop(a);
+        let text = m.render();
+        for line in [
+            r#"remote_reindex_copies_in_phase{phase="Pending"} 0"#,
+            r#"remote_reindex_copies_in_phase{phase="Copying"} 0"#,
+            "remote_reindex_slice_restarts_total 2",
+        ] {
+            assert!(text.contains(line), "no `{line}` in:\n{text}");
+        }
     }
 
     #[test]

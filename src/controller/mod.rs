@@ -14,6 +14,8 @@ pub mod http;
 pub mod leader;
 pub mod live;
 pub mod metrics;
+pub mod migration;
+pub mod policy;
 pub mod reconcile;
 pub mod registry;
 mod runner;
@@ -37,10 +39,12 @@ pub struct ControllerArgs {
     #[arg(long = "namespace", value_name = "NS")]
     pub namespaces: Vec<String>,
     /// `host:port` globs remote clusters must match (repeatable or comma-separated), like
-    /// Elasticsearch's `reindex.remote.whitelist`.
-    #[arg(long, value_name = "GLOB", value_delimiter = ',', default_value = "*")]
+    /// Elasticsearch's `reindex.remote.whitelist`: the operator-wide ceiling that `ReindexPolicy`
+    /// resources narrow. Not given: no remote host is allowed unless a `ReindexPolicy` lists it.
+    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
     pub allowed_remote_hosts: Vec<String>,
-    /// Allow destination indices whose names start with `.`.
+    /// Allow destination indices whose names start with `.` (a `ReindexPolicy` can allow
+    /// them per namespace with `allowedDestIndices`).
     #[arg(long)]
     pub allow_system_indices: bool,
     /// Address of `/healthz`, `/readyz` and `/metrics`.

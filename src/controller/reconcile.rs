@@ -30,6 +30,9 @@ pub enum ReconcileError {
     /// Deletion could not restore the destination or clear the scrolls yet.
     #[error("cleanup failed: {0}")]
     Cleanup(String),
+    /// A search cluster failed in a way a retry may fix (a Migration's planning).
+    #[error("{0}")]
+    Transient(String),
     /// The API server refused or failed a request.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
@@ -90,6 +93,24 @@ async fn apply(
         if entry.is_running() {
             if only_rate_differs(&entry.spec, &obj.spec) {
                 let rate = obj.spec.requests_per_second.filter(|r| *r > 0.0);
+                if let Some((max, by)) = entry.rate_ceiling()
+                    && rate.is_none_or(|r| r > max)
+                {
+                    if entry.first_warning_for(generation) {
+                        let note = format!(
+                            "spec.requestsPerSecond: {} exceeds the maximum of {max} documents/s (refused by {by}); the copy keeps its current rate",
+                            rate.map_or("unlimited".to_string(), |r| r.to_string())
+                        );
+                        ctx.event(
+                            &obj.object_ref(&()),
+                            EventType::Warning,
+                            "RateLimitExceeded",
+                            &note,
+                        )
+                        .await;
+                    }
+                    return Ok(Action::requeue(Duration::from_secs(300)));
+                }
                 if entry.throttle.rate() != rate {
                     entry.throttle.set_rate(rate);
                     let note = rate.map_or("rate limit removed".to_string(), |r| {
@@ -133,7 +154,14 @@ async fn apply(
             if !phase.is_some_and(Phase::is_terminal)
                 && let Some(patch) = entry.final_patch()
             {
-                patch_status(api, &obj.name_any(), patch).await?;
+                patch_status(
+                    api,
+                    &obj.name_any(),
+                    patch,
+                    obj.resource_version().as_deref(),
+                    ctx.leadership.identity(),
+                )
+                .await?;
             }
             return Ok(Action::await_change());
         }
@@ -194,6 +222,13 @@ async fn set_phase(
         .unwrap_or_default();
     super::status::apply_phase(&mut conditions, phase, reason, message, Some(generation));
     let patch = serde_json::json!({ "phase": phase, "observedGeneration": generation, "conditions": conditions });
-    patch_status(api, &obj.name_any(), patch).await?;
+    patch_status(
+        api,
+        &obj.name_any(),
+        patch,
+        obj.resource_version().as_deref(),
+        None,
+    )
+    .await?;
     Ok(())
 }

@@ -27,6 +27,8 @@ pub struct Entry {
     generation: AtomicI64,
     warned_generation: AtomicI64,
     final_patch: Mutex<Option<Value>>,
+    /// The policy's `maxRequestsPerSecond` when the copy started (and which policy set it).
+    rate_ceiling: Mutex<Option<(f64, String)>>,
 }
 
 impl Entry {
@@ -43,7 +45,20 @@ impl Entry {
             generation: AtomicI64::new(generation),
             warned_generation: AtomicI64::new(i64::MIN),
             final_patch: Mutex::new(None),
+            rate_ceiling: Mutex::new(None),
         }
+    }
+
+    /// Records the policy's rate ceiling at the copy's start.
+    pub fn set_rate_ceiling(&self, ceiling: Option<(f64, String)>) {
+        if let Ok(mut c) = self.rate_ceiling.lock() {
+            *c = ceiling;
+        }
+    }
+
+    /// The rate ceiling the copy started with: a rethrottle above it is refused.
+    pub fn rate_ceiling(&self) -> Option<(f64, String)> {
+        self.rate_ceiling.lock().ok().and_then(|c| c.clone())
     }
 
     /// Whether the task is still running.

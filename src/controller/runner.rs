@@ -2,9 +2,10 @@
 //! kube-runtime `Controller` per watched namespace, and a graceful shutdown that stops copies.
 
 use super::context::Context;
+use super::policy::Policies;
 use super::{ControllerArgs, ControllerError, http, leader, reconcile};
-use crate::api::validate::Policy;
 use crate::api::{Endpoint, RemoteReindex};
+use crate::policy::OperatorLimits;
 use futures::StreamExt;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
@@ -33,15 +34,41 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         controller: "remote-reindex".into(),
         instance,
     };
+    let identity = {
+        let base = std::env::var("POD_NAME")
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_else(|_| "remote-reindex".into());
+        format!("{base}_{:016x}", rand::random::<u64>())
+    };
+    let leadership = Arc::new(if args.leader_election {
+        leader::Leadership::elected(&identity)
+    } else {
+        leader::Leadership::unelected()
+    });
+    let hosts: Vec<String> = args
+        .allowed_remote_hosts
+        .iter()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if hosts.is_empty() {
+        tracing::warn!(
+            "started without --allowed-remote-hosts: every remote host is refused unless a ReindexPolicy lists it"
+        );
+    }
+    let limits = OperatorLimits {
+        allowed_remote_hosts: (!hosts.is_empty()).then_some(hosts),
+        allow_system_indices: args.allow_system_indices,
+    };
+    let stop_policies = CancellationToken::new();
+    let policies = Policies::watch(client.clone(), limits, stop_policies.clone());
     let ctx = Arc::new(Context {
+        leadership: leadership.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
         registry: Default::default(),
         dest_default,
-        policy: Policy {
-            allowed_remote_hosts: args.allowed_remote_hosts.clone(),
-            allow_system_indices: args.allow_system_indices,
-        },
+        policies: policies.clone(),
         user_agent: args.user_agent.clone(),
         metrics: Default::default(),
     });
@@ -79,16 +106,13 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     });
     let mut election = None;
     if args.leader_election {
-        let base = std::env::var("POD_NAME")
-            .or_else(|_| std::env::var("HOSTNAME"))
-            .unwrap_or_else(|_| "remote-reindex".into());
-        let identity = format!("{base}_{:016x}", rand::random::<u64>());
         let le = Arc::new(leader::LeaderElection::new(
             client.clone(),
             &args.leader_election_namespace,
             &args.leader_election_id,
             &identity,
             Duration::from_secs(args.lease_duration),
+            leadership.clone(),
         ));
         // A standby is healthy and ready; it just does not reconcile.
         ready.store(true, Ordering::SeqCst);
@@ -103,9 +127,14 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         tracing::info!(%identity, "acquired the Lease: this replica is the leader");
         let lost = le.clone().keep_renewing(stop.clone());
         tokio::spawn({
-            let (lost, stop) = (lost.clone(), stop.clone());
+            let (lost, stop, ctx) = (lost.clone(), stop.clone(), ctx.clone());
             async move {
                 lost.cancelled().await;
+                // Copies stop at once (at a batch boundary, keeping the destination tuned for
+                // the new leader); their status writes are refused from now on.
+                for e in ctx.registry.running() {
+                    e.stop.request(crate::copy::StopMode::Shutdown);
+                }
                 stop.cancel();
             }
         });
@@ -143,7 +172,20 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         );
     }
     tracing::info!(namespaces = ?args.namespaces, dest_host = ?args.dest_host, "watching RemoteReindex resources");
+    let policy_store = policies.store();
+    let migrations =
+        super::migration::controllers(&client, &args.namespaces, stop.clone(), ctx.clone()).await;
     let readiness = tokio::spawn(async move {
+        // Ready once the policies are listed too: a copy never starts on an unknown policy.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), policy_store.wait_until_ready())
+                .await
+            {
+                Ok(Ok(())) => break,
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            }
+        }
         for s in stores {
             // The store's readiness signal wakes only its latest waiter (the controller's own),
             // so poll it instead of waiting once.
@@ -158,10 +200,11 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         ready.store(true, Ordering::SeqCst);
         tracing::info!("watches synced; ready");
     });
-    futures::future::join_all(runs).await;
+    futures::future::join(futures::future::join_all(runs), migrations).await;
     readiness.abort();
     tracing::info!("stopping running copies");
     stop_copies(&ctx).await;
+    stop_policies.cancel();
     stop_http.cancel();
     match server.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "health server failed"),

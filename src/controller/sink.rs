@@ -8,7 +8,8 @@ use super::writer::api_message;
 use crate::api::{FailedDoc, Phase};
 use crate::copy::{CopyStats, StatsSnapshot};
 use crate::workflow::progress::{RateWindow, progress};
-use crate::workflow::{Prepared, Sink};
+use crate::workflow::{PreflightRetry, Prepared, Sink};
+use kube::runtime::events::EventType;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ pub struct StatusSink {
     metrics: Arc<CopyMetrics>,
     sampler: Mutex<Option<(CancellationToken, JoinHandle<()>)>>,
     stats: Mutex<Option<(Arc<CopyStats>, Option<u64>)>>,
+    /// The reason of the last pre-flight retry an Event was recorded for.
+    retry_reason: Mutex<Option<&'static str>>,
 }
 
 impl StatusSink {
@@ -34,11 +37,13 @@ impl StatusSink {
     pub fn new(writer: Arc<StatusWriter>) -> Self {
         let (namespace, name) = writer.resource();
         let metrics = Arc::new(writer.ctx.metrics.copy(namespace, name));
+        metrics.set_phase(Phase::Pending);
         StatusSink {
             writer,
             metrics,
             sampler: Mutex::new(None),
             stats: Mutex::new(None),
+            retry_reason: Mutex::new(None),
         }
     }
 
@@ -71,6 +76,7 @@ impl Sink for StatusSink {
         message: String,
     ) -> Result<(), String> {
         tracing::info!(%phase, reason, message, "phase");
+        self.metrics.set_phase(phase);
         self.writer
             .phase(phase, reason, &message, json!({}))
             .await
@@ -109,11 +115,41 @@ impl Sink for StatusSink {
         super::live::cutover_requested(&self.writer).await
     }
 
+    async fn task(&self, task: Option<&str>) -> Result<(), String> {
+        if let Some(t) = task {
+            tracing::info!(task = t, "the destination's reindex task started");
+        }
+        self.writer
+            .patch(json!({ "task": task }))
+            .await
+            .map_err(|e| api_message(&e))
+    }
+
     async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
         self.writer
             .patch(json!({ "paging": paging, "progress": { "total": expected } }))
             .await
             .map_err(|e| api_message(&e))
+    }
+
+    /// Every retry updates the conditions (reason, attempt, time left); an Event is recorded
+    /// when the reason is new, so a five-minute wait does not flood `kubectl describe`.
+    async fn preflight_retry(&self, retry: PreflightRetry) {
+        let message = retry.message();
+        if let Err(e) = self.writer.retrying(retry.reason, &message).await {
+            tracing::warn!(error = %api_message(&e), "could not record the pre-flight retry");
+        }
+        let new_reason = self
+            .retry_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(retry.reason)
+            != Some(retry.reason);
+        if new_reason {
+            self.writer
+                .event(EventType::Warning, retry.reason, &message)
+                .await;
+        }
     }
 
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>) {

@@ -88,6 +88,20 @@ pub fn apply_phase(
     );
 }
 
+/// The three conditions while pre-flight retries a failure that waiting may fix: `Progressing`
+/// stays `True` (the operator is still trying), and `Ready=False`/`Degraded=True` carry the
+/// failure's reason and message, so `kubectl get` shows why at once.
+pub fn apply_retrying(
+    conditions: &mut Vec<Condition>,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
+    set_condition(conditions, READY, false, reason, message, generation);
+    set_condition(conditions, PROGRESSING, true, reason, message, generation);
+    set_condition(conditions, DEGRADED, true, reason, message, generation);
+}
+
 /// `p` as a merge-patch value: absent optional fields become `null`, so a stale `eta` or rate
 /// from an earlier patch is removed rather than kept.
 pub fn progress_patch(p: &Progress) -> serde_json::Value {
@@ -204,6 +218,32 @@ mod tests {
             ("True", "False")
         );
         assert_eq!(get(READY).observed_generation, Some(3));
+    }
+
+    #[test]
+    fn retrying_keeps_progressing_and_names_the_reason() {
+        let mut cs = Vec::new();
+        apply_phase(&mut cs, Phase::Pending, "Pending", "connecting", Some(1));
+        apply_retrying(
+            &mut cs,
+            "SecretNotFound",
+            "Secret `a` does not exist",
+            Some(1),
+        );
+        let get = |t: &str| cs.iter().find(|c| c.type_ == t).cloned().unwrap();
+        assert_eq!(get(PROGRESSING).status, "True");
+        assert_eq!(get(READY).status, "False");
+        assert_eq!(get(DEGRADED).status, "True");
+        for t in [READY, PROGRESSING, DEGRADED] {
+            assert_eq!(get(t).reason, "SecretNotFound");
+            assert_eq!(get(t).message, "Secret `a` does not exist");
+        }
+        apply_phase(&mut cs, Phase::Copying, "Copying", "copying", Some(1));
+        let get = |t: &str| cs.iter().find(|c| c.type_ == t).cloned().unwrap();
+        assert_eq!(
+            (get(DEGRADED).status.as_str(), get(DEGRADED).reason.as_str()),
+            ("False", "AsExpected")
+        );
     }
 
     #[test]

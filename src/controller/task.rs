@@ -6,7 +6,7 @@ use super::registry::Entry;
 use super::secrets::KubeSecrets;
 use super::sink::{StatusSink, failures_patch};
 use super::status::{now, progress_patch};
-use super::writer::{StatusWriter, api_message, is_not_found};
+use super::writer::{StatusWriter, WriteError, api_message, is_not_found};
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
 use crate::workflow::progress::progress;
 use crate::workflow::{self, Outcome, Prepared, WorkflowError};
@@ -15,6 +15,9 @@ use kube::runtime::events::EventType;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The condition saying whether the copy was verified against the source.
+const VERIFIED: &str = "Verified";
 
 /// How long clearing a dead process's scrolls may take before the copy goes on without it.
 const STALE_SCROLL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,6 +39,8 @@ pub fn resume_from(status: Option<&RemoteReindexStatus>) -> Option<Prepared> {
         summary: String::new(),
         checkpoints: super::status::checkpoints_from(&s.slices),
         catch_up: s.catch_up.clone(),
+        task: s.task.clone(),
+        resumed: true,
     })
 }
 
@@ -75,8 +80,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             "validating the spec and connecting to both clusters".to_string(),
         ),
     };
-    let mut start =
-        json!({ "progress": null, "completedAt": null, "failures": null, "openScrolls": null });
+    let mut start = json!({ "progress": null, "completedAt": null, "failures": null, "openScrolls": null, "verification": null });
     if resume.is_none() {
         for k in [
             "originalSettings",
@@ -85,6 +89,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             "startedAt",
             "slices",
             "catchUp",
+            "task",
         ] {
             start[k] = Value::Null;
         }
@@ -93,8 +98,38 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     if let Err(e) = writer.phase(Phase::Pending, reason, &message, start).await {
         tracing::warn!(name = %obj.name_any(), error = %api_message(&e), "could not record the Pending phase; the copy goes on");
     }
-    let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
-    let settings = ctx.settings(&ns);
+    // The policy is evaluated before anything connects to a search cluster (stale scrolls
+    // included); a refusal ends the copy like any other failure, with its own reason.
+    let (result, stats) = match ctx
+        .policies
+        .evaluate(&ctx.client, &ns, &entry.spec, ctx.dest_default.as_ref())
+        .await
+    {
+        Ok(decision) => {
+            entry.set_rate_ceiling(decision.rate_ceiling.clone());
+            copy(writer, obj, &ns, &decision, resume).await
+        }
+        Err(refusal) => (Err(WorkflowError::Refused(refusal)), None),
+    };
+    finish(writer, obj, result, stats).await
+}
+
+type Stats = Option<(Arc<crate::copy::CopyStats>, Option<u64>)>;
+
+/// Runs the workflow for a copy the policy allowed.
+async fn copy(
+    writer: &Arc<StatusWriter>,
+    obj: &RemoteReindex,
+    ns: &str,
+    decision: &crate::policy::Decision,
+    resume: Option<Prepared>,
+) -> (Result<Outcome, WorkflowError>, Stats) {
+    let ctx = &writer.ctx;
+    let entry = &writer.entry;
+    let status = obj.status.as_ref();
+    let secrets =
+        KubeSecrets::new(ctx.client.clone(), ns).requiring_label(decision.secret_label.clone());
+    let settings = ctx.settings(ns, decision);
     if let Some(stale) = status
         .map(|s| {
             // A scroll recorded as resumable by a graceful stop is continued, not cleared.
@@ -144,7 +179,18 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     )
     .await;
     sink.stop_sampler().await;
-    let stats = sink.stats();
+    (result, sink.stats())
+}
+
+/// Writes the terminal status (or the interruption) and the Event; returns the metrics label.
+async fn finish(
+    writer: &Arc<StatusWriter>,
+    obj: &RemoteReindex,
+    result: Result<Outcome, WorkflowError>,
+    stats: Stats,
+) -> &'static str {
+    let ctx = &writer.ctx;
+    let entry = &writer.entry;
     let (label, patch) = match &result {
         Ok(outcome) => ("succeeded", succeeded(writer, outcome)),
         Err(WorkflowError::Cancelled) => {
@@ -190,7 +236,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     };
     entry.set_final_patch(patch.clone());
     let (phase, reason, message) = match &result {
-        Ok(o) => (Phase::Succeeded, o.reason(), o.message()),
+        Ok(o) => (Phase::Succeeded, o.reason, o.message()),
         Err(e) => (Phase::Failed, e.reason(), e.to_string()),
     };
     match &result {
@@ -207,6 +253,8 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             writer.event(type_, reason, &message).await;
         }
         Err(e) if is_not_found(&e) => {}
+        // Logged by the writer; the new leader owns the status now.
+        Err(WriteError::NotLeader(_)) => {}
         Err(e) => {
             tracing::error!(name = %obj.name_any(), error = %api_message(&e), "could not write the terminal status; the next reconcile retries");
             // An Event may still get through (e.g. RBAC without `remotereindexes/status`), so
@@ -229,8 +277,14 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
 
 /// The terminal status after success.
 fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
-    let reason = o.reason();
+    let reason = o.reason;
     let message = o.message();
+    let verified = match (&o.checksum, o.verified) {
+        (Some(_), _) => (true, "ChecksumMatched"),
+        (None, true) => (true, "CountMatched"),
+        (None, false) => (false, "NotVerified"),
+    };
+    writer.set_condition(VERIFIED, verified.0, verified.1, &message);
     let rate = o.stats.written as f64 / o.copy_time.as_secs_f64().max(0.001);
     let mut p = progress(&o.stats, o.prepared.total, Some(rate));
     p.retries = o.retries as i64;
@@ -245,6 +299,7 @@ fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
         "slices": super::status::slices_status(&o.checkpoints),
         "openScrolls": null,
         "completedAt": now(),
+        "verification": o.checksum.as_ref().map(|c| c.status()),
     })
 }
 
@@ -254,6 +309,14 @@ fn failed(
     e: &WorkflowError,
     stats: Option<&(Arc<crate::copy::CopyStats>, Option<u64>)>,
 ) -> Value {
+    if matches!(
+        e,
+        WorkflowError::CountMismatch { .. }
+            | WorkflowError::ChecksumMismatch(_)
+            | WorkflowError::Verify(_)
+    ) {
+        writer.set_condition(VERIFIED, false, e.reason(), &e.to_string());
+    }
     let mut status = json!({
         "phase": Phase::Failed,
         "observedGeneration": writer.generation(),
@@ -261,6 +324,9 @@ fn failed(
         "openScrolls": null,
         "completedAt": now(),
     });
+    if let WorkflowError::ChecksumMismatch(report) = e {
+        status["verification"] = json!(report.status());
+    }
     if let Some((s, total)) = stats {
         status["progress"] = progress_patch(&progress(&s.snapshot(), *total, None));
         status["failures"] = failures_patch(s);

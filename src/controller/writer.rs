@@ -1,10 +1,15 @@
 //! `StatusWriter`: the single writer of one resource's `.status` while its copy task runs.
 //! Every write is a merge patch of the status subresource; conditions are kept here (the task
 //! is the only writer) so `lastTransitionTime` stays stable.
+//!
+//! Writes are fenced: each is refused locally once this process's leadership budget is spent,
+//! and each carries the `resourceVersion` this writer last saw, so that the API server refuses
+//! it (409) when anyone else wrote since. On a conflict the writer re-reads the object; if it is
+//! still the leader it writes again on the fresh version, otherwise it stops its copy.
 
 use super::context::Context;
 use super::registry::Entry;
-use super::status::apply_phase;
+use super::status::{apply_phase, apply_retrying};
 use crate::api::{Phase, RemoteReindex};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -14,6 +19,17 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Why a status write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The API server refused or failed the request.
+    #[error("{}", kube_message(.0))]
+    Kube(#[from] kube::Error),
+    /// This process is no longer the leader: it must not write.
+    #[error("refused to write the status: {0}")]
+    NotLeader(String),
+}
 
 /// Patches one resource's status and records its Events.
 pub struct StatusWriter {
@@ -25,6 +41,10 @@ pub struct StatusWriter {
     name: String,
     reference: ObjectReference,
     conditions: Mutex<Vec<Condition>>,
+    /// The object's `resourceVersion` after this writer's last write (or as first seen).
+    resource_version: Mutex<Option<String>>,
+    /// Serialises writes, so that each carries the version the previous one produced.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl StatusWriter {
@@ -41,6 +61,8 @@ impl StatusWriter {
                     .map(|s| s.conditions.clone())
                     .unwrap_or_default(),
             ),
+            resource_version: Mutex::new(obj.metadata.resource_version.clone()),
+            writing: tokio::sync::Mutex::new(()),
             ctx,
             entry,
         }
@@ -59,9 +81,59 @@ impl StatusWriter {
         self.entry.generation()
     }
 
-    /// Merge-patches `.status` with `status`, retrying transient API errors a few times.
-    pub async fn patch(&self, status: Value) -> Result<(), kube::Error> {
-        patch_status(&self.api, &self.name, status).await
+    /// Merge-patches `.status` with `status` on the version last seen, retrying transient API
+    /// errors a few times; fenced as the module doc says.
+    pub async fn patch(&self, status: Value) -> Result<(), WriteError> {
+        let _one_at_a_time = self.writing.lock().await;
+        let mut conflicts = 0;
+        loop {
+            self.leader()?;
+            let rv = self
+                .resource_version
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let manager = self.ctx.leadership.identity();
+            match patch_status(
+                &self.api,
+                &self.name,
+                status.clone(),
+                rv.as_deref(),
+                manager,
+            )
+            .await
+            {
+                Ok(obj) => {
+                    self.seen(obj.metadata.resource_version);
+                    return Ok(());
+                }
+                Err(e) if is_conflict(&e) && conflicts < 5 => {
+                    conflicts += 1;
+                    let fresh = self.api.get_status(&self.name).await?;
+                    tracing::info!(name = %self.name, was = ?rv, now = ?fresh.metadata.resource_version, "status changed since this writer's last write; checking leadership before writing again");
+                    self.seen(fresh.metadata.resource_version);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// `Err` when this process may not write any more; then its copy is asked to stop.
+    fn leader(&self) -> Result<(), WriteError> {
+        self.ctx.leadership.check().map_err(|why| {
+            tracing::error!(name = %self.name, reason = %why, "refusing to write the status: this replica is no longer the leader; stopping its copy");
+            self.entry.stop.request(crate::copy::StopMode::Shutdown);
+            WriteError::NotLeader(why)
+        })
+    }
+
+    fn seen(&self, rv: Option<String>) {
+        if rv.is_some() {
+            *self
+                .resource_version
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = rv;
+        }
     }
 
     /// Updates the conditions for `phase` and returns them as JSON for a patch.
@@ -73,6 +145,13 @@ impl StatusWriter {
 
     /// Sets one more condition (`Synced`, `CutOver`) and returns all conditions as JSON.
     pub fn condition(&self, type_: &str, status: bool, reason: &str, message: &str) -> Value {
+        self.set_condition(type_, status, reason, message);
+        let cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
+        serde_json::to_value(&*cs).unwrap_or(Value::Null)
+    }
+
+    /// Sets one more condition (e.g. `Verified`) in the list the next phase patch writes.
+    pub fn set_condition(&self, type_: &str, status: bool, reason: &str, message: &str) {
         let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
         super::status::set_condition(
             &mut cs,
@@ -82,7 +161,6 @@ impl StatusWriter {
             message,
             Some(self.generation()),
         );
-        serde_json::to_value(&*cs).unwrap_or(Value::Null)
     }
 
     /// Enters a phase: patches `phase`, `observedGeneration` and conditions (plus `extra`
@@ -93,7 +171,7 @@ impl StatusWriter {
         reason: &str,
         message: &str,
         extra: Value,
-    ) -> Result<(), kube::Error> {
+    ) -> Result<(), WriteError> {
         let mut status = json!({
             "phase": phase,
             "observedGeneration": self.generation(),
@@ -110,27 +188,52 @@ impl StatusWriter {
         Ok(())
     }
 
+    /// Pre-flight failed and is retried: phase `Pending` with the failure's reason in the
+    /// conditions (see [`apply_retrying`]). No Event: the caller decides when one is new.
+    pub async fn retrying(&self, reason: &str, message: &str) -> Result<(), WriteError> {
+        let conditions = {
+            let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
+            apply_retrying(&mut cs, reason, message, Some(self.generation()));
+            serde_json::to_value(&*cs).unwrap_or(Value::Null)
+        };
+        self.patch(json!({
+            "phase": Phase::Pending,
+            "observedGeneration": self.generation(),
+            "conditions": conditions,
+        }))
+        .await
+    }
+
     /// Records an Event about this resource.
     pub async fn event(&self, type_: EventType, reason: &str, note: &str) {
         self.ctx.event(&self.reference, type_, reason, note).await;
     }
 }
 
-/// Merge-patches `.status` of `name`, retrying transient API errors (not 4xx) a few times.
+/// Merge-patches `.status` of `name`, retrying transient API errors (not 4xx) a few times. With
+/// `resource_version` the patch applies only to that version (a 409 otherwise, not retried);
+/// `manager` names the field manager (default: the client's user agent).
 pub async fn patch_status(
     api: &Api<RemoteReindex>,
     name: &str,
     status: Value,
-) -> Result<(), kube::Error> {
-    let body = json!({ "status": status });
+    resource_version: Option<&str>,
+    manager: Option<&str>,
+) -> Result<RemoteReindex, kube::Error> {
+    let params = PatchParams {
+        field_manager: manager.map(str::to_string),
+        ..Default::default()
+    };
+    let mut body = json!({ "status": status });
+    if let Some(rv) = resource_version {
+        body["metadata"] = json!({ "resourceVersion": rv });
+    }
     let mut delay = Duration::from_millis(250);
     let mut attempt = 1;
     loop {
-        match api
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
-            .await
-        {
-            Ok(_) => return Ok(()),
+        match api.patch_status(name, &params, &Patch::Merge(&body)).await {
+            Ok(obj) => return Ok(obj),
+            Err(e) if resource_version.is_some() && is_conflict(&e) => return Err(e),
             Err(e) if attempt < 5 && is_transient(&e) => {
                 tracing::warn!(name, error = %e, "status patch failed; retrying");
                 tokio::time::sleep(delay).await;
@@ -150,8 +253,18 @@ pub fn is_transient(e: &kube::Error) -> bool {
     }
 }
 
+/// Whether the API server refused a write because the object changed (409).
+pub fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+/// A one-line description of a failed write.
+pub fn api_message(e: &WriteError) -> String {
+    e.to_string()
+}
+
 /// A one-line description of an API error (kube's `Display` of a `Status` is verbose).
-pub fn api_message(e: &kube::Error) -> String {
+fn kube_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!(
             "the API server answered {} {}: {}",
@@ -161,9 +274,9 @@ pub fn api_message(e: &kube::Error) -> String {
     }
 }
 
-/// Whether an API error means the object is gone.
-pub fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404)
+/// Whether a write failed because the object is gone.
+pub fn is_not_found(e: &WriteError) -> bool {
+    matches!(e, WriteError::Kube(kube::Error::Api(s)) if s.code == 404)
 }
 
 /// Shallow merge of `extra`'s keys into `base` (both objects).

@@ -393,6 +393,29 @@ impl CopyStats {
         }
     }
 
+    /// Replaces the counters with totals someone else counted (the destination's own reindex
+    /// task in `mode: Server`), kept as one slice so every reader of the stats sees them.
+    pub fn set_totals(&self, totals: &StatsSnapshot, done: bool, failures: Vec<FailureSample>) {
+        if self.slices().is_empty() {
+            self.init_slices(1, &[]);
+        }
+        let c = self.slice(0);
+        c.read.store(totals.read, Relaxed);
+        c.written.store(totals.written, Relaxed);
+        c.failed.store(totals.failed, Relaxed);
+        c.conflicts.store(totals.conflicts, Relaxed);
+        c.set_state(if done {
+            SliceState::Done
+        } else {
+            SliceState::Running
+        });
+        self.retries.store(totals.retries, Relaxed);
+        self.bulks.store(totals.bulks, Relaxed);
+        let mut f = self.failures.lock().expect("stats lock");
+        *f = failures;
+        f.truncate(FAILURE_SAMPLE);
+    }
+
     /// Records a failed document of `slice` (pass `epoch`); returns the total failure count.
     pub(crate) fn add_failure(&self, slice: u32, epoch: u32, sample: FailureSample) -> u64 {
         if !self.slice(slice).add_failed(epoch) {
@@ -454,6 +477,7 @@ mod tests {
         c.add_written(1, 10);
         assert_eq!(s.snapshot().written, 10);
         assert_eq!(s.snapshot().read, 10);
+        assert_eq!(s.snapshot().restarts, 1);
     }
 
     #[test]

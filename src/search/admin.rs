@@ -58,11 +58,16 @@ impl SearchClient {
             .await?;
         let m: Value = serde_json::from_slice(&r.body)
             .map_err(|e| self.decode_error("GET", &mpath, e.to_string()))?;
-        let mappings = m
+        let mut mappings = m
             .get(&name)
             .or_else(|| first_entry(&m).map(|(_, b)| b))
             .map(|b| b["mappings"].clone())
             .unwrap_or(Value::Null);
+        if let Some(t) = self.mapping_type()
+            && let Some(inner) = mappings.get_mut(t)
+        {
+            mappings = inner.take();
+        }
         Ok(IndexDescription {
             name,
             settings,
@@ -70,14 +75,21 @@ impl SearchClient {
         })
     }
 
-    /// Creates an index with a `{settings, mappings}` body.
+    /// Creates an index with a `{settings, mappings}` body (typeless mappings; nested under the
+    /// client's mapping type on Elasticsearch 6.x).
     pub async fn create_index(&self, index: &str, body: &Value) -> Result<(), SearchError> {
+        let mut body = body.clone();
+        if let Some(t) = self.mapping_type()
+            && let Some(m) = body.get_mut("mappings")
+        {
+            *m = json!({ t: m.take() });
+        }
         let path = seg(index);
         let r = self
             .request(
                 Method::PUT,
                 &path,
-                Some(Body::json(body)),
+                Some(Body::json(&body)),
                 &[400],
                 Resend::Safe,
             )
@@ -114,9 +126,12 @@ impl SearchClient {
         Ok(())
     }
 
-    /// Replaces the mapping's `_meta` object.
+    /// Replaces the mapping's `_meta` object (of the typed mapping on Elasticsearch 6.x).
     pub async fn put_mapping_meta(&self, index: &str, meta: &Value) -> Result<(), SearchError> {
-        let path = format!("{}/_mapping", seg(index));
+        let path = match self.mapping_type() {
+            Some(t) => format!("{}/_mapping/{t}", seg(index)),
+            None => format!("{}/_mapping", seg(index)),
+        };
         self.request(
             Method::PUT,
             &path,

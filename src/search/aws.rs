@@ -31,7 +31,7 @@ pub struct AwsCredentials {
 impl std::fmt::Debug for AwsCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AwsCredentials")
-            .field("access_key_id", &self.access_key_id)
+            .field("access_key_id", &"***")
             .field("session_token", &self.session_token.is_some())
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
@@ -151,7 +151,8 @@ impl AwsSigner {
         }
         match default_chain(&self.http, &self.region).await {
             Ok(c) => {
-                tracing::debug!(access_key_id = %c.access_key_id, expires_at = ?c.expires_at.and_then(|t| k8s_openapi::jiff::Timestamp::try_from(t).ok()), "fetched AWS credentials");
+                // The key id identifies an IAM user or session: not logged, like the secret itself.
+                tracing::debug!(expires_at = ?c.expires_at.and_then(|t| k8s_openapi::jiff::Timestamp::try_from(t).ok()), "fetched AWS credentials");
                 *cache = Some(c.clone());
                 Ok(c)
             }
@@ -447,6 +448,24 @@ mod tests {
         assert_eq!(xml_text(xml, "SecretAccessKey").as_deref(), Some("s&k"));
         assert!(parse_time(&xml_text(xml, "Expiration").unwrap()).is_ok());
         assert!(xml_text(xml, "Nope").is_none());
+    }
+
+    #[test]
+    fn debug_output_shows_no_credential() {
+        let c = AwsCredentials {
+            access_key_id: "AKIAEXAMPLEKEYID1234".into(),
+            secret_access_key: SecretString::new("wJalrXUtnFEMI/K7MDENG"),
+            session_token: Some(SecretString::new("session-token-value")),
+            expires_at: None,
+        };
+        let shown = format!("{c:?} {:?}", AwsCredentialSource::Static(c.clone()));
+        for secret in [
+            "AKIAEXAMPLEKEYID1234",
+            "wJalrXUtnFEMI",
+            "session-token-value",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     #[test]

@@ -204,6 +204,11 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// `Some(allowed)`: resolved link-local/metadata addresses are dropped unless in `allowed`
+    /// (the operator); `None`: the system resolver as it is (the CLI).
+    pub link_local_allowed: Option<Vec<std::net::IpAddr>>,
+    /// Extra headers sent with every request.
+    pub headers: Vec<(String, String)>,
 }
 
 impl ClientOptions {
@@ -221,6 +226,8 @@ impl ClientOptions {
             compress_responses: true,
             retry: RetryPolicy::default(),
             user_agent: format!("remote-reindex/{}", env!("CARGO_PKG_VERSION")),
+            link_local_allowed: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -252,6 +259,8 @@ pub struct SearchClient {
     socket_timeout: Duration,
     /// Connect timeout (for messages).
     connect_timeout: Duration,
+    /// The mapping type of indices on Elasticsearch 6.x (`_doc`), `None` on typeless clusters.
+    mapping_type: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for SearchClient {
@@ -306,6 +315,7 @@ impl SearchClient {
             retries: Arc::new(AtomicU64::new(0)),
             socket_timeout: opts.socket_timeout,
             connect_timeout: opts.connect_timeout,
+            mapping_type: None,
         })
     }
 
@@ -316,6 +326,21 @@ impl SearchClient {
             retry,
             ..self.clone()
         }
+    }
+
+    /// This client, for a cluster whose indices have one mapping type (Elasticsearch 6.x,
+    /// `_doc`): index creation nests the mappings under it, `_meta` is written to the typed
+    /// mapping and [`SearchClient::describe_index`] returns the mappings without it.
+    pub fn with_mapping_type(&self, mapping_type: &str) -> SearchClient {
+        SearchClient {
+            mapping_type: Some(mapping_type.into()),
+            ..self.clone()
+        }
+    }
+
+    /// The mapping type set with [`SearchClient::with_mapping_type`].
+    pub fn mapping_type(&self) -> Option<&str> {
+        self.mapping_type.as_deref()
     }
 
     /// Rebuilds the HTTP client when `tls` differs from the material in use (a rotated CA or
@@ -350,6 +375,15 @@ impl SearchClient {
         }
         *cur = Arc::new(fresh);
         true
+    }
+
+    /// The basic-auth user name and password in use, if that is how this client authenticates
+    /// (handed to a destination's remote reindex in `mode: Server`).
+    pub fn basic_credentials(&self) -> Option<(SecretString, SecretString)> {
+        match self.current_credentials().as_ref() {
+            Credentials::Basic { username, password } => Some((username.clone(), password.clone())),
+            _ => None,
+        }
     }
 
     /// `scheme://host:port` of this cluster.
@@ -697,6 +731,22 @@ fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, SearchError> {
         .no_proxy();
     if !opts.compress_responses {
         builder = builder.no_gzip();
+    }
+    if let Some(allowed) = &opts.link_local_allowed {
+        builder = builder.dns_resolver(std::sync::Arc::new(super::dns::NoLinkLocal {
+            allowed: allowed.clone(),
+        }));
+    }
+    if !opts.headers.is_empty() {
+        let mut map = header::HeaderMap::new();
+        for (k, v) in &opts.headers {
+            let name = header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| config(format!("`{k}` is not an HTTP header name")))?;
+            let value = header::HeaderValue::from_str(v)
+                .map_err(|_| config(format!("the value of header `{k}` is not valid")))?;
+            map.insert(name, value);
+        }
+        builder = builder.default_headers(map);
     }
     if let Some(pem) = &opts.tls.ca_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem)

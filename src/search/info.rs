@@ -119,7 +119,24 @@ impl SearchClient {
             .headers
             .get("x-elastic-product")
             .and_then(|v| v.to_str().ok());
-        let info = parse_root(&resp.body, product).map_err(|d| self.decode_error("GET", "/", d))?;
+        let mut info =
+            parse_root(&resp.body, product).map_err(|d| self.decode_error("GET", "/", d))?;
+        if info.distribution == Distribution::OpenSearch && reports_compat_version(&resp.body) {
+            // `compatibility.override_main_response_version` (common on Amazon OpenSearch
+            // Service domains): `GET /` claims 7.10.2 without `version.distribution`. The nodes
+            // report the version they really run.
+            info.version = match self.node_version().await {
+                Ok(Some(v)) => v,
+                other => {
+                    tracing::warn!(host = %self.name(), result = ?other.map_err(|e| e.to_string()), "OpenSearch in compatibility mode and its node version could not be read; taking it as OpenSearch 1.0.0");
+                    Version {
+                        major: 1,
+                        minor: 0,
+                        patch: 0,
+                    }
+                }
+            };
+        }
         if info.distribution == Distribution::Elasticsearch
             && info.version.major >= 8
             && product.is_none()
@@ -130,6 +147,41 @@ impl SearchClient {
         }
         Ok(info)
     }
+}
+
+impl SearchClient {
+    /// The lowest version the cluster's nodes run (`GET /_nodes`), if readable.
+    async fn node_version(&self) -> Result<Option<Version>, SearchError> {
+        let resp = self
+            .request(
+                Method::GET,
+                "_nodes?filter_path=nodes.*.version",
+                None,
+                &[],
+                Resend::Safe,
+            )
+            .await?;
+        Ok(lowest_node_version(&resp.body))
+    }
+}
+
+/// The lowest `nodes.*.version` of a `GET /_nodes` answer.
+fn lowest_node_version(body: &[u8]) -> Option<Version> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v["nodes"]
+        .as_object()?
+        .values()
+        .filter_map(|n| n["version"].as_str().and_then(Version::parse))
+        .min()
+}
+
+/// True when `GET /` has no `version.distribution`: an OpenSearch recognised by its tagline
+/// then runs with `compatibility.override_main_response_version` and reports 7.10.2.
+fn reports_compat_version(body: &[u8]) -> bool {
+    serde_json::from_slice::<RootResponse>(body)
+        .ok()
+        .and_then(|r| r.version)
+        .is_some_and(|v| v.distribution.is_none())
 }
 
 /// Interprets a `GET /` body and the `X-Elastic-Product` header (Elasticsearch 7.14+).
@@ -172,6 +224,26 @@ pub(crate) fn parse_root(body: &[u8], product: Option<&str>) -> Result<ClusterIn
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compatibility_mode_is_seen_and_the_node_version_read() {
+        let body = br#"{"version":{"number":"7.10.2","build_type":"tar"},"tagline":"The OpenSearch Project: https://opensearch.org/"}"#;
+        assert_eq!(
+            parse_root(body, None).unwrap().distribution,
+            Distribution::OpenSearch
+        );
+        assert!(reports_compat_version(body));
+        assert!(!reports_compat_version(
+            br#"{"version":{"distribution":"opensearch","number":"2.19.6"}}"#
+        ));
+        assert_eq!(
+            lowest_node_version(
+                br#"{"nodes":{"a":{"version":"2.19.6"},"b":{"version":"2.17.1"}}}"#
+            ),
+            Version::parse("2.17.1")
+        );
+        assert_eq!(lowest_node_version(br#"{}"#), None);
+    }
 
     #[test]
     fn recognises_distributions() {

@@ -9,10 +9,13 @@ pub use admin::IndexDescription;
 pub use alias::FieldMax;
 mod bulk;
 mod client;
+pub mod dns;
 mod error;
 mod info;
+mod meta;
 mod pit;
 mod scroll;
+mod tasks;
 mod tls;
 
 pub use aws::{AwsCredentialSource, AwsCredentials, AwsSigner};
@@ -25,6 +28,7 @@ pub use error::SearchError;
 pub use info::{ClusterInfo, Distribution, Version};
 pub use pit::PitApi;
 pub use scroll::{ParsedPage, ScrollHit, ScrollPage};
+pub use tasks::{RunningTask, TaskCounts, TaskFailure, TaskResponse, TaskState};
 
 /// Installs the process-wide rustls crypto provider (`ring`, the one kube uses). Safe to call more
 /// than once; every entry point calls it before building a client.

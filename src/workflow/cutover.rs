@@ -11,7 +11,7 @@ use super::destination::restore_destination;
 use super::error::WorkflowError;
 use super::resolve::Connected;
 use super::run::{Prepared, Sink};
-use crate::api::{CutoverVerify, Phase, RemoteReindexSpec};
+use crate::api::{CutoverVerify, Phase, RemoteReindexSpec, Verify};
 use crate::copy::{CopyPlan, Stop};
 use crate::search::SearchError;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -42,6 +42,10 @@ pub struct CutoverOutcome {
     pub expected: u64,
     /// Whether the verification was exact.
     pub verified: bool,
+    /// How the destination was verified: `Checksum` or `Count`.
+    pub method: Verify,
+    /// The checksum comparison (`cutover.verify: Checksum`).
+    pub checksum: Option<crate::verify::ChecksumReport>,
 }
 
 impl CutoverOutcome {
@@ -104,6 +108,16 @@ pub async fn cut_over<K: Sink>(
     )
     .await
     .map_err(WorkflowError::Sink)?;
+    let delete_missing = spec.catch_up.as_ref().is_some_and(|c| c.deletes_missing());
+    if delete_missing && !prepared.dest_was_empty {
+        return Err(failed(
+            "CutoverRefused",
+            format!(
+                "spec.catchUp.deleteMissing needs a destination that started empty (`{}` held documents before the copy, which the source never had); nothing was changed, the aliases were not moved",
+                spec.dest.index
+            ),
+        ));
+    }
     let src = &conn.source;
     let sidx = &spec.source.index;
     let mut set_block = false;
@@ -171,13 +185,34 @@ async fn after_block<K: Sink>(
             .await
             .map_err(dest_err("refreshing the destination"))?;
     }
-    let (verification, dest_count, expected, verified, deleted) =
+    let (verification, dest_count, expected, verified, deleted, method, checksum) =
         match cutover.verify.unwrap_or_default() {
             CutoverVerify::Count => {
                 let (msg, found, expected, exact) = verify_count(spec, conn, prepared).await?;
-                (msg, found, expected, exact, 0)
+                (msg, found, expected, exact, 0, Verify::Count, None)
             }
-            CutoverVerify::Checksum => verify_checksum(spec, conn, prepared).await?,
+            CutoverVerify::Checksum => {
+                let delete_missing = spec.catch_up.as_ref().is_some_and(|c| c.deletes_missing());
+                let v = super::cutover_checksum::verify(
+                    spec,
+                    conn,
+                    prepared,
+                    base.dest_type.as_deref(),
+                    delete_missing,
+                    stop,
+                )
+                .await?;
+                let r = v.report;
+                (
+                    r.message(),
+                    r.found,
+                    r.expected,
+                    true,
+                    v.deleted,
+                    Verify::Checksum,
+                    Some(r),
+                )
+            }
         };
     move_aliases(conn, didx, &cutover.aliases).await?;
     run.status.cut_over_at = Some(Time(k8s_openapi::jiff::Timestamp::now()));
@@ -193,6 +228,8 @@ async fn after_block<K: Sink>(
         dest_count,
         expected,
         verified,
+        method,
+        checksum,
     };
     sink.catch_up(&run.report(None, None, Some(final_lag), outcome.message()))
         .await
@@ -236,18 +273,6 @@ async fn verify_count(
         )
     };
     Ok((msg, found, expected, prepared.dest_was_empty))
-}
-
-/// Checksum verification (and `deleteMissing`) through the verification layer.
-async fn verify_checksum(
-    _spec: &RemoteReindexSpec,
-    _conn: &Connected,
-    _prepared: &Prepared,
-) -> Result<(String, u64, u64, bool, u64), WorkflowError> {
-    Err(failed(
-        "InvalidSpec",
-        "spec.cutover.verify: Checksum needs the checksum verifier, which this build does not include; set verify: Count".into(),
-    ))
 }
 
 /// Points every alias at `index` in one atomic `_aliases` call: removed from the indices it

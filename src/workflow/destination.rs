@@ -50,10 +50,20 @@ pub async fn write_marker(
                 serde_json::to_value(m).expect("marker serializes"),
             );
         }
-        // Some servers merge `_meta` updates instead of replacing the object, so the key is
-        // overwritten with null rather than left out; `read_marker` reads null as no marker.
+        // Real engines replace `_meta` on a mapping update, so leaving the key out removes it.
+        // Some servers merge the update instead; for them the key is then overwritten with null
+        // (`read_marker` reads null as no marker).
         None => {
-            if meta.get(META_KEY).is_none_or(Value::is_null) {
+            if meta.remove(META_KEY).is_none_or(|v| v.is_null()) {
+                return Ok(());
+            }
+            dest.put_mapping_meta(index, &Value::Object(meta.clone()))
+                .await?;
+            let after = dest.describe_index(index).await?;
+            if meta_of(&after.mappings)
+                .and_then(|m| m.get(META_KEY))
+                .is_none_or(Value::is_null)
+            {
                 return Ok(());
             }
             meta.insert(META_KEY.into(), Value::Null);
@@ -103,8 +113,14 @@ pub async fn restore_destination(
     index: &str,
     originals: &OriginalSettings,
 ) -> Result<(), WorkflowError> {
+    let mut replicas = originals.number_of_replicas.restore_value();
+    if replicas.is_null() && dest.mapping_type().is_some() {
+        // Elasticsearch 6.x (the typed clusters) refuses `null` here ("must specify
+        // numberOfReplicas"): send the setting's default, which is what `null` restores on 7.x+.
+        replicas = json!("1");
+    }
     let body = json!({ "index": {
-        "number_of_replicas": originals.number_of_replicas.restore_value(),
+        "number_of_replicas": replicas,
         "refresh_interval": originals.refresh_interval.restore_value(),
     }});
     if dest.is_serverless() {

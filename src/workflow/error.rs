@@ -10,6 +10,10 @@ pub enum WorkflowError {
     /// The spec is invalid.
     #[error("{}", .0.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Invalid>),
+    /// The operator's policy refuses what the spec asks for (a host, an identity, an unlabelled
+    /// Secret, ...); the reason is the refusal's (`HostNotAllowed`, `SecretNotLabelled`, ...).
+    #[error("{0}")]
+    Refused(crate::policy::Refusal),
     /// A referenced Secret/ConfigMap or one of its keys does not exist.
     #[error("{kind} `{name}` {detail} (referenced by {field})")]
     SecretNotFound {
@@ -78,6 +82,15 @@ pub enum WorkflowError {
         /// What happened and what was left unchanged.
         message: String,
     },
+    /// `mode: Server`: the destination's reindex task could not start or failed.
+    #[error("{0}")]
+    Server(ServerError),
+    /// The checksum comparison found differences.
+    #[error("{}", .0.message())]
+    ChecksumMismatch(crate::verify::ChecksumReport),
+    /// The checksum comparison could not be carried out.
+    #[error("checksum verification failed: {0}")]
+    Verify(#[from] crate::verify::VerifyError),
     /// The driver could not persist state (e.g. status patch failed).
     #[error("could not record progress: {0}")]
     Sink(String),
@@ -91,6 +104,10 @@ impl WorkflowError {
     pub fn reason(&self) -> &'static str {
         match self {
             WorkflowError::Invalid(v) => v.first().map_or("InvalidSpec", |i| i.reason),
+            // HostNotAllowed, AmbientIdentityNotAllowed, InsecureTLSNotAllowed,
+            // InsecureHttpNotAllowed, SecretNotLabelled, LinkLocalNotAllowed, RateLimitExceeded,
+            // SlicesNotAllowed, DestIndexNotAllowed, PolicyInvalid, PolicyUnavailable.
+            WorkflowError::Refused(r) => r.reason,
             WorkflowError::SecretNotFound { .. } => "SecretNotFound",
             WorkflowError::Preflight { source, .. } => search_reason(source),
             WorkflowError::VersionMismatch(_) => "VersionMismatch",
@@ -108,7 +125,13 @@ impl WorkflowError {
             WorkflowError::CountMismatch { .. } => "CountMismatch",
             WorkflowError::DestinationReplaced(_) => "DestinationReplaced",
             WorkflowError::Cutover { reason, .. } => reason,
+            WorkflowError::ChecksumMismatch(_) => "ChecksumMismatch",
+            WorkflowError::Verify(e) => match e.search_error().map(search_reason) {
+                Some("RequestFailed") | None => "VerificationFailed",
+                Some(r) => r,
+            },
             WorkflowError::Sink(_) => "StatusUpdateFailed",
+            WorkflowError::Server(e) => e.reason(),
         }
     }
 
@@ -131,13 +154,76 @@ impl WorkflowError {
     /// The CLI's exit code: 1 copy/verification, 2 invalid input, 3 pre-flight, 130 interrupted.
     pub fn exit_code(&self) -> i32 {
         match self {
-            WorkflowError::Invalid(_) | WorkflowError::SecretNotFound { .. } => 2,
+            WorkflowError::Invalid(_)
+            | WorkflowError::Refused(_)
+            | WorkflowError::SecretNotFound { .. } => 2,
             WorkflowError::Preflight { .. }
             | WorkflowError::VersionMismatch(_)
             | WorkflowError::SourceNotCopyable(_)
-            | WorkflowError::DestinationNotEmpty(_) => 3,
+            | WorkflowError::DestinationNotEmpty(_)
+            | WorkflowError::Server(ServerError::RemoteNotAllowed { .. }) => 3,
             WorkflowError::Cancelled | WorkflowError::Copy(CopyError::Cancelled) => 130,
             _ => 1,
+        }
+    }
+}
+
+/// Why the destination's own reindex (`mode: Server`) did not copy.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The destination refuses to reindex from the source's host.
+    #[error(
+        "the destination refuses to reindex from {host}: add it to `{setting}` in the destination's node configuration (a static setting: restart the nodes), e.g. {setting}: \"{host}\" ({detail})"
+    )]
+    RemoteNotAllowed {
+        /// `host:port` as the destination names it.
+        host: String,
+        /// `reindex.remote.whitelist` or `reindex.remote.allowlist`.
+        setting: &'static str,
+        /// The destination's words.
+        detail: String,
+    },
+    /// A batch from the source did not fit the destination's buffer (100Mi).
+    #[error(
+        "a batch from the source is larger than the destination's remote reindex buffer: lower spec.source.size (documents per batch, default 1000) ({0})"
+    )]
+    RemoteBatchTooLarge(String),
+    /// The destination could not connect to the source.
+    #[error("the destination could not reach the source: {0}")]
+    RemoteUnreachable(String),
+    /// The source refused the destination's credentials.
+    #[error("the source refused the credentials the destination sent: {0}")]
+    RemoteAuth(String),
+    /// Someone else cancelled the task.
+    #[error("{0}")]
+    TaskCancelled(String),
+    /// The task ended with another error.
+    #[error("the destination's reindex task failed: {0}")]
+    TaskFailed(String),
+    /// `POST _reindex` failed.
+    #[error("starting the destination's reindex failed: {detail}")]
+    Start {
+        /// The reason of the client error.
+        reason: &'static str,
+        /// The error, redacted.
+        detail: String,
+    },
+}
+
+impl ServerError {
+    /// The condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ServerError::RemoteNotAllowed { .. } => "RemoteNotAllowed",
+            ServerError::RemoteBatchTooLarge(_) => "RemoteBatchTooLarge",
+            ServerError::RemoteUnreachable(_) => "RemoteUnreachable",
+            ServerError::RemoteAuth(_) => "AuthenticationFailed",
+            ServerError::TaskCancelled(_) => "TaskCancelled",
+            ServerError::TaskFailed(_) => "CopyFailed",
+            ServerError::Start { reason, .. } => match *reason {
+                "RequestFailed" => "CopyFailed",
+                r => r,
+            },
         }
     }
 }

@@ -7,16 +7,27 @@
 
 pub mod catchup;
 mod cutover;
+mod cutover_checksum;
 mod destination;
 mod error;
+mod preflight;
 pub mod progress;
 mod resolve;
 mod run;
+mod server_copy;
+mod server_reach;
+mod server_request;
 mod serverless;
+mod versions;
 
 pub use catchup::CatchUpReport;
 pub use cutover::CutoverOutcome;
-pub use destination::{META_KEY, Marker, restore_destination};
-pub use error::WorkflowError;
-pub use resolve::{ConfigKind, Connected, SecretSource, Settings, connect};
+pub use destination::{
+    META_KEY, Marker, flatten as flatten_settings, nest as nest_settings, restore_destination,
+};
+pub use error::{ServerError, WorkflowError, search_reason};
+pub use preflight::PreflightRetry;
+pub use resolve::{
+    ConfigKind, Connected, SecretError, SecretSource, Settings, connect, connect_reporting,
+};
 pub use run::{Outcome, Prepared, Sink, run};

@@ -1,13 +1,15 @@
 //! From a spec to two connected clients: validation, Secrets, `GET /` and the version rule.
 
 use super::error::WorkflowError;
+use super::preflight::PreflightRetry;
+use super::versions::version_rule;
 use crate::api::validate::{Invalid, Policy, validate};
 use crate::api::{Endpoint, RemoteReindexSpec, SecretRef};
+use crate::policy::Refusal;
 use crate::search::{
     AwsCredentialSource, AwsCredentials, AwsSigner, ClientOptions, ClusterInfo, Credentials,
-    Distribution, ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
+    ProxyOptions, RetryPolicy, SearchClient, SecretString, TlsOptions,
 };
-use backon::Retryable;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +33,15 @@ impl ConfigKind {
     }
 }
 
+/// Why a Secret or ConfigMap could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretError {
+    /// Reading it failed (an API error); waiting may help.
+    Unreadable(String),
+    /// The Secret exists but lacks the label `reindex.dev/use: "true"`; says who requires it.
+    NotLabelled(String),
+}
+
 /// Where Secrets and ConfigMaps come from: the API server (controller) or the YAML files given
 /// to `run -f` (local). Lookups are in the resource's own namespace only.
 pub trait SecretSource: Send + Sync {
@@ -39,7 +50,7 @@ pub trait SecretSource: Send + Sync {
         &self,
         kind: ConfigKind,
         name: &str,
-    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, String>> + Send;
+    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>, SecretError>> + Send;
 }
 
 /// Driver-wide settings.
@@ -53,6 +64,9 @@ pub struct Settings {
     pub namespace: String,
     /// `User-Agent` for requests.
     pub user_agent: Option<String>,
+    /// `Some(allowed)`: never connect to a resolved link-local/metadata address outside
+    /// `allowed` (the operator, after its policy check); `None`: no filtering (the CLI).
+    pub link_local_allowed: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Both clusters, connected and checked.
@@ -68,6 +82,10 @@ pub struct Connected {
     pub dest_info: ClusterInfo,
     /// A human summary, e.g. `Elasticsearch 8.15.3 → OpenSearch 3.8.0 (cross-distribution)`.
     pub summary: String,
+    /// Whether the operator reaches the source. Always true in `mode: Engine`; in
+    /// `mode: Server` the destination reads the source, and when the operator cannot,
+    /// `source_info` is only a placeholder (version 0.0.0) and the source is never asked.
+    pub source_reachable: bool,
 }
 
 /// Validates the spec, resolves Secrets, builds both clients, checks they answer and applies
@@ -77,6 +95,22 @@ pub async fn connect<S: SecretSource>(
     secrets: &S,
     settings: &Settings,
 ) -> Result<Connected, WorkflowError> {
+    connect_reporting(spec, secrets, settings, |_| async {}).await
+}
+
+/// [`connect`], calling `on_retry` after every failed attempt that will be retried, before
+/// waiting: the drivers show the current reason at once instead of only after the timeout.
+pub async fn connect_reporting<S, F, Fut>(
+    spec: &RemoteReindexSpec,
+    secrets: &S,
+    settings: &Settings,
+    mut on_retry: F,
+) -> Result<Connected, WorkflowError>
+where
+    S: SecretSource,
+    F: FnMut(PreflightRetry) -> Fut,
+    Fut: Future<Output = ()>,
+{
     validate(spec, settings.dest_default.as_ref(), &settings.policy)
         .map_err(WorkflowError::Invalid)?;
     let timeout = spec
@@ -85,20 +119,32 @@ pub async fn connect<S: SecretSource>(
         .and_then(|d| d.parse().ok())
         .unwrap_or(Duration::from_secs(300));
     let deadline = tokio::time::Instant::now() + timeout;
-    let backoff = backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_delay(Duration::from_secs(10))
-        .without_max_times();
-    (|| connect_once(spec, secrets, settings))
-        .retry(backoff)
-        .sleep(tokio::time::sleep)
-        .when(WorkflowError::is_retryable_preflight)
-        // No attempt starts past the pre-flight deadline.
-        .adjust(|_, d| d.filter(|d| tokio::time::Instant::now() + *d < deadline))
-        .notify(|e, d| {
-            tracing::info!(error = %e, retry_in_ms = d.as_millis() as u64, "pre-flight check failed; retrying until preflightTimeout");
-        })
-        .await
+    let mut delays = backon::BackoffBuilder::build(
+        backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(10))
+            .without_max_times(),
+    );
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match connect_once(spec, secrets, settings).await {
+            Err(e) if e.is_retryable_preflight() => {
+                // No attempt starts past the pre-flight deadline.
+                let Some(delay) = delays
+                    .next()
+                    .filter(|d| tokio::time::Instant::now() + *d < deadline)
+                else {
+                    return Err(e);
+                };
+                tracing::info!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "pre-flight check failed; retrying until preflightTimeout");
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                on_retry(PreflightRetry::new(&e, attempt, delay, left)).await;
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn connect_once<S: SecretSource>(
@@ -126,15 +172,16 @@ async fn connect_once<S: SecretSource>(
     // Pre-flight probes fail fast (the caller retries until preflightTimeout); the copy itself
     // uses the full retry policy.
     let once = RetryPolicy::none();
-    let source_info =
-        source
-            .with_retry(once.clone())
-            .info()
-            .await
-            .map_err(|e| WorkflowError::Preflight {
+    let probe_client = source.with_retry(once.clone());
+    let source_info = match super::server_reach::probe_source(spec, probe_client.info()).await {
+        Ok(info) => info,
+        Err(e) => {
+            return Err(WorkflowError::Preflight {
                 which: "source",
                 source: e,
-            })?;
+            });
+        }
+    };
     // OpenSearch Serverless has no `GET /`: there is no version to check.
     let dest_info = if dest_ep.is_serverless() {
         ClusterInfo::serverless()
@@ -147,40 +194,26 @@ async fn connect_once<S: SecretSource>(
                 source: e,
             })?
     };
-    let summary = version_rule(&source_info, &dest_info)?;
+    let (summary, source_reachable, source_info) = match source_info {
+        Some(info) => (version_rule(&info, &dest_info)?, true, info),
+        None => super::server_reach::unreached(&source, &dest_info),
+    };
+    // Elasticsearch 6.x indices have one mapping type; `_doc` is 6.x's own default.
+    let dest = if dest_info.distribution == crate::search::Distribution::Elasticsearch
+        && dest_info.version.major < 7
+    {
+        dest.with_mapping_type("_doc")
+    } else {
+        dest
+    };
     Ok(Connected {
         source,
         dest,
         source_info,
         dest_info,
         summary,
+        source_reachable,
     })
-}
-
-/// Remote major ≤ local major within one distribution; across distributions, allowed and named.
-pub fn version_rule(source: &ClusterInfo, dest: &ClusterInfo) -> Result<String, WorkflowError> {
-    for (which, c) in [("source", source), ("destination", dest)] {
-        if c.distribution == Distribution::Elasticsearch && c.version.major < 5 {
-            return Err(WorkflowError::VersionMismatch(format!(
-                "the {which} runs {c}, which is not supported (Elasticsearch 5.x-9.x, OpenSearch 1.x-3.x)"
-            )));
-        }
-    }
-    if dest.is_serverless() {
-        return Ok(format!(
-            "{source} → {dest} (aoss: no GET / version check; replicas and refresh are managed by the service, so the destination is neither tuned nor restored)"
-        ));
-    }
-    if source.distribution == dest.distribution {
-        if source.version.major > dest.version.major {
-            return Err(WorkflowError::VersionMismatch(format!(
-                "the source runs {source} and the destination {dest}: a remote's major version must not be newer than the destination's"
-            )));
-        }
-        Ok(format!("{source} → {dest}"))
-    } else {
-        Ok(format!("{source} → {dest} (cross-distribution copy)"))
-    }
 }
 
 fn retry_policy(spec: &RemoteReindexSpec) -> RetryPolicy {
@@ -213,6 +246,10 @@ pub(crate) async fn client_for<S: SecretSource>(
     opts.compress_responses = ep.compress_responses.unwrap_or(true);
     if let Some(ua) = &settings.user_agent {
         opts.user_agent = ua.clone();
+    }
+    opts.link_local_allowed = settings.link_local_allowed.clone();
+    if let Some(h) = &ep.headers {
+        opts.headers = h.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     }
     if let Some(d) = ep.socket_timeout.as_ref().and_then(|d| d.parse().ok()) {
         opts.socket_timeout = d;
@@ -469,12 +506,23 @@ impl<S: SecretSource> Lookup<'_, S> {
                 detail: format!("does not exist in namespace `{}`", self.namespace),
                 field: field.into(),
             }),
-            Err(e) => Err(WorkflowError::SecretNotFound {
+            Err(SecretError::Unreadable(e)) => Err(WorkflowError::SecretNotFound {
                 kind: kind.name(),
                 name: r.name.clone(),
                 detail: format!("could not be read: {e}"),
                 field: field.into(),
             }),
+            Err(SecretError::NotLabelled(by)) => Err(WorkflowError::Refused(Refusal {
+                reason: "SecretNotLabelled",
+                field: field.into(),
+                message: format!(
+                    "{} `{}` has no label {}: \"true\"; label it to let the operator use it",
+                    kind.name(),
+                    r.name,
+                    crate::policy::SECRET_LABEL
+                ),
+                by,
+            })),
         }
     }
 }
@@ -512,7 +560,7 @@ mod tests {
             &self,
             _kind: ConfigKind,
             _name: &str,
-        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+        ) -> Result<Option<BTreeMap<String, Vec<u8>>>, SecretError> {
             Ok(Some(self.0.lock().unwrap().clone()))
         }
     }
@@ -559,6 +607,7 @@ mod tests {
             source_info: ClusterInfo::serverless(),
             dest_info: ClusterInfo::serverless(),
             summary: String::new(),
+            source_reachable: true,
         };
         let now = || async {
             resolve_credentials(ep, "spec.source.remote", &lookup)

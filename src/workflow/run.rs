@@ -5,9 +5,12 @@ use super::destination::{
     tuned_settings, write_marker,
 };
 use super::error::WorkflowError;
-use super::resolve::{Connected, SecretSource, Settings, connect};
+use super::preflight::PreflightRetry;
+use super::resolve::{Connected, SecretSource, Settings, connect_reporting};
 use crate::api::units::Slices;
-use crate::api::{Conflicts, OpType, OriginalSettings, PagingMode, Phase, RemoteReindexSpec};
+use crate::api::{
+    Conflicts, CopyMode, OpType, OriginalSettings, PagingMode, Phase, RemoteReindexSpec, Verify,
+};
 use crate::copy::{
     CopyError, CopyPlan, CopyStats, Paging, PagingChoice, SliceCheckpoint, StatsSnapshot, Stop,
     Throttle, WriteOp, open_copy,
@@ -37,6 +40,10 @@ pub struct Prepared {
     pub checkpoints: Vec<SliceCheckpoint>,
     /// What catch-up recorded before an interruption (its high-water mark wins over a new one).
     pub catch_up: Option<crate::api::CatchUpStatus>,
+    /// `mode: Server`: the destination's reindex task an interrupted attempt started.
+    pub task: Option<String>,
+    /// An earlier attempt may have written documents already (a restart or resume).
+    pub resumed: bool,
 }
 
 /// Where phases and progress go. The controller persists to `.status` and records Events; the
@@ -75,6 +82,19 @@ pub trait Sink: Send + Sync {
     fn cutover_requested(&self) -> impl Future<Output = ()> + Send {
         std::future::pending()
     }
+    /// A pre-flight check failed and will be retried until `preflightTimeout`: show why now.
+    fn preflight_retry(&self, retry: PreflightRetry) -> impl Future<Output = ()> + Send {
+        let _ = retry;
+        async {}
+    }
+
+    /// `mode: Server`: the destination's reindex task, `<node>:<id>`, persisted before anything
+    /// else happens (`None`: it was cancelled and must not be followed again). Sinks that
+    /// persist nothing need not implement it.
+    fn task(&self, task: Option<&str>) -> impl Future<Output = Result<(), String>> + Send {
+        let _ = task;
+        async { Ok(()) }
+    }
 }
 
 /// The result of a finished copy.
@@ -90,10 +110,19 @@ pub struct Outcome {
     pub expected: u64,
     /// How the source was read: `pit` or `scroll`.
     pub paging: &'static str,
-    /// Whether the count was verified exactly (the destination started empty, no pipeline).
+    /// Whether the copy was verified: the count exactly (the destination started empty, no
+    /// pipeline), or the checksum.
     pub verified: bool,
+    /// `spec.verify` as applied.
+    pub method: Verify,
+    /// The checksum comparison, with `spec.verify: Checksum`.
+    pub checksum: Option<crate::verify::ChecksumReport>,
     /// The slices' final checkpoints (all done, nothing left open).
     pub checkpoints: Vec<SliceCheckpoint>,
+    /// The success reason: `Verified` (against the source or the documents read), `Copied`
+    /// (the destination was not empty) or `TaskCountsOnly` (`mode: Server` without access to
+    /// the source: checked against the task's own counts only).
+    pub reason: &'static str,
     /// Wall time of the copy phase.
     pub copy_time: Duration,
     /// Requests retried (whole requests and resent items).
@@ -103,15 +132,6 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The condition reason of success: `CutOver`, `Verified` or `Copied`.
-    pub fn reason(&self) -> &'static str {
-        match (&self.cutover, self.verified) {
-            (Some(_), _) => "CutOver",
-            (None, true) => "Verified",
-            (None, false) => "Copied",
-        }
-    }
-
     /// A one-line summary for conditions, events and the CLI.
     pub fn message(&self) -> String {
         if let Some(c) = &self.cutover {
@@ -122,12 +142,17 @@ impl Outcome {
             );
         }
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
-        let check = if self.verified {
-            "count verified against the source's snapshot"
-        } else if self.prepared.dest_was_empty {
-            "an ingest pipeline may drop documents: count not verified"
-        } else {
-            "destination was not empty: count not verified"
+        let check = match (&self.checksum, self.method, self.verified) {
+            (None, _, true) if self.reason == "TaskCountsOnly" => {
+                "count checked against the reindex task's own counts only (the source is not reachable from here)".into()
+            }
+            (Some(c), _, _) => c.message(),
+            (None, Verify::None, _) => "not verified (spec.verify: None)".into(),
+            (None, _, true) => "count verified against the source's snapshot".into(),
+            (None, _, false) if self.prepared.dest_was_empty => {
+                "an ingest pipeline may drop documents: count not verified".into()
+            }
+            (None, _, false) => "destination was not empty: count not verified".into(),
         };
         format!(
             "copied {} of {} documents expected ({} failed, {} conflicts, {} rewritten, {} slice restarts; paging: {}) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
@@ -157,11 +182,25 @@ pub async fn run<S: SecretSource, K: Sink>(
     throttle: Arc<Throttle>,
     stop: Arc<Stop>,
 ) -> Result<Outcome, WorkflowError> {
+    let mut attempts = 1;
     let conn = tokio::select! {
         biased;
         _ = stop.requested() => return Err(WorkflowError::Cancelled),
-        c = connect(spec, secrets, settings) => c?,
+        c = connect_reporting(spec, secrets, settings, |r| {
+            attempts = r.attempt + 1;
+            sink.preflight_retry(r)
+        }) => c?,
     };
+    if attempts > 1 {
+        // Replace the retry's reason: the failure is over.
+        let msg = format!(
+            "connected after {attempts} attempts ({}); preparing the destination",
+            conn.summary
+        );
+        sink.phase(Phase::Pending, "Pending", msg)
+            .await
+            .map_err(WorkflowError::Sink)?;
+    }
     let prepared = prepare(spec, &conn, sink, resume).await?;
     let rotation = rotate_while_copying(spec, secrets, settings, &conn);
     let result = copy_and_finalize(
@@ -180,6 +219,8 @@ pub async fn run<S: SecretSource, K: Sink>(
         && !matches!(
             e,
             WorkflowError::CountMismatch { .. }
+                | WorkflowError::ChecksumMismatch(_)
+                | WorkflowError::Verify(_)
                 | WorkflowError::Destination { .. }
                 | WorkflowError::DestinationReplaced(_)
         )
@@ -207,25 +248,55 @@ async fn prepare<K: Sink>(
         which: "destination",
         source: e,
     };
+    let dest_is_aws = spec
+        .dest
+        .remote
+        .as_ref()
+        .is_some_and(|e| e.aws_auth().is_some() || e.host.contains(".amazonaws.com"));
+    super::server_reach::check_allowlist(spec, dest_is_aws, dst, &conn.dest_info)
+        .await
+        .map_err(WorkflowError::Server)?;
+    if !conn.source_reachable && spec.verify == Some(Verify::Checksum) {
+        return Err(WorkflowError::Invalid(vec![crate::api::validate::Invalid {
+            field: "spec.verify".into(),
+            message: "Checksum reads the source again, and the operator cannot reach it (mode: Server); use Count (then TaskCountsOnly) or let the operator reach the source".into(),
+            reason: "InvalidSpec",
+        }]));
+    }
     let sidx = &spec.source.index;
-    if !src.index_exists(sidx).await.map_err(pre_src)? {
-        return Err(WorkflowError::SourceNotCopyable(format!(
-            "source index `{sidx}` does not exist on {}",
-            src.name()
-        )));
-    }
-    let source_desc = src.describe_index(sidx).await.map_err(pre_src)?;
-    if source_disabled(&source_desc.mappings) {
-        return Err(WorkflowError::SourceNotCopyable(format!(
-            "source index `{sidx}` has _source disabled: its documents cannot be read back, so they cannot be copied"
-        )));
-    }
+    // `mode: Server` without a route to the source: the destination's templates (or
+    // `dest.mappings`) shape the index and the task reports the total.
+    let (source_desc, total) = if conn.source_reachable {
+        if !src.index_exists(sidx).await.map_err(pre_src)? {
+            return Err(WorkflowError::SourceNotCopyable(format!(
+                "source index `{sidx}` does not exist on {}",
+                src.name()
+            )));
+        }
+        let source_desc = src.describe_index(sidx).await.map_err(pre_src)?;
+        if source_disabled(&source_desc.mappings) {
+            return Err(WorkflowError::SourceNotCopyable(format!(
+                "source index `{sidx}` has _source disabled: its documents cannot be read back, so they cannot be copied"
+            )));
+        }
+        let mut total = src
+            .count(sidx, spec.source.query.as_ref())
+            .await
+            .map_err(pre_src)?;
+        if let Some(m) = spec.source.max_docs {
+            total = total.min(m as u64);
+        }
+        (source_desc, Some(total))
+    } else {
+        (crate::search::IndexDescription::default(), None)
+    };
     let shards: u32 = source_desc
         .setting("index.number_of_shards")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let slices = match spec.source.slices.clone().unwrap_or_default() {
         Slices::Count(n) => n.max(1),
+        Slices::Auto(_) if spec.mode() == CopyMode::Server => 1,
         Slices::Auto(_) => shards.clamp(1, 16),
     };
     let didx = &spec.dest.index;
@@ -234,13 +305,19 @@ async fn prepare<K: Sink>(
         original_settings: OriginalSettings::default(),
         dest_was_empty: true,
         dest_index_uuid: None,
-        // Known once the copy opened its slices: the source's snapshot, not a `_count` of
-        // another moment.
-        total: None,
+        // Engine mode: known once the copy opened its slices (the source's snapshot, not a
+        // `_count` of another moment). Server mode: the source's `_count`, when reachable.
+        total: if spec.mode() == CopyMode::Server {
+            total
+        } else {
+            None
+        },
         slices,
         summary: conn.summary.clone(),
         checkpoints: Vec::new(),
         catch_up: None,
+        task: None,
+        resumed: resume.is_some(),
     };
     let exists = dst.index_exists(didx).await.map_err(pre_dst)?;
     if exists {
@@ -259,10 +336,12 @@ async fn prepare<K: Sink>(
             prepared.dest_was_empty = r.dest_was_empty;
             prepared.checkpoints = r.checkpoints;
             prepared.catch_up = r.catch_up;
+            prepared.task = r.task;
         } else if let Some(m) = marker {
             tracing::info!(index = %didx, "resuming an interrupted copy: using the settings recorded before it tuned the index");
             prepared.original_settings = m.original_settings;
             prepared.dest_was_empty = m.dest_was_empty;
+            prepared.resumed = true;
         } else {
             let count = dst.count(didx, None).await.map_err(pre_dst)?;
             if count > 0 && spec.dest.allow_existing != Some(true) {
@@ -348,86 +427,129 @@ async fn copy_and_finalize<K: Sink>(
     stop: Arc<Stop>,
     rotation: impl Future<Output = ()>,
 ) -> Result<Outcome, WorkflowError> {
-    let choice = match spec.source.paging.unwrap_or_default() {
-        PagingMode::Auto => PagingChoice::Auto,
-        PagingMode::Pit => PagingChoice::Pit,
-        PagingMode::Scroll => PagingChoice::Scroll,
-    };
-    let keep_alive = keep_alive(spec);
-    let paging = crate::copy::pager::choose(
-        &conn.source,
-        &spec.source.index,
-        spec.source.query.as_ref(),
-        &keep_alive,
-        choice,
-    )
-    .await
-    .map_err(WorkflowError::SourceNotCopyable)?;
-    let paging_name = paging.name();
-    let stats = Arc::new(CopyStats::new());
-    let plan = copy_plan(spec, conn, prepared, throttle, paging);
-    let max_docs = plan.max_docs;
-    // Catch-up's high-water mark H0 is taken before the copy opens its snapshot.
-    let mut live = match &spec.catch_up {
-        Some(c) => Some(super::catchup::CatchUpRun::start(spec, conn, c, prepared, sink).await?),
-        None => None,
-    };
     tokio::pin!(rotation);
-    let opened = tokio::select! {
-        r = open_copy(plan.clone(), stats.clone(), stop.clone()) => r,
-        () = &mut rotation => unreachable!("the rotation loop never ends"),
-    }
-    .map_err(copy_error)?;
-    let Some(total) = opened.expected() else {
-        return Err(WorkflowError::Copy(CopyError::BadPage(
-            "the source did not report how many documents its snapshot holds".into(),
-        )));
-    };
-    sink.expected(total, paging_name)
+    let stats = Arc::new(CopyStats::new());
+    // The copy step: the engine, or the destination's own reindex task (`mode: Server`).
+    let (expected, paging_name, copy_time, task_counts_only) = if spec.mode() == CopyMode::Server {
+        let msg = format!(
+            "copying {} documents from {}/{} to {}/{} by the destination's own _reindex task ({})",
+            prepared.total.map_or("?".into(), |t| t.to_string()),
+            conn.source.name(),
+            spec.source.index,
+            conn.dest.name(),
+            spec.dest.index,
+            prepared.summary
+        );
+        sink.phase(Phase::Copying, "Copying", msg)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        let started = Instant::now();
+        let copy =
+            super::server_copy::copy(spec, conn, sink, prepared, throttle, stop.clone(), &stats);
+        let copied = tokio::select! {
+            r = copy => r,
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
+        }?;
+        // Against the source's `_count` when the operator reaches it, else the documents the
+        // task dealt with (`read`, its rejected ones included).
+        let expected = copied.source_total.unwrap_or(stats.snapshot().read);
+        (
+            expected,
+            "server",
+            started.elapsed(),
+            copied.source_total.is_none(),
+        )
+    } else {
+        let choice = match spec.source.paging.unwrap_or_default() {
+            PagingMode::Auto => PagingChoice::Auto,
+            PagingMode::Pit => PagingChoice::Pit,
+            PagingMode::Scroll => PagingChoice::Scroll,
+        };
+        let keep_alive = keep_alive(spec);
+        let paging = crate::copy::pager::choose(
+            &conn.source,
+            &spec.source.index,
+            spec.source.query.as_ref(),
+            &keep_alive,
+            choice,
+        )
         .await
-        .map_err(WorkflowError::Sink)?;
-    let msg = format!(
-        "copying {total} documents from {}/{} to {}/{} with {} slice(s) by {paging_name} ({})",
-        conn.source.name(),
-        spec.source.index,
-        conn.dest.name(),
-        spec.dest.index,
-        prepared.slices,
-        prepared.summary
-    );
-    sink.phase(Phase::Copying, "Copying", msg)
-        .await
-        .map_err(WorkflowError::Sink)?;
-    sink.copying(stats.clone(), Some(total));
-    let started = Instant::now();
-    let copied = tokio::select! {
-        r = opened.run() => r,
-        () = &mut rotation => unreachable!("the rotation loop never ends"),
-    };
-    copied.map_err(copy_error)?;
-    let copy_time = started.elapsed();
-    let snap = stats.snapshot();
-    // Slices that restarted took their totals again from their new snapshot.
-    let expected = stats.expected(max_docs).unwrap_or(total);
-    if let Some(run) = &mut live {
-        let cut = tokio::select! {
-            r = super::cutover::live(run, spec, conn, prepared, &plan, sink, &stop) => r?,
+        .map_err(WorkflowError::SourceNotCopyable)?;
+        let paging_name = paging.name();
+        let plan = copy_plan(spec, conn, prepared, throttle, paging);
+        let max_docs = plan.max_docs;
+        // Catch-up's high-water mark H0 is taken before the copy opens its snapshot.
+        let mut live = match &spec.catch_up {
+            Some(c) => {
+                Some(super::catchup::CatchUpRun::start(spec, conn, c, prepared, sink).await?)
+            }
+            None => None,
+        };
+        let opened = tokio::select! {
+            r = open_copy(plan.clone(), stats.clone(), stop.clone()) => r,
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
+        }
+        .map_err(copy_error)?;
+        let Some(total) = opened.expected() else {
+            return Err(WorkflowError::Copy(CopyError::BadPage(
+                "the source did not report how many documents its snapshot holds".into(),
+            )));
+        };
+        sink.expected(total, paging_name)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        let msg = format!(
+            "copying {total} documents from {}/{} to {}/{} with {} slice(s) by {paging_name} ({})",
+            conn.source.name(),
+            spec.source.index,
+            conn.dest.name(),
+            spec.dest.index,
+            prepared.slices,
+            prepared.summary
+        );
+        sink.phase(Phase::Copying, "Copying", msg)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        sink.copying(stats.clone(), Some(total));
+        let started = Instant::now();
+        let copied = tokio::select! {
+            r = opened.run() => r,
             () = &mut rotation => unreachable!("the rotation loop never ends"),
         };
-        let retries = snap.retries + conn.source.retries() + conn.dest.retries();
-        return Ok(Outcome {
-            stats: snap,
-            prepared: prepared.clone(),
-            dest_count: cut.dest_count,
-            expected: cut.expected,
-            paging: paging_name,
-            verified: cut.verified,
-            checkpoints: stats.checkpoints(),
+        copied.map_err(copy_error)?;
+        let copy_time = started.elapsed();
+        if let Some(run) = &mut live {
+            let cut = tokio::select! {
+                r = super::cutover::live(run, spec, conn, prepared, &plan, sink, &stop) => r?,
+                () = &mut rotation => unreachable!("the rotation loop never ends"),
+            };
+            let snap = stats.snapshot();
+            let retries = snap.retries + conn.source.retries() + conn.dest.retries();
+            return Ok(Outcome {
+                stats: snap,
+                prepared: prepared.clone(),
+                dest_count: cut.dest_count,
+                expected: cut.expected,
+                paging: paging_name,
+                verified: cut.verified,
+                method: cut.method,
+                checksum: cut.checksum.clone(),
+                checkpoints: stats.checkpoints(),
+                reason: "CutOver",
+                copy_time,
+                retries,
+                cutover: Some(cut),
+            });
+        }
+        // Slices that restarted took their totals again from their new snapshot.
+        (
+            stats.expected(max_docs).unwrap_or(total),
+            paging_name,
             copy_time,
-            retries,
-            cutover: Some(cut),
-        });
-    }
+            false,
+        )
+    };
+    let snap = stats.snapshot();
     sink.phase(
         Phase::Finalizing,
         "Finalizing",
@@ -468,15 +590,32 @@ async fn copy_and_finalize<K: Sink>(
         dst.count(didx, None).await
     }
     .map_err(|source| WorkflowError::Destination { during, source })?;
+    let method = spec.verify.unwrap_or_default();
     // Only an empty destination without a pipeline (which may drop documents) must hold exactly
     // the source's snapshot minus what failed; the copier's own counters are not evidence.
-    let verified = prepared.dest_was_empty && spec.dest.pipeline.is_none();
-    if verified && found != expected.saturating_sub(snap.failed) {
+    let count_verified =
+        method == Verify::Count && prepared.dest_was_empty && spec.dest.pipeline.is_none();
+    if count_verified && found != expected.saturating_sub(snap.failed) {
         return Err(WorkflowError::CountMismatch {
             expected,
             failed: snap.failed,
             found,
         });
+    }
+    let checksum = match method {
+        Verify::Checksum => {
+            let source = scan_side(spec, conn, prepared, true);
+            let dest = scan_side(spec, conn, prepared, false);
+            Some(tokio::select! {
+                biased;
+                _ = stop.requested() => return Err(WorkflowError::Cancelled),
+                r = crate::verify::checksum(&source, &dest) => r?,
+            })
+        }
+        _ => None,
+    };
+    if let Some(c) = checksum.as_ref().filter(|c| !c.matched) {
+        return Err(WorkflowError::ChecksumMismatch(c.clone()));
     }
     let retries = snap.retries + conn.source.retries() + conn.dest.retries();
     let mut prepared = prepared.clone();
@@ -487,8 +626,22 @@ async fn copy_and_finalize<K: Sink>(
         dest_count: found,
         expected,
         paging: paging_name,
-        verified,
+        verified: match method {
+            Verify::Count => count_verified,
+            Verify::Checksum => true,
+            Verify::None => false,
+        },
+        method,
+        checksum,
         checkpoints: stats.checkpoints(),
+        reason: match (
+            count_verified || method == Verify::Checksum,
+            task_counts_only,
+        ) {
+            (true, true) if method == Verify::Count => "TaskCountsOnly",
+            (true, _) => "Verified",
+            (false, _) => "Copied",
+        },
         copy_time,
         retries,
         cutover: None,
@@ -508,6 +661,37 @@ fn keep_alive(spec: &RemoteReindexSpec) -> String {
         .scroll
         .as_ref()
         .map_or_else(|| "5m".to_string(), |d| d.0.clone())
+}
+
+/// One side of the checksum comparison: the source with the copy's query, or the destination.
+pub(super) fn scan_side(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    prepared: &Prepared,
+    source: bool,
+) -> crate::verify::Side {
+    let keep_alive = keep_alive(spec);
+    crate::verify::Side {
+        which: if source { "source" } else { "destination" },
+        client: if source {
+            conn.source.clone()
+        } else {
+            conn.dest.clone()
+        },
+        index: if source {
+            &spec.source.index
+        } else {
+            &spec.dest.index
+        }
+        .clone(),
+        query: if source {
+            spec.source.query.clone()
+        } else {
+            None
+        },
+        slices: prepared.slices,
+        keep_alive,
+    }
 }
 
 fn copy_plan(
@@ -539,9 +723,8 @@ fn copy_plan(
         max_docs: spec.source.max_docs.map(|n| n as u64),
         dest: conn.dest.clone(),
         dest_index: spec.dest.index.clone(),
-        dest_type: (conn.dest_info.version.major < 7
-            && conn.dest_info.distribution == crate::search::Distribution::Elasticsearch)
-            .then(|| "_doc".to_string()),
+        // `_type` in bulk actions on Elasticsearch 6.x.
+        dest_type: conn.dest.mapping_type().map(str::to_string),
         op: match spec.dest.op_type.unwrap_or_default() {
             OpType::Index => WriteOp::Index,
             OpType::Create => WriteOp::Create,

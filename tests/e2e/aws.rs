@@ -209,8 +209,11 @@ async fn sigv4_es_signs_every_scroll_and_gzip_bulk_request_with_and_without_a_se
         ),
         "",
     )
-    .replace("index: src", "index: src\n    size: 50\n    slices: 2")
-        + &src_keys.secret("aws-src")
+    // Pinned to scroll: this test checks that every scroll continuation is signed.
+    .replace(
+        "index: src",
+        "index: src\n    size: 50\n    slices: 2\n    paging: scroll",
+    ) + &src_keys.secret("aws-src")
         + &dst_keys.secret("aws-dst");
     let secrets = [src_keys.secrets(), dst_keys.secrets()].concat();
     let (code, out, err) = run_env(&y, &[], &secrets).await;

@@ -1,7 +1,9 @@
 //! The operator against a real kube-apiserver (the shared control plane of `scripts/test.sh`),
 //! with real search servers: each test has its own namespace and its own operator process.
 
+mod columns;
 mod faults;
+mod fencing;
 pub mod k8s;
 mod rotation;
 
@@ -261,26 +263,61 @@ async fn a_secret_created_after_the_resource_is_picked_up() {
         "preflightTimeout": "120s",
     });
     create_reindex(&client, &ns, "late", spec).await;
-    // The workflow retries SecretNotFound until preflightTimeout; wait until it has tried.
-    eventually(
-        "a SecretNotFound retry in the operator log",
+    // While pre-flight retries, the reason is in the conditions at once (not only after the
+    // 120 s preflightTimeout), shown by `kubectl get reindex`; the deadline is only a bound.
+    let row = eventually(
+        "REASON SecretNotFound in `kubectl get reindex`",
         Duration::from_secs(60),
         || {
-            let log = op.log();
+            let ns = ns.clone();
             async move {
-                log.contains("Secret `src-creds` does not exist")
-                    .then_some(())
+                let (code, out, _) = kubectl(&["get", "reindex", "late", "-n", &ns], None);
+                (code == 0
+                    && out
+                        .lines()
+                        .nth(1)
+                        .is_some_and(|l| l.contains("SecretNotFound")))
+                .then_some(out)
             }
         },
     )
     .await;
+    assert!(row.lines().next().unwrap().contains("REASON"), "{row}");
+    assert!(row.contains("Pending"), "{row}");
     let s = Api::<RemoteReindex>::namespaced(client.clone(), &ns)
         .get("late")
         .await
         .unwrap()
         .status
         .unwrap_or_default();
-    assert!(!s.phase.is_some_and(Phase::is_terminal), "{s:#?}");
+    assert_eq!(s.phase, Some(Phase::Pending), "{s:#?}");
+    let progressing = condition(&s, "Progressing");
+    assert_eq!(
+        (progressing.status.as_str(), progressing.reason.as_str()),
+        ("True", "SecretNotFound"),
+        "{progressing:?}"
+    );
+    assert!(
+        progressing
+            .message
+            .contains("Secret `src-creds` does not exist")
+            && progressing.message.contains("attempt ")
+            && progressing.message.contains("preflightTimeout"),
+        "{progressing:?}"
+    );
+    let degraded = condition(&s, "Degraded");
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", "SecretNotFound"),
+        "{degraded:?}"
+    );
+    let (_, wide, _) = kubectl(&["get", "reindex", "late", "-n", &ns, "-o", "wide"], None);
+    eprintln!("kubectl get reindex -o wide (Secret missing):\n{wide}");
+    assert!(
+        wide.lines().next().unwrap().contains("MESSAGE") && wide.contains("attempt "),
+        "{wide}"
+    );
+    wait_event_reasons(&client, &ns, "late", &["SecretNotFound"]).await;
     create_secret(
         &client,
         &ns,
@@ -296,6 +333,14 @@ async fn a_secret_created_after_the_resource_is_picked_up() {
         obj.status
     );
     assert_eq!(count(dst.url(), "logs-copy").await, 300);
+    let s = obj.status.unwrap();
+    assert_eq!(condition(&s, "Degraded").status, "False", "{s:#?}");
+    let (_, row, _) = kubectl(&["get", "reindex", "late", "-n", &ns], None);
+    eprintln!("kubectl get reindex (after the Secret was created):\n{row}");
+    assert!(
+        row.contains("Succeeded") && row.contains("Verified"),
+        "{row}"
+    );
     assert!(
         !op.log().contains("not-logged-anywhere"),
         "a secret value reached the log"

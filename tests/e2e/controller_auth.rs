@@ -1,7 +1,9 @@
-//! Each authentication mode through Secrets on the real kube-apiserver: one operator, five
+//! Each authentication mode through Secrets on the real kube-apiserver: one operator, six
 //! resources reading the same source through basic auth + private CA (nginx), mTLS (nginx), an
-//! API key and a bearer token (`fake_auth_gate`), and SigV4 (the botocore verifier). All must
-//! succeed, and no secret string may reach the status, the Events or the operator's log.
+//! API key and a bearer token (`fake_auth_gate`), and SigV4 from a Secret and from the pod's own
+//! identity (environment variables; allowed by a `ReindexPolicy`), through the botocore verifier. All must
+//! succeed, and no secret string may reach the status, the Events or the operator's log, which
+//! runs at `RUST_LOG=debug`.
 
 use crate::aws::{Keys, Verifier};
 use crate::controller::k8s::*;
@@ -56,7 +58,15 @@ async fn fake_auth_gate(upstream: &str, expected: String) -> String {
 async fn every_authentication_mode_works_through_secrets_in_the_operator() {
     let client = client().await;
     apply_crd().await;
-    let ns = namespace(&client, "rr-auth").await;
+    // The pod's own AWS identity is one more mode; a ReindexPolicy must allow it.
+    let ns = crate::policy::covered_namespace(&client, "rr-auth").await;
+    let policy = crate::policy::policy_name("auth");
+    let (_p, rv) = crate::policy::PolicyGuard::create(
+        &client,
+        &policy,
+        json!({"namespaceSelector": crate::policy::selects(&ns), "allowAmbientAwsIdentity": true}),
+    )
+    .await;
     let (src, dst) = (loaded(noida()).await, osmem());
     let (pki, pw) = (Pki::generate(), password("op"));
     let nginx = Nginx::start(src.url(), &pki, USER, &pw);
@@ -66,6 +76,9 @@ async fn every_authentication_mode_works_through_secrets_in_the_operator() {
     let bearer_gate = fake_auth_gate(src.url(), format!("Bearer {token}")).await;
     let keys = Keys::new("op", true);
     let verifier = Verifier::start(src.url(), "es", &keys);
+    let ambient_keys = Keys::new("pod", true);
+    let ambient_verifier = Verifier::start(src.url(), "es", &ambient_keys);
+    let ambient_token = ambient_keys.token.clone().unwrap();
 
     create_secret(
         &client,
@@ -98,7 +111,15 @@ async fn every_authentication_mode_works_through_secrets_in_the_operator() {
         ],
     )
     .await;
-    let op = Operator::start(&ns, dst.url(), &[]).await;
+    // The whole run at debug level (the operator's and its libraries' debug lines): no secret
+    // value may appear even there.
+    let env = [
+        ("AWS_ACCESS_KEY_ID", ambient_keys.id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", ambient_keys.secret.as_str()),
+        ("AWS_SESSION_TOKEN", ambient_token.as_str()),
+    ];
+    let op = Operator::start_full(&kubeconfig(), &ns, dst.url(), &[], "debug", &env).await;
+    crate::policy::observed(&op, &policy, &rv).await;
 
     let ca = json!({"caSecretRef": {"name": "ca"}});
     let modes: Vec<(&str, Value)> = vec![
@@ -121,6 +142,10 @@ async fn every_authentication_mode_works_through_secrets_in_the_operator() {
         (
             "aws",
             json!({"host": verifier.url(), "aws": {"region": "eu-west-1", "service": "es", "credentialsSecretRef": {"name": "aws"}}}),
+        ),
+        (
+            "ambient",
+            json!({"host": ambient_verifier.url(), "aws": {"region": "eu-west-1", "service": "es"}}),
         ),
     ];
     for (name, remote) in &modes {
@@ -149,8 +174,22 @@ async fn every_authentication_mode_works_through_secrets_in_the_operator() {
         }
     }
     verifier.assert_all_ok();
-    let mut secrets = vec![pw.clone(), api_key.clone(), token.clone()];
+    ambient_verifier.assert_all_ok();
+    let mut secrets = vec![pw.clone(), api_key.clone(), token.clone(), keys.id.clone()];
     secrets.extend(keys.secrets());
+    secrets.push(ambient_keys.id.clone());
+    secrets.extend(ambient_keys.secrets());
+    // The operator's own Kubernetes credential (the admin token of the test kubeconfig).
+    let kc = std::fs::read_to_string(kubeconfig()).unwrap();
+    secrets.extend(
+        kc.lines()
+            .filter_map(|l| l.trim().strip_prefix("token: "))
+            .map(str::to_string),
+    );
+    assert!(
+        op.log().lines().any(|l| l.contains("\"DEBUG\"")),
+        "the operator logged at debug level"
+    );
     secrets.extend(pki.key_material());
     let everything = format!("{}\n{}", statuses.join("\n"), op.log());
     for (i, s) in secrets.iter().enumerate() {

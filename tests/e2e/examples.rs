@@ -93,6 +93,14 @@ async fn every_example_is_accepted_by_the_api_server_and_the_validation() {
         if reindexes.is_empty() {
             failures.push(format!("{name}: no RemoteReindex"));
         }
+        for secret in items.iter().filter(|d| d["kind"] == "Secret") {
+            if secret["metadata"]["labels"]["reindex.dev/use"] != "true" {
+                failures.push(format!(
+                    "{name}: Secret `{}` lacks the label reindex.dev/use: \"true\" the operator requires",
+                    secret["metadata"]["name"].as_str().unwrap_or_default()
+                ));
+            }
+        }
         for r in &reindexes {
             auth_modes(&r["spec"]["source"]["remote"], &mut covered);
             auth_modes(&r["spec"]["dest"]["remote"], &mut covered);

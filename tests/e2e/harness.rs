@@ -285,38 +285,11 @@ pub async fn settings(base: &str, index: &str) -> serde_json::Map<String, Value>
 
 /// Every document of an index by `_id`: the raw `_source` text (as the server returns it).
 pub async fn all_docs(base: &str, index: &str) -> BTreeMap<String, String> {
-    #[derive(serde::Deserialize)]
-    struct Page<'a> {
-        #[serde(borrow)]
-        hits: Hits<'a>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Hits<'a> {
-        #[serde(borrow)]
-        hits: Vec<Hit<'a>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Hit<'a> {
-        #[serde(rename = "_id")]
-        id: String,
-        #[serde(rename = "_source", borrow)]
-        source: &'a serde_json::value::RawValue,
-    }
-    let mut out = BTreeMap::new();
-    let body = json!({"size": 2000, "sort": ["_doc"], "query": {"match_all": {}}});
-    for_each_page(base, index, body, |bytes| {
-        let page: Page = serde_json::from_slice(bytes).unwrap();
-        for h in page.hits.hits {
-            assert!(
-                out.insert(h.id.clone(), h.source.get().to_string())
-                    .is_none(),
-                "duplicate _id {}",
-                h.id
-            );
-        }
-    })
-    .await;
-    out
+    all_docs_routed(base, index)
+        .await
+        .into_iter()
+        .map(|(id, (source, _))| (id, source))
+        .collect()
 }
 
 /// Scrolls all of `index` (after a refresh) with the search `body`, handing each non-empty page's

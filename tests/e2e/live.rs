@@ -395,7 +395,8 @@ async fn alias_cutover(prefix: &str, src: &str, dst: &str, n: &Names) {
             // Slow enough that the writer writes during the initial copy.
             "requestsPerSecond": 2000,
             "catchUp": {"field": "@timestamp", "overlap": "5s", "interval": "2s", "maxLag": "10s"},
-            "cutover": {"trigger": false, "aliases": [n.alias], "verify": "Count"},
+            // verify defaults to Checksum: every document's id, routing and _source.
+            "cutover": {"trigger": false, "aliases": [n.alias]},
         }),
     )
     .await;
@@ -566,7 +567,7 @@ async fn write_blocked_cutover(prefix: &str, src: &str, dst: &str, n: &Names) {
             "dest": {"index": n.new},
             "requestsPerSecond": 2000,
             "catchUp": {"field": "updated_ms", "overlap": "5s", "interval": "1s", "maxLag": "10s"},
-            "cutover": {"aliases": [n.alias], "writeBlockSource": true, "verify": "Count"},
+            "cutover": {"aliases": [n.alias], "writeBlockSource": true},
         }),
     )
     .await;
@@ -708,7 +709,7 @@ async fn live_failed_verification_leaves_the_alias_and_lifts_the_block() {
             "source": {"remote": {"host": src.url()}, "index": "carts"},
             "dest": {"index": "carts-v2"},
             "catchUp": {"field": "updated_ms", "overlap": "2s", "interval": "1s", "maxLag": "30s"},
-            "cutover": {"aliases": ["carts-live"], "writeBlockSource": true, "verify": "Count"},
+            "cutover": {"aliases": ["carts-live"], "writeBlockSource": true},
         }),
     )
     .await;
@@ -721,7 +722,7 @@ async fn live_failed_verification_leaves_the_alias_and_lifts_the_block() {
         synced,
     )
     .await;
-    // Deletes are not seen by catch-up: the count verification at the cutover catches them.
+    // Deletes are not seen by catch-up: the checksum verification at the cutover catches them.
     let mut body = String::new();
     for i in 0..5 {
         body.push_str(&json!({"delete": {"_index": "carts", "_id": format!("d{i}")}}).to_string());
@@ -742,7 +743,10 @@ async fn live_failed_verification_leaves_the_alias_and_lifts_the_block() {
     let ready = condition(&s, "Ready");
     assert_eq!(ready.reason, "VerificationFailed", "{ready:?}");
     assert!(
-        ready.message.contains("1995") && ready.message.contains("2000"),
+        ready.message.contains("1995")
+            && ready.message.contains("2000")
+            && ready.message.contains("5 unexpected")
+            && ready.message.contains("deleteMissing"),
         "{ready:?}"
     );
     assert!(s.conditions.iter().all(|c| c.type_ != "CutOver"), "{s:#?}");
@@ -757,5 +761,84 @@ async fn live_failed_verification_leaves_the_alias_and_lifts_the_block() {
         blocks.get("index.blocks.write"),
         Some(&json!("true")),
         "the write block set by the cutover stayed: {blocks:?}"
+    );
+}
+
+#[tokio::test]
+async fn live_real_engines_delete_missing_removes_source_deletes_at_cutover() {
+    let (src, dst) = (
+        engine(EngineKind::OpenSearch2),
+        engine(EngineKind::Elasticsearch7),
+    );
+    let (src, dst) = (src.url(), dst.url());
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-live-delmiss").await;
+    let n = Names::unique();
+    let stamp = Stamp::Millis;
+    create_index(src, &n.source, stamp.mapping()).await;
+    preload(src, &n.source, stamp, 3_000).await;
+    let _op = Operator::start(&ns, dst, &[]).await;
+    create_reindex(
+        &client,
+        &ns,
+        "carts",
+        json!({
+            "source": {"remote": {"host": src}, "index": n.source},
+            "dest": {"index": n.new},
+            "catchUp": {"field": "updated_ms", "overlap": "2s", "interval": "1s", "maxLag": "30s", "deleteMissing": true},
+            "cutover": {"aliases": [n.alias]},
+        }),
+    )
+    .await;
+    wait_status(
+        &client,
+        &ns,
+        "carts",
+        "Synced",
+        Duration::from_secs(600),
+        synced,
+    )
+    .await;
+    // Deletes in the source (odd ids among them) that no catch-up round can see.
+    let mut body = String::new();
+    for i in [0, 7, 512, 2047, 2999] {
+        body.push_str(&json!({"delete": {"_index": n.source, "_id": format!("d{i}")}}).to_string());
+        body.push('\n');
+    }
+    let r = http()
+        .post(format!("{src}/_bulk?refresh=true"))
+        .header("Content-Type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    patch_spec(&client, &ns, "carts", json!({"cutover": {"trigger": true}})).await;
+    let obj = wait_terminal(&client, &ns, "carts", Duration::from_secs(600)).await;
+    let s = obj.status.unwrap();
+    assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
+    let cut = condition(&s, "CutOver");
+    assert_eq!(cut.status, "True", "{cut:?}");
+    assert!(
+        cut.message.contains("checksum verified") && cut.message.contains("deleted 5 documents"),
+        "{cut:?}"
+    );
+    let source = all_docs(src, &n.source).await;
+    let dest = all_docs(dst, &n.new).await;
+    assert_eq!(source.len(), 2_995);
+    assert_eq!(
+        parsed(&dest),
+        parsed(&source),
+        "destination differs from the source"
+    );
+    for i in [0, 7, 512, 2047, 2999] {
+        assert!(!dest.contains_key(&format!("d{i}")), "d{i} was not deleted");
+    }
+    let (_, aliases) = call("GET", &format!("{dst}/_alias/{}", n.alias), None).await;
+    assert_eq!(
+        aliases.as_object().unwrap().keys().collect::<Vec<_>>(),
+        [&n.new],
+        "{aliases}"
     );
 }

@@ -2,20 +2,27 @@
 
 mod accounting;
 mod aws;
+mod chart;
 mod cli;
 mod controller;
 mod controller_auth;
 mod copy;
 mod engine;
+mod es6_dest;
 mod examples;
 mod fault_proxy;
 mod harness;
 mod live;
+mod logs;
 mod lost_response;
 mod metrics;
+mod migration;
 mod network;
 mod nginx;
+mod policy;
 mod rbac;
 mod real_engines;
+mod server_mode;
 mod tls;
+mod verify;
 mod versions;

@@ -63,6 +63,14 @@ async fn metrics_count_what_was_copied() {
     .await;
     assert_eq!(sample(&during, &expected), Some(3_000.0), "{during}");
     assert_eq!(sample(&during, "remote_reindex_copies_running"), Some(1.0));
+    assert_eq!(
+        sample(
+            &during,
+            r#"remote_reindex_copies_in_phase{phase="Copying"}"#
+        ),
+        Some(1.0),
+        "{during}"
+    );
 
     let obj = wait_terminal(&client, &ns, "logs", Duration::from_secs(60)).await;
     let s = obj.status.unwrap();
@@ -125,6 +133,11 @@ async fn metrics_count_what_was_copied() {
         1.0
     );
     assert_eq!(get(r#"remote_reindex_retries_total{kind="request"}"#), 0.0);
+    assert_eq!(get("remote_reindex_slice_restarts_total"), 0.0);
+    for phase in ["Pending", "Copying", "Finalizing"] {
+        let series = format!(r#"remote_reindex_copies_in_phase{{phase="{phase}"}}"#);
+        assert_eq!(get(&series), 0.0, "{m}");
+    }
     assert!(get("remote_reindex_reconciliations_total") >= 2.0);
     // Bounded labels: nothing names a resource once its copy ended.
     assert!(!m.contains("namespace="), "per-resource series left:\n{m}");

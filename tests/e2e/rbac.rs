@@ -234,8 +234,8 @@ async fn without_the_status_rule_the_operator_is_forbidden_and_says_so() {
     );
     assert_eq!(
         edited.len(),
-        2,
-        "ClusterRole + ClusterRoleBinding:\n{rendered}"
+        4,
+        "ClusterRole + ClusterRoleBinding, and those to read ReindexPolicies:\n{rendered}"
     );
     let list = json!({"apiVersion": "v1", "kind": "List", "items": edited}).to_string();
 
@@ -338,4 +338,116 @@ async fn without_the_status_rule_the_operator_is_forbidden_and_says_so() {
         !op.log().contains(PASSWORD),
         "the Secret's password was logged"
     );
+}
+
+/// `kubectl auth can-i VERB remotereindexes.reindex.dev -n NS --as USER` is `want`, eventually
+/// (kube-controller-manager's clusterrole-aggregation controller copies the rules).
+async fn eventually_can(user: &str, verb: &str, ns: &str, want: &str) {
+    eventually(
+        &format!("`{user}` can-i {verb} remotereindexes = {want}"),
+        Duration::from_secs(60),
+        || {
+            let (_, out, _) = kubectl(
+                &[
+                    "auth",
+                    "can-i",
+                    verb,
+                    "remotereindexes.reindex.dev",
+                    "-n",
+                    ns,
+                    &format!("--as={user}"),
+                ],
+                None,
+            );
+            let ok = out.trim() == want;
+            async move { ok.then_some(()) }
+        },
+    )
+    .await;
+}
+
+/// Creates a RemoteReindex as `user` (impersonated): (exit code, output).
+fn create_as(user: &str, ns: &str, name: &str) -> (i32, String) {
+    let yaml = format!(
+        "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  source: {{remote: {{host: 'http://127.0.0.1:1'}}, index: a}}\n  dest: {{index: b}}\n  suspend: true\n"
+    );
+    let (code, out, err) = kubectl(
+        &[
+            "create",
+            "--validate=false",
+            "-f",
+            "-",
+            &format!("--as={user}"),
+        ],
+        Some(&yaml),
+    );
+    (code, format!("{out}{err}"))
+}
+
+#[tokio::test]
+async fn an_edit_user_creates_remote_reindexes_only_when_aggregation_is_enabled() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-agg").await;
+    let user = format!("editor-{}", std::process::id());
+    let (code, out, err) = kubectl(
+        &[
+            "create",
+            "rolebinding",
+            "editor",
+            "--clusterrole=edit",
+            &format!("--user={user}"),
+            "-n",
+            &ns,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    // The chart's defaults: read access aggregated into view (and so into edit), write access not.
+    let release = Release::install(&ns, &ns, &[]);
+    assert!(
+        release
+            .install_output
+            .contains("rbac.aggregateToDefaultRoles=true"),
+        "NOTES say how to opt in: {}",
+        release.install_output
+    );
+    eventually_can(&user, "list", &ns, "yes").await;
+    eventually_can(&user, "create", &ns, "no").await;
+    let (code, out) = create_as(&user, &ns, "by-editor");
+    assert_ne!(code, 0, "an editor created a RemoteReindex: {out}");
+    assert!(out.contains("forbidden"), "{out}");
+
+    // Opted in: the aggregation controller adds create to edit.
+    let (code, out, err) = helm(&[
+        "upgrade",
+        &release.name,
+        CHART,
+        "-n",
+        &ns,
+        "--skip-crds",
+        "--reuse-values",
+        "--set",
+        "rbac.aggregateToDefaultRoles=true",
+    ]);
+    assert_eq!(code, 0, "helm upgrade: {out}{err}");
+    eventually_can(&user, "create", &ns, "yes").await;
+    let (code, out) = create_as(&user, &ns, "by-editor");
+    assert_eq!(code, 0, "the editor may create once aggregated: {out}");
+
+    // And back: opting out removes the right again.
+    let (code, out, err) = helm(&[
+        "upgrade",
+        &release.name,
+        CHART,
+        "-n",
+        &ns,
+        "--skip-crds",
+        "--reuse-values",
+        "--set",
+        "rbac.aggregateToDefaultRoles=false",
+    ]);
+    assert_eq!(code, 0, "helm upgrade: {out}{err}");
+    eventually_can(&user, "create", &ns, "no").await;
 }

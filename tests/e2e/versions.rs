@@ -266,3 +266,28 @@ async fn newer_majors_unknown_distributions_and_elasticsearch_2_are_refused_befo
     let (s, _) = call("HEAD", &format!("{}/dst", dst.url()), None).await;
     assert_eq!(s, 404, "nothing was created on the destination");
 }
+
+#[tokio::test]
+async fn elasticsearch_5_destinations_are_refused_before_anything_is_written() {
+    // 6.x destinations are tested on a real 6.8 node (es6_dest.rs).
+    let (src, dst) = (noida(), noida());
+    create_index(src.url(), "src", lean_mapping()).await;
+    load(src.url(), "src", &hostile_docs(10)).await;
+    let claim = Claim {
+        number: "5.6.16",
+        distribution: ES,
+        doc_type: Some("doc"),
+    };
+    let fake_dst = fake_version(dst.url(), claim).await;
+    let (code, out, err) = run_yaml(&spec(src.url(), &fake_dst)).await;
+    assert_eq!(code, 3, "{out}\n{}", tail(&err));
+    let line = error_line(&err);
+    assert!(
+        line.starts_with("error [VersionMismatch]")
+            && line.contains("the destination runs Elasticsearch 5.6.16")
+            && line.contains("supported as a source only"),
+        "{line}"
+    );
+    let (s, _) = call("HEAD", &format!("{}/dst", dst.url()), None).await;
+    assert_eq!(s, 404, "nothing was created on the destination");
+}

@@ -91,7 +91,8 @@ async fn sigkill_twice_mid_copy_never_rewrites_finished_slices() {
     let total = count(src.url(), "logs").await;
     let mut op = Operator::start(&ns, dst.url(), &[]).await;
     let spec = json!({
-        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 100, "slices": 2},
+        // The lopsided source is built from scroll slicing (PIT slices split differently).
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 100, "slices": 2, "paging": "scroll"},
         "dest": {"index": "logs-copy"},
         "requestsPerSecond": 1500,
     });
@@ -256,7 +257,8 @@ async fn suspend_longer_than_the_scroll_keep_alive_then_resume() {
     let slice0 = lopsided_source(src.url(), 8000, 200).await;
     let op = Operator::start(&ns, dst.url(), &[]).await;
     let spec = json!({
-        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 100, "slices": 2, "scroll": "2s"},
+        // The lopsided source is built from scroll slicing (PIT slices split differently).
+        "source": {"remote": {"host": src.url()}, "index": "logs", "size": 100, "slices": 2, "scroll": "2s", "paging": "scroll"},
         "dest": {"index": "logs-copy"},
         "requestsPerSecond": 1000,
     });
@@ -493,31 +495,43 @@ impl Drop for OwnControlPlane {
 async fn a_kube_apiserver_restart_mid_copy_is_survived() {
     let cp = OwnControlPlane::start();
     let kc = cp.kubeconfig();
-    let crd = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/remotereindex.yaml");
-    let (code, _, err) = kubectl(
-        &[
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "apply",
-            "--validate=false",
-            "-f",
-            crd,
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = kubectl(
-        &[
-            "--kubeconfig",
-            kc.to_str().unwrap(),
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
+    // Both CRDs: the operator stays unready until it can list ReindexPolicies.
+    for (file, crd) in [
+        (
+            "/crds/remotereindex.yaml",
             "crd/remotereindexes.reindex.dev",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
+        ),
+        (
+            "/crds/reindexpolicy.yaml",
+            "crd/reindexpolicies.reindex.dev",
+        ),
+    ] {
+        let file = format!("{}{file}", env!("CARGO_MANIFEST_DIR"));
+        let (code, _, err) = kubectl(
+            &[
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "apply",
+                "--validate=false",
+                "-f",
+                &file,
+            ],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = kubectl(
+            &[
+                "--kubeconfig",
+                kc.to_str().unwrap(),
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                crd,
+            ],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+    }
     let client = client_from(&kc).await;
     let ns = namespace(&client, "rr-apirestart").await;
     let (src, dst) = (noida(), noida());

@@ -69,22 +69,32 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     )
 }
 
-/// Applies `crds/remotereindex.yaml` with kubectl and waits until it is Established. Tests run
-/// in parallel processes, so concurrent applies may conflict: retried. `--validate=false`
-/// because a 1.20 API server's OpenAPI lacks `x-kubernetes-validations` (it drops CEL rules).
+/// Applies `crds/remotereindex.yaml` and `crds/reindexpolicy.yaml` with kubectl and waits until
+/// they are Established. Tests run in parallel processes, so concurrent applies may conflict:
+/// retried. `--validate=false` because a 1.20 API server's OpenAPI lacks
+/// `x-kubernetes-validations` (it drops CEL rules).
 pub async fn apply_crd() {
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/remotereindex.yaml");
+    for (file, crd) in [
+        (
+            concat!(env!("CARGO_MANIFEST_DIR"), "/crds/remotereindex.yaml"),
+            "crd/remotereindexes.reindex.dev",
+        ),
+        (
+            concat!(env!("CARGO_MANIFEST_DIR"), "/crds/reindexpolicy.yaml"),
+            "crd/reindexpolicies.reindex.dev",
+        ),
+    ] {
+        apply_one_crd(file, crd).await;
+    }
+}
+
+async fn apply_one_crd(file: &str, crd: &str) {
     let mut last = String::new();
     for _ in 0..10 {
         let (code, out, err) = kubectl(&["apply", "--validate=false", "-f", file], None);
         if code == 0 {
             let (code, out, err) = kubectl(
-                &[
-                    "wait",
-                    "--for=condition=Established",
-                    "--timeout=60s",
-                    "crd/remotereindexes.reindex.dev",
-                ],
+                &["wait", "--for=condition=Established", "--timeout=60s", crd],
                 None,
             );
             assert_eq!(code, 0, "CRD not established: {out}{err}");
@@ -93,7 +103,7 @@ pub async fn apply_crd() {
         last = format!("{out}{err}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    panic!("kubectl apply -f crds/remotereindex.yaml failed: {last}");
+    panic!("kubectl apply -f {file} failed: {last}");
 }
 
 /// Creates a fresh namespace named after the test.
@@ -117,11 +127,28 @@ pub async fn namespace(client: &Client, prefix: &str) -> String {
     name
 }
 
-/// Creates a Secret with string data.
+/// Creates a Secret with string data, labelled `reindex.dev/use: "true"` so the operator may
+/// use it.
 pub async fn create_secret(client: &Client, ns: &str, name: &str, data: &[(&str, &str)]) {
+    create_secret_labelled(client, ns, name, data, true).await
+}
+
+/// Creates a Secret with string data, with or without the `reindex.dev/use: "true"` label.
+pub async fn create_secret_labelled(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    data: &[(&str, &str)],
+    labelled: bool,
+) {
     let s = Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
+            labels: labelled.then(|| {
+                [("reindex.dev/use".to_string(), "true".to_string())]
+                    .into_iter()
+                    .collect()
+            }),
             ..Default::default()
         },
         string_data: Some(
@@ -235,7 +262,8 @@ pub struct Operator {
 
 impl Operator {
     /// Starts the operator for `ns` with `--dest-host dest` and `extra` flags, and waits until
-    /// `/readyz` answers 200.
+    /// `/readyz` answers 200. Unless `extra` sets `--allowed-remote-hosts`, the test servers'
+    /// `127.0.0.1:*` is allowed (the operator allows no remote host by default).
     pub async fn start(ns: &str, dest: &str, extra: &[&str]) -> Operator {
         Self::start_as(&kubeconfig(), ns, dest, extra).await
     }
@@ -247,6 +275,41 @@ impl Operator {
         dest: &str,
         extra: &[&str],
     ) -> Operator {
+        Self::start_with_log(kubeconfig, ns, dest, extra, "info,kube=warn").await
+    }
+
+    /// [`Operator::start_as`] with a `RUST_LOG` filter (e.g. `debug` for a log scan).
+    pub async fn start_with_log(
+        kubeconfig: &std::path::Path,
+        ns: &str,
+        dest: &str,
+        extra: &[&str],
+        rust_log: &str,
+    ) -> Operator {
+        Self::start_full(kubeconfig, ns, dest, extra, rust_log, &[]).await
+    }
+
+    /// [`Operator::start`] with extra environment variables (e.g. the pod's AWS identity).
+    pub async fn start_env(ns: &str, dest: &str, extra: &[&str], env: &[(&str, &str)]) -> Operator {
+        Self::start_full(&kubeconfig(), ns, dest, extra, "info,kube=warn", env).await
+    }
+
+    /// The operator with a kubeconfig, extra flags, a `RUST_LOG` filter and extra environment.
+    pub async fn start_full(
+        kubeconfig: &std::path::Path,
+        ns: &str,
+        dest: &str,
+        extra: &[&str],
+        rust_log: &str,
+        env: &[(&str, &str)],
+    ) -> Operator {
+        let mut extra: Vec<&str> = extra.to_vec();
+        if !extra
+            .iter()
+            .any(|a| a.starts_with("--allowed-remote-hosts"))
+        {
+            extra.extend(["--allowed-remote-hosts", "127.0.0.1:*"]);
+        }
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("operator.log");
         let child = Command::new(env!("CARGO_BIN_EXE_remote-reindex"))
@@ -262,7 +325,8 @@ impl Operator {
             .args(["--metrics-addr", "127.0.0.1:0"])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info,kube=warn")
+            .env("RUST_LOG", rust_log)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -313,6 +377,21 @@ impl Operator {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) without waiting.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{sig} {pid}");
+    }
+
+    /// The exit status, if the operator has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Sends SIGTERM and waits for the exit code.

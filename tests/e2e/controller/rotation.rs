@@ -93,7 +93,15 @@ async fn a_rotated_password_takes_effect_mid_copy() {
 async fn insecure_skip_verify_warns_with_an_event_and_immutable_fields_are_refused() {
     let client = client().await;
     apply_crd().await;
-    let ns = namespace(&client, "rr-insecure").await;
+    // insecureSkipVerify is refused unless a ReindexPolicy allows it (see tests/e2e/policy.rs).
+    let ns = crate::policy::covered_namespace(&client, "rr-insecure").await;
+    let policy = crate::policy::policy_name("insecure");
+    let (_p, rv) = crate::policy::PolicyGuard::create(
+        &client,
+        &policy,
+        json!({"namespaceSelector": crate::policy::selects(&ns), "allowInsecureSkipVerify": true}),
+    )
+    .await;
     let (src, dst) = (noida(), noida());
     load(src.url(), "logs", &docs(500)).await;
     let pki = Pki::generate();
@@ -105,7 +113,8 @@ async fn insecure_skip_verify_warns_with_an_event_and_immutable_fields_are_refus
         &[("username", "u"), ("password", "insecure-pa55")],
     )
     .await;
-    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    let op = Operator::start(&ns, dst.url(), &[]).await;
+    crate::policy::observed(&op, &policy, &rv).await;
     let spec = json!({
         "source": {
             "remote": {"host": proxy.tls_auth_url(), "basicAuth": {"secretRef": {"name": "creds"}}, "tls": {"insecureSkipVerify": true}},

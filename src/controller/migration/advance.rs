@@ -1,0 +1,403 @@
+//! One step of a running Migration: read the children, start pending indices up to the
+//! parallelism, create the aliases whose indices have all verified, and aggregate the status.
+
+use super::super::context::Context;
+use super::super::reconcile::ReconcileError;
+use super::super::secrets::KubeSecrets;
+use super::super::status::{DEGRADED, PROGRESSING, READY, now, set_condition};
+use super::cleanup::owned_children;
+use super::patch_status;
+use crate::api::{
+    FailurePolicy, IndexState, MetadataItem, Migration, MigrationPhase, Phase, RemoteReindex,
+};
+use crate::migration::aggregate::{ChildView, aggregate, failed_message};
+use crate::migration::child::child_object;
+use crate::migration::metadata::{self, AliasReadiness};
+use crate::migration::plan::connect_migration;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::PostParams;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The three conditions for a Migration phase.
+pub fn conditions(
+    conds: &mut Vec<Condition>,
+    phase: MigrationPhase,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) {
+    let (ready, progressing, degraded) = match phase {
+        MigrationPhase::Pending | MigrationPhase::Running => (false, true, false),
+        MigrationPhase::Succeeded => (true, false, false),
+        MigrationPhase::Failed => (false, false, true),
+    };
+    set_condition(conds, READY, ready, reason, message, generation);
+    set_condition(conds, PROGRESSING, progressing, reason, message, generation);
+    if degraded {
+        set_condition(conds, DEGRADED, true, reason, message, generation);
+    } else if !conds
+        .iter()
+        .any(|c| c.type_ == DEGRADED && c.status == "True")
+    {
+        set_condition(
+            conds,
+            DEGRADED,
+            false,
+            "AsExpected",
+            "no errors",
+            generation,
+        );
+    }
+}
+
+/// Publishes an Event about the Migration with the child of `index` as its related object, so
+/// that each index keeps an Event of its own (Events of one reason are otherwise merged into a
+/// series that shows only the latest note).
+pub async fn index_event(
+    ctx: &Context,
+    obj: &Migration,
+    child: &str,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let related = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("reindex.dev/v1alpha1".into()),
+        kind: Some("RemoteReindex".into()),
+        name: Some(child.to_string()),
+        namespace: obj.namespace(),
+        ..Default::default()
+    };
+    let ev = kube::runtime::events::Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(super::super::context::truncate(note, 1000)),
+        action: "Reconcile".to_string(),
+        secondary: Some(related),
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish an Event");
+    }
+}
+
+/// What the Migration needs from a child's status.
+fn view(child: &RemoteReindex) -> ChildView {
+    let s = child.status.clone().unwrap_or_default();
+    let state = match s.phase {
+        Some(Phase::Succeeded) => IndexState::Succeeded,
+        Some(Phase::Failed) => IndexState::Failed,
+        _ => IndexState::Running,
+    };
+    let failure = (state == IndexState::Failed).then(|| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == DEGRADED)
+            .map(|c| (c.reason.clone(), c.message.clone()))
+            .unwrap_or_else(|| ("Failed".into(), "the copy failed".into()))
+    });
+    let p = s.progress.unwrap_or_default();
+    ChildView {
+        state,
+        written: p.written,
+        rate: p.docs_per_second.and_then(|r| r.parse().ok()),
+        failure,
+    }
+}
+
+/// Advances a running Migration by one step.
+pub async fn advance(
+    api: &Api<Migration>,
+    obj: &Migration,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let name = obj.name_any();
+    let ns = obj.namespace().unwrap_or_default();
+    let generation = obj.metadata.generation;
+    let reference = obj.object_ref(&());
+    let status = obj.status.clone().unwrap_or_default();
+    let children_api: Api<RemoteReindex> = Api::namespaced(ctx.client.clone(), &ns);
+    let children: BTreeMap<String, ChildView> = owned_children(&children_api, obj)
+        .await?
+        .iter()
+        .map(|c| (c.name_any(), view(c)))
+        .collect();
+    let mut agg = aggregate(&status.plan, &children, &status.failed);
+    for t in &agg.transitions {
+        match (t.to, &t.failure) {
+            (IndexState::Succeeded, _) => {
+                let note = format!("{}: copied and verified", t.index);
+                ctx.event(&reference, EventType::Normal, "IndexSucceeded", &note)
+                    .await;
+            }
+            (IndexState::Failed, f) => {
+                let (reason, msg) = f.clone().unwrap_or_default();
+                let note = format!("{} failed [{reason}]: {msg}", t.index);
+                ctx.event(&reference, EventType::Warning, "IndexFailed", &note)
+                    .await;
+            }
+            _ => {}
+        }
+    }
+
+    // Start pending indices, larger first, up to the parallelism.
+    let parallelism = status
+        .scroll_contexts
+        .as_ref()
+        .map_or(obj.spec.parallelism(), |s| s.parallelism.max(1) as usize);
+    let stopped = obj.spec.failure_policy == Some(FailurePolicy::Stop) && agg.counts.failed > 0;
+    if !stopped {
+        for i in 0..agg.plan.len() {
+            if agg.counts.running as usize >= parallelism {
+                break;
+            }
+            if agg.plan[i].state != IndexState::Pending {
+                continue;
+            }
+            let e = agg.plan[i].clone();
+            let child = child_object(obj, &e.index, &e.dest_index);
+            match children_api.create(&PostParams::default(), &child).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(err) => return Err(err.into()),
+            }
+            agg.plan[i].state = IndexState::Running;
+            agg.counts.pending -= 1;
+            agg.counts.running += 1;
+            let note = format!("{} → {} (RemoteReindex {})", e.index, e.dest_index, e.child);
+            index_event(ctx, obj, &e.child, EventType::Normal, "IndexStarted", &note).await;
+        }
+    }
+
+    // Aliases: created once every index they span has verified; never over a failed one.
+    let state_of = |i: &str| {
+        agg.plan
+            .iter()
+            .find(|p| p.index == i)
+            .map_or(IndexState::Pending, |p| p.state)
+    };
+    let mut aliases = status.aliases.clone();
+    let mut ready = Vec::new();
+    for (n, a) in aliases.iter_mut().enumerate() {
+        if a.state != "Waiting" {
+            continue;
+        }
+        let copy = metadata::AliasCopy {
+            name: a.name.clone(),
+            indices: a.indices.iter().map(|i| (i.clone(), json!({}))).collect(),
+        };
+        match metadata::alias_readiness(&copy, state_of) {
+            AliasReadiness::Ready => ready.push(n),
+            AliasReadiness::Incomplete(failed) => {
+                a.state = "AliasIncomplete".into();
+                a.message = Some(format!("not created: {} did not verify", failed.join(", ")));
+            }
+            AliasReadiness::Waiting => {}
+        }
+    }
+    for a in aliases.iter().filter(|a| a.state == "AliasIncomplete") {
+        if !status
+            .aliases
+            .iter()
+            .any(|o| o.name == a.name && o.state == a.state)
+        {
+            let note = format!(
+                "alias {}: {}",
+                a.name,
+                a.message.as_deref().unwrap_or_default()
+            );
+            ctx.event(&reference, EventType::Warning, "AliasIncomplete", &note)
+                .await;
+        }
+    }
+    let done = agg.counts.pending == 0 && agg.counts.running == 0;
+    let mut templates = status.templates.clone();
+    if !ready.is_empty() || (done && templates.iter().any(|t| t.state == "Created")) {
+        create_aliases(
+            obj,
+            ctx,
+            &mut aliases,
+            &ready,
+            &mut templates,
+            done,
+            &agg.plan,
+        )
+        .await;
+    }
+
+    let failed_templates = templates.iter().filter(|t| t.state == "Failed").count();
+    let bad_aliases = aliases.iter().filter(|a| a.state != "Created").count();
+    let mut conds = status.conditions.clone();
+    let mut st = json!({
+        "observedGeneration": generation,
+        "plan": agg.plan,
+        "indices": agg.counts,
+        "progress": agg.progress,
+        "failed": agg.failed,
+        "failedNotListed": (agg.failed_not_listed > 0).then_some(agg.failed_not_listed),
+        "aliases": aliases,
+        "templates": templates,
+    });
+    let finished = done && !aliases.iter().any(|a| a.state == "Waiting");
+    if finished || (stopped && agg.counts.running == 0) {
+        let (phase, reason, message) = if agg.counts.failed > 0 {
+            (
+                MigrationPhase::Failed,
+                "IndicesFailed",
+                failed_message(&agg.failed, agg.failed_not_listed),
+            )
+        } else if failed_templates + bad_aliases > 0 {
+            (
+                MigrationPhase::Failed,
+                "MetadataFailed",
+                format!(
+                    "{failed_templates} template(s) and {bad_aliases} alias(es) failed; see status.templates and status.aliases"
+                ),
+            )
+        } else {
+            (
+                MigrationPhase::Succeeded,
+                "Migrated",
+                format!(
+                    "{} indices copied and verified, {} templates, {} aliases",
+                    agg.counts.succeeded,
+                    templates.len(),
+                    aliases.len()
+                ),
+            )
+        };
+        conditions(&mut conds, phase, reason, &message, generation);
+        st["phase"] = json!(phase);
+        st["completedAt"] = json!(now());
+        st["conditions"] = json!(conds);
+        st["progress"]["eta"] = serde_json::Value::Null;
+        patch_status(api, &name, st).await?;
+        let kind = if phase == MigrationPhase::Succeeded {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        };
+        ctx.event(&reference, kind, reason, &message).await;
+        return Ok(Action::await_change());
+    }
+    if agg.counts.failed > 0 {
+        let message = failed_message(&agg.failed, agg.failed_not_listed);
+        set_condition(
+            &mut conds,
+            DEGRADED,
+            true,
+            "IndicesFailed",
+            &message,
+            generation,
+        );
+    }
+    st["conditions"] = json!(conds);
+    if agg.progress.eta.is_none() {
+        st["progress"]["eta"] = serde_json::Value::Null;
+    }
+    patch_status(api, &name, st).await?;
+    Ok(Action::requeue(Duration::from_secs(2)))
+}
+
+/// Creates the ready aliases (and, once every index finished, adds the templates' own aliases
+/// back to them); records the outcome in the status items.
+async fn create_aliases(
+    obj: &Migration,
+    ctx: &Context,
+    aliases: &mut [MetadataItem],
+    ready: &[usize],
+    templates: &mut [MetadataItem],
+    done: bool,
+    plan: &[crate::api::PlannedIndex],
+) {
+    let ns = obj.namespace().unwrap_or_default();
+    let reference = obj.object_ref(&());
+    let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
+    let settings = match super::allowed_settings(ctx, &ns, &obj.spec).await {
+        Ok(s) => s,
+        Err(refusal) => {
+            tracing::warn!(reason = refusal.reason, field = %refusal.field, "the policy refuses the Migration's endpoints; aliases wait");
+            return;
+        }
+    };
+    let conn = match connect_migration(&obj.spec, &secrets, &settings).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot connect to create aliases; retrying");
+            return;
+        }
+    };
+    let names: Vec<String> = plan.iter().map(|p| p.index.clone()).collect();
+    if !ready.is_empty() {
+        let copies = match metadata::read_aliases(&conn.source, &names).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the source's aliases; retrying");
+                return;
+            }
+        };
+        for &n in ready {
+            let a = &mut aliases[n];
+            let Some(copy) = copies.iter().find(|c| c.name == a.name) else {
+                a.state = "Failed".into();
+                a.message = Some("the alias no longer exists on the source".into());
+                continue;
+            };
+            match metadata::create_alias(&conn.dest, copy, |i| obj.spec.dest_name(i)).await {
+                Ok(()) => {
+                    a.state = "Created".into();
+                    a.message = None;
+                    let note = format!("alias {} created over {}", a.name, a.indices.join(", "));
+                    ctx.event(&reference, EventType::Normal, "AliasCreated", &note)
+                        .await;
+                }
+                Err(e) => {
+                    a.state = "Failed".into();
+                    a.message = Some(e.to_string());
+                    ctx.event(
+                        &reference,
+                        EventType::Warning,
+                        "AliasFailed",
+                        &e.to_string(),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+    if done && plan.iter().all(|p| p.state == IndexState::Succeeded) {
+        let source = &conn.source;
+        let read = async {
+            let c = source
+                .get_json_opt("_component_template")
+                .await?
+                .unwrap_or_default();
+            let i = source
+                .get_json_opt("_index_template")
+                .await?
+                .unwrap_or_default();
+            let l = source.get_json_opt("_template").await?.unwrap_or_default();
+            Ok::<_, crate::search::SearchError>(metadata::plan_templates(
+                &c,
+                &i,
+                &l,
+                &names,
+                &conn.dest_info,
+            ))
+        };
+        let Ok(tplan) = read.await else { return };
+        for item in templates.iter_mut().filter(|t| t.state == "Created") {
+            if let Some(t) = tplan.copies.iter().find(|t| {
+                t.name == item.name && t.kind.as_str() == item.kind && t.aliases.is_some()
+            }) && let Err(e) = metadata::put_template(&conn.dest, t, true).await
+            {
+                item.state = "Failed".into();
+                item.message = Some(format!("could not add its aliases after the copy: {e}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The start of a Migration: resolve its patterns against the source, run the pre-flight
+//! checks, copy the templates before any data, and record the plan in `.status`.
+
+use super::super::context::Context;
+use super::super::reconcile::ReconcileError;
+use super::super::secrets::KubeSecrets;
+use super::super::status::now;
+use super::advance::conditions;
+use super::patch_status;
+use crate::api::{
+    IndexFailure, IndexState, MetadataItem, Migration, MigrationPhase, PlannedIndex, ScrollContexts,
+};
+use crate::migration::aggregate::{FAILED_LISTED, aggregate};
+use crate::migration::metadata;
+use crate::migration::plan::{build, connect_migration};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use std::time::Duration;
+
+/// Plans the Migration and copies its templates; fails it when nothing can be copied.
+pub async fn start(
+    api: &Api<Migration>,
+    obj: &Migration,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let name = obj.name_any();
+    let ns = obj.namespace().unwrap_or_default();
+    let generation = obj.metadata.generation;
+    let reference = obj.object_ref(&());
+    let mut conds = obj
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    if obj.status.as_ref().and_then(|s| s.phase).is_none() {
+        conditions(
+            &mut conds,
+            MigrationPhase::Pending,
+            "Planning",
+            "resolving indices and checking both clusters",
+            generation,
+        );
+        patch_status(api, &name, json!({"phase": "Pending", "conditions": conds, "observedGeneration": generation, "startedAt": now()})).await?;
+        ctx.event(
+            &reference,
+            EventType::Normal,
+            "Pending",
+            "resolving indices and checking both clusters",
+        )
+        .await;
+    }
+    let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
+    let fail = |reason: &str, message: String| {
+        let mut conds = conds.clone();
+        conditions(
+            &mut conds,
+            MigrationPhase::Failed,
+            reason,
+            &message,
+            generation,
+        );
+        json!({"phase": "Failed", "conditions": conds, "observedGeneration": generation, "completedAt": now()})
+    };
+    let settings = match super::allowed_settings(ctx, &ns, &obj.spec).await {
+        Ok(s) => s,
+        Err(refusal) => {
+            let msg = format!(
+                "{} (field {}; refused by {})",
+                refusal.message, refusal.field, refusal.by
+            );
+            patch_status(api, &name, fail(refusal.reason, msg.clone())).await?;
+            ctx.event(&reference, EventType::Warning, refusal.reason, &msg)
+                .await;
+            return Ok(Action::await_change());
+        }
+    };
+    let conn = match connect_migration(&obj.spec, &secrets, &settings).await {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = e.to_string();
+            patch_status(api, &name, fail(e.reason(), msg.clone())).await?;
+            ctx.event(&reference, EventType::Warning, e.reason(), &msg)
+                .await;
+            return Ok(Action::await_change());
+        }
+    };
+    let plan = match build(&conn, &obj.spec, &name).await {
+        Ok(p) => p,
+        Err(e) if e.is_transient() => {
+            return Err(ReconcileError::Transient(format!("planning: {e}")));
+        }
+        Err(e) => {
+            let reason = crate::workflow::search_reason(&e);
+            patch_status(api, &name, fail(reason, e.to_string())).await?;
+            ctx.event(&reference, EventType::Warning, reason, &e.to_string())
+                .await;
+            return Ok(Action::await_change());
+        }
+    };
+    let skipped: Vec<IndexFailure> = plan
+        .not_copied
+        .iter()
+        .map(|(index, reason, message)| IndexFailure {
+            index: index.clone(),
+            reason: reason.clone(),
+            message: message.clone(),
+        })
+        .collect();
+    for s in skipped.iter().take(20) {
+        ctx.event(&reference, EventType::Warning, &s.reason, &s.message)
+            .await;
+    }
+    if plan.indices.is_empty() {
+        let (reason, msg) = match skipped.first() {
+            Some(s) if skipped.iter().all(|x| x.reason == s.reason) => {
+                (s.reason.clone(), format!("nothing to copy: {}", s.message))
+            }
+            _ => (
+                "NoIndices".to_string(),
+                format!("no open index matches {:?}", obj.spec.indices),
+            ),
+        };
+        let mut st = fail(&reason, msg.clone());
+        st["skipped"] = json!(skipped.iter().take(FAILED_LISTED).collect::<Vec<_>>());
+        patch_status(api, &name, st).await?;
+        ctx.event(&reference, EventType::Warning, &reason, &msg)
+            .await;
+        return Ok(Action::await_change());
+    }
+    let rejects: Vec<String> = plan
+        .indices
+        .iter()
+        .flat_map(|r| r.flags.iter().map(move |f| format!("{}: {f}", r.index)))
+        .collect();
+    if !rejects.is_empty() {
+        ctx.event(
+            &reference,
+            EventType::Warning,
+            "DestinationWillReject",
+            &rejects.join("; "),
+        )
+        .await;
+    }
+    let templates = if obj.spec.copy_templates() {
+        metadata::create_templates(&conn.dest, &plan.template_copies).await
+    } else {
+        Vec::new()
+    };
+    for t in templates.iter().filter(|t| t.state == "Failed") {
+        let note = format!(
+            "{} template {}: {}",
+            t.kind,
+            t.name,
+            t.message.as_deref().unwrap_or_default()
+        );
+        ctx.event(&reference, EventType::Warning, "TemplateFailed", &note)
+            .await;
+    }
+    let aliases: Vec<MetadataItem> = plan
+        .alias_copies
+        .iter()
+        .map(|a| MetadataItem {
+            kind: "alias".into(),
+            name: a.name.clone(),
+            state: "Waiting".into(),
+            message: None,
+            indices: a.indices.keys().cloned().collect(),
+        })
+        .collect();
+    let entries: Vec<PlannedIndex> = plan
+        .indices
+        .iter()
+        .map(|r| PlannedIndex {
+            index: r.index.clone(),
+            dest_index: r.dest.clone(),
+            child: r.child.clone(),
+            docs: r.docs as i64,
+            bytes: r.bytes as i64,
+            shards: i64::from(r.shards),
+            state: IndexState::Pending,
+        })
+        .collect();
+    let agg = aggregate(&entries, &Default::default(), &[]);
+    let message = format!(
+        "{} indices ({} documents), {} templates, {} aliases; parallelism {}, scroll contexts at peak {} of {}",
+        entries.len(),
+        agg.progress.docs_expected,
+        templates.len(),
+        aliases.len(),
+        plan.parallelism,
+        plan.peak_contexts,
+        plan.context_limit
+    );
+    conditions(
+        &mut conds,
+        MigrationPhase::Running,
+        "Running",
+        &message,
+        generation,
+    );
+    let contexts = ScrollContexts {
+        peak: plan.peak_contexts as i64,
+        limit: plan.context_limit as i64,
+        parallelism: plan.parallelism as i64,
+    };
+    let status = json!({
+        "phase": "Running",
+        "observedGeneration": generation,
+        "conditions": conds,
+        "plan": entries,
+        "indices": agg.counts,
+        "progress": agg.progress,
+        "skipped": skipped.iter().take(FAILED_LISTED).collect::<Vec<_>>(),
+        "scrollContexts": contexts,
+        "templates": templates,
+        "aliases": aliases,
+    });
+    patch_status(api, &name, status).await?;
+    ctx.event(&reference, EventType::Normal, "Planned", &message)
+        .await;
+    Ok(Action::requeue(Duration::from_millis(200)))
+}

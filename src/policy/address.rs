@@ -1,0 +1,158 @@
+//! Link-local and cloud metadata addresses, refused after DNS resolution: a host name that
+//! resolves to `169.254.169.254` would otherwise hand the operator's instance credentials to
+//! whoever named it. [`check_addresses`] is the pure rule; [`check_hosts`] is the resolver step.
+
+use super::{Decision, Refusal};
+use std::net::{IpAddr, Ipv6Addr};
+
+/// AWS's IPv6 instance metadata endpoint.
+const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+
+/// Whether `ip` is link-local or a cloud metadata address: `169.254.0.0/16` (also as an
+/// IPv4-mapped IPv6 address), `fe80::/10`, or `fd00:ec2::254`.
+pub fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return v4.is_link_local();
+            }
+            a == AWS_METADATA_V6 || (a.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The first of `addrs` that is link-local/metadata and not in `allowed`.
+pub fn check_addresses(addrs: &[IpAddr], allowed: &[IpAddr]) -> Result<(), IpAddr> {
+    match addrs
+        .iter()
+        .find(|a| is_link_local(**a) && !allowed.contains(a))
+    {
+        Some(a) => Err(*a),
+        None => Ok(()),
+    }
+}
+
+/// The addresses `host` resolves to (an IP literal is itself).
+pub async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    Ok(tokio::net::lookup_host((host, port))
+        .await?
+        .map(|s| s.ip())
+        .collect())
+}
+
+/// Resolves every host the copy connects to and refuses a link-local/metadata address that no
+/// policy lists. A name that does not resolve is left to the copy's pre-flight (it cannot be
+/// connected to either).
+pub async fn check_hosts(decision: &Decision) -> Result<(), Refusal> {
+    for (field, host, port) in &decision.connect_to {
+        let addrs = match resolve(host, *port).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(%host, error = %e, "not resolvable at the policy check");
+                continue;
+            }
+        };
+        if let Err(ip) = check_addresses(&addrs, &decision.allowed_link_local) {
+            return Err(Refusal {
+                reason: "LinkLocalNotAllowed",
+                field: field.clone(),
+                message: format!(
+                    "{host} resolves to {ip}, a link-local or cloud metadata address; list it in allowedLinkLocalIPs to allow it"
+                ),
+                by: decision.link_local_by.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(s: &[&str]) -> Vec<IpAddr> {
+        s.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn metadata_and_link_local_addresses_are_recognised() {
+        for a in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "169.254.255.255",
+            "fd00:ec2::254",
+            "fe80::1",
+            "febf::1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(is_link_local(a.parse().unwrap()), "{a}");
+        }
+        for a in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "169.253.255.255",
+            "169.255.0.1",
+            "::1",
+            "fd00:ec2::253",
+            "fec0::1",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_link_local(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    #[test]
+    fn any_metadata_address_among_the_resolved_ones_is_refused() {
+        // A name resolving to a harmless address and to the metadata endpoint is refused.
+        let resolved = ips(&["10.1.2.3", "169.254.169.254"]);
+        assert_eq!(
+            check_addresses(&resolved, &[]),
+            Err("169.254.169.254".parse().unwrap())
+        );
+        assert_eq!(check_addresses(&ips(&["10.1.2.3", "::1"]), &[]), Ok(()));
+        assert_eq!(
+            check_addresses(&ips(&["fd00:ec2::254"]), &ips(&["169.254.169.254"])),
+            Err("fd00:ec2::254".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn only_the_listed_ip_is_allowed() {
+        let allowed = ips(&["169.254.10.20"]);
+        assert_eq!(check_addresses(&ips(&["169.254.10.20"]), &allowed), Ok(()));
+        assert_eq!(
+            check_addresses(&ips(&["169.254.10.20", "169.254.10.21"]), &allowed),
+            Err("169.254.10.21".parse().unwrap())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_resolver_step_refuses_a_literal_metadata_address_without_connecting() {
+        // An IP literal is not looked up; a loopback name resolves locally.
+        let d = Decision {
+            connect_to: vec![
+                ("spec.source.remote.host".into(), "localhost".into(), 9200),
+                (
+                    "spec.source.remote.proxy.url".into(),
+                    "169.254.169.254".into(),
+                    80,
+                ),
+            ],
+            link_local_by: "the default".into(),
+            ..Default::default()
+        };
+        let r = check_hosts(&d).await.unwrap_err();
+        assert_eq!(r.reason, "LinkLocalNotAllowed");
+        assert_eq!(r.field, "spec.source.remote.proxy.url");
+        let allowed = Decision {
+            allowed_link_local: ips(&["169.254.169.254"]),
+            ..d
+        };
+        assert_eq!(check_hosts(&allowed).await, Ok(()));
+    }
+}
