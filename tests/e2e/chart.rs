@@ -273,6 +273,7 @@ async fn the_dashboard_and_the_alert_rules_use_only_real_metrics_and_pass_promto
         "Failed copies by reason",
         "Retries/s",
         "Slice restarts",
+        "Catch-up lag per live copy",
     ] {
         assert!(titles.contains(&t), "no panel {t:?} in {titles:?}");
     }
