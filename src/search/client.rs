@@ -261,6 +261,9 @@ pub struct SearchClient {
     connect_timeout: Duration,
     /// The mapping type of indices on Elasticsearch 6.x (`_doc`), `None` on typeless clusters.
     mapping_type: Option<Arc<str>>,
+    /// `X-Opaque-Id` sent with every request (scale-out: `<identity>/<slice>`), so the
+    /// cluster's tasks, slow logs and any proxy tell which process wrote what.
+    opaque_id: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for SearchClient {
@@ -316,6 +319,7 @@ impl SearchClient {
             socket_timeout: opts.socket_timeout,
             connect_timeout: opts.connect_timeout,
             mapping_type: None,
+            opaque_id: None,
         })
     }
 
@@ -334,6 +338,14 @@ impl SearchClient {
     pub fn with_mapping_type(&self, mapping_type: &str) -> SearchClient {
         SearchClient {
             mapping_type: Some(mapping_type.into()),
+            ..self.clone()
+        }
+    }
+
+    /// This client (sharing its pool and counters) sending `X-Opaque-Id: id` with every request.
+    pub fn with_opaque_id(&self, id: &str) -> SearchClient {
+        SearchClient {
+            opaque_id: Some(id.into()),
             ..self.clone()
         }
     }
@@ -486,6 +498,9 @@ impl SearchClient {
         });
         if let Some(b) = body {
             req = req.header(header::CONTENT_TYPE, b.content_type);
+        }
+        if let Some(id) = &self.opaque_id {
+            req = req.header("x-opaque-id", id.as_ref());
         }
         if gzipped {
             req = req.header(header::CONTENT_ENCODING, "gzip");
