@@ -20,6 +20,7 @@ mod network;
 mod nginx;
 mod policy;
 mod rbac;
+mod scale;
 mod real_engines;
 mod server_mode;
 mod tls;
