@@ -303,7 +303,7 @@ async fn three_operators_share_twelve_slices_a_killed_ones_are_taken_over_and_a_
         &ns,
         "wide",
         json!({
-            "source": {"remote": {"host": es.url()}, "index": sidx, "size": 100, "slices": 12, "paging": "Pit"},
+            "source": {"remote": {"host": es.url()}, "index": sidx, "size": 100, "slices": 12, "paging": "pit"},
             "dest": {"index": didx},
             "requestsPerSecond": 600,
             "verify": "Checksum",
@@ -488,7 +488,7 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
         &ns,
         "paused",
         json!({
-            "source": {"remote": {"host": es.url()}, "index": sidx, "size": 100, "slices": 4, "paging": "Pit"},
+            "source": {"remote": {"host": es.url()}, "index": sidx, "size": 100, "slices": 4, "paging": "pit"},
             "dest": {"remote": {"host": dest}, "index": didx},
             "requestsPerSecond": 400,
             "verify": "Checksum",
