@@ -294,8 +294,8 @@ async fn slice_task(
             tracing::warn!(slice = k, resource = %info.resource, "scale-out: lost the slice Lease; this process writes nothing more for it");
             return;
         }
-        Err(CopyError::Fenced(why)) => {
-            tracing::warn!(slice = k, resource = %info.resource, why, "scale-out: fenced; this process writes nothing more for the slice");
+        Err(e) if matches!(e, CopyError::Fenced(_)) || hold.budget.check().is_err() => {
+            tracing::warn!(slice = k, resource = %info.resource, why = %e, "scale-out: fenced; this process writes nothing more for the slice");
             return;
         }
         Ok(()) => (SliceLeaseState::Done, last(true), None),
@@ -458,7 +458,8 @@ async fn copy_slice(
     );
     plan.dest = plan
         .dest
-        .with_opaque_id(&format!("{}/{k}", w.scale.identity));
+        .with_opaque_id(&format!("{}/{k}", w.scale.identity))
+        .with_gate(hold.gate());
     plan.share = Some(Share {
         slices: vec![k],
         gate: hold.gate(),

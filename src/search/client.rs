@@ -264,7 +264,13 @@ pub struct SearchClient {
     /// `X-Opaque-Id` sent with every request (scale-out: `<identity>/<slice>`), so the
     /// cluster's tasks, slow logs and any proxy tell which process wrote what.
     opaque_id: Option<Arc<str>>,
+    /// Checked immediately before every request is sent (scale-out's fence: the slice Lease's
+    /// budget); `Err` fails the request unsent.
+    gate: Option<Gate>,
 }
+
+/// A check run before every request (see [`SearchClient::with_gate`]).
+pub type Gate = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 impl std::fmt::Debug for SearchClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -320,6 +326,7 @@ impl SearchClient {
             connect_timeout: opts.connect_timeout,
             mapping_type: None,
             opaque_id: None,
+            gate: None,
         })
     }
 
@@ -346,6 +353,16 @@ impl SearchClient {
     pub fn with_opaque_id(&self, id: &str) -> SearchClient {
         SearchClient {
             opaque_id: Some(id.into()),
+            ..self.clone()
+        }
+    }
+
+    /// This client refusing to send any request while `gate` answers `Err` (a configuration
+    /// error naming the reason): the last check before the bytes leave, so that a process
+    /// paused anywhere before it sends nothing once it resumes.
+    pub fn with_gate(&self, gate: Gate) -> SearchClient {
+        SearchClient {
+            gate: Some(gate),
             ..self.clone()
         }
     }
@@ -522,6 +539,12 @@ impl SearchClient {
             req = req.body(p);
         }
         let path_only = path.split('?').next().unwrap_or(path);
+        if let Some(gate) = &self.gate {
+            gate().map_err(|why| SearchError::Config {
+                host: self.name.to_string(),
+                detail: format!("not sent: {why}"),
+            })?;
+        }
         let resp = req
             .send()
             .await

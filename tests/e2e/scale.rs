@@ -11,13 +11,13 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::ListParams;
 use remote_reindex::api::Phase;
-use remote_reindex::scale::{SliceInfo, SliceLeaseState};
+use remote_reindex::scale::SliceInfo;
 use remote_reindex::search::{ClientOptions, SearchClient};
 use remote_reindex::verify::{Side, checksum};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -49,6 +49,20 @@ fn identity(log: &str) -> String {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find_map(|v| v["fields"]["identity"].as_str().map(str::to_string))
         .expect("the operator logs its identity")
+}
+
+/// (slice, when) of every slice claim `identity` logged.
+fn claims(log: &str, identity: &str) -> Vec<(u32, SystemTime)> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "scale-out: claimed slice")
+        .filter(|v| v["fields"]["identity"] == identity)
+        .filter_map(|v| {
+            let slice = v["fields"]["slice"].as_u64()? as u32;
+            let t: k8s_openapi::jiff::Timestamp = v["timestamp"].as_str()?.parse().ok()?;
+            Some((slice, SystemTime::from(t)))
+        })
+        .collect()
 }
 
 /// Flags of an operator taking part in scale-out with short Leases (fast tests).
@@ -125,7 +139,8 @@ fn watch_lease_writes(client: &kube::Client, ns: &str) -> Arc<Mutex<LeaseWrites>
 /// One `_bulk` request seen by the recording proxy.
 #[derive(Clone, Debug)]
 struct Bulk {
-    at: Instant,
+    /// When its request line arrived (wall clock, comparable with Lease times).
+    started: SystemTime,
     opaque_id: Option<String>,
 }
 
@@ -155,6 +170,7 @@ async fn serve(conn: TcpStream, upstream: &str, seen: &Mutex<Vec<Bulk>>) {
         if s.read_line(&mut line).await.unwrap_or(0) == 0 {
             return;
         }
+        let started = SystemTime::now();
         let mut parts = line.split_whitespace();
         let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
             return;
@@ -191,7 +207,7 @@ async fn serve(conn: TcpStream, upstream: &str, seen: &Mutex<Vec<Bulk>>) {
         };
         if path.split('?').next().unwrap_or("").ends_with("_bulk") {
             seen.lock().unwrap().push(Bulk {
-                at: Instant::now(),
+                started,
                 opaque_id: header("x-opaque-id"),
             });
         }
@@ -520,8 +536,9 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
     .await;
     paused.signal("STOP");
     let stopped = Instant::now();
-    // The leader's worker takes every paused slice over once its Lease expired.
-    let taken: BTreeMap<u32, Instant> = eventually(
+    // The leader's worker takes every paused slice over once its Lease expired; the takeover
+    // instant is the new holder's acquireTime (a slice finished by then needs none).
+    let taken: BTreeMap<u32, SystemTime> = eventually(
         "the paused worker's slices to be taken over",
         Duration::from_secs(60),
         || {
@@ -533,14 +550,19 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
             );
             async move {
                 let s = slices(&client, &ns).await;
-                let done = held.iter().all(|k| {
-                    s.iter().any(|x| {
-                        x.slice == *k
-                            && (x.state == SliceLeaseState::Done
-                                || x.holder.as_deref().is_some_and(|h| h != id))
-                    }) || !s.iter().any(|x| x.slice == *k)
-                });
-                done.then(|| held.iter().map(|k| (*k, Instant::now())).collect())
+                let mut taken = BTreeMap::new();
+                for k in &held {
+                    let Some(x) = s.iter().find(|x| x.slice == *k) else {
+                        continue;
+                    };
+                    let spec = x.lease.spec.clone().unwrap_or_default();
+                    // Claimed by another since (it may have finished the slice already).
+                    if x.holders.last().is_some_and(|h| *h != id) {
+                        let t = spec.acquire_time.expect("a claimed Lease has an acquireTime").0;
+                        taken.insert(*k, SystemTime::from(t));
+                    }
+                }
+                (taken.len() == held.len()).then_some(taken)
             }
         },
     )
@@ -563,7 +585,9 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
     equal(es.url(), &sidx, es.url(), &didx, N).await;
 
     // Every bulk names its writer and slice; none from the paused process for a slice after
-    // that slice was taken over.
+    // that slice was taken over, until it legitimately claims the slice again (its log says
+    // when: the resumed process is a live worker again and may get slices back).
+    let reclaims = claims(&paused.log(), &paused_id);
     let bulks = bulks.lock().unwrap().clone();
     assert!(!bulks.is_empty());
     for b in &bulks {
@@ -574,15 +598,22 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
         if who == paused_id
             && let Some(at) = taken.get(&slice)
         {
+            let reclaimed = reclaims
+                .iter()
+                .filter(|(k, t)| *k == slice && t > at)
+                .map(|(_, t)| *t)
+                .min();
             assert!(
-                b.at < *at,
-                "the paused process wrote a bulk for slice {slice} after the takeover"
+                b.started < *at || reclaimed.is_some_and(|r| b.started > r),
+                "the paused process sent a bulk for slice {slice} {:?} after the takeover",
+                b.started.duration_since(*at).unwrap_or_default()
             );
         }
     }
+    let stopped_wall = SystemTime::now() - stopped.elapsed();
     let late = bulks
         .iter()
-        .filter(|b| b.at > stopped)
+        .filter(|b| b.started > stopped_wall)
         .filter(|b| {
             b.opaque_id
                 .as_deref()
