@@ -25,6 +25,7 @@
 //! | `active_copy_documents_written{namespace,name}` | gauge | documents written by a running copy |
 //! | `active_copy_documents_expected{namespace,name}` | gauge | documents a running copy expects |
 //! | `active_copy_documents_per_second{namespace,name}` | gauge | a running copy's recent rate |
+//! | `slices_held{namespace,name,slice}` | gauge | scale-out: 1 for each slice this pod copies now |
 
 use crate::api::Phase;
 use crate::copy::{BulkObserver, StatsSnapshot};
@@ -75,6 +76,17 @@ pub struct ResourceLabels {
     pub name: String,
 }
 
+/// Labels of `slices_held`: a slice of a running copy (scale-out), present only while held.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliceLabels {
+    /// The resource's namespace.
+    pub namespace: String,
+    /// The resource's name.
+    pub name: String,
+    /// The slice number.
+    pub slice: u32,
+}
+
 /// A float gauge.
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -120,6 +132,8 @@ pub struct Metrics {
     pub active_expected: Family<ResourceLabels, Gauge>,
     /// Recent documents per second of each running copy.
     pub active_rate: Family<ResourceLabels, FloatGauge>,
+    /// Scale-out: the slices this pod holds (1 while held; the pod is the scrape target).
+    pub slices_held: Family<SliceLabels, Gauge>,
     /// Request retries already counted from [`crate::search::request_retries_total`].
     request_retries_seen: Mutex<u64>,
 }
@@ -148,6 +162,7 @@ impl Default for Metrics {
             active_written: Family::default(),
             active_expected: Family::default(),
             active_rate: Family::default(),
+            slices_held: Family::default(),
             request_retries_seen: Mutex::new(0),
             registry: Registry::default(),
         };
@@ -246,6 +261,11 @@ impl Default for Metrics {
             "active_copy_documents_per_second",
             "Recent documents per second of a running copy",
             m.active_rate.clone(),
+        );
+        r.register(
+            "slices_held",
+            "Scale-out: slices of running copies this pod copies now (1 each)",
+            m.slices_held.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -257,6 +257,13 @@ async fn slice_task(
 ) {
     let _done = done.drop_guard();
     let k = info.slice;
+    let labels = crate::controller::metrics::SliceLabels {
+        namespace: info.namespace.clone(),
+        name: info.resource.clone(),
+        slice: k,
+    };
+    w.ctx.metrics.slices_held.get_or_create(&labels).set(1);
+    let _held = Unheld(&w.ctx.metrics.slices_held, labels);
     let stats = Arc::new(CopyStats::new());
     let end = CancellationToken::new();
     let renewing = tokio::spawn(renew_loop(
@@ -315,6 +322,21 @@ async fn slice_task(
         Err(e) => {
             tracing::warn!(slice = k, error = %e, "scale-out: could not release the slice Lease; it expires")
         }
+    }
+}
+
+/// Removes a slice's `slices_held` series when the task ends, however it ends.
+struct Unheld<'a>(
+    &'a prometheus_client::metrics::family::Family<
+        crate::controller::metrics::SliceLabels,
+        prometheus_client::metrics::gauge::Gauge,
+    >,
+    crate::controller::metrics::SliceLabels,
+);
+
+impl Drop for Unheld<'_> {
+    fn drop(&mut self) {
+        self.0.remove(&self.1);
     }
 }
 

@@ -534,6 +534,11 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
         },
     )
     .await;
+    let at_pause: Vec<SliceInfo> = slices(&client, &ns)
+        .await
+        .into_iter()
+        .filter(|s| held.contains(&s.slice))
+        .collect();
     paused.signal("STOP");
     let stopped = Instant::now();
     // The leader's worker takes every paused slice over once its Lease expired; the takeover
@@ -570,6 +575,7 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
     let takeover = stopped.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
     paused.signal("CONT");
+    let resumed = SystemTime::now();
     eventually(
         "the resumed worker to notice it lost its slices",
         Duration::from_secs(30),
@@ -610,23 +616,42 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
             );
         }
     }
-    let stopped_wall = SystemTime::now() - stopped.elapsed();
-    let late = bulks
+    let from_paused = |b: &&Bulk| {
+        b.opaque_id
+            .as_deref()
+            .is_some_and(|o| o.starts_with(&paused_id))
+    };
+    let after_resume = bulks
         .iter()
-        .filter(|b| b.started > stopped_wall)
-        .filter(|b| {
-            b.opaque_id
-                .as_deref()
-                .is_some_and(|o| o.starts_with(&paused_id))
-        })
+        .filter(from_paused)
+        .filter(|b| b.started > resumed)
         .count();
+    // Rewrites come only from the takeover: what the paused slices had not checkpointed.
+    let bound: u64 = at_pause
+        .iter()
+        .map(|s| {
+            s.checkpoint
+                .total
+                .unwrap_or(N)
+                .saturating_sub(s.checkpoint.read)
+        })
+        .sum();
     let rewrites = rewritten(es.url(), &didx).await;
+    assert!(
+        rewrites <= bound,
+        "{rewrites} documents rewritten, more than the {bound} the paused slices had not checkpointed"
+    );
+    let leader_claims = claims(&leader.log(), &leader_id).len();
     eprintln!(
         "scale-out SIGSTOP: {} slice(s) taken over {:.1} s after the pause (slice Lease 4 s); \
-         {late} bulk(s) from the paused process after its pause (before the takeover: in flight); \
-         {} bulks in all; rewritten {rewrites} (status: {})",
+         0 bulks from the paused process for a taken-over slice before it claimed one again; \
+         {after_resume} bulks from it after SIGCONT (slices it claimed again: {:?}); \
+         claims: leader {leader_claims}, paused {}; {} bulks in all; \
+         rewritten {rewrites} (bound {bound}; status: {})",
         held.len(),
         takeover.as_secs_f64(),
+        reclaims.iter().filter(|(_, t)| *t > resumed).map(|(k, _)| k).collect::<Vec<_>>(),
+        reclaims.len(),
         bulks.len(),
         status.progress.clone().unwrap_or_default().rewritten,
     );
