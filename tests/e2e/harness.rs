@@ -308,7 +308,7 @@ pub async fn for_each_page(base: &str, index: &str, body: Value, mut f: impl FnM
     refresh(base, index).await;
     let client = http();
     let mut bytes = client
-        .post(format!("{base}/{index}/_search?scroll=1m"))
+        .post(format!("{base}/{index}/_search?scroll=10m"))
         .json(&body)
         .send()
         .await
@@ -330,7 +330,7 @@ pub async fn for_each_page(base: &str, index: &str, body: Value, mut f: impl FnM
         let sid = head.scroll_id.expect("a non-empty page has a scroll id");
         bytes = client
             .post(format!("{base}/_search/scroll"))
-            .json(&json!({"scroll": "1m", "scroll_id": sid}))
+            .json(&json!({"scroll": "10m", "scroll_id": sid}))
             .send()
             .await
             .unwrap()
@@ -843,7 +843,8 @@ pub async fn all_docs_routed(
         source: &'a serde_json::value::RawValue,
     }
     let mut out = BTreeMap::new();
-    let body = json!({"size": 500, "sort": ["_doc"], "query": {"match_all": {}}});
+    // 100 per page: hostile sets hold 1 MB documents (a 500-document page is 500 MB).
+    let body = json!({"size": 100, "sort": ["_doc"], "query": {"match_all": {}}});
     for_each_page(base, index, body, |bytes| {
         let page: Page = serde_json::from_slice(bytes).unwrap();
         for h in page.hits.hits {

@@ -6,13 +6,13 @@ use crate::harness::*;
 
 const ESC: char = '\u{1b}';
 
-/// A manifest whose source refuses connections, retried for one second at `info`.
+/// A manifest whose source refuses connections, retried for five seconds at `info` (one second was too short on a loaded machine to log a retry).
 fn unreachable_manifest(dir: &tempfile::TempDir) -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     drop(l);
     let yaml = format!(
-        "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {{name: t}}\nspec:\n  source:\n    remote: {{host: \"http://127.0.0.1:{port}\"}}\n    index: src\n  dest:\n    remote: {{host: \"http://127.0.0.1:{port}\"}}\n    index: dst\n  preflightTimeout: 1s\n"
+        "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {{name: t}}\nspec:\n  source:\n    remote: {{host: \"http://127.0.0.1:{port}\"}}\n    index: src\n  dest:\n    remote: {{host: \"http://127.0.0.1:{port}\"}}\n    index: dst\n  preflightTimeout: 5s\n"
     );
     manifest(dir, "r.yaml", &yaml).to_str().unwrap().to_string()
 }
