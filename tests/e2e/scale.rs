@@ -213,7 +213,12 @@ async fn serve(conn: TcpStream, upstream: &str, seen: &Mutex<Vec<Bulk>>) {
         }
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut r = http().request(m.clone(), format!("{upstream}{path}"));
-        for k in ["content-type", "content-encoding", "x-opaque-id", "accept-encoding"] {
+        for k in [
+            "content-type",
+            "content-encoding",
+            "x-opaque-id",
+            "accept-encoding",
+        ] {
             if let Some(v) = header(k) {
                 r = r.header(k, v);
             }
@@ -231,7 +236,11 @@ async fn serve(conn: TcpStream, upstream: &str, seen: &Mutex<Vec<Bulk>>) {
         let bytes = resp.bytes().await.unwrap_or_default();
         let mut head = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-            if m == reqwest::Method::HEAD { 0 } else { bytes.len() }
+            if m == reqwest::Method::HEAD {
+                0
+            } else {
+                bytes.len()
+            }
         );
         if let Some(p) = product {
             head.push_str(&format!("x-elastic-product: {p}\r\n"));
@@ -547,12 +556,8 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
         "the paused worker's slices to be taken over",
         Duration::from_secs(60),
         || {
-            let (client, ns, id, held) = (
-                client.clone(),
-                ns.clone(),
-                paused_id.clone(),
-                held.clone(),
-            );
+            let (client, ns, id, held) =
+                (client.clone(), ns.clone(), paused_id.clone(), held.clone());
             async move {
                 let s = slices(&client, &ns).await;
                 let mut taken = BTreeMap::new();
@@ -563,7 +568,10 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
                     let spec = x.lease.spec.clone().unwrap_or_default();
                     // Claimed by another since (it may have finished the slice already).
                     if x.holders.last().is_some_and(|h| *h != id) {
-                        let t = spec.acquire_time.expect("a claimed Lease has an acquireTime").0;
+                        let t = spec
+                            .acquire_time
+                            .expect("a claimed Lease has an acquireTime")
+                            .0;
                         taken.insert(*k, SystemTime::from(t));
                     }
                 }
@@ -597,7 +605,10 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
     let bulks = bulks.lock().unwrap().clone();
     assert!(!bulks.is_empty());
     for b in &bulks {
-        let id = b.opaque_id.as_deref().expect("every bulk carries X-Opaque-Id");
+        let id = b
+            .opaque_id
+            .as_deref()
+            .expect("every bulk carries X-Opaque-Id");
         let (who, slice) = id.rsplit_once('/').expect("<identity>/<slice>");
         assert!(who == leader_id || who == paused_id, "{id}");
         let slice: u32 = slice.parse().expect("a slice number");
@@ -650,7 +661,11 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
          rewritten {rewrites} (bound {bound}; status: {})",
         held.len(),
         takeover.as_secs_f64(),
-        reclaims.iter().filter(|(_, t)| *t > resumed).map(|(k, _)| k).collect::<Vec<_>>(),
+        reclaims
+            .iter()
+            .filter(|(_, t)| *t > resumed)
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>(),
         reclaims.len(),
         bulks.len(),
         status.progress.clone().unwrap_or_default().rewritten,
