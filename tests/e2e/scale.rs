@@ -352,6 +352,27 @@ async fn three_operators_share_twelve_slices_a_killed_ones_are_taken_over_and_a_
         },
     )
     .await;
+    // Each pod's metrics say which slices it copies.
+    for (op, id) in &ops {
+        let held = eventually(
+            "the operator's metrics to show a held slice",
+            Duration::from_secs(30),
+            || async move {
+                let m = op.metrics().await;
+                let lines: Vec<String> = m
+                    .lines()
+                    .filter(|l| l.starts_with("remote_reindex_slices_held{") && l.ends_with(" 1"))
+                    .map(str::to_string)
+                    .collect();
+                (!lines.is_empty()).then_some(lines)
+            },
+        )
+        .await;
+        assert!(
+            held.iter().all(|l| l.contains("name=\"wide\"")),
+            "{id}: {held:?}"
+        );
+    }
     wait_status(
         &client,
         &ns,
@@ -678,4 +699,90 @@ async fn a_worker_paused_past_its_slice_leases_writes_no_bulk_after_the_takeover
         "Succeeded",
     );
     drop(leader);
+}
+
+#[tokio::test]
+async fn the_leader_killed_mid_copy_is_replaced_and_its_slices_are_taken_over() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-scale-leader").await;
+    let es = engine(EngineKind::Elasticsearch8);
+    let (sidx, didx) = (unique_index("scale-src"), unique_index("scale-dst"));
+    const N: u64 = 12_000;
+    load(es.url(), &sidx, &docs(N as usize)).await;
+    let (mut first, first_id) = start(&ns, es.url()).await;
+    eventually("a leader", Duration::from_secs(30), || {
+        let log = first.log();
+        async move { log.contains("this replica is the leader").then_some(()) }
+    })
+    .await;
+    let (second, second_id) = start(&ns, es.url()).await;
+    create_reindex(
+        &client,
+        &ns,
+        "leaderless",
+        json!({
+            "source": {"remote": {"host": es.url()}, "index": sidx, "size": 100, "slices": 6, "paging": "pit"},
+            "dest": {"index": didx},
+            "requestsPerSecond": 300,
+            "verify": "Checksum",
+        }),
+    )
+    .await;
+    eventually(
+        "both operators to hold slices",
+        Duration::from_secs(60),
+        || {
+            let (client, ns) = (client.clone(), ns.clone());
+            let ids = [first_id.clone(), second_id.clone()];
+            async move {
+                let s = slices(&client, &ns).await;
+                ids.iter()
+                    .all(|id| s.iter().any(|x| x.holder.as_deref() == Some(id.as_str())))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    wait_status(
+        &client,
+        &ns,
+        "leaderless",
+        "documents written",
+        Duration::from_secs(60),
+        |s| s.progress.as_ref().is_some_and(|p| p.written > 1000),
+    )
+    .await;
+    first.kill();
+    let killed_at = Instant::now();
+    eventually(
+        "the second operator to lead",
+        Duration::from_secs(60),
+        || {
+            let log = second.log();
+            async move { log.contains("this replica is the leader").then_some(()) }
+        },
+    )
+    .await;
+    let led_after = killed_at.elapsed();
+    let status = succeeded(&client, &ns, "leaderless", N, 6).await;
+    equal(es.url(), &sidx, es.url(), &didx, N).await;
+    let rewrites = rewritten(es.url(), &didx).await;
+    assert!(
+        slices(&client, &ns).await.is_empty(),
+        "the new leader deletes the slice Leases of the finished copy"
+    );
+    eprintln!(
+        "scale-out leader SIGKILL: the standby led {:.1} s later (leader Lease 6 s); \
+         Succeeded, {N} documents equal by checksum, rewritten {rewrites} (status {})",
+        led_after.as_secs_f64(),
+        status.progress.clone().unwrap_or_default().rewritten
+    );
+    report_fault(
+        "scale-out: the leader SIGKILLed mid-copy",
+        N,
+        N,
+        rewrites,
+        "Succeeded",
+    );
 }
