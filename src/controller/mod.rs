@@ -12,6 +12,7 @@ pub mod cleanup;
 pub mod context;
 pub mod http;
 pub mod leader;
+pub mod live;
 pub mod metrics;
 pub mod migration;
 pub mod policy;

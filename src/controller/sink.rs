@@ -119,6 +119,14 @@ impl Sink for StatusSink {
         self.writer.patch(status).await.map_err(|e| api_message(&e))
     }
 
+    async fn catch_up(&self, report: &crate::workflow::CatchUpReport) -> Result<(), String> {
+        super::live::report(&self.writer, &self.metrics, report).await
+    }
+
+    async fn cutover_requested(&self) {
+        super::live::cutover_requested(&self.writer).await
+    }
+
     async fn task(&self, task: Option<&str>) -> Result<(), String> {
         if let Some(t) = task {
             tracing::info!(task = t, "the destination's reindex task started");

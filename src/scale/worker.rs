@@ -464,6 +464,7 @@ async fn copy_slice(
         checkpoints,
         task: None,
         resumed: true,
+        catch_up: None,
     };
     // The copy's rate limit is shared by its slices.
     let rate = obj

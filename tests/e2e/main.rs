@@ -12,6 +12,7 @@ mod es6_dest;
 mod examples;
 mod fault_proxy;
 mod harness;
+mod live;
 mod logs;
 mod lost_response;
 mod metrics;
