@@ -28,6 +28,7 @@
 //! | `catchup_rounds_total` | counter | catch-up rounds completed (`spec.catchUp`) |
 //! | `catchup_round_documents` | histogram | documents copied per catch-up round |
 //! | `active_copy_catchup_lag_seconds{namespace,name}` | gauge | lag of a running copy's last catch-up round |
+//! | `slices_held{namespace,name,slice}` | gauge | scale-out: 1 for each slice this pod copies now |
 
 use crate::api::Phase;
 use crate::copy::{BulkObserver, StatsSnapshot};
@@ -76,6 +77,17 @@ pub struct ResourceLabels {
     pub namespace: String,
     /// The resource's name.
     pub name: String,
+}
+
+/// Labels of `slices_held`: a slice of a running copy (scale-out), present only while held.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliceLabels {
+    /// The resource's namespace.
+    pub namespace: String,
+    /// The resource's name.
+    pub name: String,
+    /// The slice number.
+    pub slice: u32,
 }
 
 /// A float gauge.
@@ -129,6 +141,8 @@ pub struct Metrics {
     pub catchup_round_documents: Histogram,
     /// Lag of each running copy's last catch-up round, in seconds.
     pub catchup_lag: Family<ResourceLabels, FloatGauge>,
+    /// Scale-out: the slices this pod holds (1 while held; the pod is the scrape target).
+    pub slices_held: Family<SliceLabels, Gauge>,
     /// Request retries already counted from [`crate::search::request_retries_total`].
     request_retries_seen: Mutex<u64>,
 }
@@ -161,6 +175,7 @@ impl Default for Metrics {
             // 1 … 1,048,576 documents.
             catchup_round_documents: Histogram::new(exponential_buckets(1.0, 4.0, 11)),
             catchup_lag: Family::default(),
+            slices_held: Family::default(),
             request_retries_seen: Mutex::new(0),
             registry: Registry::default(),
         };
@@ -274,6 +289,11 @@ impl Default for Metrics {
             "active_copy_catchup_lag_seconds",
             "Lag of a running copy's last catch-up round (from its snapshot of the source to its end)",
             m.catchup_lag.clone(),
+        );
+        r.register(
+            "slices_held",
+            "Scale-out: slices of running copies this pod copies now (1 each)",
+            m.slices_held.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -167,7 +167,8 @@ async fn copy(
                 .await;
         }
     }
-    let sink = StatusSink::new(writer.clone());
+    let sink = StatusSink::new(writer.clone())
+        .with_slice_runner(ctx.scale.as_ref().map(|s| s.runner(obj)));
     let result = workflow::run(
         &entry.spec,
         &secrets,

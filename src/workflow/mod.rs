@@ -18,6 +18,7 @@ mod server_copy;
 mod server_reach;
 mod server_request;
 mod serverless;
+pub mod slices;
 mod versions;
 
 pub use catchup::CatchUpReport;

@@ -95,6 +95,12 @@ pub trait Sink: Send + Sync {
         let _ = task;
         async { Ok(()) }
     }
+
+    /// Scale-out: who runs the engine's slices when other processes do (`None`: this process
+    /// runs them all).
+    fn slice_runner(&self) -> Option<Arc<dyn super::slices::SliceRunner>> {
+        None
+    }
 }
 
 /// The result of a finished copy.
@@ -459,6 +465,13 @@ async fn copy_and_finalize<K: Sink>(
             started.elapsed(),
             copied.source_total.is_none(),
         )
+    } else if let Some(runner) = sink.slice_runner().filter(|_| spec.catch_up.is_none()) {
+        // Scale-out spreads plain copies; a live copy (catch-up, cutover) runs here alone.
+        let copy = super::slices::copy(spec, conn, sink, prepared, throttle, &stop, &stats, runner);
+        tokio::select! {
+            r = copy => r,
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
+        }?
     } else {
         let choice = match spec.source.paging.unwrap_or_default() {
             PagingMode::Auto => PagingChoice::Auto,
@@ -648,7 +661,7 @@ async fn copy_and_finalize<K: Sink>(
     })
 }
 
-fn copy_error(e: CopyError) -> WorkflowError {
+pub(super) fn copy_error(e: CopyError) -> WorkflowError {
     match e {
         CopyError::Cancelled => WorkflowError::Cancelled,
         e => WorkflowError::Copy(e),
@@ -656,7 +669,7 @@ fn copy_error(e: CopyError) -> WorkflowError {
 }
 
 /// The scroll / point-in-time keep-alive (`source.scroll`, default `5m`).
-fn keep_alive(spec: &RemoteReindexSpec) -> String {
+pub(crate) fn keep_alive(spec: &RemoteReindexSpec) -> String {
     spec.source
         .scroll
         .as_ref()
@@ -694,7 +707,7 @@ pub(super) fn scan_side(
     }
 }
 
-fn copy_plan(
+pub(crate) fn copy_plan(
     spec: &RemoteReindexSpec,
     conn: &Connected,
     prepared: &Prepared,
@@ -737,6 +750,7 @@ fn copy_plan(
         max_failed_docs: spec.max_failed_docs.unwrap_or(0).max(0) as u64,
         throttle,
         resume: prepared.checkpoints.clone(),
+        share: None,
     }
 }
 
