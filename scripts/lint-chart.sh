@@ -95,6 +95,9 @@ expect_line "$WORK/default.yaml" "type: RuntimeDefault"
 expect_line "$WORK/default.yaml" "path: /healthz"
 expect_line "$WORK/default.yaml" "path: /readyz"
 expect_no_line "$WORK/default.yaml" "- --leader-election"
+expect_no_line "$WORK/default.yaml" "- --scale-out"
+expect_line "$WORK/default.yaml" "preferredDuringSchedulingIgnoredDuringExecution:"
+expect_line "$WORK/default.yaml" "topologyKey: kubernetes.io/hostname"
 expect_no_line "$WORK/default.yaml" "- --allow-system-indices"
 if grep -q "coordination.k8s.io" "$WORK/default.yaml"; then fail "leases granted without leader election"; else ok "no lease rules"; fi
 if grep -qE 'verbs:.*"(list|watch)"' <(sed -n '/resources: \["secrets", "configmaps"\]/,/verbs/p' "$WORK/default.yaml"); then
@@ -128,6 +131,23 @@ for l in "- --log-format=text" "- --metrics-addr=[::]:9090" "- --dest-host=http:
 done
 expect_no_line "$WORK/namespaced.yaml" "type: Recreate"
 expect_line "$WORK/namespaced.yaml" "honorLabels: true"
+
+echo "== helm template: scale-out (slices on every replica), hard anti-affinity"
+helm template rr "$CHART" -n reindex-system --set leaderElection.enabled=true --set replicaCount=4 \
+  --set scaleOut.enabled=true --set scaleOut.sliceLeaseDuration=20 --set scaleOut.maxSlicesPerPod=8 \
+  --set podAntiAffinity=hard >"$WORK/scale.yaml"
+for l in "- --leader-election" "- --scale-out" "- --slice-lease-duration=20" \
+  "- --slice-checkpoint-interval=30" "- --max-slices-per-pod=8" "replicas: 4" \
+  "requiredDuringSchedulingIgnoredDuringExecution:" \
+  'verbs: ["get", "list", "create", "update", "delete"]'; do
+  expect_line "$WORK/scale.yaml" "$l"
+done
+helm template rr "$CHART" -n reindex-system --set leaderElection.enabled=true --set scaleOut.enabled=true \
+  --set 'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool' \
+  --set 'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists' \
+  >"$WORK/own-affinity.yaml"
+expect_no_line "$WORK/own-affinity.yaml" "podAntiAffinity:"
+expect_no_line "$WORK/own-affinity.yaml" "- --max-slices-per-pod=0"
 
 echo "== helm template: Grafana dashboard + PrometheusRule"
 helm template rr "$CHART" -n reindex-system --set grafana.dashboard.enabled=true \
@@ -196,6 +216,9 @@ reject() { # description, helm args...
   fi
 }
 reject "2 replicas without leader election" --set replicaCount=2
+reject "scale-out without leader election" --set scaleOut.enabled=true
+reject "a slice Lease under 2 s" --set leaderElection.enabled=true --set scaleOut.enabled=true --set scaleOut.sliceLeaseDuration=1
+reject "unknown podAntiAffinity" --set podAntiAffinity=always
 reject "unknown log format" --set logFormat=xml
 reject "destHost without scheme" --set destHost=es:9200
 reject "unknown value" --set destHosts=http://es:9200
@@ -290,6 +313,22 @@ if [ "$LIVE" = 1 ]; then
   for v in get create update; do can yes "$v" leases.coordination.k8s.io -n reindex-system; done
   for v in list delete; do can no "$v" leases.coordination.k8s.io -n reindex-system; done
   can no get leases.coordination.k8s.io -n team-a
+
+  echo "-- upgrade: + scale-out (slice Leases in the watched namespaces, worker Leases listed)"
+  helm upgrade rr "$CHART" -n reindex-system --reset-values --set 'watchNamespaces={team-a,team-b}' \
+    --set leaderElection.enabled=true --set replicaCount=3 --set scaleOut.enabled=true >/dev/null
+  for ns in team-a team-b; do
+    for v in get list create update delete; do can yes "$v" leases.coordination.k8s.io -n "$ns"; done
+  done
+  for v in get list create update delete; do can yes "$v" leases.coordination.k8s.io -n reindex-system; done
+  can no get leases.coordination.k8s.io -n team-c
+  can no list leases.coordination.k8s.io --all-namespaces
+  echo "-- upgrade: scale-out in all namespaces (ClusterRole)"
+  helm upgrade rr "$CHART" -n reindex-system --reset-values --set leaderElection.enabled=true \
+    --set replicaCount=3 --set scaleOut.enabled=true >/dev/null
+  can yes list leases.coordination.k8s.io --all-namespaces
+  for v in get create update delete; do can yes "$v" leases.coordination.k8s.io -n team-c; done
+  can no patch leases.coordination.k8s.io -n team-c
 
   echo "-- upgrade back to the defaults, uninstall"
   helm upgrade rr "$CHART" -n reindex-system --reset-values >/dev/null

@@ -67,6 +67,44 @@ pub struct MigrationSpec {
     /// starts after one failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_policy: Option<FailurePolicy>,
+    /// Live migration (with `template.catchUp`): when `trigger` becomes true, every child that
+    /// is catching up runs its final round and verifies; the source's aliases are created on the
+    /// destination once every index they span has cut over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover: Option<MigrationCutover>,
+}
+
+/// The cutover of every index of a Migration (see `RemoteReindex` `spec.cutover`; the aliases
+/// are the source's, moved by the Migration).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationCutover {
+    /// Set to `true` to cut over every index (may be changed while the Migration runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<bool>,
+    /// Block writes to each source index before its final round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_block_source: Option<bool>,
+    /// How each index is checked: `Checksum` (default) or `Count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<super::live::CutoverVerify>,
+}
+
+impl MigrationCutover {
+    /// Whether the cutover is requested.
+    pub fn triggered(&self) -> bool {
+        self.trigger == Some(true)
+    }
+
+    /// The children's `spec.cutover` (no aliases of their own).
+    pub fn child(&self) -> super::live::Cutover {
+        super::live::Cutover {
+            trigger: self.trigger,
+            aliases: Vec::new(),
+            write_block_source: self.write_block_source,
+            verify: self.verify,
+        }
+    }
 }
 
 /// The source cluster of a Migration.
@@ -90,6 +128,10 @@ pub struct MigrationDest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChildTemplate {
+    /// `spec.catchUp`: each child keeps copying new and updated documents after its initial
+    /// copy until the Migration's `cutover.trigger`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<super::live::CatchUp>,
     /// Read options of `spec.source`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceOptions>,
@@ -318,6 +360,9 @@ pub struct IndexCounts {
     pub pending: i64,
     /// Copying now.
     pub running: i64,
+    /// Initial copy done, catching up until the cutover (`template.catchUp`).
+    #[serde(default)]
+    pub syncing: i64,
     /// Copied and verified.
     pub succeeded: i64,
     /// Failed.
@@ -378,6 +423,9 @@ pub enum IndexState {
     Pending,
     /// Its child exists and has not finished.
     Running,
+    /// Its child finished the initial copy and catches up until the cutover; it no longer
+    /// counts against `parallelism`.
+    Syncing,
     /// Its child succeeded (copied and verified).
     Succeeded,
     /// Its child failed.

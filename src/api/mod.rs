@@ -4,6 +4,7 @@
 //! manifests that `remote-reindex run -f` reads.
 
 mod endpoint;
+mod live;
 mod migration;
 mod policy;
 pub mod reference;
@@ -15,6 +16,7 @@ pub mod validate;
 mod validate_server;
 
 pub use endpoint::*;
+pub use live::*;
 pub use migration::*;
 pub use policy::*;
 pub use spec::*;

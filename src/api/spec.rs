@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress.summary"}"#,
     printcolumn = r#"{"name":"Docs/s","type":"string","jsonPath":".status.progress.docsPerSecond"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Lag","type":"string","jsonPath":".status.catchUp.lastRound.lag"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"ETA","type":"string","jsonPath":".status.progress.eta","priority":1}"#,
     printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
@@ -71,6 +72,14 @@ pub struct RemoteReindexSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::schema::any_value")]
     pub script: Option<serde_json::Value>,
+    /// Live migration: after the initial copy, keep copying new and updated documents in rounds
+    /// until the cutover. Deletes in the source are not seen (see `deleteMissing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<super::live::CatchUp>,
+    /// Live migration: verify and move aliases to the destination when `trigger` is set.
+    /// Requires `catchUp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutover: Option<super::live::Cutover>,
     /// How the finished copy is checked against the source: `Count` (default) compares the
     /// destination's document count with the source's, `Checksum` also compares every
     /// document's id, routing and `_source` (a second read of both indices), `None` skips the

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteReindexStatus {
-    /// Where the copy is: Pending, Copying, Finalizing, Succeeded, Failed or Suspended.
+    /// Where the copy is: Pending, Copying, Syncing, Finalizing, Succeeded, Failed or Suspended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     /// The `metadata.generation` this status describes.
@@ -51,6 +51,9 @@ pub struct RemoteReindexStatus {
     /// A capped sample of documents that failed, with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<FailedDoc>,
+    /// Live migration: high-water mark, rounds and lag of the catch-up, and the cutover time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<super::live::CatchUpStatus>,
     /// The result of the last verification against the source (`spec.verify: Checksum`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
@@ -177,6 +180,9 @@ pub enum Phase {
     Copying,
     /// Settings are being restored and counts verified.
     Finalizing,
+    /// Live migration: the initial copy is done and catch-up rounds keep the destination
+    /// within `catchUp.maxLag` of the source until the cutover.
+    Syncing,
     /// Copied and verified (terminal for this generation).
     Succeeded,
     /// Stopped with an error (terminal for this generation); see the conditions.

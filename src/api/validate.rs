@@ -161,6 +161,7 @@ pub fn validate(
             format!("`{p}` is not a pipeline id"),
         ));
     }
+    super::live::check(spec, &mut errs);
     if spec.verify == Some(super::Verify::Checksum) {
         if let Some(p) = &spec.dest.pipeline {
             errs.push(invalid(

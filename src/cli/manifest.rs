@@ -45,10 +45,10 @@ impl<R: std::fmt::Debug> std::fmt::Debug for Manifests<R> {
 /// What `run -f` was given.
 #[derive(Debug)]
 pub enum Loaded {
-    /// One `RemoteReindex`.
-    Reindex(Manifests<RemoteReindex>),
-    /// One `Migration`.
-    Migration(Manifests<Migration>),
+    /// One `RemoteReindex` (boxed: a spec is a few kilobytes).
+    Reindex(Box<Manifests<RemoteReindex>>),
+    /// One `Migration` (boxed, as `Reindex`).
+    Migration(Box<Manifests<Migration>>),
 }
 
 /// The resource kinds the files may hold.
@@ -82,9 +82,9 @@ impl Manifests<RemoteReindex> {
     pub fn load_any(paths: &[impl AsRef<Path>]) -> Result<Loaded, ManifestError> {
         let (docs, objects) = read(paths)?;
         if docs.iter().any(|(_, d)| d["kind"] == Migration::KIND) {
-            Manifests::<Migration>::from_docs(docs, objects).map(Loaded::Migration)
+            Manifests::<Migration>::from_docs(docs, objects).map(|m| Loaded::Migration(Box::new(m)))
         } else {
-            Manifests::from_docs(docs, objects).map(Loaded::Reindex)
+            Manifests::from_docs(docs, objects).map(|m| Loaded::Reindex(Box::new(m)))
         }
     }
 }

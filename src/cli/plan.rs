@@ -23,7 +23,7 @@ pub struct PlanArgs {
 /// Prints the plan; returns the exit code (0, 2 invalid input, 3 pre-flight failure).
 pub async fn run(args: PlanArgs) -> i32 {
     let m = match Manifests::load_any(&args.files) {
-        Ok(Loaded::Migration(m)) => m,
+        Ok(Loaded::Migration(m)) => *m,
         Ok(Loaded::Reindex(_)) => {
             eprintln!(
                 "error: plan takes a Migration (reindex.dev/v1alpha1); a RemoteReindex copies one index as given"

@@ -29,6 +29,9 @@ pub struct RunArgs {
 struct TerminalSink {
     progress_stop: CancellationToken,
     drawer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// `spec.cutover.trigger` in the manifest: cut over after the first round within maxLag.
+    cutover_when_synced: bool,
+    synced: tokio::sync::watch::Sender<bool>,
 }
 
 impl Sink for TerminalSink {
@@ -55,12 +58,34 @@ impl Sink for TerminalSink {
         Ok(())
     }
 
+    async fn catch_up(&self, report: &workflow::CatchUpReport) -> Result<(), String> {
+        // The initial copy's bar ends with the first round.
+        self.stop_drawing().await;
+        eprintln!("CatchUp: {}", report.message);
+        if report.synced == Some(true) {
+            self.synced.send_replace(true);
+        }
+        Ok(())
+    }
+
     async fn task(&self, task: Option<&str>) -> Result<(), String> {
         match task {
             Some(t) => eprintln!("task: {t}"),
             None => eprintln!("task cancelled"),
         }
         Ok(())
+    }
+
+    async fn cutover_requested(&self) {
+        // `run -f` cuts over when the manifest says `trigger: true` and a round ended within
+        // maxLag; otherwise it keeps catching up until interrupted.
+        if !self.cutover_when_synced {
+            return std::future::pending().await;
+        }
+        let mut rx = self.synced.subscribe();
+        if rx.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
@@ -114,8 +139,8 @@ pub(super) fn local_settings(args: &RunArgs, namespace: &str) -> Settings {
 /// Runs the copy; returns the exit code.
 pub async fn run(args: RunArgs) -> i32 {
     let manifests = match Manifests::load_any(&args.files) {
-        Ok(Loaded::Reindex(m)) => m,
-        Ok(Loaded::Migration(m)) => return super::migrate::run(m, args).await,
+        Ok(Loaded::Reindex(m)) => *m,
+        Ok(Loaded::Migration(m)) => return super::migrate::run(*m, args).await,
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
@@ -136,6 +161,8 @@ pub async fn run(args: RunArgs) -> i32 {
     let sink = TerminalSink {
         progress_stop: CancellationToken::new(),
         drawer: Mutex::new(None),
+        cutover_when_synced: spec.cutover.as_ref().is_some_and(|c| c.triggered()),
+        synced: tokio::sync::watch::Sender::new(false),
     };
     let throttle = Arc::new(Throttle::new(spec.requests_per_second));
     let result = workflow::run(

@@ -27,6 +27,11 @@ pub async fn cleanup(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Actio
     let uid = obj
         .uid()
         .ok_or(ReconcileError::MissingField("metadata.uid"))?;
+    // Scale-out: a deleted copy's slice Leases go too, whoever planned them (the workers'
+    // next renewal fails and they stop); the tests' API server runs no garbage collector.
+    if let Some(scale) = &ctx.scale {
+        crate::scale::delete_slice_leases(scale, &obj.namespace().unwrap_or_default(), &uid).await;
+    }
     if let Some(entry) = ctx.registry.get(&uid) {
         let was_running = entry.is_running();
         entry.stop.request(crate::copy::StopMode::Interrupt);

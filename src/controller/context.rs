@@ -31,6 +31,8 @@ pub struct Context {
     /// Whether this process may write now (leader election's budget); checked before every
     /// status write.
     pub leadership: std::sync::Arc<super::leader::Leadership>,
+    /// Scale-out (`--scale-out`): copies' slices go to every replica's worker through Leases.
+    pub scale: Option<std::sync::Arc<crate::scale::Scale>>,
 }
 
 impl Context {

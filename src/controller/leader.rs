@@ -68,7 +68,7 @@ impl Leadership {
     }
 
     /// A renewal sent at `sent` succeeded: act until `sent + budget`.
-    fn renewed(&self, sent: Instant, budget: Duration) {
+    pub(crate) fn renewed(&self, sent: Instant, budget: Duration) {
         let mut until = self.until.lock().unwrap_or_else(|p| p.into_inner());
         *until = Some(sent + budget);
     }
@@ -96,8 +96,48 @@ pub struct LeaderElection {
     name: String,
     identity: String,
     duration: Duration,
-    observed: Mutex<Option<(String, Instant)>>,
+    observed: ExpiryWatch,
     leadership: Arc<Leadership>,
+}
+
+/// Judges whether Leases expired the way client-go does: by how long each one's record (holder
+/// and `renewTime`) has stayed unchanged as observed by this process, never by comparing its
+/// clock with the holder's. Shared by leader election and scale-out's slice and worker Leases.
+#[derive(Debug, Default)]
+pub struct ExpiryWatch {
+    observed: Mutex<std::collections::HashMap<String, (String, Instant)>>,
+}
+
+impl ExpiryWatch {
+    /// Whether Lease `name`'s record has stayed unchanged for its lease duration (`default`
+    /// when it names none) since this process first saw it. A Lease seen for the first time,
+    /// or changed since, is not expired (its clock starts now).
+    pub fn expired(&self, name: &str, spec: &LeaseSpec, default: Duration) -> bool {
+        let record = format!(
+            "{:?}/{:?}",
+            spec.holder_identity,
+            spec.renew_time.as_ref().map(|t| t.0)
+        );
+        let duration = spec
+            .lease_duration_seconds
+            .map_or(default, |s| Duration::from_secs(s.max(1) as u64));
+        let mut observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
+        match observed.get(name) {
+            Some((r, at)) if *r == record => at.elapsed() > duration,
+            _ => {
+                observed.insert(name.to_string(), (record, Instant::now()));
+                false
+            }
+        }
+    }
+
+    /// Forgets Leases not in `names` (deleted ones), so the map does not grow.
+    pub fn retain(&self, names: &std::collections::HashSet<String>) {
+        self.observed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| names.contains(k));
+    }
 }
 
 impl LeaderElection {
@@ -115,7 +155,7 @@ impl LeaderElection {
             name: name.to_string(),
             identity: identity.to_string(),
             duration: duration.max(Duration::from_secs(2)),
-            observed: Mutex::new(None),
+            observed: ExpiryWatch::default(),
             leadership,
         }
     }
@@ -299,22 +339,7 @@ impl LeaderElection {
 
     /// Whether the holder's record has stayed unchanged for its lease duration, as seen here.
     fn expired(&self, spec: &LeaseSpec) -> bool {
-        let record = format!(
-            "{:?}/{:?}",
-            spec.holder_identity,
-            spec.renew_time.as_ref().map(|t| t.0)
-        );
-        let duration = spec
-            .lease_duration_seconds
-            .map_or(self.duration, |s| Duration::from_secs(s.max(1) as u64));
-        let mut observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
-        match &*observed {
-            Some((r, at)) if *r == record => at.elapsed() > duration,
-            _ => {
-                *observed = Some((record, Instant::now()));
-                false
-            }
-        }
+        self.observed.expired(&self.name, spec, self.duration)
     }
 }
 

@@ -25,6 +25,10 @@
 //! | `active_copy_documents_written{namespace,name}` | gauge | documents written by a running copy |
 //! | `active_copy_documents_expected{namespace,name}` | gauge | documents a running copy expects |
 //! | `active_copy_documents_per_second{namespace,name}` | gauge | a running copy's recent rate |
+//! | `catchup_rounds_total` | counter | catch-up rounds completed (`spec.catchUp`) |
+//! | `catchup_round_documents` | histogram | documents copied per catch-up round |
+//! | `active_copy_catchup_lag_seconds{namespace,name}` | gauge | lag of a running copy's last catch-up round |
+//! | `slices_held{namespace,name,slice}` | gauge | scale-out: 1 for each slice this pod copies now |
 
 use crate::api::Phase;
 use crate::copy::{BulkObserver, StatsSnapshot};
@@ -75,6 +79,17 @@ pub struct ResourceLabels {
     pub name: String,
 }
 
+/// Labels of `slices_held`: a slice of a running copy (scale-out), present only while held.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SliceLabels {
+    /// The resource's namespace.
+    pub namespace: String,
+    /// The resource's name.
+    pub name: String,
+    /// The slice number.
+    pub slice: u32,
+}
+
 /// A float gauge.
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -120,6 +135,14 @@ pub struct Metrics {
     pub active_expected: Family<ResourceLabels, Gauge>,
     /// Recent documents per second of each running copy.
     pub active_rate: Family<ResourceLabels, FloatGauge>,
+    /// Catch-up rounds completed.
+    pub catchup_rounds: Counter,
+    /// Documents copied per catch-up round.
+    pub catchup_round_documents: Histogram,
+    /// Lag of each running copy's last catch-up round, in seconds.
+    pub catchup_lag: Family<ResourceLabels, FloatGauge>,
+    /// Scale-out: the slices this pod holds (1 while held; the pod is the scrape target).
+    pub slices_held: Family<SliceLabels, Gauge>,
     /// Request retries already counted from [`crate::search::request_retries_total`].
     request_retries_seen: Mutex<u64>,
 }
@@ -148,6 +171,11 @@ impl Default for Metrics {
             active_written: Family::default(),
             active_expected: Family::default(),
             active_rate: Family::default(),
+            catchup_rounds: Counter::default(),
+            // 1 … 1,048,576 documents.
+            catchup_round_documents: Histogram::new(exponential_buckets(1.0, 4.0, 11)),
+            catchup_lag: Family::default(),
+            slices_held: Family::default(),
             request_retries_seen: Mutex::new(0),
             registry: Registry::default(),
         };
@@ -247,6 +275,26 @@ impl Default for Metrics {
             "Recent documents per second of a running copy",
             m.active_rate.clone(),
         );
+        r.register(
+            "catchup_rounds",
+            "Catch-up rounds completed",
+            m.catchup_rounds.clone(),
+        );
+        r.register(
+            "catchup_round_documents",
+            "Documents copied per catch-up round",
+            m.catchup_round_documents.clone(),
+        );
+        r.register(
+            "active_copy_catchup_lag_seconds",
+            "Lag of a running copy's last catch-up round (from its snapshot of the source to its end)",
+            m.catchup_lag.clone(),
+        );
+        r.register(
+            "slices_held",
+            "Scale-out: slices of running copies this pod copies now (1 each)",
+            m.slices_held.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -293,6 +341,9 @@ impl Metrics {
                 active_written: self.active_written.clone(),
                 active_expected: self.active_expected.clone(),
                 active_rate: self.active_rate.clone(),
+                rounds: self.catchup_rounds.clone(),
+                round_documents: self.catchup_round_documents.clone(),
+                lag: self.catchup_lag.clone(),
             },
             labels: ResourceLabels {
                 namespace: namespace.to_string(),
@@ -342,6 +393,9 @@ struct CopyHandles {
     active_written: Family<ResourceLabels, Gauge>,
     active_expected: Family<ResourceLabels, Gauge>,
     active_rate: Family<ResourceLabels, FloatGauge>,
+    rounds: Counter,
+    round_documents: Histogram,
+    lag: Family<ResourceLabels, FloatGauge>,
 }
 
 /// One running copy's contribution to the metrics: [`CopyMetrics::update`] adds what its
@@ -369,6 +423,7 @@ impl CopyMetrics {
         let now = match phase {
             Phase::Pending => Some("Pending"),
             Phase::Copying => Some("Copying"),
+            Phase::Syncing => Some("Syncing"),
             Phase::Finalizing => Some("Finalizing"),
             Phase::Succeeded | Phase::Failed | Phase::Suspended => None,
         };
@@ -427,10 +482,28 @@ impl CopyMetrics {
     }
 }
 
+impl CopyMetrics {
+    /// Accounts for a finished catch-up round: its documents join the totals (rounds have
+    /// counters of their own), and the lag gauge shows its lag.
+    pub fn round(&self, round: &StatsSnapshot, lag: std::time::Duration) {
+        let m = &self.metrics;
+        m.read.inc_by(round.read);
+        m.written.inc_by(round.written);
+        m.failed.inc_by(round.failed);
+        m.conflicts.inc_by(round.conflicts);
+        m.bulks.inc_by(round.bulks);
+        m.bytes.inc_by(round.bytes);
+        m.rounds.inc();
+        m.round_documents.observe(round.written as f64);
+        m.lag.get_or_create(&self.labels).set(lag.as_secs_f64());
+    }
+}
+
 impl Drop for CopyMetrics {
     fn drop(&mut self) {
         self.set_phase(Phase::Succeeded);
         let m = &self.metrics;
+        m.lag.remove(&self.labels);
         m.active_written.remove(&self.labels);
         m.active_expected.remove(&self.labels);
         m.active_rate.remove(&self.labels);

@@ -12,6 +12,7 @@ pub mod cleanup;
 pub mod context;
 pub mod http;
 pub mod leader;
+pub mod live;
 pub mod metrics;
 pub mod migration;
 pub mod policy;
@@ -69,6 +70,9 @@ pub struct ControllerArgs {
     /// Seconds a leader's Lease lasts without renewal before a standby takes over.
     #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     pub lease_duration: u64,
+    /// Scale-out: one copy's slices spread over every replica.
+    #[command(flatten)]
+    pub scale: crate::scale::ScaleArgs,
 }
 
 /// Why the controller could not run.

@@ -124,9 +124,20 @@ async fn apply(
                     )
                     .await;
                 }
+                let trigger = obj.spec.cutover.as_ref().is_some_and(|c| c.triggered());
+                if entry.cutover.send_replace(trigger) != trigger && trigger {
+                    let note = "spec.cutover.trigger is true: final round, verification, then the aliases move";
+                    ctx.event(
+                        &obj.object_ref(&()),
+                        EventType::Normal,
+                        "CutoverRequested",
+                        note,
+                    )
+                    .await;
+                }
                 entry.adopt_generation(generation);
             } else if entry.first_warning_for(generation) {
-                let note = "the spec changed while copying: only requestsPerSecond applies to a running copy; the new spec runs after this copy ends";
+                let note = "the spec changed while copying: only requestsPerSecond and cutover.trigger apply to a running copy; the new spec runs after this copy ends";
                 ctx.event(
                     &obj.object_ref(&()),
                     EventType::Warning,

@@ -20,6 +20,8 @@ pub struct Entry {
     pub done: CancellationToken,
     /// The copy's rate limit, changed in place on `spec.requestsPerSecond` edits.
     pub throttle: Arc<Throttle>,
+    /// `spec.cutover.trigger` as the copy sees it, changed in place on edits.
+    pub cutover: tokio::sync::watch::Sender<bool>,
     /// The spec the copy runs.
     pub spec: RemoteReindexSpec,
     generation: AtomicI64,
@@ -36,6 +38,9 @@ impl Entry {
             stop: Arc::new(Stop::new()),
             done: CancellationToken::new(),
             throttle: Arc::new(Throttle::new(spec.requests_per_second)),
+            cutover: tokio::sync::watch::Sender::new(
+                spec.cutover.as_ref().is_some_and(|c| c.triggered()),
+            ),
             spec,
             generation: AtomicI64::new(generation),
             warned_generation: AtomicI64::new(i64::MIN),
@@ -89,11 +94,14 @@ impl Entry {
     }
 }
 
-/// Whether two specs differ in nothing but `requestsPerSecond` (a change a running copy can
-/// apply in place).
+/// Whether two specs differ in nothing but `requestsPerSecond` and `cutover.trigger` (changes
+/// a running copy applies in place).
 pub fn only_rate_differs(a: &RemoteReindexSpec, b: &RemoteReindexSpec) -> bool {
     let mut b = b.clone();
     b.requests_per_second = a.requests_per_second;
+    if let (Some(x), Some(y)) = (&a.cutover, &mut b.cutover) {
+        y.trigger = x.trigger;
+    }
     *a == b
 }
 
@@ -154,6 +162,13 @@ mod tests {
         assert!(only_rate_differs(&a, &b));
         b.dest.index = "other".into();
         assert!(!only_rate_differs(&a, &b));
+        let mut live = a.clone();
+        live.cutover = Some(Default::default());
+        let mut triggered = live.clone();
+        triggered.cutover.as_mut().unwrap().trigger = Some(true);
+        assert!(only_rate_differs(&live, &triggered));
+        triggered.cutover.as_mut().unwrap().aliases = vec!["x".into()];
+        assert!(!only_rate_differs(&live, &triggered));
     }
 
     #[test]

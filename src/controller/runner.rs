@@ -60,6 +60,19 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         allowed_remote_hosts: (!hosts.is_empty()).then_some(hosts),
         allow_system_indices: args.allow_system_indices,
     };
+    let scale = if args.scale.scale_out {
+        let s = crate::scale::Scale::new(
+            client.clone(),
+            &identity,
+            args.scale.clone(),
+            args.namespaces.clone(),
+            &args.leader_election_namespace,
+        )
+        .map_err(ControllerError::InvalidArgs)?;
+        Some(s)
+    } else {
+        None
+    };
     let stop_policies = CancellationToken::new();
     let policies = Policies::watch(client.clone(), limits, stop_policies.clone());
     let ctx = Arc::new(Context {
@@ -71,6 +84,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         policies: policies.clone(),
         user_agent: args.user_agent.clone(),
         metrics: Default::default(),
+        scale: scale.clone(),
     });
 
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
@@ -104,6 +118,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
             stop.cancel();
         }
     });
+    // Every replica copies slices, the standbys too.
+    let worker = scale.map(|s| s.start_worker(ctx.clone(), stop.clone()));
     let mut election = None;
     if args.leader_election {
         let le = Arc::new(leader::LeaderElection::new(
@@ -120,6 +136,9 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         tokio::select! {
             _ = le.acquire() => {}
             _ = stop.cancelled() => {
+                if let Some(w) = worker {
+                    w.shutdown().await;
+                }
                 stop_http.cancel();
                 return Ok(());
             }
@@ -204,6 +223,9 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
     readiness.abort();
     tracing::info!("stopping running copies");
     stop_copies(&ctx).await;
+    if let Some(w) = worker {
+        w.shutdown().await;
+    }
     stop_policies.cancel();
     stop_http.cancel();
     match server.await {

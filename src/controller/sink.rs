@@ -30,6 +30,8 @@ pub struct StatusSink {
     stats: Mutex<Option<(Arc<CopyStats>, Option<u64>)>>,
     /// The reason of the last pre-flight retry an Event was recorded for.
     retry_reason: Mutex<Option<&'static str>>,
+    /// Scale-out: the copy step hands the slices to the replicas' workers.
+    slice_runner: Option<Arc<dyn crate::workflow::slices::SliceRunner>>,
 }
 
 impl StatusSink {
@@ -44,7 +46,17 @@ impl StatusSink {
             sampler: Mutex::new(None),
             stats: Mutex::new(None),
             retry_reason: Mutex::new(None),
+            slice_runner: None,
         }
+    }
+
+    /// This sink with the slices run by `runner` (scale-out).
+    pub fn with_slice_runner(
+        mut self,
+        runner: Option<Arc<dyn crate::workflow::slices::SliceRunner>>,
+    ) -> Self {
+        self.slice_runner = runner;
+        self
     }
 
     /// Stops the sampler and waits for its last patch, so that later patches win.
@@ -107,6 +119,14 @@ impl Sink for StatusSink {
         self.writer.patch(status).await.map_err(|e| api_message(&e))
     }
 
+    async fn catch_up(&self, report: &crate::workflow::CatchUpReport) -> Result<(), String> {
+        super::live::report(&self.writer, &self.metrics, report).await
+    }
+
+    async fn cutover_requested(&self) {
+        super::live::cutover_requested(&self.writer).await
+    }
+
     async fn task(&self, task: Option<&str>) -> Result<(), String> {
         if let Some(t) = task {
             tracing::info!(task = t, "the destination's reindex task started");
@@ -115,6 +135,10 @@ impl Sink for StatusSink {
             .patch(json!({ "task": task }))
             .await
             .map_err(|e| api_message(&e))
+    }
+
+    fn slice_runner(&self) -> Option<Arc<dyn crate::workflow::slices::SliceRunner>> {
+        self.slice_runner.clone()
     }
 
     async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {

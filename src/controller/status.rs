@@ -62,7 +62,9 @@ pub fn apply_phase(
     generation: Option<i64>,
 ) {
     let (ready, progressing, degraded) = match phase {
-        Phase::Pending | Phase::Copying | Phase::Finalizing => (false, true, false),
+        Phase::Pending | Phase::Copying | Phase::Syncing | Phase::Finalizing => {
+            (false, true, false)
+        }
         Phase::Succeeded => (true, false, false),
         Phase::Failed => (false, false, true),
         Phase::Suspended => (false, false, false),

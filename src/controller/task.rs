@@ -38,6 +38,7 @@ pub fn resume_from(status: Option<&RemoteReindexStatus>) -> Option<Prepared> {
         slices: s.slices.len().max(1) as u32,
         summary: String::new(),
         checkpoints: super::status::checkpoints_from(&s.slices),
+        catch_up: s.catch_up.clone(),
         task: s.task.clone(),
         resumed: true,
     })
@@ -87,6 +88,7 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             "destIndexUuid",
             "startedAt",
             "slices",
+            "catchUp",
             "task",
         ] {
             start[k] = Value::Null;
@@ -165,7 +167,8 @@ async fn copy(
                 .await;
         }
     }
-    let sink = StatusSink::new(writer.clone());
+    let sink = StatusSink::new(writer.clone())
+        .with_slice_runner(ctx.scale.as_ref().map(|s| s.runner(obj)));
     let result = workflow::run(
         &entry.spec,
         &secrets,

@@ -143,6 +143,13 @@ impl StatusWriter {
         serde_json::to_value(&*cs).unwrap_or(Value::Null)
     }
 
+    /// Sets one more condition (`Synced`, `CutOver`) and returns all conditions as JSON.
+    pub fn condition(&self, type_: &str, status: bool, reason: &str, message: &str) -> Value {
+        self.set_condition(type_, status, reason, message);
+        let cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
+        serde_json::to_value(&*cs).unwrap_or(Value::Null)
+    }
+
     /// Sets one more condition (e.g. `Verified`) in the list the next phase patch writes.
     pub fn set_condition(&self, type_: &str, status: bool, reason: &str, message: &str) {
         let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());

@@ -15,6 +15,8 @@ pub struct BulkBatch {
     pub slice: u32,
     /// The slice's pass (incremented when a slice starts over).
     pub epoch: u32,
+    /// The page of the slice these documents came from (see [`super::CopyStats::durable_checkpoint`]).
+    pub page: u64,
 }
 
 impl BulkBatch {
@@ -47,6 +49,7 @@ impl BulkBatch {
             starts,
             slice: self.slice,
             epoch: self.epoch,
+            page: self.page,
         }
     }
 }
@@ -148,6 +151,7 @@ impl BatchBuilder {
             starts: std::mem::take(&mut self.starts),
             slice: self.slice,
             epoch: self.epoch,
+            page: 0,
         }
     }
 }

@@ -86,6 +86,29 @@ pub struct CopyPlan {
     /// Checkpoints of an earlier attempt with the same slicing: done slices are skipped,
     /// resumable ones continue their cursor, the others start over.
     pub resume: Vec<SliceCheckpoint>,
+    /// Scale-out: this process runs only some slices of the copy (`None`: all of them).
+    pub share: Option<Share>,
+}
+
+/// The part of a copy one process runs when the slices are spread over several (scale-out):
+/// which slices, and the fence every bulk request passes first.
+#[derive(Clone)]
+pub struct Share {
+    /// The slices this process runs; the others are skipped.
+    pub slices: Vec<u32>,
+    /// Called before every `_bulk` request: `Err(why)` when this process may no longer write
+    /// for these slices (its Lease budget is spent); the copy then stops with
+    /// [`CopyError::Fenced`]. The point in time belongs to whoever planned the copy: a share
+    /// never closes it.
+    pub gate: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Share")
+            .field("slices", &self.slices)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a copy stopped early.
@@ -127,6 +150,12 @@ pub enum CopyError {
     /// Stopped by the caller (Ctrl-C, deletion, shutdown).
     #[error("cancelled")]
     Cancelled,
+    /// Scale-out: this process may no longer write for its slice (see [`Share::gate`]).
+    #[error("fenced: {0}")]
+    Fenced(String),
+    /// Scale-out: a slice failed in the process that ran it.
+    #[error("{0}")]
+    Slice(String),
 }
 
 /// A batch of bulk operations ready to send.
@@ -179,6 +208,13 @@ pub async fn open_copy(
         // A slice whose total is not known (a checkpoint from an older version) is read again.
         let known = checkpoint.is_some_and(|c| c.total.is_some());
         if known && checkpoint.is_some_and(|c| c.state == SliceState::Done) {
+            continue;
+        }
+        if plan
+            .share
+            .as_ref()
+            .is_some_and(|s| !s.slices.contains(&slice))
+        {
             continue;
         }
         let cursor = checkpoint
@@ -311,6 +347,7 @@ impl OpenCopy {
 /// Closes the shared point in time, unless a stop keeps it for a successor.
 async fn close_pit(plan: &CopyPlan, stop: &Stop) {
     if let Paging::Pit(pit) = &plan.paging
+        && plan.share.is_none()
         && !(stop.is_requested() && stop.mode().keeps_scrolls())
     {
         pit.close().await;

@@ -293,6 +293,10 @@ impl SliceReader {
                 self.pager.advance(&parsed).map_err(CopyError::BadPage)?;
                 counters.set_cursor(self.pager.cursor());
             }
+            let page_seq = counters.page_queued(batches.len() as u64, self.pager.cursor());
+            for b in &mut batches {
+                b.page = page_seq;
+            }
             if self.pager.is_pit() {
                 // PIT pages follow the observed bytes per document.
                 self.size = fit(&plan, page.body.len(), parsed.hits().len());

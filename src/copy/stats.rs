@@ -105,6 +105,39 @@ pub(crate) struct SliceCounters {
     /// Documents earlier passes put in the destination that this pass may meet again: their
     /// 409s (create) or overwrites (index) are rewrites, not conflicts or new documents.
     rewritable: AtomicU64,
+    /// Pages queued and not yet fully written, and the durable point before them.
+    ledger: Mutex<Ledger>,
+}
+
+/// Pages of the current pass whose batches are not all written yet, oldest first, and the
+/// cursor after the last page that is entirely in the destination. A successor in another
+/// process may continue from that cursor at any time without losing a document, even while
+/// later pages are in flight (see [`CopyStats::durable_checkpoint`]).
+#[derive(Debug, Default)]
+struct Ledger {
+    next: u64,
+    pages: std::collections::VecDeque<PageEntry>,
+    /// (cursor after the page, documents read through it).
+    durable: Option<(Cursor, u64)>,
+}
+
+#[derive(Debug)]
+struct PageEntry {
+    seq: u64,
+    /// Batches of the page not settled yet.
+    left: u64,
+    cursor: Cursor,
+    read: u64,
+}
+
+impl Ledger {
+    /// Pops the settled pages at the front, moving the durable point past them.
+    fn settle_front(&mut self) {
+        while self.pages.front().is_some_and(|p| p.left == 0) {
+            let p = self.pages.pop_front().expect("a front page");
+            self.durable = Some((p.cursor, p.read));
+        }
+    }
 }
 
 impl SliceCounters {
@@ -159,6 +192,35 @@ impl SliceCounters {
     pub fn add_rewritten(&self, n: u64) {
         self.rewritten.fetch_add(n, Relaxed);
     }
+    /// A page whose `batches` are about to be queued was read; the cursor after it is `cursor`.
+    /// Returns the page's sequence number, to put in its batches.
+    pub fn page_queued(&self, batches: u64, cursor: Cursor) -> u64 {
+        let mut l = self.ledger.lock().expect("stats lock");
+        let seq = l.next;
+        l.next += 1;
+        let read = self.read.load(Relaxed);
+        l.pages.push_back(PageEntry {
+            seq,
+            left: batches,
+            cursor,
+            read,
+        });
+        l.settle_front();
+        seq
+    }
+
+    /// A batch of page `seq` (pass `epoch`) is settled: written, failed or skipped.
+    pub fn batch_settled(&self, epoch: u32, seq: u64) {
+        if self.epoch() != epoch {
+            return;
+        }
+        let mut l = self.ledger.lock().expect("stats lock");
+        if let Some(p) = l.pages.iter_mut().find(|p| p.seq == seq) {
+            p.left = p.left.saturating_sub(1);
+        }
+        l.settle_front();
+    }
+
     /// Takes up to `n` from the documents earlier passes wrote; returns how many.
     pub fn take_rewritable(&self, n: u64) -> u64 {
         let mut got = 0;
@@ -173,6 +235,11 @@ impl SliceCounters {
     /// documents the earlier pass had read.
     pub fn restart(&self) -> u64 {
         self.epoch.fetch_add(1, Relaxed);
+        {
+            let mut l = self.ledger.lock().expect("stats lock");
+            l.pages.clear();
+            l.durable = None;
+        }
         self.restarts.fetch_add(1, Relaxed);
         self.total.store(u64::MAX, Relaxed);
         let wrote = self.written.swap(0, Relaxed);
@@ -190,6 +257,10 @@ impl SliceCounters {
         self.failed.store(c.failed, Relaxed);
         self.conflicts.store(c.conflicts, Relaxed);
         self.set_state(c.state);
+        let cursor = c.cursor();
+        if cursor != Cursor::None {
+            self.ledger.lock().expect("stats lock").durable = Some((cursor, c.read));
+        }
     }
     fn checkpoint(&self, id: u32) -> SliceCheckpoint {
         let idle = self.outstanding.load(Relaxed) == 0 && !self.in_hand.load(Relaxed);
@@ -319,6 +390,54 @@ impl CopyStats {
             .enumerate()
             .map(|(i, c)| c.checkpoint(i as u32))
             .collect()
+    }
+
+    /// Slice `slice`'s checkpoint at its durable point, for a successor in another process that
+    /// may take over at any moment (scale-out): the cursor after the last page whose batches are
+    /// all settled, however many later pages are in flight, and the documents read through it.
+    /// Scroll cursors are never durable (a continuation in flight moves the server's cursor, so
+    /// a successor restarts the slice); a point in time with `search_after` is.
+    pub fn durable_checkpoint(&self, slice: u32) -> SliceCheckpoint {
+        let c = self.slice(slice);
+        let mut cp = c.checkpoint(slice);
+        if cp.state == SliceState::Done {
+            return cp;
+        }
+        let durable = c.ledger.lock().expect("stats lock").durable.clone();
+        cp.scroll_id = None;
+        match durable {
+            Some((
+                Cursor::Pit {
+                    id,
+                    after: Some(after),
+                },
+                read,
+            )) => {
+                cp.pit_id = Some(id);
+                cp.search_after = Some(after);
+                cp.resumable = true;
+                cp.read = read;
+                cp.written = cp.written.min(read);
+            }
+            _ => {
+                cp.search_after = None;
+                cp.resumable = false;
+            }
+        }
+        cp
+    }
+
+    /// Replaces every slice's counters with `checkpoints` (the scale-out leader's view of slices
+    /// that run in other processes), setting the slices up on first use.
+    pub fn load_checkpoints(&self, n: usize, checkpoints: &[SliceCheckpoint]) {
+        if self.slices().is_empty() {
+            self.init_slices(n, &[]);
+        }
+        for cp in checkpoints {
+            if let Some(c) = self.slices().get(cp.id as usize) {
+                c.load(cp);
+            }
+        }
     }
 
     /// Installs `observer` for the durations of `_bulk` calls (before the copy starts, e.g. from
@@ -462,6 +581,54 @@ mod tests {
         c.release();
         assert_eq!(s.checkpoints()[0].state, SliceState::Done);
         assert!(!s.checkpoints()[1].resumable);
+    }
+
+    #[test]
+    fn the_durable_point_is_after_the_oldest_page_with_everything_written() {
+        let pit = |after: &str| Cursor::Pit {
+            id: "p".into(),
+            after: Some(after.into()),
+        };
+        let s = CopyStats::new();
+        s.init_slices(1, &[]);
+        let c = s.slice(0);
+        c.set_state(SliceState::Running);
+        assert!(!s.durable_checkpoint(0).resumable, "nothing written yet");
+        c.add_read(10);
+        let p0 = c.page_queued(2, pit("[10]"));
+        c.add_read(10);
+        let p1 = c.page_queued(1, pit("[20]"));
+        c.batch_settled(0, p1);
+        assert!(
+            !s.durable_checkpoint(0).resumable,
+            "a later page written first moves nothing"
+        );
+        c.batch_settled(0, p0);
+        assert!(
+            !s.durable_checkpoint(0).resumable,
+            "one batch of page 0 left"
+        );
+        c.batch_settled(0, p0);
+        let cp = s.durable_checkpoint(0);
+        assert!(cp.resumable);
+        assert_eq!(
+            (cp.search_after.as_deref(), cp.read),
+            (Some("[20]"), 20),
+            "both pages settled"
+        );
+        c.add_read(10);
+        let p2 = c.page_queued(1, pit("[30]"));
+        assert_eq!(s.durable_checkpoint(0).read, 20, "page 2 in flight");
+        c.restart();
+        c.batch_settled(0, p2);
+        assert!(
+            !s.durable_checkpoint(0).resumable,
+            "a restart forgets the durable point"
+        );
+        // A scroll cursor is never durable for another process.
+        let q = c.page_queued(0, Cursor::Scroll("sid".into()));
+        let _ = q;
+        assert!(!s.durable_checkpoint(0).resumable);
     }
 
     #[test]

@@ -38,8 +38,11 @@ impl Writer {
                 b = async { self.rx.lock().await.recv().await } => b,
             };
             let Some(batch) = next else { return Ok(()) };
-            let slice = batch.slice;
+            let (slice, epoch, page) = (batch.slice, batch.epoch, batch.page);
             let result = self.write(batch).await;
+            if result.is_ok() {
+                self.stats.slice(slice).batch_settled(epoch, page);
+            }
             self.stats.slice(slice).release();
             result?;
         }
@@ -103,6 +106,10 @@ impl Writer {
         let plan = &self.plan;
         let (slice, epoch) = (batch.slice, batch.epoch);
         let counters = self.stats.slice(slice);
+        // Scale-out: a slice whose Lease this process may no longer hold writes nothing more.
+        if let Some(share) = &plan.share {
+            (share.gate)().map_err(CopyError::Fenced)?;
+        }
         let started = std::time::Instant::now();
         let outcome = plan
             .dest

@@ -82,6 +82,7 @@ pub fn aggregate(
         match e.state {
             IndexState::Pending => out.counts.pending += 1,
             IndexState::Running => out.counts.running += 1,
+            IndexState::Syncing => out.counts.syncing += 1,
             IndexState::Succeeded => {
                 out.counts.succeeded += 1;
                 bytes_copied += p.bytes;
@@ -112,7 +113,7 @@ pub fn aggregate(
         match view {
             Some(v) => {
                 docs_copied += v.written;
-                if e.state == IndexState::Running
+                if matches!(e.state, IndexState::Running | IndexState::Syncing)
                     && let Some(r) = v.rate
                 {
                     rate += r;

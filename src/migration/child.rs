@@ -99,6 +99,9 @@ pub fn child_spec(spec: &MigrationSpec, index: &str, dest_index: &str) -> Remote
             v[k] = val.clone();
         }
     }
+    if let Some(c) = &spec.cutover {
+        v["cutover"] = json!(c.child());
+    }
     serde_json::from_value(v).expect("a template's fields are RemoteReindex fields")
 }
 

@@ -261,7 +261,16 @@ pub struct SearchClient {
     connect_timeout: Duration,
     /// The mapping type of indices on Elasticsearch 6.x (`_doc`), `None` on typeless clusters.
     mapping_type: Option<Arc<str>>,
+    /// `X-Opaque-Id` sent with every request (scale-out: `<identity>/<slice>`), so the
+    /// cluster's tasks, slow logs and any proxy tell which process wrote what.
+    opaque_id: Option<Arc<str>>,
+    /// Checked immediately before every request is sent (scale-out's fence: the slice Lease's
+    /// budget); `Err` fails the request unsent.
+    gate: Option<Gate>,
 }
+
+/// A check run before every request (see [`SearchClient::with_gate`]).
+pub type Gate = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 impl std::fmt::Debug for SearchClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -316,6 +325,8 @@ impl SearchClient {
             socket_timeout: opts.socket_timeout,
             connect_timeout: opts.connect_timeout,
             mapping_type: None,
+            opaque_id: None,
+            gate: None,
         })
     }
 
@@ -334,6 +345,24 @@ impl SearchClient {
     pub fn with_mapping_type(&self, mapping_type: &str) -> SearchClient {
         SearchClient {
             mapping_type: Some(mapping_type.into()),
+            ..self.clone()
+        }
+    }
+
+    /// This client (sharing its pool and counters) sending `X-Opaque-Id: id` with every request.
+    pub fn with_opaque_id(&self, id: &str) -> SearchClient {
+        SearchClient {
+            opaque_id: Some(id.into()),
+            ..self.clone()
+        }
+    }
+
+    /// This client refusing to send any request while `gate` answers `Err` (a configuration
+    /// error naming the reason): the last check before the bytes leave, so that a process
+    /// paused anywhere before it sends nothing once it resumes.
+    pub fn with_gate(&self, gate: Gate) -> SearchClient {
+        SearchClient {
+            gate: Some(gate),
             ..self.clone()
         }
     }
@@ -487,6 +516,9 @@ impl SearchClient {
         if let Some(b) = body {
             req = req.header(header::CONTENT_TYPE, b.content_type);
         }
+        if let Some(id) = &self.opaque_id {
+            req = req.header("x-opaque-id", id.as_ref());
+        }
         if gzipped {
             req = req.header(header::CONTENT_ENCODING, "gzip");
         }
@@ -507,6 +539,12 @@ impl SearchClient {
             req = req.body(p);
         }
         let path_only = path.split('?').next().unwrap_or(path);
+        if let Some(gate) = &self.gate {
+            gate().map_err(|why| SearchError::Config {
+                host: self.name.to_string(),
+                detail: format!("not sent: {why}"),
+            })?;
+        }
         let resp = req
             .send()
             .await

@@ -3,8 +3,10 @@
 //! Kubernetes, the workflow or the engine.
 
 mod admin;
+mod alias;
 pub mod aws;
 pub use admin::IndexDescription;
+pub use alias::FieldMax;
 mod bulk;
 mod client;
 pub mod dns;

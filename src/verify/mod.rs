@@ -43,6 +43,9 @@ pub struct ChecksumReport {
     pub differing: u64,
     /// Up to 20 ids of missing, unexpected or differing documents.
     pub sample_ids: Vec<String>,
+    /// Every unexpected document found while narrowing down (all of them when
+    /// `unresolved_buckets` is 0): what `catchUp.deleteMissing` deletes.
+    pub unexpected_keys: Vec<DocKey>,
     /// Differing buckets too large to narrow down: the counts are then lower bounds.
     pub unresolved_buckets: u64,
     /// Whether both digests are equal.
@@ -105,6 +108,7 @@ pub async fn checksum(source: &Side, dest: &Side) -> Result<ChecksumReport, Veri
         unexpected: 0,
         differing: 0,
         sample_ids: Vec::new(),
+        unexpected_keys: Vec::new(),
         unresolved_buckets: 0,
         matched: s == d,
         elapsed: Duration::ZERO,
@@ -169,6 +173,7 @@ async fn narrow(
     for v in [&mut missing, &mut unexpected, &mut differing] {
         v.sort();
     }
+    report.unexpected_keys = unexpected.iter().map(|k| (*k).clone()).collect();
     // Round-robin over the three kinds, so that each is represented in the sample.
     let mut iters = [
         missing.into_iter(),

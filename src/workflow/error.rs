@@ -73,6 +73,15 @@ pub enum WorkflowError {
         /// Documents found in the destination.
         found: u64,
     },
+    /// The cutover was refused, its verification failed or the aliases could not be moved; the
+    /// aliases were left as they were.
+    #[error("{message}")]
+    Cutover {
+        /// The condition reason: `CutoverRefused`, `VerificationFailed`, `CutoverFailed`.
+        reason: &'static str,
+        /// What happened and what was left unchanged.
+        message: String,
+    },
     /// `mode: Server`: the destination's reindex task could not start or failed.
     #[error("{0}")]
     Server(ServerError),
@@ -115,6 +124,7 @@ impl WorkflowError {
             WorkflowError::Destination { .. } => "DestinationFailed",
             WorkflowError::CountMismatch { .. } => "CountMismatch",
             WorkflowError::DestinationReplaced(_) => "DestinationReplaced",
+            WorkflowError::Cutover { reason, .. } => reason,
             WorkflowError::ChecksumMismatch(_) => "ChecksumMismatch",
             WorkflowError::Verify(e) => match e.search_error().map(search_reason) {
                 Some("RequestFailed") | None => "VerificationFailed",

@@ -5,6 +5,9 @@
 //! progress bar. Everything else, including what is persisted before the destination is tuned,
 //! lives here.
 
+pub mod catchup;
+mod cutover;
+mod cutover_checksum;
 mod destination;
 mod error;
 mod preflight;
@@ -15,8 +18,11 @@ mod server_copy;
 mod server_reach;
 mod server_request;
 mod serverless;
+pub mod slices;
 mod versions;
 
+pub use catchup::CatchUpReport;
+pub use cutover::CutoverOutcome;
 pub use destination::{
     META_KEY, Marker, flatten as flatten_settings, nest as nest_settings, restore_destination,
 };

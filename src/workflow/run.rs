@@ -38,6 +38,8 @@ pub struct Prepared {
     pub summary: String,
     /// Per-slice checkpoints of an interrupted attempt (empty for a fresh copy).
     pub checkpoints: Vec<SliceCheckpoint>,
+    /// What catch-up recorded before an interruption (its high-water mark wins over a new one).
+    pub catch_up: Option<crate::api::CatchUpStatus>,
     /// `mode: Server`: the destination's reindex task an interrupted attempt started.
     pub task: Option<String>,
     /// An earlier attempt may have written documents already (a restart or resume).
@@ -66,6 +68,20 @@ pub trait Sink: Send + Sync {
     ) -> impl Future<Output = Result<(), String>> + Send;
     /// The copy started: sample `stats` for progress (until the workflow returns).
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>);
+    /// Catch-up recorded its high-water mark, ended a round or cut over (`spec.catchUp`).
+    /// Default: nothing is recorded.
+    fn catch_up(
+        &self,
+        report: &super::CatchUpReport,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        let _ = report;
+        async { Ok(()) }
+    }
+    /// Resolves when the driver asks for the cutover (`spec.cutover.trigger`). Default: never
+    /// (catch-up runs until the copy is stopped).
+    fn cutover_requested(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
     /// A pre-flight check failed and will be retried until `preflightTimeout`: show why now.
     fn preflight_retry(&self, retry: PreflightRetry) -> impl Future<Output = ()> + Send {
         let _ = retry;
@@ -78,6 +94,12 @@ pub trait Sink: Send + Sync {
     fn task(&self, task: Option<&str>) -> impl Future<Output = Result<(), String>> + Send {
         let _ = task;
         async { Ok(()) }
+    }
+
+    /// Scale-out: who runs the engine's slices when other processes do (`None`: this process
+    /// runs them all).
+    fn slice_runner(&self) -> Option<Arc<dyn super::slices::SliceRunner>> {
+        None
     }
 }
 
@@ -111,11 +133,20 @@ pub struct Outcome {
     pub copy_time: Duration,
     /// Requests retried (whole requests and resent items).
     pub retries: u64,
+    /// What the cutover did (`spec.catchUp`).
+    pub cutover: Option<super::CutoverOutcome>,
 }
 
 impl Outcome {
     /// A one-line summary for conditions, events and the CLI.
     pub fn message(&self) -> String {
+        if let Some(c) = &self.cutover {
+            return format!(
+                "initial copy: {} documents; {}",
+                self.stats.written,
+                c.message()
+            );
+        }
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
         let check = match (&self.checksum, self.method, self.verified) {
             (None, _, true) if self.reason == "TaskCountsOnly" => {
@@ -290,6 +321,7 @@ async fn prepare<K: Sink>(
         slices,
         summary: conn.summary.clone(),
         checkpoints: Vec::new(),
+        catch_up: None,
         task: None,
         resumed: resume.is_some(),
     };
@@ -309,6 +341,7 @@ async fn prepare<K: Sink>(
             prepared.original_settings = r.original_settings;
             prepared.dest_was_empty = r.dest_was_empty;
             prepared.checkpoints = r.checkpoints;
+            prepared.catch_up = r.catch_up;
             prepared.task = r.task;
         } else if let Some(m) = marker {
             tracing::info!(index = %didx, "resuming an interrupted copy: using the settings recorded before it tuned the index");
@@ -432,6 +465,13 @@ async fn copy_and_finalize<K: Sink>(
             started.elapsed(),
             copied.source_total.is_none(),
         )
+    } else if let Some(runner) = sink.slice_runner().filter(|_| spec.catch_up.is_none()) {
+        // Scale-out spreads plain copies; a live copy (catch-up, cutover) runs here alone.
+        let copy = super::slices::copy(spec, conn, sink, prepared, throttle, &stop, &stats, runner);
+        tokio::select! {
+            r = copy => r,
+            () = &mut rotation => unreachable!("the rotation loop never ends"),
+        }?
     } else {
         let choice = match spec.source.paging.unwrap_or_default() {
             PagingMode::Auto => PagingChoice::Auto,
@@ -451,8 +491,15 @@ async fn copy_and_finalize<K: Sink>(
         let paging_name = paging.name();
         let plan = copy_plan(spec, conn, prepared, throttle, paging);
         let max_docs = plan.max_docs;
+        // Catch-up's high-water mark H0 is taken before the copy opens its snapshot.
+        let mut live = match &spec.catch_up {
+            Some(c) => {
+                Some(super::catchup::CatchUpRun::start(spec, conn, c, prepared, sink).await?)
+            }
+            None => None,
+        };
         let opened = tokio::select! {
-            r = open_copy(plan, stats.clone(), stop.clone()) => r,
+            r = open_copy(plan.clone(), stats.clone(), stop.clone()) => r,
             () = &mut rotation => unreachable!("the rotation loop never ends"),
         }
         .map_err(copy_error)?;
@@ -484,6 +531,29 @@ async fn copy_and_finalize<K: Sink>(
         };
         copied.map_err(copy_error)?;
         let copy_time = started.elapsed();
+        if let Some(run) = &mut live {
+            let cut = tokio::select! {
+                r = super::cutover::live(run, spec, conn, prepared, &plan, sink, &stop) => r?,
+                () = &mut rotation => unreachable!("the rotation loop never ends"),
+            };
+            let snap = stats.snapshot();
+            let retries = snap.retries + conn.source.retries() + conn.dest.retries();
+            return Ok(Outcome {
+                stats: snap,
+                prepared: prepared.clone(),
+                dest_count: cut.dest_count,
+                expected: cut.expected,
+                paging: paging_name,
+                verified: cut.verified,
+                method: cut.method,
+                checksum: cut.checksum.clone(),
+                checkpoints: stats.checkpoints(),
+                reason: "CutOver",
+                copy_time,
+                retries,
+                cutover: Some(cut),
+            });
+        }
         // Slices that restarted took their totals again from their new snapshot.
         (
             stats.expected(max_docs).unwrap_or(total),
@@ -587,10 +657,11 @@ async fn copy_and_finalize<K: Sink>(
         },
         copy_time,
         retries,
+        cutover: None,
     })
 }
 
-fn copy_error(e: CopyError) -> WorkflowError {
+pub(super) fn copy_error(e: CopyError) -> WorkflowError {
     match e {
         CopyError::Cancelled => WorkflowError::Cancelled,
         e => WorkflowError::Copy(e),
@@ -598,7 +669,7 @@ fn copy_error(e: CopyError) -> WorkflowError {
 }
 
 /// The scroll / point-in-time keep-alive (`source.scroll`, default `5m`).
-fn keep_alive(spec: &RemoteReindexSpec) -> String {
+pub(crate) fn keep_alive(spec: &RemoteReindexSpec) -> String {
     spec.source
         .scroll
         .as_ref()
@@ -606,7 +677,7 @@ fn keep_alive(spec: &RemoteReindexSpec) -> String {
 }
 
 /// One side of the checksum comparison: the source with the copy's query, or the destination.
-fn scan_side(
+pub(super) fn scan_side(
     spec: &RemoteReindexSpec,
     conn: &Connected,
     prepared: &Prepared,
@@ -636,7 +707,7 @@ fn scan_side(
     }
 }
 
-fn copy_plan(
+pub(crate) fn copy_plan(
     spec: &RemoteReindexSpec,
     conn: &Connected,
     prepared: &Prepared,
@@ -679,6 +750,7 @@ fn copy_plan(
         max_failed_docs: spec.max_failed_docs.unwrap_or(0).max(0) as u64,
         throttle,
         resume: prepared.checkpoints.clone(),
+        share: None,
     }
 }
 

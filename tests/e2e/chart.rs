@@ -178,8 +178,8 @@ fn dashboard_queries(dashboard: &Value) -> Vec<String> {
     out
 }
 
-/// The operator's real `/metrics`, read while a throttled copy runs and again after it succeeded
-/// and another copy failed: the union of sample names.
+/// The operator's real `/metrics`, read while a throttled copy runs, again after it succeeded
+/// and another copy failed, and while a live copy catches up: the union of sample names.
 async fn real_metric_names() -> BTreeSet<String> {
     let client = client().await;
     apply_crd().await;
@@ -188,7 +188,7 @@ async fn real_metric_names() -> BTreeSet<String> {
     let docs: Vec<Doc> = (0..2_000)
         .map(|i| Doc {
             id: format!("d{i}"),
-            source: json!({"n": i}).to_string(),
+            source: json!({"n": i, "updated_ms": i}).to_string(),
             routing: None,
         })
         .collect();
@@ -224,8 +224,25 @@ async fn real_metric_names() -> BTreeSet<String> {
         }
     })
     .await;
+    // A live copy (spec.catchUp) for the catch-up lag gauge.
+    let spec = json!({
+        "source": {"remote": {"host": src.url()}, "index": "logs"},
+        "dest": {"index": "logs-live"},
+        "catchUp": {"field": "updated_ms", "overlap": "1s", "interval": "1s", "maxLag": "30s"},
+    });
+    create_reindex(&client, &ns, "live", spec).await;
+    let live = eventually("the catch-up lag gauge", Duration::from_secs(120), || {
+        let op = &op;
+        async move {
+            let m = op.metrics().await;
+            m.contains("remote_reindex_active_copy_catchup_lag_seconds{")
+                .then_some(m)
+        }
+    })
+    .await;
     let mut names = sample_names(&during);
     names.extend(sample_names(&after));
+    names.extend(sample_names(&live));
     names
 }
 
@@ -273,6 +290,7 @@ async fn the_dashboard_and_the_alert_rules_use_only_real_metrics_and_pass_promto
         "Failed copies by reason",
         "Retries/s",
         "Slice restarts",
+        "Catch-up lag per live copy",
     ] {
         assert!(titles.contains(&t), "no panel {t:?} in {titles:?}");
     }

@@ -732,3 +732,111 @@ async fn run_f_runs_a_migration_locally_with_progress_lines_and_exit_codes() {
         run_cli(&["run", "-f", bad.to_str().unwrap(), "--dest-host", dst.url()]).await;
     assert_eq!(code, 2, "{err}");
 }
+
+#[tokio::test]
+async fn live_migration_syncs_every_index_then_cuts_over_on_one_trigger() {
+    let client = client().await;
+    apply_crds().await;
+    let ns = namespace(&client, "rr-miglive").await;
+    let (src, dst, p) = clusters();
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let stamped = |tag: &str, range: std::ops::Range<usize>, v: &str| -> Vec<Doc> {
+        range
+            .map(|i| Doc {
+                id: format!("{tag}-{i}"),
+                source: json!({"n": i, "v": v, "updated_ms": now_ms()}).to_string(),
+                routing: None,
+            })
+            .collect()
+    };
+    let names: Vec<String> = (1..=3).map(|i| format!("{p}-live-{i}")).collect();
+    for n in &names {
+        put(
+            src.url(),
+            n,
+            json!({"mappings": {"properties": {"updated_ms": {"type": "long"}}}}),
+        )
+        .await;
+        load(src.url(), n, &stamped(n, 0..300, "first")).await;
+    }
+    post(
+        src.url(),
+        "_aliases",
+        json!({"actions": names.iter().map(|n| json!({"add": {"index": n, "alias": format!("{p}-live-all")}})).collect::<Vec<_>>()}),
+    )
+    .await;
+    let _op = Operator::start(&ns, dst.url(), &[]).await;
+    // parallelism 1: an index that is catching up must not hold the only slot.
+    let extra = format!(
+        "  indices: [\"{p}-live-*\"]\n  parallelism: 1\n  template:\n    catchUp: {{field: updated_ms, overlap: 2s, interval: 1s, maxLag: 30s}}\n  cutover: {{trigger: false}}\n"
+    );
+    let (code, out, err) = kubectl(
+        &["apply", "-f", "-"],
+        Some(&migration_yaml(&ns, "live", src.url(), &extra)),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let api: Api<Migration> = Api::namespaced(client.clone(), &ns);
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let s = api.get("live").await.unwrap().status.unwrap_or_default();
+        if s.indices.as_ref().is_some_and(|c| c.syncing == 3) {
+            assert!(s.aliases.iter().all(|a| a.state == "Waiting"), "{s:#?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline
+                && !s.phase.is_some_and(MigrationPhase::is_terminal),
+            "not every index is syncing: {s:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Writes after the initial copies: updates in one index, new documents in another.
+    load(src.url(), &names[0], &stamped(&names[0], 0..5, "updated")).await;
+    load(src.url(), &names[1], &stamped(&names[1], 300..310, "new")).await;
+    let (code, out, err) = kubectl(
+        &[
+            "patch",
+            "migration",
+            "live",
+            "-n",
+            &ns,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"cutover":{"trigger":true}}}"#,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let s = status_history(&client, &ns, "live", Duration::from_secs(300))
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(s.phase, Some(MigrationPhase::Succeeded), "{s:#?}");
+    for n in &names {
+        assert_eq!(
+            parsed(&all_docs(dst.url(), n).await),
+            parsed(&all_docs(src.url(), n).await),
+            "{n}"
+        );
+    }
+    let children: Api<RemoteReindex> = Api::namespaced(client.clone(), &ns);
+    for c in children.list(&ListParams::default()).await.unwrap() {
+        let st = c.status.unwrap_or_default();
+        assert!(
+            st.conditions
+                .iter()
+                .any(|c| c.type_ == "CutOver" && c.status == "True"),
+            "{st:#?}"
+        );
+    }
+    let (_, aliases) = call("GET", &format!("{}/_alias/{p}-live-all", dst.url()), None).await;
+    let mut on: Vec<&String> = aliases.as_object().unwrap().keys().collect();
+    on.sort();
+    assert_eq!(on, names.iter().collect::<Vec<_>>(), "{aliases}");
+}

@@ -445,7 +445,9 @@ async fn rate_and_slice_maxima_refuse_what_exceeds_them() {
         spec("wide", json!({"requestsPerSecond": 1000})),
     )
     .await;
-    let mut within = spec("within", json!({"requestsPerSecond": 200}));
+    // Slow (1,500 documents at 100/s: 15 s) so that the rethrottle below lands mid-copy even
+    // when the first progress shows late on a loaded machine.
+    let mut within = spec("within", json!({"requestsPerSecond": 100}));
     within["source"]["slices"] = json!(2);
     create_reindex(&client, &covered, "within", within).await;
     succeeded(&client, &plain, "fast", &op).await;

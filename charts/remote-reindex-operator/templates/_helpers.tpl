@@ -97,4 +97,10 @@ The operator's permissions, one rule per API it calls, and nothing else:
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.scaleOut.enabled }}
+# Scale-out: one Lease per slice of a running copy, in the copy's namespace.
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "list", "create", "update", "delete"]
+{{- end }}
 {{- end }}

@@ -15,7 +15,7 @@ use crate::migration::child::child_object;
 use crate::migration::metadata::{self, AliasReadiness};
 use crate::migration::plan::connect_migration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
@@ -91,6 +91,7 @@ fn view(child: &RemoteReindex) -> ChildView {
     let state = match s.phase {
         Some(Phase::Succeeded) => IndexState::Succeeded,
         Some(Phase::Failed) => IndexState::Failed,
+        Some(Phase::Syncing) => IndexState::Syncing,
         _ => IndexState::Running,
     };
     let failure = (state == IndexState::Failed).then(|| {
@@ -109,6 +110,34 @@ fn view(child: &RemoteReindex) -> ChildView {
     }
 }
 
+/// Sets `spec.cutover` (trigger included) on every unfinished child that does not have it yet:
+/// each runs its final round and verification; the Migration moves the aliases afterwards.
+async fn pass_cutover_trigger(
+    children_api: &Api<RemoteReindex>,
+    obj: &Migration,
+    owned: &[RemoteReindex],
+    cutover: &crate::api::MigrationCutover,
+) -> Result<(), ReconcileError> {
+    let want = cutover.child();
+    for child in owned {
+        let phase = child.status.as_ref().and_then(|s| s.phase);
+        if matches!(phase, Some(Phase::Succeeded | Phase::Failed))
+            || child.spec.cutover.as_ref() == Some(&want)
+        {
+            continue;
+        }
+        tracing::info!(migration = %obj.name_any(), child = %child.name_any(), "passing the cutover trigger to the child");
+        children_api
+            .patch(
+                &child.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"cutover": want}})),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 /// Advances a running Migration by one step.
 pub async fn advance(
     api: &Api<Migration>,
@@ -121,11 +150,12 @@ pub async fn advance(
     let reference = obj.object_ref(&());
     let status = obj.status.clone().unwrap_or_default();
     let children_api: Api<RemoteReindex> = Api::namespaced(ctx.client.clone(), &ns);
-    let children: BTreeMap<String, ChildView> = owned_children(&children_api, obj)
-        .await?
-        .iter()
-        .map(|c| (c.name_any(), view(c)))
-        .collect();
+    let owned = owned_children(&children_api, obj).await?;
+    let children: BTreeMap<String, ChildView> =
+        owned.iter().map(|c| (c.name_any(), view(c))).collect();
+    if let Some(c) = obj.spec.cutover.as_ref().filter(|c| c.triggered()) {
+        pass_cutover_trigger(&children_api, obj, &owned, c).await?;
+    }
     let mut agg = aggregate(&status.plan, &children, &status.failed);
     for t in &agg.transitions {
         match (t.to, &t.failure) {
@@ -214,7 +244,7 @@ pub async fn advance(
                 .await;
         }
     }
-    let done = agg.counts.pending == 0 && agg.counts.running == 0;
+    let done = agg.counts.pending == 0 && agg.counts.running == 0 && agg.counts.syncing == 0;
     let mut templates = status.templates.clone();
     if !ready.is_empty() || (done && templates.iter().any(|t| t.state == "Created")) {
         create_aliases(

@@ -27,7 +27,9 @@ async fn kubectl_get_shows_why_a_copy_failed() {
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
-        ["NAME", "PHASE", "PROGRESS", "DOCS/S", "REASON", "AGE"],
+        [
+            "NAME", "PHASE", "PROGRESS", "DOCS/S", "REASON", "LAG", "AGE"
+        ],
         "{out}"
     );
     let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
@@ -43,7 +45,7 @@ async fn kubectl_get_shows_why_a_copy_failed() {
     let header = wide.lines().next().unwrap();
     assert!(
         header.split_whitespace().eq([
-            "NAME", "PHASE", "PROGRESS", "DOCS/S", "REASON", "AGE", "ETA", "MESSAGE"
+            "NAME", "PHASE", "PROGRESS", "DOCS/S", "REASON", "LAG", "AGE", "ETA", "MESSAGE"
         ]),
         "{wide}"
     );

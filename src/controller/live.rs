@@ -1,0 +1,52 @@
+//! Live migration in the controller: catch-up reports become `.status.catchUp`, the `Synced` and
+//! `CutOver` conditions, Events and metrics; the registry entry's trigger starts the cutover.
+
+use super::metrics::CopyMetrics;
+use super::writer::{StatusWriter, api_message};
+use crate::workflow::CatchUpReport;
+use kube::runtime::events::EventType;
+use serde_json::json;
+
+/// The `Synced` condition type: the last catch-up round ended within `maxLag`.
+pub const SYNCED: &str = "Synced";
+/// The `CutOver` condition type: the aliases point at the destination.
+pub const CUT_OVER: &str = "CutOver";
+
+/// Persists a catch-up report and feeds the metrics.
+pub async fn report(
+    writer: &StatusWriter,
+    metrics: &CopyMetrics,
+    r: &CatchUpReport,
+) -> Result<(), String> {
+    let mut status = json!({ "catchUp": r.status });
+    if let Some(synced) = r.synced {
+        let reason = if synced { "WithinMaxLag" } else { "Lagging" };
+        status["conditions"] = writer.condition(SYNCED, synced, reason, &r.message);
+    }
+    if r.cut_over {
+        status["conditions"] = writer.condition(CUT_OVER, true, "CutOver", &r.message);
+    }
+    if let (Some(round), Some(lag)) = (&r.round, r.lag) {
+        metrics.round(round, lag);
+    }
+    writer.patch(status).await.map_err(|e| api_message(&e))?;
+    if r.round.is_some() && r.synced == Some(false) || r.round.is_none() && !r.cut_over {
+        // Rounds under maxLag are routine; a lagging round and the mark are worth an Event.
+        let reason = if r.round.is_some() {
+            "Lagging"
+        } else {
+            "HighWaterMark"
+        };
+        writer.event(EventType::Normal, reason, &r.message).await;
+    }
+    Ok(())
+}
+
+/// Resolves once the resource's `spec.cutover.trigger` is true.
+pub async fn cutover_requested(writer: &StatusWriter) {
+    let mut rx = writer.entry.cutover.subscribe();
+    if rx.wait_for(|t| *t).await.is_err() {
+        // The entry (and its sender) outlives the task: never reached; wait for the stop.
+        std::future::pending::<()>().await;
+    }
+}
