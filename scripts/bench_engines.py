@@ -25,13 +25,16 @@ shards, mapping and copy-time settings (refresh_interval -1, no replicas):
 Every row's wall time runs from an absent destination index to a searchable copy: it includes
 creating the index (remote-reindex creates it itself, in its prepare step) and ends with a
 `_refresh` (remote-reindex's finalize step does one); every row checks the destination's `_count`
-against N. CPU is measured per process: the copier (curl loaders, elasticdump or remote-reindex) from wait4, each JVM from
-/proc/<pid>/stat (utime+stime) before and after; the copier's peak RSS from GNU time (the largest
-of the parallel loaders for the ceiling); "cores busy" is all three over the wall time.
-After the sweep, --rounds rounds run every copier once (every other round in reverse order, since
-load drifts and the JVMs keep warming up); each copier's row is its best round. The 1-minute load
-average is printed with every row: on a shared machine the numbers are noisy.
-Before the rows, one unmeasured ceiling load (2 loaders) warms both JVMs.
+against N. CPU is measured per process: the copier (curl loaders, elasticdump or remote-reindex)
+from wait4, each JVM from /proc/<pid>/stat (utime+stime) before and after; the copier's peak RSS
+from GNU time (the largest of the parallel loaders for the ceiling); "cores busy" is all three
+over the wall time. remote-reindex's wall time is also split into prepare / copy / finalize from
+its output's timestamps.
+
+One unmeasured ceiling load (2 loaders) first warms both JVMs. After the sweep, --rounds rounds
+run every copier once (every other round in reverse order, since load drifts and the JVMs keep
+warming up); each copier's row is its best round. The 1-minute load average is printed with
+every row: on a shared machine the numbers are noisy.
 """
 import argparse, json, os, re, shutil, subprocess, sys, tempfile, threading, time, urllib.request
 
