@@ -3,6 +3,7 @@
 
 usage: scripts/bench.sh [N] [--dest noida|osmem|both] [--skip-elasticdump]
        scripts/bench.sh [N] --modes     (Engine vs Server mode on real engines, see modes())
+       scripts/bench.sh --engines [N]   (real engines: scripts/bench_engines.py)
 
 For each destination kind, on one machine in one run: generates N documents (0.2-20 KiB) into a
 noida-db source; measures (a) the ceiling: best docs/s of 1, 2, 4 and 8 parallel curl loaders
@@ -29,17 +30,34 @@ def req(method, url, body=None, ctype="application/json"):
 def start(kind, d):
     return subprocess.check_output([f"{ROOT}/scripts/servers.sh", kind, d], text=True).strip()
 
+def under_time(cmd, rss_file):
+    """cmd run under GNU time, which writes the peak RSS (KiB) of cmd and its waited-for children
+    to rss_file (read_rss). wait4's own ru_maxrss cannot be used: a child forked from this Python
+    process starts with the parent's RSS as its high-water mark (Linux keeps it across exec), so
+    every copier smaller than the bench process would show the bench process's size."""
+    if not os.access("/usr/bin/time", os.X_OK):
+        sys.exit("the benchmark needs GNU time at /usr/bin/time (Debian package `time`)")
+    return ["/usr/bin/time", "-f", "%M", "-o", rss_file, *cmd]
+
+def read_rss(rss_file):
+    """Peak RSS in MiB that under_time wrote (its last word; a failed command adds a line)."""
+    with open(rss_file) as f:
+        return int(f.read().split()[-1]) / 1024
+
 def run_measured(cmd, **kw):
     """Runs cmd; returns (wall s, cpu s, peak RSS MiB) of that process alone."""
+    rss_file = tempfile.mktemp(prefix="rr-bench-rss.")
     t0 = time.time()
     kw.setdefault("stdout", subprocess.DEVNULL)
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, **kw)
+    p = subprocess.Popen(under_time(cmd, rss_file), stderr=subprocess.PIPE, **kw)
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.time() - t0
     err = p.stderr.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{cmd[0]} failed: {err[-2000:]}")
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+    rss = read_rss(rss_file)
+    os.unlink(rss_file)
+    return wall, ru.ru_utime + ru.ru_stime, rss
 
 def fresh(dst, index):
     req("DELETE", f"{dst}/{index}")
@@ -104,7 +122,8 @@ spec:
     return run_measured([binary(), "run", "-f", y]) + (count(dst, "dst"),)
 
 def binary():
-    return os.environ.get("RR_BIN", f"{ROOT}/target/release/remote-reindex")
+    target = os.environ.get("CARGO_TARGET_DIR", f"{ROOT}/target")
+    return os.environ.get("RR_BIN", f"{target}/quickstart/remote-reindex")
 
 def jvm_cpu(d):
     """CPU seconds an engine's JVM (pid in DIR/pid) has used so far."""
@@ -170,7 +189,7 @@ spec:
 """)
     out = os.path.join(work, "checksum.out")
     with open(out, "w") as f:
-        wall, cpu, rss = run_measured([f"{ROOT}/target/release/remote-reindex", "run", "-f", y], stdout=f)
+        wall, cpu, rss = run_measured([binary(), "run", "-f", y], stdout=f)
     line = open(out).read()
     copy_s = float(re.search(r"\) in ([0-9.]+)s \(", line).group(1))
     check_s = float(re.search(r"compared in ([0-9.]+)s", line).group(1))

@@ -36,6 +36,7 @@ command -v nginx >/dev/null || need_apt+=(nginx-light)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
 command -v unzip >/dev/null || need_apt+=(unzip)
+[ -x /usr/bin/time ] || need_apt+=(time) # GNU time: the benchmark's peak RSS per copier
 command -v tinyproxy >/dev/null || need_apt+=(tinyproxy)
 command -v spin >/dev/null || need_apt+=(spin) # scripts/check-model.sh: the slice protocol's model
 command -v gcc >/dev/null || need_apt+=(gcc)   # spin compiles its verifier

@@ -4,11 +4,13 @@
 #   scripts/quickstart.sh [N=25000] [--keep]
 #
 # installs what is missing, builds remote-reindex with the optimized `quickstart` profile, starts
-# two local search servers (the "remote" and the destination), loads N documents into the remote,
-# runs a real `remote-reindex run -f` and prints a summary: docs/s, where the two clusters are and
-# how to look at them with curl. Every long step says what it does and how long it takes on 2
-# cores. The servers stop when the script ends; on a terminal it waits for Enter first, and with
-# --keep they keep running (the summary says how to stop them).
+# two real single-node engines from their Maven Central jars (scripts/engine.sh): an
+# Elasticsearch 7.17 "remote" and an OpenSearch 2.19 destination, the migration most users make.
+# It loads N documents into the remote, runs a real `remote-reindex run -f` and prints a summary:
+# where the two clusters are, how to look at them with curl, and last the copy's docs/s. Every
+# long step says what it does and how long it takes on 2 cores. The engines stop when the script
+# ends; on a terminal it waits for Enter first, and with --keep they keep running (the summary
+# says how to stop them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -31,11 +33,17 @@ BIN=$TARGET/$PROFILE/remote-reindex
 SRC_INDEX=logs-2024
 DST_INDEX=logs-2024-copy
 W=$(mktemp -d "${TMPDIR:-/tmp}/rr-quickstart.XXXXXX")
-PIDS=()
+DIRS=()
+
+# The two clusters. To copy between other engines (scripts/engine.sh knows opensearch-1/2/3 and
+# elasticsearch-6/7/8), change SRC_ENGINE/DST_ENGINE.
+SRC_ENGINE=elasticsearch-7
+DST_ENGINE=opensearch-2
 
 install_tools() {
-  step "Tools: search servers, kubectl, nginx (scripts/install-test-deps.sh ${INSTALL_ARGS[*]}; skipped when present)" "1-2 min the first time"
-  scripts/install-test-deps.sh "${INSTALL_ARGS[@]}"
+  step "Tools: JDK 17 + Maven (apt, if missing), the jars of $SRC_ENGINE and $DST_ENGINE from Maven Central, kubectl (scripts/install-test-deps.sh; skipped when present)" \
+    "the first time ~40 s plus apt's JDK and Maven if missing (~1 min): Maven fetches ~110 MB of jars; seconds afterwards"
+  RR_ENGINES="$SRC_ENGINE $DST_ENGINE" scripts/install-test-deps.sh
   step_done
 }
 
@@ -46,31 +54,41 @@ build() {
   step_done
 }
 
-# The two clusters. To copy between other servers (e.g. real Elasticsearch and OpenSearch nodes),
-# change only INSTALL_ARGS and this function: it sets SRC/DST (base URLs), SRC_NAME/DST_NAME
-# (what runs there) and appends the servers' pids to PIDS (stopped by stop_servers).
-INSTALL_ARGS=(--no-engines) # the imitation servers below need no JDK or engine jars
+# "Elasticsearch 7.17.29" from GET /.
+engine_name() {
+  curl -fsS "$1" | python3 -c '
+import json, sys
+v = json.load(sys.stdin)["version"]
+d = v.get("distribution", "elasticsearch")
+print({"opensearch": "OpenSearch", "elasticsearch": "Elasticsearch"}.get(d, d), v["number"])'
+}
+
+# Sets SRC/DST (base URLs) and SRC_NAME/DST_NAME (what runs there); appends the engines'
+# directories to DIRS (stopped by stop_servers).
 start_servers() {
-  step "Starting two local servers on free ports" "a few seconds"
-  SRC=$(scripts/servers.sh noida "$W/src")
-  SRC_NAME="noida-db, answers as Elasticsearch 8"
-  PIDS+=("$(cat "$W/src/pid")")
-  DST=$(scripts/servers.sh osmem "$W/dst")
-  DST_NAME="osmem-server, answers as OpenSearch 3"
-  PIDS+=("$(cat "$W/dst/pid")")
-  echo "    remote:      $SRC ($SRC_NAME)"
-  echo "    destination: $DST ($DST_NAME)"
+  step "Starting two real engines on free ports: $SRC_ENGINE (the remote), $DST_ENGINE (the destination), heap ${ENGINE_HEAP:-512m} each" \
+    "15-35 s each on 2 cores"
+  DIRS+=("$W/src")
+  SRC=$(scripts/engine.sh start "$SRC_ENGINE" 0 "$W/src" | sed -n 's/^url=//p')
+  SRC_NAME="$(engine_name "$SRC") (JVM pid $(cat "$W/src/pid"))"
+  echo "    remote:      $SRC  $SRC_NAME"
+  DIRS+=("$W/dst")
+  DST=$(scripts/engine.sh start "$DST_ENGINE" 0 "$W/dst" | sed -n 's/^url=//p')
+  DST_NAME="$(engine_name "$DST") (JVM pid $(cat "$W/dst/pid"))"
+  echo "    destination: $DST  $DST_NAME"
   step_done
 }
 
 stop_servers() {
-  local p
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  PIDS=()
+  local d
+  for d in "${DIRS[@]}"; do
+    if [ -f "$d/pid" ]; then scripts/engine.sh stop "$d" || true; fi
+  done
+  DIRS=()
 }
 
 load_documents() {
-  step "Loading $N documents (0.2-2 KiB each) into $SRC/$SRC_INDEX" "about 10 s per 25,000"
+  step "Loading $N documents (0.2-2 KiB each) into $SRC/$SRC_INDEX" "about 15-30 s per 25,000"
   python3 scripts/load-docs.py "$SRC" "$SRC_INDEX" "$N"
   step_done
 }
@@ -98,9 +116,9 @@ apiVersion: v1
 kind: Secret
 metadata:
   name: old-creds
-stringData: {username: reader, password: not-checked-by-these-local-servers}
+stringData: {username: reader, password: not-checked-by-these-local-engines}
 YAML
-  step "Copying: remote-reindex run -f $W/reindex.yaml" "a few seconds"
+  step "Copying: remote-reindex run -f $W/reindex.yaml" "5-30 s"
   "$BIN" run -f "$W/reindex.yaml" | tee "$W/run.out"
   step_done
 }
@@ -117,10 +135,10 @@ print(", ".join(k + "=" + str(s.get(k, "(unset)")) for k in ("index.number_of_re
   cat <<EOF
 
 == Quick start summary
-speed        ${rate:-?} ($N documents, build profile '$PROFILE')
 remote       $SRC   $SRC_NAME, index $SRC_INDEX: $src_count documents
 destination  $DST   $DST_NAME, index $DST_INDEX: $dst_count documents
 settings     destination after the copy: $settings (restored after tuning for the copy)
+engine logs  $W/src/engine.log, $W/dst/engine.log
 
 Look at them with curl:
   curl -s '$SRC/$SRC_INDEX/_count'
@@ -129,12 +147,14 @@ Look at them with curl:
   curl -s '$DST/$DST_INDEX/_settings?pretty'
   curl -s '$DST/$DST_INDEX/_mapping?pretty'      # the copy's marker in _meta is cleared at the end
 The binary: $BIN (eval "\$(scripts/env.sh)" puts it and the tools on PATH)
+
+Speed: ${rate:-?} ($N documents, $SRC_ENGINE → $DST_ENGINE, optimized '$PROFILE' build: opt-level 2, no LTO)
 EOF
 }
 
 cleanup() {
-  if [ "$KEEP" = 1 ] && [ ${#PIDS[@]} -gt 0 ]; then
-    echo "The servers keep running (--keep): stop them with: kill ${PIDS[*]}; rm -rf $W"
+  if [ "$KEEP" = 1 ] && [ ${#DIRS[@]} -gt 0 ]; then
+    echo "The engines keep running (--keep): stop them with: scripts/engine.sh stop $W/src; scripts/engine.sh stop $W/dst; rm -rf $W"
     return
   fi
   stop_servers
@@ -149,5 +169,5 @@ load_documents
 copy
 summary
 if [ "$KEEP" = 0 ] && [ -t 0 ] && [ -t 1 ]; then
-  read -r -p "Both servers run until you press Enter. " _ || true
+  read -r -p "Both engines run until you press Enter. " _ || true
 fi
