@@ -12,9 +12,58 @@ pub fn host_port(url: &Url) -> String {
     }
 }
 
+/// Whether `url` names a host on a fast local network: a literal loopback, private (RFC 1918,
+/// IPv6 unique-local) or link-local address, `localhost`, or an in-cluster Service name
+/// (`*.svc`, `*.cluster.local`). Response compression is off by default there: inflating
+/// gzip'd scroll pages costs the copier, and compressing them the source, more CPU than the
+/// network time it saves.
+pub fn is_local_network(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost"
+                || d.ends_with(".localhost")
+                || d.ends_with(".svc")
+                || d.ends_with(".cluster.local")
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_networks_are_loopback_private_and_in_cluster_names() {
+        for local in [
+            "http://127.0.0.1:9200",
+            "http://10.1.2.3:9200",
+            "http://192.168.0.5",
+            "http://172.20.0.1",
+            "http://[::1]:9200",
+            "http://[fd12::1]:9200",
+            "http://localhost:9200",
+            "https://es-http.search.svc:9200",
+            "https://es.search.svc.cluster.local",
+        ] {
+            assert!(is_local_network(&Url::parse(local).unwrap()), "{local}");
+        }
+        for remote in [
+            "https://search-x.eu-west-1.es.amazonaws.com",
+            "http://8.8.8.8:9200",
+            "http://172.32.0.1",
+            "http://[2001:db8::1]",
+            "https://svc.example.com",
+        ] {
+            assert!(!is_local_network(&Url::parse(remote).unwrap()), "{remote}");
+        }
+    }
 
     #[test]
     fn host_port_fills_default_ports() {

@@ -243,7 +243,10 @@ pub(crate) async fn client_for<S: SecretSource>(
     opts.path_prefix = ep.path_prefix.clone();
     opts.retry = retry.clone();
     opts.compress_requests = ep.compress_requests.unwrap_or(false);
-    opts.compress_responses = ep.compress_responses.unwrap_or(true);
+    // Default: gzip across a WAN, none on a local network (see `Endpoint::compress_responses`).
+    opts.compress_responses = ep.compress_responses.unwrap_or_else(|| {
+        !url::Url::parse(&ep.host).is_ok_and(|u| crate::net::is_local_network(&u))
+    });
     if let Some(ua) = &settings.user_agent {
         opts.user_agent = ua.clone();
     }
