@@ -109,9 +109,9 @@ async fn apply(
                         )
                         .await;
                     }
-                    return Ok(Action::requeue(Duration::from_secs(300)));
-                }
-                if entry.throttle.rate() != rate {
+                    // Not applied, but what is copied is unchanged: this copy finishes as the
+                    // new generation (no second copy afterwards to refuse again).
+                } else if entry.throttle.rate() != rate {
                     entry.throttle.set_rate(rate);
                     let note = rate.map_or("rate limit removed".to_string(), |r| {
                         format!("rate limit set to {r} documents/s")
