@@ -8,7 +8,7 @@
 
 use super::error::WorkflowError;
 use super::resolve::Connected;
-use super::run::{Prepared, scan_side};
+use super::run::{Prepared, compare_checksums};
 use crate::api::RemoteReindexSpec;
 use crate::copy::Stop;
 use crate::verify::{ChecksumReport, DocKey};
@@ -34,21 +34,6 @@ fn failed(message: String) -> WorkflowError {
     }
 }
 
-async fn compare(
-    spec: &RemoteReindexSpec,
-    conn: &Connected,
-    prepared: &Prepared,
-    stop: &Arc<Stop>,
-) -> Result<ChecksumReport, WorkflowError> {
-    let source = scan_side(spec, conn, prepared, true);
-    let dest = scan_side(spec, conn, prepared, false);
-    tokio::select! {
-        biased;
-        _ = stop.requested() => Err(WorkflowError::Cancelled),
-        r = crate::verify::checksum(&source, &dest) => Ok(r?),
-    }
-}
-
 /// Compares both sides; with `delete_missing`, deletes destination documents the source no
 /// longer has and compares again. Fails with `VerificationFailed` unless the sides end equal.
 pub async fn verify(
@@ -59,7 +44,7 @@ pub async fn verify(
     delete_missing: bool,
     stop: &Arc<Stop>,
 ) -> Result<ChecksumVerified, WorkflowError> {
-    let first = compare(spec, conn, prepared, stop).await?;
+    let first = compare_checksums(spec, conn, prepared, stop).await?;
     if first.matched {
         return Ok(ChecksumVerified {
             report: first,
@@ -96,7 +81,7 @@ pub async fn verify(
             during: "refreshing the destination after deleteMissing",
             source,
         })?;
-    let second = compare(spec, conn, prepared, stop).await?;
+    let second = compare_checksums(spec, conn, prepared, stop).await?;
     if !second.matched {
         return Err(failed(format!(
             "cutover verification failed after deleting {deleted} documents the source no longer has: {}; the aliases were not moved",

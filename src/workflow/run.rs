@@ -8,12 +8,10 @@ use super::error::WorkflowError;
 use super::preflight::PreflightRetry;
 use super::resolve::{Connected, SecretSource, Settings, connect_reporting};
 use crate::api::units::Slices;
-use crate::api::{
-    Conflicts, CopyMode, OpType, OriginalSettings, PagingMode, Phase, RemoteReindexSpec, Verify,
-};
+use crate::api::{Conflicts, CopyMode, OpType, OriginalSettings, Phase, RemoteReindexSpec, Verify};
 use crate::copy::{
-    CopyError, CopyPlan, CopyStats, Paging, PagingChoice, SliceCheckpoint, StatsSnapshot, Stop,
-    Throttle, WriteOp, open_copy,
+    CopyError, CopyPlan, CopyStats, Paging, SliceCheckpoint, StatsSnapshot, Stop, Throttle,
+    WriteOp, open_copy,
 };
 use crate::search::SearchError;
 use serde_json::Value;
@@ -473,18 +471,13 @@ async fn copy_and_finalize<K: Sink>(
             () = &mut rotation => unreachable!("the rotation loop never ends"),
         }?
     } else {
-        let choice = match spec.source.paging.unwrap_or_default() {
-            PagingMode::Auto => PagingChoice::Auto,
-            PagingMode::Pit => PagingChoice::Pit,
-            PagingMode::Scroll => PagingChoice::Scroll,
-        };
         let keep_alive = keep_alive(spec);
         let paging = crate::copy::pager::choose(
             &conn.source,
             &spec.source.index,
             spec.source.query.as_ref(),
             &keep_alive,
-            choice,
+            super::slices::paging_choice(spec),
         )
         .await
         .map_err(WorkflowError::SourceNotCopyable)?;
@@ -616,15 +609,7 @@ async fn copy_and_finalize<K: Sink>(
         });
     }
     let checksum = match method {
-        Verify::Checksum => {
-            let source = scan_side(spec, conn, prepared, true);
-            let dest = scan_side(spec, conn, prepared, false);
-            Some(tokio::select! {
-                biased;
-                _ = stop.requested() => return Err(WorkflowError::Cancelled),
-                r = crate::verify::checksum(&source, &dest) => r?,
-            })
-        }
+        Verify::Checksum => Some(compare_checksums(spec, conn, prepared, &stop).await?),
         _ => None,
     };
     if let Some(c) = checksum.as_ref().filter(|c| !c.matched) {
@@ -677,7 +662,24 @@ pub(crate) fn keep_alive(spec: &RemoteReindexSpec) -> String {
 }
 
 /// One side of the checksum comparison: the source with the copy's query, or the destination.
-pub(super) fn scan_side(
+/// Compares the source (with the copy's query) and the destination document by document;
+/// a stop request cancels the comparison.
+pub(super) async fn compare_checksums(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    prepared: &Prepared,
+    stop: &Stop,
+) -> Result<crate::verify::ChecksumReport, WorkflowError> {
+    let source = scan_side(spec, conn, prepared, true);
+    let dest = scan_side(spec, conn, prepared, false);
+    tokio::select! {
+        biased;
+        _ = stop.requested() => Err(WorkflowError::Cancelled),
+        r = crate::verify::checksum(&source, &dest) => Ok(r?),
+    }
+}
+
+fn scan_side(
     spec: &RemoteReindexSpec,
     conn: &Connected,
     prepared: &Prepared,
