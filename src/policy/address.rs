@@ -106,6 +106,50 @@ mod tests {
         }
     }
 
+    /// Issue 22, IPv4: link-local 169.254.0.0/16 and Alibaba Cloud's metadata address
+    /// 100.100.100.200 (outside link-local, so it needs its own entry); its neighbours are not.
+    #[test]
+    fn ipv4_metadata_addresses_include_alibaba_cloud() {
+        for a in [
+            "169.254.169.254",
+            "169.254.0.0",
+            "100.100.100.200",
+            "::ffff:100.100.100.200",
+        ] {
+            assert!(is_link_local(a.parse().unwrap()), "{a} must be refused");
+        }
+        for a in ["100.100.100.199", "100.100.100.201", "100.64.0.1"] {
+            assert!(!is_link_local(a.parse().unwrap()), "{a} must be allowed");
+        }
+        assert_eq!(
+            check_addresses(&ips(&["10.0.0.1", "100.100.100.200"]), &[]),
+            Err("100.100.100.200".parse().unwrap())
+        );
+    }
+
+    /// Issue 22, IPv6: all of AWS's `fd00:ec2::/32` (not only `fd00:ec2::254`) and `fe80::/10`.
+    #[test]
+    fn ipv6_metadata_addresses_are_all_of_fd00_ec2_slash_32() {
+        for a in [
+            "fd00:ec2::254",
+            "fd00:ec2::253",
+            "fd00:ec2::1",
+            "fd00:ec2:ffff:ffff:ffff:ffff:ffff:ffff",
+            "fd00:ec2:1::23",
+            "fe80::1",
+            "febf:ffff::1",
+        ] {
+            assert!(is_link_local(a.parse().unwrap()), "{a} must be refused");
+        }
+        for a in ["fd00:ec3::254", "fd00:ec1:ffff::1", "fd00::254", "fec0::1"] {
+            assert!(!is_link_local(a.parse().unwrap()), "{a} must be allowed");
+        }
+        assert_eq!(
+            check_addresses(&ips(&["fd12::1", "fd00:ec2::23"]), &[]),
+            Err("fd00:ec2::23".parse().unwrap())
+        );
+    }
+
     #[test]
     fn any_metadata_address_among_the_resolved_ones_is_refused() {
         // A name resolving to a harmless address and to the metadata endpoint is refused.
