@@ -231,6 +231,65 @@ mod tests {
         assert!(errors("{source: {index: a, slices: 4, remote: {host: 'https://s:443', proxy: {url: 'http://p:3128'}, apiKey: {secretRef: {name: k}}}}, dest: {index: b}}").is_empty());
     }
 
+    /// Issue 22: a header that changes where or how a request is routed is refused, whatever
+    /// its case, with its name in the message; other custom headers still pass.
+    #[test]
+    fn routing_headers_are_refused_by_name_in_any_case() {
+        let refused = [
+            "Host",
+            "host",
+            "HOST",
+            "Connection",
+            "Content-Length",
+            "Transfer-Encoding",
+            "TE",
+            "Te",
+            "Upgrade",
+            "Proxy-Connection",
+            "proxy-authenticate",
+            "Proxy-Foo",
+            "Keep-Alive",
+            "Expect",
+            "X-Forwarded-For",
+            "x-forwarded-host",
+            "X-Forwarded-Proto",
+            "Forwarded",
+        ];
+        for name in refused {
+            for side in ["source", "dest"] {
+                let ep = format!("{{host: 'http://127.0.0.1:1', headers: {{'{name}': v}}}}");
+                let yaml = if side == "source" {
+                    format!("{{source: {{index: a, remote: {ep}}}, dest: {{index: b}}}}")
+                } else {
+                    format!(
+                        "{{source: {{index: a, remote: {{host: 'http://127.0.0.1:2'}}}}, dest: {{index: b, remote: {ep}}}}}"
+                    )
+                };
+                let e = errors(&yaml);
+                assert_eq!(e.len(), 1, "`{name}` on {side} must be refused: {e:?}");
+                assert_eq!(e[0].field, format!("spec.{side}.remote.headers"));
+                assert_eq!(e[0].reason, "InvalidSpec");
+                assert!(
+                    e[0].message.contains(&format!("`{name}`")),
+                    "the message names `{name}`: {}",
+                    e[0].message
+                );
+            }
+        }
+        for ok in [
+            "X-Trace",
+            "X-Opaque-Id",
+            "Accept-Language",
+            "X-Forwarded",
+            "Hosts",
+        ] {
+            let e = errors(&format!(
+                "{{source: {{index: a, remote: {{host: 'http://127.0.0.1:1', headers: {{'{ok}': v}}}}}}, dest: {{index: b}}}}"
+            ));
+            assert!(e.is_empty(), "`{ok}` is an ordinary header: {e:?}");
+        }
+    }
+
     #[test]
     fn headers_must_be_valid_and_carry_no_credentials() {
         let e = errors(
