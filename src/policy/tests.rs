@@ -368,3 +368,48 @@ fn link_local_ips_are_the_intersection_of_the_lists() {
     let r = refused(&bad, &simple(json!({"host": "https://a.example.com"})));
     assert_eq!(r.reason, "PolicyInvalid");
 }
+
+/// Issue 22: the aliases a cutover points at the destination index are names the operator
+/// writes on the destination, held to `allowedDestIndices` like `dest.index`: another team's
+/// alias (or a `.` alias without a `.` pattern) is refused, naming the alias and its field.
+#[test]
+fn cutover_aliases_are_held_to_allowed_dest_indices() {
+    let s = |aliases: serde_json::Value| {
+        spec(json!({
+            "source": {"remote": {"host": "https://a.example.com"}, "index": "l"},
+            "dest": {"index": "team-a-logs"},
+            "catchUp": {"field": "ts"},
+            "cutover": {"aliases": aliases},
+        }))
+    };
+    let e = eff(
+        &flag(&["*"]),
+        &[("p", json!({"allowedDestIndices": ["team-a-*"]}))],
+    );
+    assert!(e.check(&s(json!(["team-a-live"])), None).is_ok());
+    let r = refused(&e, &s(json!(["team-a-live", "team-b-live"])));
+    assert_eq!(r.reason, "DestIndexNotAllowed");
+    assert_eq!(r.field, "spec.cutover.aliases[1]");
+    assert!(r.message.contains("`team-b-live`"), "{r}");
+    assert!(
+        r.by.contains("ReindexPolicy/p spec.allowedDestIndices"),
+        "{r}"
+    );
+    // A `.` alias needs a `.` pattern, as a `.` index does.
+    let star = eff(
+        &flag(&["*"]),
+        &[("p", json!({"allowedDestIndices": ["*"]}))],
+    );
+    let r = refused(&star, &s(json!([".kibana"])));
+    assert_eq!(
+        (r.reason, r.field.as_str()),
+        ("DestIndexNotAllowed", "spec.cutover.aliases[0]")
+    );
+    // Without a list, every ordinary name stays allowed (the default), `.` names are not.
+    let none = eff(&flag(&["*"]), &[]);
+    assert!(none.check(&s(json!(["anything"])), None).is_ok());
+    assert_eq!(
+        refused(&none, &s(json!([".security"]))).reason,
+        "DestIndexNotAllowed"
+    );
+}
