@@ -14,6 +14,28 @@ fn invalid(field: impl Into<String>, message: impl Into<String>, reason: &'stati
     }
 }
 
+/// Whether a custom header would change where or how a request is routed or framed: the
+/// target host (`Host`, `Forwarded`, `X-Forwarded-*`), the connection and its framing
+/// (`Connection`, `Content-Length`, `Transfer-Encoding`, `TE`, `Upgrade`, `Keep-Alive`,
+/// `Expect`) or a proxy (`Proxy-*`). The client sets these itself; from a resource they could
+/// reach a virtual host or backend the policy never allowed, or smuggle a second request.
+pub fn routing_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "host"
+            | "connection"
+            | "content-length"
+            | "transfer-encoding"
+            | "te"
+            | "upgrade"
+            | "keep-alive"
+            | "expect"
+            | "forwarded"
+    ) || n.starts_with("proxy-")
+        || n.starts_with("x-forwarded-")
+}
+
 /// Checks `headers` of an endpoint (both modes).
 pub fn check_headers(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
     for (name, value) in ep.headers.iter().flatten() {
@@ -31,6 +53,12 @@ pub fn check_headers(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
                 f,
                 format!("`{name}` would put a credential in the resource in plain text; use basicAuth.secretRef"),
                 "InvalidAuth",
+            ));
+        } else if routing_header(name) {
+            errs.push(invalid(
+                f,
+                format!("`{name}` changes where or how requests are routed (Host, Connection, Content-Length, Transfer-Encoding, TE, Upgrade, Keep-Alive, Expect, Proxy-*, Forwarded, X-Forwarded-* are set by the client, never by a resource); remove it"),
+                "InvalidSpec",
             ));
         } else if reqwest::header::HeaderValue::from_str(value).is_err() {
             errs.push(invalid(
