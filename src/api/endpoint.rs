@@ -51,7 +51,10 @@ pub struct Endpoint {
     pub connect_timeout: Option<EsDuration>,
     /// Extra HTTP headers sent with every request to this cluster (in `mode: Server`, sent by the
     /// destination's remote reindex). Plain text in the resource: not for credentials, and
-    /// `Authorization` is refused.
+    /// `Authorization` is refused. Headers that change where or how a request is routed are
+    /// refused too (case-insensitive): `Host`, `Connection`, `Content-Length`,
+    /// `Transfer-Encoding`, `TE`, `Upgrade`, `Keep-Alive`, `Expect`, `Proxy-*`, `Forwarded`,
+    /// `X-Forwarded-*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<std::collections::BTreeMap<String, String>>,
     /// A path prefix for clusters behind a reverse proxy, e.g. `/es`.

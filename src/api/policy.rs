@@ -66,8 +66,8 @@ pub struct ReindexPolicySpec {
     /// Use only Secrets labelled `reindex.dev/use: "true"` (default true). `false` waives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_secret_label: Option<bool>,
-    /// Link-local or cloud metadata addresses (`169.254.0.0/16`, `fe80::/10`, `fd00:ec2::254`)
-    /// a host may resolve to, listed by IP. Default: none.
+    /// Link-local or cloud metadata addresses (`169.254.0.0/16`, `fe80::/10`, `fd00:ec2::/32`,
+    /// `100.100.100.200`) a host may resolve to, listed by IP. Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "allowedLinkLocalIPs")]
     pub allowed_link_local_ips: Option<Vec<String>>,

@@ -14,6 +14,28 @@ fn invalid(field: impl Into<String>, message: impl Into<String>, reason: &'stati
     }
 }
 
+/// Whether a custom header would change where or how a request is routed or framed: the
+/// target host (`Host`, `Forwarded`, `X-Forwarded-*`), the connection and its framing
+/// (`Connection`, `Content-Length`, `Transfer-Encoding`, `TE`, `Upgrade`, `Keep-Alive`,
+/// `Expect`) or a proxy (`Proxy-*`). The client sets these itself; from a resource they could
+/// reach a virtual host or backend the policy never allowed, or smuggle a second request.
+pub fn routing_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "host"
+            | "connection"
+            | "content-length"
+            | "transfer-encoding"
+            | "te"
+            | "upgrade"
+            | "keep-alive"
+            | "expect"
+            | "forwarded"
+    ) || n.starts_with("proxy-")
+        || n.starts_with("x-forwarded-")
+}
+
 /// Checks `headers` of an endpoint (both modes).
 pub fn check_headers(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
     for (name, value) in ep.headers.iter().flatten() {
@@ -31,6 +53,12 @@ pub fn check_headers(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
                 f,
                 format!("`{name}` would put a credential in the resource in plain text; use basicAuth.secretRef"),
                 "InvalidAuth",
+            ));
+        } else if routing_header(name) {
+            errs.push(invalid(
+                f,
+                format!("`{name}` changes where or how requests are routed (Host, Connection, Content-Length, Transfer-Encoding, TE, Upgrade, Keep-Alive, Expect, Proxy-*, Forwarded, X-Forwarded-* are set by the client, never by a resource); remove it"),
+                "InvalidSpec",
             ));
         } else if reqwest::header::HeaderValue::from_str(value).is_err() {
             errs.push(invalid(
@@ -229,6 +257,65 @@ mod tests {
         );
         // Engine mode can do all of it.
         assert!(errors("{source: {index: a, slices: 4, remote: {host: 'https://s:443', proxy: {url: 'http://p:3128'}, apiKey: {secretRef: {name: k}}}}, dest: {index: b}}").is_empty());
+    }
+
+    /// Issue 22: a header that changes where or how a request is routed is refused, whatever
+    /// its case, with its name in the message; other custom headers still pass.
+    #[test]
+    fn routing_headers_are_refused_by_name_in_any_case() {
+        let refused = [
+            "Host",
+            "host",
+            "HOST",
+            "Connection",
+            "Content-Length",
+            "Transfer-Encoding",
+            "TE",
+            "Te",
+            "Upgrade",
+            "Proxy-Connection",
+            "proxy-authenticate",
+            "Proxy-Foo",
+            "Keep-Alive",
+            "Expect",
+            "X-Forwarded-For",
+            "x-forwarded-host",
+            "X-Forwarded-Proto",
+            "Forwarded",
+        ];
+        for name in refused {
+            for side in ["source", "dest"] {
+                let ep = format!("{{host: 'http://127.0.0.1:1', headers: {{'{name}': v}}}}");
+                let yaml = if side == "source" {
+                    format!("{{source: {{index: a, remote: {ep}}}, dest: {{index: b}}}}")
+                } else {
+                    format!(
+                        "{{source: {{index: a, remote: {{host: 'http://127.0.0.1:2'}}}}, dest: {{index: b, remote: {ep}}}}}"
+                    )
+                };
+                let e = errors(&yaml);
+                assert_eq!(e.len(), 1, "`{name}` on {side} must be refused: {e:?}");
+                assert_eq!(e[0].field, format!("spec.{side}.remote.headers"));
+                assert_eq!(e[0].reason, "InvalidSpec");
+                assert!(
+                    e[0].message.contains(&format!("`{name}`")),
+                    "the message names `{name}`: {}",
+                    e[0].message
+                );
+            }
+        }
+        for ok in [
+            "X-Trace",
+            "X-Opaque-Id",
+            "Accept-Language",
+            "X-Forwarded",
+            "Hosts",
+        ] {
+            let e = errors(&format!(
+                "{{source: {{index: a, remote: {{host: 'http://127.0.0.1:1', headers: {{'{ok}': v}}}}}}, dest: {{index: b}}}}"
+            ));
+            assert!(e.is_empty(), "`{ok}` is an ordinary header: {e:?}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! before this has passed; a policy change applies to copies that start afterwards.
 
 use crate::api::{Endpoint, ReindexPolicy, RemoteReindexSpec};
-use crate::policy::{Decision, Effective, OperatorLimits, Refusal, address};
+use crate::policy::{Decision, DestName, Effective, OperatorLimits, Refusal, address};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::core::{Selector, SelectorExt};
@@ -68,6 +68,42 @@ impl Policies {
         spec: &RemoteReindexSpec,
         dest_default: Option<&Endpoint>,
     ) -> Result<Decision, Refusal> {
+        self.evaluate_all(client, ns, std::slice::from_ref(spec), &[], dest_default)
+            .await
+    }
+
+    /// [`Policies::evaluate`] for several specs at once (a Migration's children, each with its
+    /// own destination index and overrides) and the other names the caller will write on the
+    /// destination (`names`: a Migration's templates and aliases), all against one reading of
+    /// the policies. Returns the first spec's decision (the children share their endpoints).
+    pub async fn evaluate_all(
+        &self,
+        client: &Client,
+        ns: &str,
+        specs: &[RemoteReindexSpec],
+        names: &[DestName],
+        dest_default: Option<&Endpoint>,
+    ) -> Result<Decision, Refusal> {
+        let effective = self.effective(client, ns).await?;
+        let mut first: Option<Decision> = None;
+        let mut resolved: Vec<Vec<(String, String, u16)>> = Vec::new();
+        for spec in specs {
+            let decision = effective.check(spec, dest_default)?;
+            if !resolved.contains(&decision.connect_to) {
+                address::check_hosts(&decision).await?;
+                resolved.push(decision.connect_to.clone());
+            }
+            first.get_or_insert(decision);
+        }
+        effective.check_dest_names(names)?;
+        let decision = first.unwrap_or_default();
+        tracing::info!(namespace = %ns, policies = ?effective.policies, specs = specs.len(), names = names.len(), "the copy is allowed by the operator's policy");
+        Ok(decision)
+    }
+
+    /// The combined policy of namespace `ns`: the operator's flags and the policies that
+    /// select it.
+    async fn effective(&self, client: &Client, ns: &str) -> Result<Effective, Refusal> {
         let unavailable = |message: String| Refusal {
             reason: "PolicyUnavailable",
             field: "metadata.namespace".into(),
@@ -116,10 +152,6 @@ impl Policies {
                 selected.push((p.name_any(), p.spec.clone()));
             }
         }
-        let effective = Effective::new(ns, &self.limits, &selected);
-        let decision = effective.check(spec, dest_default)?;
-        address::check_hosts(&decision).await?;
-        tracing::info!(namespace = %ns, policies = ?decision.policies, "the copy is allowed by the operator's policy");
-        Ok(decision)
+        Ok(Effective::new(ns, &self.limits, &selected))
     }
 }

@@ -4,6 +4,7 @@
 
 use super::checks::setting_rejected;
 use super::resolve::glob;
+use crate::policy::{DestName, DestNameKind};
 use crate::search::{ClusterInfo, SearchClient, SearchError};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,6 +60,44 @@ pub struct TemplateCopy {
     pub dropped: Vec<String>,
     /// Why it cannot be copied, found before writing anything.
     pub refused: Option<String>,
+}
+
+/// The names a Migration writes on the destination besides its children's indices: the
+/// index patterns and aliases of the `templates` it copies (those not refused) and the
+/// `aliases` it creates, each with the spec field that makes it copy them. The operator checks
+/// them against the namespace's policy before anything is written.
+pub fn dest_names(templates: &[TemplateCopy], aliases: &[String]) -> Vec<DestName> {
+    let mut out = Vec::new();
+    for t in templates.iter().filter(|t| t.refused.is_none()) {
+        let field = "spec.metadata.templates";
+        for p in &t.patterns {
+            out.push(DestName::new(
+                field,
+                DestNameKind::TemplatePattern(t.name.clone()),
+                p.clone(),
+            ));
+        }
+        for a in t
+            .aliases
+            .iter()
+            .filter_map(Value::as_object)
+            .flat_map(|o| o.keys())
+        {
+            out.push(DestName::new(
+                field,
+                DestNameKind::TemplateAlias(t.name.clone()),
+                a.clone(),
+            ));
+        }
+    }
+    for a in aliases {
+        out.push(DestName::new(
+            "spec.metadata.aliases",
+            DestNameKind::Alias,
+            a.clone(),
+        ));
+    }
+    out
 }
 
 /// Everything templates-related the source has for the copied indices.
@@ -526,6 +565,49 @@ pub async fn create_alias(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dest_names_list_template_patterns_and_aliases_and_the_copied_aliases() {
+        let t =
+            |name: &str, patterns: &[&str], aliases: Value, refused: Option<&str>| TemplateCopy {
+                kind: TemplateKind::Composable,
+                name: name.into(),
+                body: json!({}),
+                aliases: Some(aliases).filter(|a| !a.is_null()),
+                patterns: patterns.iter().map(|p| p.to_string()).collect(),
+                priority: 0,
+                dropped: Vec::new(),
+                refused: refused.map(str::to_string),
+            };
+        let names = dest_names(
+            &[
+                t("logs", &["logs-*", "*"], json!({"all-logs": {}}), None),
+                t(
+                    "clash",
+                    &["x-*"],
+                    Value::Null,
+                    Some("exists on the destination"),
+                ),
+            ],
+            &["live".to_string()],
+        );
+        let shown: Vec<(&str, &DestNameKind, &str)> = names
+            .iter()
+            .map(|n| (n.field.as_str(), &n.kind, n.name.as_str()))
+            .collect();
+        let pattern = DestNameKind::TemplatePattern("logs".into());
+        let talias = DestNameKind::TemplateAlias("logs".into());
+        assert_eq!(
+            shown,
+            [
+                ("spec.metadata.templates", &pattern, "logs-*"),
+                ("spec.metadata.templates", &pattern, "*"),
+                ("spec.metadata.templates", &talias, "all-logs"),
+                ("spec.metadata.aliases", &DestNameKind::Alias, "live"),
+            ],
+            "a refused template is not written, so not checked"
+        );
+    }
     use crate::search::{Distribution, Version};
 
     fn os() -> ClusterInfo {

@@ -3,21 +3,25 @@
 //! whoever named it. [`check_addresses`] is the pure rule; [`check_hosts`] is the resolver step.
 
 use super::{Decision, Refusal};
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
-/// AWS's IPv6 instance metadata endpoint.
-const AWS_METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254);
+/// Alibaba Cloud's instance metadata address (outside link-local).
+const ALIBABA_METADATA: Ipv4Addr = Ipv4Addr::new(100, 100, 100, 200);
 
-/// Whether `ip` is link-local or a cloud metadata address: `169.254.0.0/16` (also as an
-/// IPv4-mapped IPv6 address), `fe80::/10`, or `fd00:ec2::254`.
+/// Whether `ip` is link-local or a cloud metadata address: `169.254.0.0/16` and Alibaba
+/// Cloud's `100.100.100.200` (also as IPv4-mapped IPv6 addresses), `fe80::/10`, and all of
+/// AWS's `fd00:ec2::/32` (its IPv6 instance metadata, DNS and time endpoints, the EKS Pod
+/// Identity agent).
 pub fn is_link_local(ip: IpAddr) -> bool {
+    let v4 = |a: Ipv4Addr| a.is_link_local() || a == ALIBABA_METADATA;
     match ip {
-        IpAddr::V4(a) => a.is_link_local(),
+        IpAddr::V4(a) => v4(a),
         IpAddr::V6(a) => {
-            if let Some(v4) = a.to_ipv4_mapped() {
-                return v4.is_link_local();
+            if let Some(m) = a.to_ipv4_mapped() {
+                return v4(m);
             }
-            a == AWS_METADATA_V6 || (a.segments()[0] & 0xffc0) == 0xfe80
+            let s = a.segments();
+            (s[0] == 0xfd00 && s[1] == 0x0ec2) || (s[0] & 0xffc0) == 0xfe80
         }
     }
 }
@@ -97,13 +101,57 @@ mod tests {
             "169.253.255.255",
             "169.255.0.1",
             "::1",
-            "fd00:ec2::253",
+            "fd00:ec3::253",
             "fec0::1",
             "2001:db8::1",
             "::ffff:10.0.0.1",
         ] {
             assert!(!is_link_local(a.parse().unwrap()), "{a}");
         }
+    }
+
+    /// Issue 22, IPv4: link-local 169.254.0.0/16 and Alibaba Cloud's metadata address
+    /// 100.100.100.200 (outside link-local, so it needs its own entry); its neighbours are not.
+    #[test]
+    fn ipv4_metadata_addresses_include_alibaba_cloud() {
+        for a in [
+            "169.254.169.254",
+            "169.254.0.0",
+            "100.100.100.200",
+            "::ffff:100.100.100.200",
+        ] {
+            assert!(is_link_local(a.parse().unwrap()), "{a} must be refused");
+        }
+        for a in ["100.100.100.199", "100.100.100.201", "100.64.0.1"] {
+            assert!(!is_link_local(a.parse().unwrap()), "{a} must be allowed");
+        }
+        assert_eq!(
+            check_addresses(&ips(&["10.0.0.1", "100.100.100.200"]), &[]),
+            Err("100.100.100.200".parse().unwrap())
+        );
+    }
+
+    /// Issue 22, IPv6: all of AWS's `fd00:ec2::/32` (not only `fd00:ec2::254`) and `fe80::/10`.
+    #[test]
+    fn ipv6_metadata_addresses_are_all_of_fd00_ec2_slash_32() {
+        for a in [
+            "fd00:ec2::254",
+            "fd00:ec2::253",
+            "fd00:ec2::1",
+            "fd00:ec2:ffff:ffff:ffff:ffff:ffff:ffff",
+            "fd00:ec2:1::23",
+            "fe80::1",
+            "febf:ffff::1",
+        ] {
+            assert!(is_link_local(a.parse().unwrap()), "{a} must be refused");
+        }
+        for a in ["fd00:ec3::254", "fd00:ec1:ffff::1", "fd00::254", "fec0::1"] {
+            assert!(!is_link_local(a.parse().unwrap()), "{a} must be allowed");
+        }
+        assert_eq!(
+            check_addresses(&ips(&["fd12::1", "fd00:ec2::23"]), &[]),
+            Err("fd00:ec2::23".parse().unwrap())
+        );
     }
 
     #[test]

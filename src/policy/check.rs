@@ -28,6 +28,76 @@ pub struct Decision {
     pub policies: Vec<String>,
 }
 
+/// What a name the operator writes on the destination is (for messages and matching).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DestNameKind {
+    /// An index name.
+    Index,
+    /// An alias name.
+    Alias,
+    /// An `index_patterns` entry of the template with this name: its `*` stands for any
+    /// text, so an allowed pattern must cover every name it can match.
+    TemplatePattern(String),
+    /// An alias in the template with this name (every index it creates will carry it).
+    TemplateAlias(String),
+}
+
+/// A name the operator will write on the destination besides `spec.dest.index`, with the
+/// field it comes from (checked by [`Effective::check_dest_names`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestName {
+    /// The spec field named in the refusal, e.g. `spec.cutover.aliases[1]`.
+    pub field: String,
+    /// What it is.
+    pub kind: DestNameKind,
+    /// The name or pattern.
+    pub name: String,
+}
+
+impl DestName {
+    /// A name of `kind` from `field`.
+    pub fn new(field: impl Into<String>, kind: DestNameKind, name: impl Into<String>) -> Self {
+        DestName {
+            field: field.into(),
+            kind,
+            name: name.into(),
+        }
+    }
+
+    fn shown(&self) -> String {
+        match &self.kind {
+            DestNameKind::Index => format!("destination index `{}`", self.name),
+            DestNameKind::Alias => format!("alias `{}`", self.name),
+            DestNameKind::TemplatePattern(t) => {
+                format!("index pattern `{}` of template `{t}`", self.name)
+            }
+            DestNameKind::TemplateAlias(t) => format!("alias `{}` of template `{t}`", self.name),
+        }
+    }
+}
+
+/// Whether glob `allowed` (`*`, `?`) matches every name `name` can stand for. A `*` in `name`
+/// (a template's index pattern) is itself a wildcard, so it must fall inside a `*` of
+/// `allowed`; for a plain name (no `*`) this is ordinary glob matching.
+pub(crate) fn covers(allowed: &str, name: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (allowed.chars().collect(), name.chars().collect());
+    // m[j]: p[..i] covers t[..j], row by row.
+    let mut m = vec![false; t.len() + 1];
+    m[0] = true;
+    for &pc in &p {
+        let mut next = vec![false; t.len() + 1];
+        for j in 0..=t.len() {
+            next[j] = match pc {
+                '*' => m[j] || (j > 0 && next[j - 1]),
+                '?' => j > 0 && t[j - 1] != '*' && m[j - 1],
+                c => j > 0 && t[j - 1] == c && m[j - 1],
+            };
+        }
+        m = next;
+    }
+    m[t.len()]
+}
+
 /// Which host lists an endpoint is held to.
 enum Side {
     /// `spec.source.remote`: the flag and `allowedSourceHosts`.
@@ -75,9 +145,54 @@ impl Effective {
             }
             (None, None) => {} // validation reports the missing destination
         }
-        d.allow_system_indices = self.dest_index(&spec.dest.index)?;
+        d.allow_system_indices = self.dest_name(&DestName::new(
+            "spec.dest.index",
+            DestNameKind::Index,
+            spec.dest.index.clone(),
+        ))?;
+        let aliases: Vec<DestName> = spec
+            .cutover
+            .iter()
+            .flat_map(|c| c.aliases.iter().enumerate())
+            .map(|(i, a)| {
+                DestName::new(
+                    format!("spec.cutover.aliases[{i}]"),
+                    DestNameKind::Alias,
+                    a.clone(),
+                )
+            })
+            .collect();
+        self.check_dest_names(&aliases)?;
         self.limits(spec)?;
         Ok(d)
+    }
+
+    /// Checks names the operator writes on the destination besides `spec.dest.index` (a
+    /// cutover's aliases, a Migration's copied aliases and templates) by the same rule as
+    /// `dest.index`: every `allowedDestIndices` list that is set must cover the name, and a
+    /// name that starts with `.` (or a pattern that can match one, `*...`) needs a `.` pattern
+    /// or `--allow-system-indices`. The first refusal is returned, reason
+    /// `DestIndexNotAllowed`, naming the name.
+    pub fn check_dest_names(&self, names: &[DestName]) -> Result<(), Refusal> {
+        for n in names {
+            self.dest_name(n)?;
+            // A pattern starting with `*` also matches `.` names: held to the `.` rule too.
+            if matches!(n.kind, DestNameKind::TemplatePattern(_)) && n.name.starts_with('*') {
+                self.dest_name(&DestName {
+                    name: format!(".{}", n.name),
+                    ..n.clone()
+                })
+                .map_err(|mut r| {
+                    r.message = format!(
+                        "{} also matches names starting with `.` (system and hidden indices): {}",
+                        n.shown(),
+                        r.message
+                    );
+                    r
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn endpoint(
@@ -187,33 +302,34 @@ impl Effective {
         Ok(())
     }
 
-    /// The destination index: `.` names need a `.` pattern (or `--allow-system-indices`), and
-    /// every `allowedDestIndices` list that is set must match. Returns whether a `.` name passed.
-    fn dest_index(&self, index: &str) -> Result<bool, Refusal> {
+    /// A name written on the destination (`dest.index`, an alias, a template pattern): `.`
+    /// names need a `.` pattern (or `--allow-system-indices`), and every `allowedDestIndices`
+    /// list that is set must cover it. Returns whether a `.` name passed.
+    fn dest_name(&self, n: &DestName) -> Result<bool, Refusal> {
+        let name = n.name.as_str();
         let refuse = |message: String, by: String| Refusal {
             reason: "DestIndexNotAllowed",
-            field: "spec.dest.index".into(),
+            field: n.field.clone(),
             message,
             by,
         };
-        let dot = index.starts_with('.');
+        let dot = name.starts_with('.');
         let dot_match = |g: &Globs| {
             g.patterns
                 .iter()
-                .any(|p| p.starts_with('.') && wildmatch::WildMatch::new(p).matches(index))
+                .any(|p| p.starts_with('.') && covers(p, name))
         };
         for g in &self.dest_indices {
             let ok = if dot {
                 dot_match(g)
             } else {
-                g.patterns
-                    .iter()
-                    .any(|p| wildmatch::WildMatch::new(p).matches(index))
+                g.patterns.iter().any(|p| covers(p, name))
             };
             if !ok {
                 return Err(refuse(
                     format!(
-                        "destination index `{index}` is not allowed (allowed: {}{})",
+                        "{} is not allowed (allowed: {}{})",
+                        n.shown(),
                         g.shown(),
                         if dot {
                             "; names starting with `.` need a pattern starting with `.`"
@@ -228,7 +344,8 @@ impl Effective {
         if dot && !self.allow_system_indices_flag && !self.dest_indices.iter().any(dot_match) {
             return Err(refuse(
                 format!(
-                    "`{index}` is a system or hidden index (starts with `.`); list it in allowedDestIndices with a pattern starting with `.`"
+                    "{} is a system or hidden name (starts with `.`); list it in allowedDestIndices with a pattern starting with `.`",
+                    n.shown()
                 ),
                 self.default_by("allowedDestIndices"),
             ));

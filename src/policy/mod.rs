@@ -19,7 +19,7 @@ mod check;
 #[cfg(test)]
 mod tests;
 
-pub use check::Decision;
+pub use check::{Decision, DestName, DestNameKind};
 
 use crate::api::ReindexPolicySpec;
 use std::net::IpAddr;

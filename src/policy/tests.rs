@@ -368,3 +368,135 @@ fn link_local_ips_are_the_intersection_of_the_lists() {
     let r = refused(&bad, &simple(json!({"host": "https://a.example.com"})));
     assert_eq!(r.reason, "PolicyInvalid");
 }
+
+/// Issue 22: the aliases a cutover points at the destination index are names the operator
+/// writes on the destination, held to `allowedDestIndices` like `dest.index`: another team's
+/// alias (or a `.` alias without a `.` pattern) is refused, naming the alias and its field.
+#[test]
+fn cutover_aliases_are_held_to_allowed_dest_indices() {
+    let s = |aliases: serde_json::Value| {
+        spec(json!({
+            "source": {"remote": {"host": "https://a.example.com"}, "index": "l"},
+            "dest": {"index": "team-a-logs"},
+            "catchUp": {"field": "ts"},
+            "cutover": {"aliases": aliases},
+        }))
+    };
+    let e = eff(
+        &flag(&["*"]),
+        &[("p", json!({"allowedDestIndices": ["team-a-*"]}))],
+    );
+    assert!(e.check(&s(json!(["team-a-live"])), None).is_ok());
+    let r = refused(&e, &s(json!(["team-a-live", "team-b-live"])));
+    assert_eq!(r.reason, "DestIndexNotAllowed");
+    assert_eq!(r.field, "spec.cutover.aliases[1]");
+    assert!(r.message.contains("`team-b-live`"), "{r}");
+    assert!(
+        r.by.contains("ReindexPolicy/p spec.allowedDestIndices"),
+        "{r}"
+    );
+    // A `.` alias needs a `.` pattern, as a `.` index does.
+    let star = eff(
+        &flag(&["*"]),
+        &[("p", json!({"allowedDestIndices": ["*"]}))],
+    );
+    let r = refused(&star, &s(json!([".kibana"])));
+    assert_eq!(
+        (r.reason, r.field.as_str()),
+        ("DestIndexNotAllowed", "spec.cutover.aliases[0]")
+    );
+    // Without a list, every ordinary name stays allowed (the default), `.` names are not.
+    let none = eff(&flag(&["*"]), &[]);
+    assert!(none.check(&s(json!(["anything"])), None).is_ok());
+    assert_eq!(
+        refused(&none, &s(json!([".security"]))).reason,
+        "DestIndexNotAllowed"
+    );
+}
+
+/// A Migration's templates and aliases (issue 22): every index pattern, template alias and
+/// copied alias is held to `allowedDestIndices`; a template pattern must be covered as a
+/// pattern (its `*` matches anything), and one starting with `*` also matches `.` names.
+#[test]
+fn template_patterns_and_aliases_are_held_to_allowed_dest_indices() {
+    use super::check::covers;
+    let t = |p: &str| {
+        DestName::new(
+            "spec.metadata.templates",
+            DestNameKind::TemplatePattern("t".into()),
+            p,
+        )
+    };
+    let alias = |a: &str| DestName::new("spec.metadata.aliases", DestNameKind::Alias, a);
+    let e = eff(
+        &flag(&["*"]),
+        &[("p", json!({"allowedDestIndices": ["team-a-*"]}))],
+    );
+    assert!(
+        e.check_dest_names(&[t("team-a-logs-*"), t("team-a-x"), alias("team-a-live")])
+            .is_ok()
+    );
+    for (bad, shown) in [
+        (t("*"), "index pattern `*` of template `t`"),
+        (t("team-*"), "index pattern `team-*` of template `t`"),
+        (t("team-a*"), "index pattern `team-a*` of template `t`"),
+        (alias("team-b-live"), "alias `team-b-live`"),
+        (
+            DestName::new(
+                "spec.metadata.templates",
+                DestNameKind::TemplateAlias("t".into()),
+                "everyone",
+            ),
+            "alias `everyone` of template `t`",
+        ),
+    ] {
+        let r = e
+            .check_dest_names(&[alias("team-a-ok"), bad.clone()])
+            .unwrap_err();
+        assert_eq!(r.reason, "DestIndexNotAllowed", "{bad:?}");
+        assert_eq!(r.field, bad.field);
+        assert!(r.message.contains(shown), "{r}");
+        assert!(
+            r.by.contains("ReindexPolicy/p spec.allowedDestIndices"),
+            "{r}"
+        );
+    }
+    // `*` is allowed only where `.` names are: `*` alone covers ordinary names, not `.` ones.
+    let star = eff(
+        &flag(&["*"]),
+        &[("p", json!({"allowedDestIndices": ["*"]}))],
+    );
+    let r = star.check_dest_names(&[t("*")]).unwrap_err();
+    assert!(
+        r.message.contains("also matches names starting with `.`"),
+        "{r}"
+    );
+    let all = eff(
+        &flag(&["*"]),
+        &[("p", json!({"allowedDestIndices": ["*", ".*"]}))],
+    );
+    assert!(all.check_dest_names(&[t("*"), t("*-logs")]).is_ok());
+    // Without a list: ordinary names pass, a catch-all template does not.
+    let none = eff(&flag(&["*"]), &[]);
+    assert!(none.check_dest_names(&[t("logs-*"), alias("live")]).is_ok());
+    assert_eq!(
+        none.check_dest_names(&[t("*")]).unwrap_err().reason,
+        "DestIndexNotAllowed"
+    );
+    let flagged = OperatorLimits {
+        allow_system_indices: true,
+        ..flag(&["*"])
+    };
+    assert!(eff(&flagged, &[]).check_dest_names(&[t("*")]).is_ok());
+    // The pattern rule itself.
+    assert!(covers("team-a-*", "team-a-logs-*"));
+    assert!(covers("a*b", "a*b"));
+    assert!(covers("a*", "a*b*c"));
+    assert!(
+        !covers("team-?", "team-*"),
+        "`?` is one character, `*` any number"
+    );
+    assert!(!covers("team-a-*", "team-*"));
+    assert!(!covers("logs", "logs*"));
+    assert!(covers("logs-?", "logs-1") && !covers("logs-?", "logs-12"));
+}

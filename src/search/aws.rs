@@ -87,6 +87,9 @@ impl AwsSigner {
     ) -> Self {
         super::install_crypto_provider();
         let http = reqwest::Client::builder()
+            // Credentials endpoints are never followed elsewhere (the web identity token, the
+            // container authorization token).
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
@@ -299,6 +302,9 @@ async fn web_identity(
         .await
         .map_err(|e| format!("{endpoint} is unreachable: {}", without_url(&e)))?;
     let status = resp.status();
+    if status.is_redirection() {
+        return Err(redirected(&endpoint, status, resp.headers()));
+    }
     let body = resp
         .text()
         .await
@@ -354,6 +360,9 @@ async fn container(http: &reqwest::Client) -> Result<AwsCredentials, String> {
         .await
         .map_err(|e| format!("{} is unreachable: {}", host_of(&url), without_url(&e)))?;
     let status = resp.status();
+    if status.is_redirection() {
+        return Err(redirected(url.as_str(), status, resp.headers()));
+    }
     let body = resp
         .bytes()
         .await
@@ -382,6 +391,24 @@ async fn container(http: &reqwest::Client) -> Result<AwsCredentials, String> {
         session_token: a.token.filter(|t| !t.is_empty()).map(SecretString::new),
         expires_at: a.expiration.as_deref().map(parse_time).transpose()?,
     })
+}
+
+/// The error for a 3xx answer from a credentials endpoint: redirects are never followed.
+fn redirected(
+    endpoint: &str,
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) -> String {
+    let shown = url::Url::parse(endpoint)
+        .map(|u| host_of(&u))
+        .unwrap_or_else(|_| endpoint.to_string());
+    let location = url::Url::parse(endpoint)
+        .map(|u| super::client::location(&u, headers))
+        .unwrap_or_else(|_| "(none)".into());
+    format!(
+        "{shown} answered HTTP {} with Location: {location}; redirects are not followed",
+        status.as_u16()
+    )
 }
 
 fn host_of(url: &url::Url) -> String {

@@ -551,6 +551,17 @@ impl SearchClient {
             .map_err(|e| self.transport_error(&method, path_only, e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        if status.is_redirection() {
+            // Never followed (the client's redirect policy is `none`): a 3xx is an error that
+            // names where it pointed.
+            return Err(SearchError::Redirect {
+                host: self.name.to_string(),
+                method: method.to_string(),
+                path: path_only.to_string(),
+                status: status.as_u16(),
+                location: self.redact(&location(&url, &headers)),
+            });
+        }
         let bytes = resp
             .bytes()
             .await
@@ -616,7 +627,13 @@ impl SearchClient {
     /// `Interrupted`/`Timeout` (the outcome is unknown).
     fn transport_error(&self, method: &Method, path: &str, e: reqwest::Error) -> SearchError {
         let detail = self.redact(&error_chain(&e));
-        let host = self.name.to_string();
+        // The host this attempt actually contacted (redirects are never followed, so this is
+        // the cluster's own; named from the request so that it can never be another's).
+        let host = e
+            .url()
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null")
+            .unwrap_or_else(|| self.name.to_string());
         if e.is_timeout() {
             return SearchError::Timeout {
                 host,
@@ -761,6 +778,10 @@ fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, SearchError> {
         detail,
     };
     let mut builder = reqwest::Client::builder()
+        // A redirect would carry the request, its body, the custom headers and a SigV4
+        // signature to a host no policy allowed (and an IP literal past the resolver's
+        // link-local check): a 3xx is returned as it is and becomes an error.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(opts.user_agent.clone())
         .connect_timeout(opts.connect_timeout)
         .read_timeout(opts.socket_timeout)
@@ -815,6 +836,27 @@ fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, SearchError> {
         builder = builder.proxy(proxy);
     }
     builder.build().map_err(|e| config(e.to_string()))
+}
+
+/// The `Location` of a 3xx answer to a request for `url`, resolved against it (a relative
+/// one names the same host), without user info; `(none)` when absent or unreadable.
+pub(crate) fn location(url: &Url, headers: &header::HeaderMap) -> String {
+    let Some(raw) = headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return "(none)".into();
+    };
+    match url.join(raw) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => raw.chars().take(200).collect(),
+    }
 }
 
 /// A request body with its content type; cloning shares the bytes.

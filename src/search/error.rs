@@ -79,6 +79,24 @@ pub enum SearchError {
         /// The cluster's explanation.
         reason: String,
     },
+    /// A 3xx answer. Redirects are never followed: the request, its body, its custom headers
+    /// and its signature would go to a host no policy allowed.
+    #[error(
+        "{method} {path} on {host} answered HTTP {status} with Location: {location}; redirects are not followed (point the host at the cluster itself)"
+    )]
+    Redirect {
+        /// `scheme://host:port` of the cluster that answered.
+        host: String,
+        /// HTTP method.
+        method: String,
+        /// Request path.
+        path: String,
+        /// The 3xx status.
+        status: u16,
+        /// Where it pointed (resolved against the request URL, without user info), or
+        /// `(none)`.
+        location: String,
+    },
     /// A response that is not what the API promises.
     #[error("unexpected response to {method} {path} from {host}: {detail}")]
     Decode {
@@ -114,9 +132,9 @@ impl SearchError {
     /// HTTP status of an error response, if there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            SearchError::Unauthorized { status, .. } | SearchError::Api { status, .. } => {
-                Some(*status)
-            }
+            SearchError::Unauthorized { status, .. }
+            | SearchError::Api { status, .. }
+            | SearchError::Redirect { status, .. } => Some(*status),
             _ => None,
         }
     }

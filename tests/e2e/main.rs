@@ -24,6 +24,7 @@ mod nginx;
 mod policy;
 mod rbac;
 mod real_engines;
+mod redirect;
 mod scale;
 mod server_mode;
 mod tls;

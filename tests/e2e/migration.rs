@@ -50,7 +50,7 @@ async fn event_count(client: &Client, ns: &str, name: &str, reason: &str) -> i32
 }
 
 /// Applies both CRDs.
-async fn apply_crds() {
+pub(crate) async fn apply_crds() {
     apply_crd().await;
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/migration.yaml");
     let mut last = String::new();

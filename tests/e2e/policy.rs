@@ -563,3 +563,162 @@ async fn a_policy_change_applies_to_new_copies_and_running_ones_continue() {
     create_reindex(&client, &ns, "after", after).await;
     succeeded(&client, &ns, "after", &op).await;
 }
+
+/// Issue 22: `spec.cutover.aliases` are names the operator writes on the destination with its
+/// own credentials. An alias outside `allowedDestIndices` (another team's) is refused with
+/// `DestIndexNotAllowed` naming it, before anything is written: no destination index, and the
+/// other team's alias still points where it did.
+#[tokio::test]
+async fn cutover_aliases_outside_allowed_dest_indices_are_refused_before_anything_is_written() {
+    let client = client().await;
+    apply_crd().await;
+    let covered = covered_namespace(&client, "rr-pol-alias").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "logs", &docs(100)).await;
+    // Another team's index and alias on the shared destination.
+    load(dst.url(), "team-b-orders", &docs(3)).await;
+    let (s, v) = call(
+        "POST",
+        &format!("{}/_aliases", dst.url()),
+        Some(json!({"actions": [{"add": {"index": "team-b-orders", "alias": "team-b-live"}}]})),
+    )
+    .await;
+    assert!(s < 300, "{s} {v}");
+    let name = policy_name("aliases");
+    let (_p, rv) = PolicyGuard::create(
+        &client,
+        &name,
+        json!({"namespaceSelector": selects(&covered), "allowedDestIndices": ["team-a-*"]}),
+    )
+    .await;
+    let op = Operator::start(&covered, dst.url(), &[]).await;
+    observed(&op, &name, &rv).await;
+    create_reindex(
+        &client,
+        &covered,
+        "steal",
+        json!({
+            "source": {"remote": {"host": src.url()}, "index": "logs"},
+            "dest": {"index": "team-a-logs"},
+            "catchUp": {"field": "n", "interval": "1s"},
+            "cutover": {"trigger": true, "verify": "Count", "aliases": ["team-a-live", "team-b-live"]},
+        }),
+    )
+    .await;
+    let msg = refused(
+        &client,
+        &covered,
+        "steal",
+        "DestIndexNotAllowed",
+        "spec.cutover.aliases[1]",
+        &format!("ReindexPolicy/{name} spec.allowedDestIndices"),
+    )
+    .await;
+    assert!(msg.contains("team-b-live"), "{msg}");
+    assert_eq!(
+        call("GET", &format!("{}/team-a-logs", dst.url()), None)
+            .await
+            .0,
+        404,
+        "nothing written"
+    );
+    let (_, aliases) = call("GET", &format!("{}/_alias/team-b-live", dst.url()), None).await;
+    assert_eq!(
+        aliases,
+        json!({"team-b-orders": {"aliases": {"team-b-live": {}}}}),
+        "the other team's alias is untouched"
+    );
+}
+
+/// Issue 22: a `Migration` copies the source's templates and aliases with the operator's
+/// credentials. A template whose `index_patterns` (`*`) and alias reach beyond
+/// `allowedDestIndices` is refused with `DestIndexNotAllowed` naming it, before anything is
+/// written on the destination.
+#[tokio::test]
+async fn a_migration_whose_templates_or_aliases_leave_allowed_dest_indices_writes_nothing() {
+    let client = client().await;
+    crate::migration::apply_crds().await;
+    let covered = covered_namespace(&client, "rr-pol-mig").await;
+    let (src, dst) = (noida(), noida());
+    load(src.url(), "team-a-logs", &docs(50)).await;
+    let put = |path: &str, body: Value| {
+        let url = format!("{}/{path}", src.url());
+        async move {
+            let (s, v) = call("PUT", &url, Some(body)).await;
+            assert!(s < 300, "{url}: {s} {v}");
+        }
+    };
+    // A catch-all template, and an alias naming another team's.
+    put(
+        "_index_template/catch-all",
+        json!({"index_patterns": ["*"], "priority": 1, "template": {"settings": {"number_of_replicas": 0}}}),
+    )
+    .await;
+    let (s, v) = call(
+        "POST",
+        &format!("{}/_aliases", src.url()),
+        Some(json!({"actions": [{"add": {"index": "team-a-logs", "alias": "team-b-live"}}]})),
+    )
+    .await;
+    assert!(s < 300, "{s} {v}");
+    let name = policy_name("mig");
+    let (_p, rv) = PolicyGuard::create(
+        &client,
+        &name,
+        json!({"namespaceSelector": selects(&covered), "allowedDestIndices": ["team-a-*"]}),
+    )
+    .await;
+    let op = Operator::start(&covered, dst.url(), &[]).await;
+    observed(&op, &name, &rv).await;
+    let yaml = format!(
+        "apiVersion: reindex.dev/v1alpha1\nkind: Migration\nmetadata:\n  name: mig\n  namespace: {covered}\nspec:\n  source:\n    remote:\n      host: {}\n  indices: [team-a-logs]\n",
+        src.url()
+    );
+    let (code, out, err) = kubectl(&["apply", "-f", "-"], Some(&yaml));
+    assert_eq!(code, 0, "{out}{err}");
+    let api: kube::Api<remote_reindex::api::Migration> =
+        kube::Api::namespaced(client.clone(), &covered);
+    let m = eventually("the Migration to end", Duration::from_secs(120), || {
+        let api = api.clone();
+        async move {
+            let m = api.get("mig").await.ok()?;
+            m.status
+                .as_ref()?
+                .phase
+                .is_some_and(remote_reindex::api::MigrationPhase::is_terminal)
+                .then_some(m)
+        }
+    })
+    .await;
+    let s = m.status.unwrap();
+    let template = call(
+        "GET",
+        &format!("{}/_index_template/catch-all", dst.url()),
+        None,
+    )
+    .await
+    .0;
+    let index = call("GET", &format!("{}/team-a-logs", dst.url()), None)
+        .await
+        .0;
+    let (_, alias) = call("GET", &format!("{}/_alias/team-b-live", dst.url()), None).await;
+    let degraded = s.conditions.iter().find(|c| c.type_ == "Degraded");
+    assert!(
+        s.phase == Some(remote_reindex::api::MigrationPhase::Failed)
+            && degraded.is_some_and(|c| c.reason == "DestIndexNotAllowed"
+                && c.message.contains("`*`")
+                && c.message.contains("allowedDestIndices"))
+            && template == 404
+            && index == 404
+            && !alias.to_string().contains("team-a-logs"),
+        "phase {:?}, Degraded {degraded:?}; on the destination: template catch-all HTTP {template}, index team-a-logs HTTP {index}, alias team-b-live {alias}\n{}",
+        s.phase,
+        op.log()
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    wait_event_reasons(&client, &covered, "mig", &["DestIndexNotAllowed"]).await;
+}

@@ -347,10 +347,35 @@ async fn create_aliases(
     let ns = obj.namespace().unwrap_or_default();
     let reference = obj.object_ref(&());
     let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
-    let settings = match super::allowed_settings(ctx, &ns, &obj.spec).await {
+    // Every child and the aliases about to be created, against the policy as it is now.
+    let names: Vec<String> = plan.iter().map(|p| p.index.clone()).collect();
+    let ready_names: Vec<String> = ready.iter().map(|&n| aliases[n].name.clone()).collect();
+    let settings = match super::allowed_settings(
+        ctx,
+        &ns,
+        &obj.spec,
+        &names,
+        &metadata::dest_names(&[], &ready_names),
+    )
+    .await
+    {
         Ok(s) => s,
         Err(refusal) => {
-            tracing::warn!(reason = refusal.reason, field = %refusal.field, "the policy refuses the Migration's endpoints; aliases wait");
+            let note = format!(
+                "{} (field {}; refused by {})",
+                refusal.message, refusal.field, refusal.by
+            );
+            tracing::warn!(reason = refusal.reason, field = %refusal.field, "the policy refuses what the Migration would write; aliases wait");
+            for &n in ready {
+                if aliases[n].state != "Failed" {
+                    aliases[n].state = "Failed".into();
+                    aliases[n].message = Some(note.clone());
+                }
+            }
+            if !ready.is_empty() {
+                ctx.event(&reference, EventType::Warning, refusal.reason, &note)
+                    .await;
+            }
             return;
         }
     };
@@ -361,7 +386,6 @@ async fn create_aliases(
             return;
         }
     };
-    let names: Vec<String> = plan.iter().map(|p| p.index.clone()).collect();
     if !ready.is_empty() {
         let copies = match metadata::read_aliases(&conn.source, &names).await {
             Ok(c) => c,
@@ -421,10 +445,26 @@ async fn create_aliases(
         };
         let Ok(tplan) = read.await else { return };
         for item in templates.iter_mut().filter(|t| t.state == "Created") {
-            if let Some(t) = tplan.copies.iter().find(|t| {
+            let Some(t) = tplan.copies.iter().find(|t| {
                 t.name == item.name && t.kind.as_str() == item.kind && t.aliases.is_some()
-            }) && let Err(e) = metadata::put_template(&conn.dest, t, true).await
-            {
+            }) else {
+                continue;
+            };
+            // The template is PUT again as the source has it now: its patterns and aliases
+            // are checked again.
+            let names = metadata::dest_names(std::slice::from_ref(t), &[]);
+            if let Err(refusal) = super::allowed_settings(ctx, &ns, &obj.spec, &[], &names).await {
+                let note = format!(
+                    "{} (field {}; refused by {})",
+                    refusal.message, refusal.field, refusal.by
+                );
+                item.state = "Failed".into();
+                item.message = Some(format!("its aliases were not added: {note}"));
+                ctx.event(&reference, EventType::Warning, refusal.reason, &note)
+                    .await;
+                continue;
+            }
+            if let Err(e) = metadata::put_template(&conn.dest, t, true).await {
                 item.state = "Failed".into();
                 item.message = Some(format!("could not add its aliases after the copy: {e}"));
             }

@@ -155,18 +155,31 @@ pub async fn controllers(
 }
 
 /// Workflow settings for a Migration's own connections (planning, templates, aliases), once the
-/// namespace's policy allowed its endpoints. The probe is the child of the first named index;
-/// every child is evaluated again, in full, when its copy starts.
+/// namespace's policy allowed them: the child of every index in `indices` (each with its own
+/// destination index and overrides; before planning, when none is known yet, the child of the
+/// first named index as a probe of the endpoints) and every other name in `names` the
+/// Migration is about to write on the destination (its templates' patterns and aliases, the
+/// aliases it creates). Each child is evaluated again, in full, when its copy starts.
 async fn allowed_settings(
     ctx: &Context,
     ns: &str,
     spec: &crate::api::MigrationSpec,
+    indices: &[String],
+    names: &[crate::policy::DestName],
 ) -> Result<crate::workflow::Settings, crate::policy::Refusal> {
-    let index = spec.indices.first().map_or("*", String::as_str);
-    let probe = crate::migration::child::child_spec(spec, index, &spec.dest_name(index));
+    use crate::migration::child::child_spec;
+    let children: Vec<_> = if indices.is_empty() {
+        let index = spec.indices.first().map_or("*", String::as_str);
+        vec![child_spec(spec, index, &spec.dest_name(index))]
+    } else {
+        indices
+            .iter()
+            .map(|i| child_spec(spec, i, &spec.dest_name(i)))
+            .collect()
+    };
     let decision = ctx
         .policies
-        .evaluate(&ctx.client, ns, &probe, ctx.dest_default.as_ref())
+        .evaluate_all(&ctx.client, ns, &children, names, ctx.dest_default.as_ref())
         .await?;
     Ok(ctx.settings(ns, &decision))
 }

@@ -63,15 +63,19 @@ pub async fn start(
         );
         json!({"phase": "Failed", "conditions": conds, "observedGeneration": generation, "completedAt": now()})
     };
-    let settings = match super::allowed_settings(ctx, &ns, &obj.spec).await {
+    let refused = |refusal: crate::policy::Refusal| {
+        let msg = format!(
+            "{} (field {}; refused by {})",
+            refusal.message, refusal.field, refusal.by
+        );
+        (refusal.reason, msg)
+    };
+    let settings = match super::allowed_settings(ctx, &ns, &obj.spec, &[], &[]).await {
         Ok(s) => s,
         Err(refusal) => {
-            let msg = format!(
-                "{} (field {}; refused by {})",
-                refusal.message, refusal.field, refusal.by
-            );
-            patch_status(api, &name, fail(refusal.reason, msg.clone())).await?;
-            ctx.event(&reference, EventType::Warning, refusal.reason, &msg)
+            let (reason, msg) = refused(refusal);
+            patch_status(api, &name, fail(reason, msg.clone())).await?;
+            ctx.event(&reference, EventType::Warning, reason, &msg)
                 .await;
             return Ok(Action::await_change());
         }
@@ -126,6 +130,24 @@ pub async fn start(
         st["skipped"] = json!(skipped.iter().take(FAILED_LISTED).collect::<Vec<_>>());
         patch_status(api, &name, st).await?;
         ctx.event(&reference, EventType::Warning, &reason, &msg)
+            .await;
+        return Ok(Action::await_change());
+    }
+    // Every name the Migration and its children will write on the destination, against the
+    // policy, before anything is written: each child's index, the templates' patterns and
+    // aliases, the aliases.
+    let indices: Vec<String> = plan.indices.iter().map(|r| r.index.clone()).collect();
+    let copies: &[metadata::TemplateCopy] = if obj.spec.copy_templates() {
+        &plan.template_copies.copies
+    } else {
+        &[]
+    };
+    let alias_names: Vec<String> = plan.alias_copies.iter().map(|a| a.name.clone()).collect();
+    let names = metadata::dest_names(copies, &alias_names);
+    if let Err(refusal) = super::allowed_settings(ctx, &ns, &obj.spec, &indices, &names).await {
+        let (reason, msg) = refused(refusal);
+        patch_status(api, &name, fail(reason, msg.clone())).await?;
+        ctx.event(&reference, EventType::Warning, reason, &msg)
             .await;
         return Ok(Action::await_change());
     }
