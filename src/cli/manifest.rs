@@ -292,4 +292,62 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
     }
+
+    fn load_err(spec: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(
+            &path,
+            format!("apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {{name: r}}\nspec:\n{spec}"),
+        )
+        .unwrap();
+        super::Manifests::load(&[&path]).unwrap_err().0
+    }
+
+    const SPEC: &str = "  source:\n    remote: {host: 'http://127.0.0.1:9200'}\n    index: a\n  dest:\n    index: b\n";
+
+    #[test]
+    fn a_misspelt_required_field_is_named_with_the_closest_known_one() {
+        let e = load_err(&SPEC.replace("index: a", "indx: a"));
+        assert!(
+            e.contains("unknown field `spec.source.indx` (did you mean `index`?)"),
+            "{e}"
+        );
+        assert!(!e.starts_with("missing field"), "{e}");
+    }
+
+    #[test]
+    fn a_misspelt_optional_field_is_named_with_the_closest_known_one() {
+        let e = load_err(&format!(
+            "{}  preflight_timeout: 1s\n",
+            SPEC.replace("index: a", "index: a\n    maxdocs: 5")
+        ));
+        assert!(
+            e.contains("unknown field `spec.source.maxdocs` (did you mean `maxDocs`?)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("unknown field `spec.preflight_timeout` (did you mean `preflightTimeout`?)"),
+            "{e}"
+        );
+        let e = load_err(&format!("{SPEC}  colour: blue\n"));
+        assert!(
+            e.contains("unknown field `spec.colour`") && !e.contains("did you mean"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_named_by_its_path() {
+        let e = load_err(&SPEC.replace("index: a", "index: a\n    size: lots"));
+        assert!(
+            e.contains("spec.source.size: invalid type: string \"lots\""),
+            "{e}"
+        );
+        let e = load_err(&SPEC.replace("index: b", "index: b\n    opType: upsert"));
+        assert!(
+            e.contains("spec.dest.opType: unknown variant `upsert`"),
+            "{e}"
+        );
+    }
 }
