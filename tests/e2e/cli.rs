@@ -38,7 +38,7 @@ async fn exit_2_for_bad_yaml_unknown_fields_scripts_and_missing_secrets() {
     ))
     .await;
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("unknown field(s): spec.colour"), "{err}");
+    assert!(err.contains("unknown field `spec.colour`"), "{err}");
 
     let (code, _, err) = run_yaml(&format!(
         "{}  script: {{source: \"ctx._source.x = 1\"}}\n",
