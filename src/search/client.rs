@@ -709,7 +709,13 @@ impl SearchClient {
                 detail: format!("the server answered HTTP 400: {reason}"),
             };
         }
-        if matches!(status.as_u16(), 401 | 403) {
+        // 401 is authentication. A 403 is a refusal of these credentials (Elasticsearch's
+        // `security_exception`, AWS's `{"message"}`/`{"Message"}` bodies, Serverless's
+        // `Forbidden`, a proxy's page) unless the body names an index or cluster block
+        // (`cluster_block_exception`: a read-only or flood-stage block), which new credentials
+        // would not lift.
+        let block = kind.ends_with("block_exception") || reason.contains("blocked by: [");
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN && !block {
             return SearchError::Unauthorized {
                 host,
                 method,
@@ -903,9 +909,10 @@ pub(crate) fn parse_error_body(body: &[u8]) -> (String, String) {
             if let Some(s) = err.as_str() {
                 return ("error".into(), truncate(s.to_string()));
             }
-            // AWS front ends (SigV4 refusals, API Gateway) answer `{"message": "…"}`.
+            // AWS front ends (SigV4 refusals, API Gateway) answer `{"message": "…"}`, resource
+            // policies `{"Message": "User: … is not authorized to perform: …"}`.
             if err.is_null()
-                && let Some(m) = v["message"].as_str()
+                && let Some(m) = v["message"].as_str().or(v["Message"].as_str())
             {
                 return ("error".into(), truncate(m.to_string()));
             }

@@ -248,8 +248,8 @@ async fn verify_count(
         .source
         .count(&spec.source.index, spec.source.query.as_ref())
         .await
-        .map_err(|source| WorkflowError::Preflight {
-            which: "source",
+        .map_err(|source| WorkflowError::Source {
+            during: "counting the source for the cutover's verification",
             source,
         })?;
     let found = conn
