@@ -67,6 +67,21 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   step_done
 fi
 
+# Java 21+ for OpenSearch 3 (scripts/engine.sh java opensearch-3 finds it). Debian bookworm ships
+# only Java 17; a newer Debian has openjdk-21/25, installed here when apt offers one. Without it the
+# opensearch-3 tests skip, saying why. (Not for --quickstart: it runs no OpenSearch 3.)
+if [ "$WANT_TEST_TOOLS" = 1 ] && [ "$WANT_ENGINES" != none ] && ! "$HERE/engine.sh" java opensearch-3 >/dev/null 2>&1; then
+  jdk=$(apt-cache policy openjdk-25-jdk-headless openjdk-21-jdk-headless 2>/dev/null \
+    | awk '/^[^ ]/ {p=$1} /Candidate: [0-9]/ {sub(":$", "", p); print p; exit}')
+  if [ -n "$jdk" ]; then
+    step "apt: $jdk (OpenSearch 3 needs Java 21+)" "about 1 min"
+    apt_get install -y -qq --no-install-recommends "$jdk"
+    step_done
+  else
+    echo "note: OpenSearch 3 needs Java 21+ and this machine has none (apt offers no openjdk-21/25 here: Debian bookworm ships Java 17 only): its tests are skipped with that reason. A JDK 21+ under /usr/lib/jvm (temurin-21/25, java-21/25-openjdk) or ENGINE_JAVA21_HOME enables them." >&2
+  fi
+fi
+
 if [ "$WANT_TEST_TOOLS" = 1 ]; then
 # Python tools in one venv: the two Elasticsearch-API servers, kubectl, and botocore (the
 # independent SigV4 implementation scripts/sigv4-verify-proxy.py checks signatures with).

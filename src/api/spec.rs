@@ -57,8 +57,11 @@ pub struct RemoteReindexSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub max_failed_docs: Option<i64>,
-    /// How long unreachable clusters, failed authentication or a missing Secret are retried
-    /// before the resource fails (default `5m`).
+    /// How long pre-flight retries before the resource fails (default `5m`): an unreachable
+    /// cluster (connection refused, no answer, DNS), a missing Secret, and refused credentials
+    /// (401, or a 403 refusal such as `security_exception`; retried so that a rotated Secret is
+    /// picked up). `remote-reindex run -f` retries only the first two, 30 s by default
+    /// (`--preflight-timeout` wins over this field), and stops after one refused request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preflight_timeout: Option<EsDuration>,
     /// Documents per second across all slices (unset: unlimited). May be changed while copying.

@@ -1,5 +1,8 @@
 //! Reads the files a user would `kubectl apply`: one `RemoteReindex` (or one `Migration`) plus the
-//! Secrets and ConfigMaps it references. Unknown fields are errors, not silently dropped.
+//! Secrets and ConfigMaps it references. Unknown fields are errors, not silently dropped: each is
+//! named by its path with the closest known field of its object (from the CRD's schema), and a
+//! value of the wrong type by its field path. The API types themselves accept unknown fields (the
+//! operator must read objects a newer CRD wrote); only this loader refuses them.
 
 use crate::api::{Migration, RemoteReindex};
 use crate::workflow::{ConfigKind, SecretError, SecretSource};
@@ -52,7 +55,9 @@ pub enum Loaded {
 }
 
 /// The resource kinds the files may hold.
-pub trait ManifestKind: serde::de::DeserializeOwned + kube::Resource {
+pub trait ManifestKind:
+    serde::de::DeserializeOwned + kube::Resource + kube::CustomResourceExt
+{
     /// The `kind`.
     const KIND: &'static str;
 }
@@ -160,7 +165,7 @@ impl<R: ManifestKind> Manifests<R> {
             }
         };
         let mut unknown = Vec::new();
-        let resource: R = serde_ignored::deserialize(doc, |p| {
+        let mut note = |p: serde_ignored::Path<'_>| {
             let p = p.to_string();
             if !matches!(p.as_str(), "apiVersion" | "kind" | "status")
                 && !p.starts_with("metadata.")
@@ -168,14 +173,30 @@ impl<R: ManifestKind> Manifests<R> {
             {
                 unknown.push(p);
             }
-        })
-        .map_err(|e| ManifestError(format!("{at}: {e}")))?;
-        if !unknown.is_empty() {
-            return Err(ManifestError(format!(
-                "{at}: unknown field(s): {}",
-                unknown.join(", ")
-            )));
-        }
+        };
+        let parsed: Result<R, _> =
+            serde_path_to_error::deserialize(serde_ignored::Deserializer::new(doc, &mut note));
+        // An unknown key first: a misspelt required field (`indx`) is why `index` is missing.
+        let mut problems: Vec<String> = if unknown.is_empty() {
+            Vec::new()
+        } else {
+            let schema = schema_of::<R>();
+            unknown.iter().map(|p| unknown_field(p, &schema)).collect()
+        };
+        let resource = match parsed {
+            Ok(r) if problems.is_empty() => r,
+            Ok(_) => return Err(ManifestError(format!("{at}: {}", problems.join("; ")))),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                problems.push(if path.is_empty() || path == "." {
+                    inner.to_string()
+                } else {
+                    format!("{path}: {inner}")
+                });
+                return Err(ManifestError(format!("{at}: {}", problems.join("; "))));
+            }
+        };
         let namespace = resource
             .meta()
             .namespace
@@ -195,6 +216,82 @@ impl<R: ManifestKind> Manifests<R> {
             objects: &self.objects,
         }
     }
+}
+
+/// The CRD's `openAPIV3Schema` of `R` (its first version).
+fn schema_of<R: kube::CustomResourceExt>() -> Value {
+    let crd = serde_json::to_value(R::crd()).unwrap_or_default();
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+}
+
+/// `unknown field `spec.source.indx` (did you mean `index`?)`: the closest field the schema
+/// knows at that place, when one is close enough to be a typo.
+fn unknown_field(path: &str, schema: &Value) -> String {
+    let (parent, key) = path.rsplit_once('.').unwrap_or(("", path));
+    let mut at = Some(schema);
+    for seg in parent.split('.').filter(|s| !s.is_empty()) {
+        at = at.and_then(|s| child(s, seg));
+    }
+    let known = at.map(properties).unwrap_or_default();
+    match closest(key, &known) {
+        Some(k) => format!("unknown field `{path}` (did you mean `{k}`?)"),
+        None => format!("unknown field `{path}`"),
+    }
+}
+
+/// The schemas a (sub)schema is made of: itself and its `allOf`/`anyOf`/`oneOf` branches.
+fn branches(s: &Value) -> impl Iterator<Item = &Value> {
+    std::iter::once(s).chain(
+        ["allOf", "anyOf", "oneOf"]
+            .into_iter()
+            .filter_map(|k| s[k].as_array())
+            .flatten(),
+    )
+}
+
+/// The schema of `seg` below `s`: a property, an array's items (`seg` is an index) or a map's
+/// values.
+fn child<'a>(s: &'a Value, seg: &str) -> Option<&'a Value> {
+    branches(s).find_map(|b| {
+        b["properties"].get(seg).or_else(|| {
+            if seg.parse::<usize>().is_ok() && b["items"].is_object() {
+                Some(&b["items"])
+            } else {
+                b.get("additionalProperties").filter(|v| v.is_object())
+            }
+        })
+    })
+}
+
+fn properties(s: &Value) -> Vec<String> {
+    branches(s)
+        .filter_map(|b| b["properties"].as_object())
+        .flat_map(|m| m.keys().cloned())
+        .collect()
+}
+
+/// The known name `key` most likely misspells: equal up to case, `_` and `-`, or within a small
+/// edit distance for its length.
+fn closest(key: &str, known: &[String]) -> Option<String> {
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| !matches!(c, '_' | '-'))
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    let k = norm(key);
+    let allowed = match k.chars().count() {
+        0..=2 => 0,
+        3..=5 => 1,
+        6..=9 => 2,
+        _ => 3,
+    };
+    known
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(&k, &norm(c)), c))
+        .filter(|(d, _)| *d <= allowed)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
 }
 
 fn meta(doc: &Value, at: &str) -> Result<(String, String), ManifestError> {
@@ -291,5 +388,63 @@ mod tests {
         for secret in ["hunter2-very-secret", "elastic", "ZWxhc3Rp", "104, 117"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
+    }
+
+    fn load_err(spec: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(
+            &path,
+            format!("apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {{name: r}}\nspec:\n{spec}"),
+        )
+        .unwrap();
+        super::Manifests::load(&[&path]).unwrap_err().0
+    }
+
+    const SPEC: &str = "  source:\n    remote: {host: 'http://127.0.0.1:9200'}\n    index: a\n  dest:\n    index: b\n";
+
+    #[test]
+    fn a_misspelt_required_field_is_named_with_the_closest_known_one() {
+        let e = load_err(&SPEC.replace("index: a", "indx: a"));
+        assert!(
+            e.contains("unknown field `spec.source.indx` (did you mean `index`?)"),
+            "{e}"
+        );
+        assert!(!e.starts_with("missing field"), "{e}");
+    }
+
+    #[test]
+    fn a_misspelt_optional_field_is_named_with_the_closest_known_one() {
+        let e = load_err(&format!(
+            "{}  preflight_timeout: 1s\n",
+            SPEC.replace("index: a", "index: a\n    maxdocs: 5")
+        ));
+        assert!(
+            e.contains("unknown field `spec.source.maxdocs` (did you mean `maxDocs`?)"),
+            "{e}"
+        );
+        assert!(
+            e.contains("unknown field `spec.preflight_timeout` (did you mean `preflightTimeout`?)"),
+            "{e}"
+        );
+        let e = load_err(&format!("{SPEC}  colour: blue\n"));
+        assert!(
+            e.contains("unknown field `spec.colour`") && !e.contains("did you mean"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_named_by_its_path() {
+        let e = load_err(&SPEC.replace("index: a", "index: a\n    size: lots"));
+        assert!(
+            e.contains("spec.source.size: invalid type: string \"lots\""),
+            "{e}"
+        );
+        let e = load_err(&SPEC.replace("index: b", "index: b\n    opType: upsert"));
+        assert!(
+            e.contains("spec.dest.opType: unknown variant `upsert`"),
+            "{e}"
+        );
     }
 }

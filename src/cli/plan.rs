@@ -39,6 +39,7 @@ pub async fn run(args: PlanArgs) -> i32 {
         files: args.files.clone(),
         dest_host: args.dest_host.clone(),
         allow_system_indices: false,
+        preflight_timeout: None,
     };
     let settings = local_settings(&run_args, &m.namespace);
     let conn = match connect_migration(&m.reindex.spec, &m.secrets(), &settings).await {

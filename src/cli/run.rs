@@ -5,7 +5,7 @@ use super::progress;
 use crate::api::validate::Policy;
 use crate::api::{Endpoint, Phase};
 use crate::copy::{CopyStats, Stop, StopMode, Throttle};
-use crate::workflow::{self, PreflightRetry, Prepared, Settings, Sink};
+use crate::workflow::{self, PreflightRetry, PreflightSettings, Prepared, Settings, Sink};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,11 @@ pub struct RunArgs {
     /// Allow destination index names that start with `.`.
     #[arg(long)]
     pub allow_system_indices: bool,
+    /// How long an unreachable cluster (refused, silent, DNS) or a missing Secret is retried
+    /// before exit 3, e.g. `10s`, `2m`; wins over the manifest's `spec.preflightTimeout`
+    /// [default: the manifest's, else 30s]. Refused credentials (401/403) are never retried here.
+    #[arg(long, value_name = "DURATION", value_parser = crate::api::units::parse_duration)]
+    pub preflight_timeout: Option<std::time::Duration>,
 }
 
 /// Prints phases and draws progress.
@@ -137,6 +142,7 @@ pub(super) fn local_settings(args: &RunArgs, namespace: &str) -> Settings {
         namespace: namespace.to_string(),
         user_agent: None,
         link_local_allowed: None,
+        preflight: PreflightSettings::cli(args.preflight_timeout),
     }
 }
 

@@ -48,6 +48,8 @@ impl Context {
             namespace: namespace.to_string(),
             user_agent: self.user_agent.clone(),
             link_local_allowed: Some(decision.allowed_link_local.clone()),
+            // 5 minutes; refused credentials are retried (a rotated Secret is picked up).
+            preflight: crate::workflow::PreflightSettings::default(),
         }
     }
 

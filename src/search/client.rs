@@ -726,7 +726,13 @@ impl SearchClient {
                 detail: format!("the server answered HTTP 400: {reason}"),
             };
         }
-        if matches!(status.as_u16(), 401 | 403) {
+        // 401 is authentication. A 403 is a refusal of these credentials (Elasticsearch's
+        // `security_exception`, AWS's `{"message"}`/`{"Message"}` bodies, Serverless's
+        // `Forbidden`, a proxy's page) unless the body names an index or cluster block
+        // (`cluster_block_exception`: a read-only or flood-stage block), which new credentials
+        // would not lift.
+        let block = kind.ends_with("block_exception") || reason.contains("blocked by: [");
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN && !block {
             return SearchError::Unauthorized {
                 host,
                 method,
@@ -945,9 +951,10 @@ pub(crate) fn parse_error_body(body: &[u8]) -> (String, String) {
             if let Some(s) = err.as_str() {
                 return ("error".into(), truncate(s.to_string()));
             }
-            // AWS front ends (SigV4 refusals, API Gateway) answer `{"message": "…"}`.
+            // AWS front ends (SigV4 refusals, API Gateway) answer `{"message": "…"}`, resource
+            // policies `{"Message": "User: … is not authorized to perform: …"}`.
             if err.is_null()
-                && let Some(m) = v["message"].as_str()
+                && let Some(m) = v["message"].as_str().or(v["Message"].as_str())
             {
                 return ("error".into(), truncate(m.to_string()));
             }
@@ -993,6 +1000,74 @@ mod tests {
             }
         });
         url
+    }
+
+    /// 401/403 answers are classified by their body: a credentials or permission refusal
+    /// (Elasticsearch's `security_exception`, AWS's `message`/`Message`, a proxy's page) is
+    /// `Unauthorized`; a 403 `cluster_block_exception` (flood-stage block) is not.
+    #[test]
+    fn refusals_are_classified_by_their_body_not_the_status_alone() {
+        let c = SearchClient::new(ClientOptions::new("http://127.0.0.1:9")).unwrap();
+        let classify = |status: u16, body: &str| {
+            c.api_error(
+                &Method::PUT,
+                "/i/_settings",
+                StatusCode::from_u16(status).unwrap(),
+                body.as_bytes(),
+            )
+        };
+        let block = r#"{"error":{"root_cause":[{"type":"cluster_block_exception","reason":"index [i] blocked by: [FORBIDDEN/12/index read-only / allow delete (api)];"}],"type":"cluster_block_exception","reason":"index [i] blocked by: [FORBIDDEN/12/index read-only / allow delete (api)];"},"status":403}"#;
+        let e = classify(403, block);
+        assert!(
+            matches!(&e, SearchError::Api { status: 403, kind, .. } if kind == "cluster_block_exception"),
+            "{e:?}"
+        );
+        for (status, body, says) in [
+            (
+                401,
+                r#"{"error":{"type":"security_exception","reason":"unable to authenticate user [elastic] for REST request [/]"},"status":401}"#,
+                "unable to authenticate",
+            ),
+            (
+                403,
+                r#"{"error":{"root_cause":[{"type":"security_exception","reason":"action [indices:admin/settings/update] is unauthorized for user [reader]"}],"type":"security_exception","reason":"action [indices:admin/settings/update] is unauthorized for user [reader]"},"status":403}"#,
+                "is unauthorized for user",
+            ),
+            // AWS OpenSearch Service (SigV4 refusals and resource policies).
+            (
+                403,
+                r#"{"message":"The security token included in the request is invalid."}"#,
+                "security token included in the request is invalid",
+            ),
+            (
+                403,
+                r#"{"Message":"User: arn:aws:iam::123456789012:user/copier is not authorized to perform: es:ESHttpPut because no identity-based policy allows the es:ESHttpPut action"}"#,
+                "is not authorized to perform: es:ESHttpPut",
+            ),
+            (
+                403,
+                r#"{"message":"The request signature we calculated does not match the signature you provided."}"#,
+                "signature we calculated does not match",
+            ),
+            // OpenSearch Serverless (data access policy).
+            (
+                403,
+                r#"{"status":403,"request-id":"a1","error":{"reason":"403 Forbidden","type":"Forbidden"}}"#,
+                "403 Forbidden",
+            ),
+            // A proxy in front of the cluster.
+            (
+                403,
+                "<html><head><title>403 Forbidden</title></head><body>nginx</body></html>",
+                "403 Forbidden",
+            ),
+        ] {
+            let e = classify(status, body);
+            assert!(
+                matches!(&e, SearchError::Unauthorized { reason, .. } if reason.contains(says)),
+                "{body}: {e:?}"
+            );
+        }
     }
 
     #[tokio::test]

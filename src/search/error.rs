@@ -49,7 +49,8 @@ pub enum SearchError {
         /// The timeout that elapsed.
         timeout: Duration,
     },
-    /// 401 or 403.
+    /// 401, a 403 refusing these credentials (not a 403 index/cluster block: that is `Api`), or a
+    /// proxy's 407.
     #[error("{method} {path} on {host} was refused with HTTP {status}: {reason}")]
     Unauthorized {
         /// `scheme://host:port` of the cluster.

@@ -86,8 +86,8 @@ impl<'a> CatchUpRun<'a> {
             .source
             .describe_index(&spec.source.index)
             .await
-            .map_err(|source| WorkflowError::Preflight {
-                which: "source",
+            .map_err(|source| WorkflowError::Source {
+                during: "reading the source's mapping for catch-up",
                 source,
             })?;
         let kind = field_kind(&desc.mappings, &config.field).map_err(|m| {

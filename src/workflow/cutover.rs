@@ -248,8 +248,8 @@ async fn verify_count(
         .source
         .count(&spec.source.index, spec.source.query.as_ref())
         .await
-        .map_err(|source| WorkflowError::Preflight {
-            which: "source",
+        .map_err(|source| WorkflowError::Source {
+            during: "counting the source for the cutover's verification",
             source,
         })?;
     let found = conn
@@ -319,4 +319,52 @@ pub async fn live<K: Sink>(
 ) -> Result<CutoverOutcome, WorkflowError> {
     run.until_cutover(base, sink, stop).await?;
     cut_over(run, spec, conn, prepared, base, sink, stop).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::{ClientOptions, ClusterInfo, SearchClient};
+
+    /// The source stops answering during the cutover's verification (connection refused: a
+    /// closed loopback port): the copy failed (exit 1), it is not a pre-flight failure.
+    #[tokio::test]
+    async fn a_source_count_failing_during_the_cutover_is_not_a_preflight_failure() {
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let spec: RemoteReindexSpec = serde_json::from_value(json!({
+            "source": {"remote": {"host": closed}, "index": "src"},
+            "dest": {"remote": {"host": closed}, "index": "dst"},
+        }))
+        .unwrap();
+        let mut opts = ClientOptions::new(&closed);
+        opts.retry = crate::search::RetryPolicy::none();
+        let client = SearchClient::new(opts).unwrap();
+        let conn = Connected {
+            source: client.clone(),
+            dest: client,
+            source_info: ClusterInfo::serverless(),
+            dest_info: ClusterInfo::serverless(),
+            summary: String::new(),
+            source_reachable: true,
+        };
+        let prepared = Prepared {
+            original_settings: Default::default(),
+            dest_was_empty: true,
+            dest_index_uuid: None,
+            total: None,
+            slices: 1,
+            summary: String::new(),
+            checkpoints: Vec::new(),
+            catch_up: None,
+            task: None,
+            resumed: false,
+        };
+        let e = verify_count(&spec, &conn, &prepared).await.unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{e}");
+        assert!(!e.is_retryable_preflight(), "{e}");
+        assert!(e.to_string().contains("cutover"), "{e}");
+    }
 }

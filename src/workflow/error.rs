@@ -26,7 +26,8 @@ pub enum WorkflowError {
         /// The spec field that references it.
         field: String,
     },
-    /// A cluster could not be reached, or refused us, while preparing.
+    /// A cluster could not be reached, or refused us, while preparing (before anything was
+    /// written).
     #[error("{which}: {source}")]
     Preflight {
         /// `source` or `destination`.
@@ -47,6 +48,17 @@ pub enum WorkflowError {
     /// The copy stopped.
     #[error("copy failed: {0}")]
     Copy(#[from] CopyError),
+    /// A request to the source after pre-flight (a count for the cutover's verification or
+    /// after the destination's reindex, the mapping catch-up reads) failed: the copy failed,
+    /// not its pre-flight.
+    #[error("{during} failed: source: {source}")]
+    Source {
+        /// What the workflow was doing.
+        during: &'static str,
+        /// The client's error.
+        #[source]
+        source: SearchError,
+    },
     /// A request outside the copy (tuning, restore, refresh) failed.
     #[error("{during} failed: {source}")]
     Destination {
@@ -122,6 +134,10 @@ impl WorkflowError {
             WorkflowError::Copy(CopyError::Conflict { .. }) => "VersionConflict",
             WorkflowError::Copy(_) => "CopyFailed",
             WorkflowError::Destination { .. } => "DestinationFailed",
+            WorkflowError::Source { source, .. } => match search_reason(source) {
+                "RequestFailed" => "CopyFailed",
+                r => r,
+            },
             WorkflowError::CountMismatch { .. } => "CountMismatch",
             WorkflowError::DestinationReplaced(_) => "DestinationReplaced",
             WorkflowError::Cutover { reason, .. } => reason,
@@ -136,16 +152,22 @@ impl WorkflowError {
     }
 
     /// Whether waiting may fix it before the pre-flight timeout (cluster down, credentials or
-    /// Secret not there yet).
+    /// Secret not there yet), as the operator retries: refused credentials included, since a
+    /// rotated Secret is picked up.
     pub fn is_retryable_preflight(&self) -> bool {
+        self.retried_at_preflight(true)
+    }
+
+    /// Whether pre-flight retries this: an unreachable cluster (refused, silent, DNS), missing
+    /// AWS credentials and a missing Secret always; refused credentials (401, a 403 refusal)
+    /// only when `refused_credentials` (the operator; the CLI reports them after one request).
+    pub fn retried_at_preflight(&self, refused_credentials: bool) -> bool {
         match self {
             WorkflowError::SecretNotFound { .. } => true,
             WorkflowError::Preflight { source, .. } => {
                 source.is_transient()
-                    || matches!(
-                        source,
-                        SearchError::Unauthorized { .. } | SearchError::Credentials { .. }
-                    )
+                    || matches!(source, SearchError::Credentials { .. })
+                    || refused_credentials && matches!(source, SearchError::Unauthorized { .. })
             }
             _ => false,
         }

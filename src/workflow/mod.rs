@@ -29,6 +29,7 @@ pub use destination::{
 pub use error::{ServerError, WorkflowError, search_reason};
 pub use preflight::PreflightRetry;
 pub use resolve::{
-    ConfigKind, Connected, SecretError, SecretSource, Settings, connect, connect_reporting,
+    ConfigKind, Connected, PreflightSettings, SecretError, SecretSource, Settings, connect,
+    connect_reporting,
 };
 pub use run::{Outcome, Prepared, Sink, run};

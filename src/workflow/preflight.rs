@@ -19,6 +19,9 @@ pub struct PreflightRetry {
     pub retry_in: Duration,
     /// Time left until `preflightTimeout` gives up.
     pub gives_up_in: Duration,
+    /// The cluster refused the credentials (401, a 403 refusal): only the operator retries
+    /// that, so that a rotated Secret is picked up; the message says so.
+    pub refused_credentials: bool,
 }
 
 impl PreflightRetry {
@@ -30,24 +33,38 @@ impl PreflightRetry {
             attempt,
             retry_in,
             gives_up_in,
+            refused_credentials: matches!(
+                e,
+                WorkflowError::Preflight {
+                    source: crate::search::SearchError::Unauthorized { .. },
+                    ..
+                }
+            ),
         }
     }
 
     /// One line for a condition message or a terminal, e.g. `Secret `a` does not exist (…);
     /// retrying (attempt 3, next in 2s, giving up in 4m52s: preflightTimeout)`.
+    /// A refusal of the credentials adds why it is retried at all: `…; refused credentials are
+    /// retried until preflightTimeout so that a rotated Secret is picked up`.
     pub fn message(&self) -> String {
         format!(
-            "{}; retrying (attempt {}, next in {}, giving up in {}: preflightTimeout)",
+            "{}; retrying (attempt {}, next in {}, giving up in {}: preflightTimeout){}",
             self.error,
             self.attempt,
             short(self.retry_in),
-            short(self.gives_up_in)
+            short(self.gives_up_in),
+            if self.refused_credentials {
+                "; refused credentials are retried until preflightTimeout so that a rotated Secret is picked up"
+            } else {
+                ""
+            }
         )
     }
 }
 
 /// A duration as `2s`, `4m52s`, `1h5m` (whole seconds, rounded up; sub-second as `ms`).
-fn short(d: Duration) -> String {
+pub(super) fn short(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         return format!("{}ms", d.as_millis());
     }
@@ -82,6 +99,27 @@ mod tests {
         assert_eq!(
             r.message(),
             "Secret `old-creds` does not exist (referenced by spec.source.remote.basicAuth); retrying (attempt 3, next in 2s, giving up in 4m52s: preflightTimeout)"
+        );
+    }
+
+    #[test]
+    fn a_refusal_of_the_credentials_says_why_it_is_retried() {
+        let e = WorkflowError::Preflight {
+            which: "source",
+            source: crate::search::SearchError::Unauthorized {
+                host: "https://es.example.com:9200".into(),
+                method: "GET".into(),
+                path: "/".into(),
+                status: 401,
+                reason: "unable to authenticate user [elastic]".into(),
+            },
+        };
+        let r = PreflightRetry::new(&e, 1, Duration::from_millis(500), Duration::from_secs(299));
+        assert_eq!(r.reason, "AuthenticationFailed");
+        assert!(
+            r.message().ends_with("giving up in 4m59s: preflightTimeout); refused credentials are retried until preflightTimeout so that a rotated Secret is picked up"),
+            "{}",
+            r.message()
         );
     }
 

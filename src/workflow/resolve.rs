@@ -67,6 +67,58 @@ pub struct Settings {
     /// `Some(allowed)`: never connect to a resolved link-local/metadata address outside
     /// `allowed` (the operator, after its policy check); `None`: no filtering (the CLI).
     pub link_local_allowed: Option<Vec<std::net::IpAddr>>,
+    /// How long and what pre-flight retries (the operator's by default).
+    pub preflight: PreflightSettings,
+}
+
+/// How pre-flight failures are retried. The operator waits long (a cluster may still be
+/// starting, a Secret may be created or rotated later) and retries refused credentials; the CLI
+/// has someone waiting at a terminal: it retries only what may pass in seconds (an unreachable
+/// cluster, a missing Secret) for 30 s by default, and reports refused credentials after one
+/// request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreflightSettings {
+    /// Wins over `spec.preflightTimeout` (the CLI's `--preflight-timeout`).
+    pub timeout_override: Option<Duration>,
+    /// When neither the override nor `spec.preflightTimeout` is set.
+    pub default_timeout: Duration,
+    /// Whether refused credentials (401, a 403 refusal) are retried until the timeout.
+    pub retry_refused_credentials: bool,
+}
+
+impl PreflightSettings {
+    /// The operator's default `preflightTimeout`.
+    pub const OPERATOR_TIMEOUT: Duration = Duration::from_secs(300);
+    /// `run -f`'s default.
+    pub const CLI_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// The CLI's: `--preflight-timeout` (if given), else the spec's, else 30 s; refused
+    /// credentials are not retried.
+    pub fn cli(timeout_override: Option<Duration>) -> Self {
+        PreflightSettings {
+            timeout_override,
+            default_timeout: Self::CLI_TIMEOUT,
+            retry_refused_credentials: false,
+        }
+    }
+
+    /// The timeout for `spec`: the override, `spec.preflightTimeout`, the default.
+    pub fn timeout(&self, spec_timeout: Option<&crate::api::units::EsDuration>) -> Duration {
+        self.timeout_override
+            .or_else(|| spec_timeout.and_then(|d| d.parse().ok()))
+            .unwrap_or(self.default_timeout)
+    }
+}
+
+impl Default for PreflightSettings {
+    /// The operator's: 5 minutes, refused credentials retried (a rotated Secret is picked up).
+    fn default() -> Self {
+        PreflightSettings {
+            timeout_override: None,
+            default_timeout: Self::OPERATOR_TIMEOUT,
+            retry_refused_credentials: true,
+        }
+    }
 }
 
 /// Both clusters, connected and checked.
@@ -113,11 +165,7 @@ where
 {
     validate(spec, settings.dest_default.as_ref(), &settings.policy)
         .map_err(WorkflowError::Invalid)?;
-    let timeout = spec
-        .preflight_timeout
-        .as_ref()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(Duration::from_secs(300));
+    let timeout = settings.preflight.timeout(spec.preflight_timeout.as_ref());
     let deadline = tokio::time::Instant::now() + timeout;
     let mut delays = backon::BackoffBuilder::build(
         backon::ExponentialBuilder::default()
@@ -128,8 +176,8 @@ where
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match connect_once(spec, secrets, settings).await {
-            Err(e) if e.is_retryable_preflight() => {
+        match connect_once(spec, secrets, settings, deadline, timeout).await {
+            Err(e) if e.retried_at_preflight(settings.preflight.retry_refused_credentials) => {
                 // No attempt starts past the pre-flight deadline.
                 let Some(delay) = delays
                     .next()
@@ -147,10 +195,33 @@ where
     }
 }
 
+/// `probe`, cut at the pre-flight deadline: a silent cluster is reported when the pre-flight
+/// time is up, not after its own `connectTimeout`/`socketTimeout`.
+async fn until_deadline<T>(
+    host: &str,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    probe: impl Future<Output = Result<T, crate::search::SearchError>>,
+) -> Result<T, crate::search::SearchError> {
+    tokio::time::timeout_at(deadline, probe)
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::search::SearchError::Unreachable {
+                host: host.to_string(),
+                detail: format!(
+                    "no answer before the pre-flight timeout ({}) ran out; the attempt was cut short",
+                    super::preflight::short(timeout)
+                ),
+            })
+        })
+}
+
 async fn connect_once<S: SecretSource>(
     spec: &RemoteReindexSpec,
     secrets: &S,
     settings: &Settings,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
 ) -> Result<Connected, WorkflowError> {
     let retry = retry_policy(spec);
     let dest_ep = spec
@@ -173,7 +244,8 @@ async fn connect_once<S: SecretSource>(
     // uses the full retry policy.
     let once = RetryPolicy::none();
     let probe_client = source.with_retry(once.clone());
-    let source_info = match super::server_reach::probe_source(spec, probe_client.info()).await {
+    let probe = until_deadline(source.name(), deadline, timeout, probe_client.info());
+    let source_info = match super::server_reach::probe_source(spec, probe).await {
         Ok(info) => info,
         Err(e) => {
             return Err(WorkflowError::Preflight {
@@ -186,8 +258,7 @@ async fn connect_once<S: SecretSource>(
     let dest_info = if dest_ep.is_serverless() {
         ClusterInfo::serverless()
     } else {
-        dest.with_retry(once)
-            .info()
+        until_deadline(dest.name(), deadline, timeout, dest.with_retry(once).info())
             .await
             .map_err(|e| WorkflowError::Preflight {
                 which: "destination",

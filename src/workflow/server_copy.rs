@@ -189,8 +189,8 @@ pub(super) async fn copy<K: Sink>(
                 .source
                 .count(&spec.source.index, spec.source.query.as_ref())
                 .await
-                .map_err(|source| WorkflowError::Preflight {
-                    which: "source",
+                .map_err(|source| WorkflowError::Source {
+                    during: "counting the source after the destination's reindex",
                     source,
                 })?;
             Some(spec.source.max_docs.map_or(n, |m| n.min(m as u64)))

@@ -125,6 +125,7 @@ async fn final_checkpoints_are_done_and_the_expected_count_comes_before_any_writ
             namespace: m.namespace.clone(),
             user_agent: None,
             link_local_allowed: None,
+            preflight: Default::default(),
         };
         let sink = Recorder::default();
         let outcome = remote_reindex::workflow::run(

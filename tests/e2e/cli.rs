@@ -38,7 +38,7 @@ async fn exit_2_for_bad_yaml_unknown_fields_scripts_and_missing_secrets() {
     ))
     .await;
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("unknown field(s): spec.colour"), "{err}");
+    assert!(err.contains("unknown field `spec.colour`"), "{err}");
 
     let (code, _, err) = run_yaml(&format!(
         "{}  script: {{source: \"ctx._source.x = 1\"}}\n",
@@ -256,4 +256,238 @@ mod fake_es_root {
         });
         url
     }
+}
+
+/// Runs `remote-reindex ARGS` with its stderr in a file, killing it after `bound` (so a run that
+/// retries for minutes fails the test with what it printed): (exit code or -1 when killed,
+/// stdout, stderr, how long it ran).
+async fn run_bounded(args: &[&str], bound: Duration) -> (i32, String, String, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = tokio::process::Command::from(cli())
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let code = match tokio::time::timeout(bound, child.wait()).await {
+        Ok(status) => status.unwrap().code().unwrap_or(-1),
+        Err(_) => {
+            child.kill().await.unwrap();
+            -1
+        }
+    };
+    let elapsed = started.elapsed();
+    let read = |p| std::fs::read_to_string(p).unwrap_or_default();
+    (code, read(&out_path), read(&err_path), elapsed)
+}
+
+/// A loopback address that never answers: a listening socket with a backlog of 0 whose one
+/// accept slot is taken, so the kernel drops every further SYN and a connect hangs until the
+/// client's own timeout. The returned values keep the socket (and its filler) open.
+async fn silent_url() -> (tokio::net::TcpListener, Vec<std::net::TcpStream>, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => return (listener, fillers, format!("http://{addr}")),
+        }
+    }
+    panic!("the backlog of {addr} never filled");
+}
+
+/// The Pending lines the CLI prints while it retries a pre-flight failure.
+fn pending_lines(err: &str) -> Vec<&str> {
+    err.lines().filter(|l| l.starts_with("Pending [")).collect()
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_reported_after_one_request_without_retrying() {
+    use crate::nginx::{Nginx, Pki};
+    use crate::tls::{BASIC, USER, assert_no_secrets, creds, ep, error_line, object, password};
+    let (src, dst) = (noida(), osmem());
+    create_index(src.url(), "src", lean_mapping()).await;
+    let (pki, pw, wrong) = (Pki::generate(), password("right"), password("wrong"));
+    let nginx = Nginx::start(src.url(), &pki, USER, &pw);
+    // No preflightTimeout in the manifest: the CLI's own default applies.
+    let y = crate::tls::reindex(
+        &ep(
+            &nginx.tls_auth_url(),
+            &format!("{BASIC}, tls: {{caSecretRef: {{name: es-ca}}}}"),
+        ),
+        &ep(dst.url(), ""),
+        "",
+    ) + &creds(&wrong)
+        + &object("Secret", "es-ca", &[("ca.crt", &pki.ca_pem)]);
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifest(&dir, "r.yaml", &y);
+    let (code, out, err, elapsed) =
+        run_bounded(&["run", "-f", f.to_str().unwrap()], Duration::from_secs(90)).await;
+    let secrets = vec![
+        pw.clone(),
+        wrong.clone(),
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{USER}:{wrong}"),
+        ),
+    ];
+    assert_no_secrets(&out, &err, &secrets);
+    let refused = nginx.answered(nginx.tls_auth, 401, "/");
+    assert_eq!(
+        code,
+        3,
+        "after {elapsed:?}, {refused} requests refused with 401; stderr: {}",
+        crate::tls::tail(&err)
+    );
+    let line = error_line(&err);
+    assert!(
+        line.starts_with("error [AuthenticationFailed]") && line.contains("401"),
+        "{line}"
+    );
+    assert_eq!(refused, 1, "one request, no retry: {}", nginx.access_log());
+    assert!(pending_lines(&err).is_empty(), "{}", crate::tls::tail(&err));
+    eprintln!("measured: a wrong password reported after {elapsed:?}");
+    // The bound is 5 s; generous on a loaded machine (one request is the real check).
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_refused_destination_port_is_retried_briefly_and_reported_as_it_goes() {
+    let src = noida();
+    create_index(src.url(), "src", lean_mapping()).await;
+    let dead = closed_port_url();
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifest(&dir, "r.yaml", &spec(src.url(), &dead));
+    let (code, _, err, elapsed) =
+        run_bounded(&["run", "-f", f.to_str().unwrap()], Duration::from_secs(90)).await;
+    let pending = pending_lines(&err);
+    assert_eq!(
+        code,
+        3,
+        "after {elapsed:?} and {} retries: {}",
+        pending.len(),
+        crate::tls::tail(&err)
+    );
+    let line = crate::tls::error_line(&err);
+    assert!(
+        line.starts_with("error [Unreachable]") && line.contains(&dead),
+        "{line}"
+    );
+    assert!(
+        !pending.is_empty() && pending.iter().all(|l| l.contains("[Unreachable]")),
+        "each retry is shown: {}",
+        crate::tls::tail(&err)
+    );
+    eprintln!(
+        "measured: a refused destination port reported after {elapsed:?} ({} attempts)",
+        pending.len() + 1
+    );
+    // The CLI's default (30 s), not the operator's 5 minutes; the bound is 60 s.
+    assert!(
+        pending[0].contains("giving up in 30s") || pending[0].contains("giving up in 29s"),
+        "{}",
+        pending[0]
+    );
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_silent_destination_is_cut_at_the_preflight_deadline() {
+    let src = noida();
+    create_index(src.url(), "src", lean_mapping()).await;
+    let (_listener, _fillers, silent) = silent_url().await;
+    let dir = tempfile::tempdir().unwrap();
+    // connectTimeout 30 s (the default, spelt out): the last attempt is cut at the pre-flight
+    // deadline, not left to run its own timeout.
+    let y = spec(src.url(), &silent).replace(
+        &format!("remote: {{host: \"{silent}\"}}"),
+        &format!("remote: {{host: \"{silent}\", connectTimeout: 30s}}"),
+    );
+    let f = manifest(&dir, "r.yaml", &format!("{y}  preflightTimeout: 4s\n"));
+    let (code, _, err, elapsed) =
+        run_bounded(&["run", "-f", f.to_str().unwrap()], Duration::from_secs(90)).await;
+    assert_eq!(code, 3, "after {elapsed:?}: {}", crate::tls::tail(&err));
+    let line = crate::tls::error_line(&err);
+    assert!(
+        line.starts_with("error [Unreachable]") && line.contains(&silent),
+        "{line}"
+    );
+    eprintln!("measured: a silent destination with preflightTimeout 4s reported after {elapsed:?}");
+    // 4 s of pre-flight, not one 30 s connect attempt.
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+
+    // Without any timeout in the manifest: the CLI's default, within the 60 s.
+    let f = manifest(&dir, "r2.yaml", &spec(src.url(), &silent));
+    let (code, _, err, elapsed) =
+        run_bounded(&["run", "-f", f.to_str().unwrap()], Duration::from_secs(90)).await;
+    assert_eq!(code, 3, "after {elapsed:?}: {}", crate::tls::tail(&err));
+    eprintln!("measured: a silent destination (CLI default) reported after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn the_preflight_timeout_flag_wins_over_the_manifest() {
+    let src = noida();
+    create_index(src.url(), "src", lean_mapping()).await;
+    let dead = closed_port_url();
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifest(
+        &dir,
+        "r.yaml",
+        &format!("{}  preflightTimeout: 10m\n", spec(src.url(), &dead)),
+    );
+    let (code, _, err, elapsed) = run_bounded(
+        &[
+            "run",
+            "-f",
+            f.to_str().unwrap(),
+            "--preflight-timeout",
+            "2s",
+        ],
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(code, 3, "after {elapsed:?}: {}", crate::tls::tail(&err));
+    let pending = pending_lines(&err);
+    assert!(
+        pending
+            .first()
+            .is_some_and(|l| l.contains("giving up in 2s") || l.contains("giving up in 1s")),
+        "{}",
+        crate::tls::tail(&err)
+    );
+    // The manifest's value, when no flag is given.
+    let (code, _, err, elapsed) =
+        run_bounded(&["run", "-f", f.to_str().unwrap()], Duration::from_secs(5)).await;
+    assert_eq!(code, -1, "still retrying after {elapsed:?}: {err}");
+    assert!(
+        pending_lines(&err)
+            .first()
+            .is_some_and(|l| l.contains("giving up in 10m")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_misspelt_field_and_a_bad_value_are_named_by_their_path() {
+    let base = spec("http://127.0.0.1:1", "http://127.0.0.1:2");
+    let (code, _, err) = run_yaml(&base.replace("index: src", "indx: src")).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("unknown field `spec.source.indx` (did you mean `index`?)"),
+        "{err}"
+    );
+    let (code, _, err) = run_yaml(&base.replace("index: src", "index: src\n    size: lots")).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("spec.source.size: invalid type: string \"lots\""),
+        "{err}"
+    );
 }

@@ -2,7 +2,8 @@
 //! as OpenSearch 3) on free ports, loads and reads documents, runs the CLI. Servers stop on Drop.
 //!
 //! The servers come from `scripts/install-test-deps.sh` (under `$RR_TOOLS/bin`, default
-//! `~/.cache/remote-reindex/bin`). A missing server is a test failure, never a skip.
+//! `~/.cache/remote-reindex/bin`). A missing server is a test failure, never a skip (the one
+//! exception: an engine whose JDK the machine lacks, see `missing_java`).
 
 #![allow(dead_code)]
 
@@ -651,6 +652,19 @@ pub fn engine(kind: EngineKind) -> EngineRef {
 
 fn engine_script() -> &'static str {
     concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/engine.sh")
+}
+
+/// Why `kind` cannot run here, when the JDK it needs is missing (OpenSearch 3 needs Java 21+,
+/// which Debian bookworm does not ship): `scripts/engine.sh java KIND`'s reason. The one case a
+/// test skips instead of failing: the machine, not the product, lacks something, and the skip
+/// says which.
+pub fn missing_java(kind: EngineKind) -> Option<String> {
+    let out = Command::new(engine_script())
+        .args(["java", kind.name()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("scripts/engine.sh runs");
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).trim().to_string())
 }
 
 /// A private engine for one test (restart, expiry, throttling); stopped on Drop.

@@ -517,51 +517,66 @@ async fn a_scroll_expired_on_a_real_engine_while_the_copier_is_stopped_restarts_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opensearch_1_and_3_private_nodes_copy_upwards_and_refuse_downwards() {
     // OpenSearch 1.3 and 3.x are not shared (docs/engines.md): private nodes, started together.
+    // OpenSearch 3 needs Java 21+: without one (Debian bookworm ships Java 17 only) its legs are
+    // skipped, saying why; the 1.3 legs still run.
+    let no_java21 = missing_java(EngineKind::OpenSearch3);
+    if let Some(why) = &no_java21 {
+        eprintln!("SKIPPED the OpenSearch 3 legs of this test: {why}");
+    }
     let os1 = tokio::task::spawn_blocking(|| own_engine(EngineKind::OpenSearch1, &[]));
-    let os3 = tokio::task::spawn_blocking(|| own_engine(EngineKind::OpenSearch3, &[]));
-    let (os1, os3) = (os1.await.unwrap(), os3.await.unwrap());
+    let os3 = no_java21
+        .is_none()
+        .then(|| tokio::task::spawn_blocking(|| own_engine(EngineKind::OpenSearch3, &[])));
+    let os1 = os1.await.unwrap();
+    let os3 = match os3 {
+        Some(h) => Some(h.await.unwrap()),
+        None => None,
+    };
     let os2 = engine(EngineKind::OpenSearch2);
     let docs = real_hostile_docs(300);
     let sidx = unique_index("os1-src");
     load_source(EngineKind::OpenSearch1, os1.url(), &sidx, &docs).await;
     // 1.3 → 2.19 → 3.x, each checked document by document.
     let mid = unique_index("os2-mid");
-    for (src, s, dst, d, summary) in [
-        (
-            os1.url(),
-            &sidx,
-            os2.url(),
-            &mid,
-            "OpenSearch 1.3.20 → OpenSearch 2.19.6",
-        ),
-        (
+    let dst = "dst".to_string();
+    let mut legs = vec![(
+        os1.url(),
+        &sidx,
+        os2.url(),
+        &mid,
+        "OpenSearch 1.3.20 → OpenSearch 2.19.6",
+    )];
+    if let Some(os3) = &os3 {
+        legs.push((
             os2.url(),
             &mid,
             os3.url(),
-            &"dst".to_string(),
+            &dst,
             "OpenSearch 2.19.6 → OpenSearch 3.9.0",
-        ),
-    ] {
+        ));
+    }
+    for (src, s, dst, d, summary) in legs {
         let (code, out, err) = run_yaml(&spec(src, s, dst, d, "", "")).await;
         assert_eq!(code, 0, "{summary}: {out}\n{}", tail(&err));
         assert!(err.contains(summary), "{summary}: {}", tail(&err));
         assert_same_documents(src, s, dst, d, 300).await;
     }
     // 3.x → 2.19 and 2.19 → 1.3 are refused before anything is written.
-    for (src, s, dst, message) in [
-        (
+    let mut refused = vec![(
+        os2.url(),
+        mid.as_str(),
+        os1.url(),
+        "the source runs OpenSearch 2.19.6 and the destination OpenSearch 1.3.20",
+    )];
+    if let Some(os3) = &os3 {
+        refused.push((
             os3.url(),
             "dst",
             os2.url(),
             "the source runs OpenSearch 3.9.0 and the destination OpenSearch 2.19.6",
-        ),
-        (
-            os2.url(),
-            mid.as_str(),
-            os1.url(),
-            "the source runs OpenSearch 2.19.6 and the destination OpenSearch 1.3.20",
-        ),
-    ] {
+        ));
+    }
+    for (src, s, dst, message) in refused {
         let didx = unique_index("refused");
         let (code, _, err) = run_yaml(&format!(
             "{}  preflightTimeout: 1s\n",
