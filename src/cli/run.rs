@@ -80,7 +80,7 @@ impl Sink for TerminalSink {
         self.cutover_when_synced
     }
 
-    async fn cutover_requested(&self) {
+    async fn cutover_requested(&self) -> Option<crate::api::Cutover> {
         // `run -f` cuts over when the manifest says `trigger: true` and a round ended within
         // maxLag; otherwise it keeps catching up until interrupted.
         if !self.cutover_when_synced {
@@ -90,6 +90,7 @@ impl Sink for TerminalSink {
         if rx.wait_for(|s| *s).await.is_err() {
             std::future::pending::<()>().await;
         }
+        None
     }
 
     async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
@@ -137,6 +138,8 @@ pub(super) fn local_settings(args: &RunArgs, namespace: &str) -> Settings {
         namespace: namespace.to_string(),
         user_agent: None,
         link_local_allowed: None,
+        fence: None,
+        opaque_id: None,
     }
 }
 

@@ -48,6 +48,12 @@ impl Context {
             namespace: namespace.to_string(),
             user_agent: self.user_agent.clone(),
             link_local_allowed: Some(decision.allowed_link_local.clone()),
+            // The leader's requests are fenced by its leadership and name the replica.
+            fence: self
+                .leadership
+                .identity()
+                .map(|_| self.leadership.clone() as std::sync::Arc<dyn crate::search::Fence>),
+            opaque_id: self.leadership.identity().map(str::to_string),
         }
     }
 

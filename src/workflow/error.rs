@@ -239,6 +239,7 @@ pub fn search_reason(e: &SearchError) -> &'static str {
             "AuthenticationFailed"
         }
         SearchError::Config { .. } => "InvalidSpec",
+        SearchError::NotSent { .. } => "NotLeader",
         SearchError::Api { .. } | SearchError::Decode { .. } => "RequestFailed",
     }
 }

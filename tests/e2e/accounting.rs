@@ -125,6 +125,8 @@ async fn final_checkpoints_are_done_and_the_expected_count_comes_before_any_writ
             namespace: m.namespace.clone(),
             user_agent: None,
             link_local_allowed: None,
+            fence: None,
+            opaque_id: None,
         };
         let sink = Recorder::default();
         let outcome = remote_reindex::workflow::run(

@@ -42,7 +42,7 @@ pub async fn start(
             "resolving indices and checking both clusters",
             generation,
         );
-        patch_status(api, &name, json!({"phase": "Pending", "conditions": conds, "observedGeneration": generation, "startedAt": now()})).await?;
+        patch_status(ctx, api, &name, json!({"phase": "Pending", "conditions": conds, "observedGeneration": generation, "startedAt": now()})).await?;
         ctx.event(
             &reference,
             EventType::Normal,
@@ -70,7 +70,7 @@ pub async fn start(
                 "{} (field {}; refused by {})",
                 refusal.message, refusal.field, refusal.by
             );
-            patch_status(api, &name, fail(refusal.reason, msg.clone())).await?;
+            patch_status(ctx, api, &name, fail(refusal.reason, msg.clone())).await?;
             ctx.event(&reference, EventType::Warning, refusal.reason, &msg)
                 .await;
             return Ok(Action::await_change());
@@ -80,7 +80,7 @@ pub async fn start(
         Ok(c) => c,
         Err(e) => {
             let msg = e.to_string();
-            patch_status(api, &name, fail(e.reason(), msg.clone())).await?;
+            patch_status(ctx, api, &name, fail(e.reason(), msg.clone())).await?;
             ctx.event(&reference, EventType::Warning, e.reason(), &msg)
                 .await;
             return Ok(Action::await_change());
@@ -93,7 +93,7 @@ pub async fn start(
         }
         Err(e) => {
             let reason = crate::workflow::search_reason(&e);
-            patch_status(api, &name, fail(reason, e.to_string())).await?;
+            patch_status(ctx, api, &name, fail(reason, e.to_string())).await?;
             ctx.event(&reference, EventType::Warning, reason, &e.to_string())
                 .await;
             return Ok(Action::await_change());
@@ -124,7 +124,7 @@ pub async fn start(
         };
         let mut st = fail(&reason, msg.clone());
         st["skipped"] = json!(skipped.iter().take(FAILED_LISTED).collect::<Vec<_>>());
-        patch_status(api, &name, st).await?;
+        patch_status(ctx, api, &name, st).await?;
         ctx.event(&reference, EventType::Warning, &reason, &msg)
             .await;
         return Ok(Action::await_change());
@@ -217,7 +217,7 @@ pub async fn start(
         "templates": templates,
         "aliases": aliases,
     });
-    patch_status(api, &name, status).await?;
+    patch_status(ctx, api, &name, status).await?;
     ctx.event(&reference, EventType::Normal, "Planned", &message)
         .await;
     Ok(Action::requeue(Duration::from_millis(200)))

@@ -36,10 +36,13 @@ impl Seen {
     }
 }
 
+/// A predicate on a request's method, path (with query) and body.
+type Matcher = Box<dyn Fn(&str, &str, &str) -> bool + Send + Sync>;
+
 /// Answered 503 without forwarding, once, after `action` ran: the first request whose method,
 /// path and body satisfy `matches`.
 struct Hook {
-    matches: Box<dyn Fn(&str, &str, &str) -> bool + Send + Sync>,
+    matches: Matcher,
     action: Box<dyn Fn() + Send + Sync>,
 }
 
