@@ -85,7 +85,7 @@ impl Sink for TerminalSink {
         self.cutover_when_synced
     }
 
-    async fn cutover_requested(&self) {
+    async fn cutover_requested(&self) -> Option<crate::api::Cutover> {
         // `run -f` cuts over when the manifest says `trigger: true` and a round ended within
         // maxLag; otherwise it keeps catching up until interrupted.
         if !self.cutover_when_synced {
@@ -95,6 +95,7 @@ impl Sink for TerminalSink {
         if rx.wait_for(|s| *s).await.is_err() {
             std::future::pending::<()>().await;
         }
+        None
     }
 
     async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
@@ -143,6 +144,8 @@ pub(super) fn local_settings(args: &RunArgs, namespace: &str) -> Settings {
         user_agent: None,
         link_local_allowed: None,
         preflight: PreflightSettings::cli(args.preflight_timeout),
+        fence: None,
+        opaque_id: None,
     }
 }
 

@@ -50,6 +50,12 @@ impl Context {
             link_local_allowed: Some(decision.allowed_link_local.clone()),
             // 5 minutes; refused credentials are retried (a rotated Secret is picked up).
             preflight: crate::workflow::PreflightSettings::default(),
+            // The leader's requests are fenced by its leadership and name the replica.
+            fence: self
+                .leadership
+                .identity()
+                .map(|_| self.leadership.clone() as std::sync::Arc<dyn crate::search::Fence>),
+            opaque_id: self.leadership.identity().map(str::to_string),
         }
     }
 

@@ -7,7 +7,16 @@
 //! earlier than that). Every Lease call has a timeout, so a hung API connection cannot keep a
 //! leader believing in itself; a process that was paused (SIGSTOP, a VM freeze) past its budget
 //! finds it spent when it runs again and writes nothing more.
+//!
+//! The same budget fences every request the leader sends to a search cluster ([`Leadership`]
+//! is the clients' [`Fence`]): checked right before each request leaves, a read is sent only
+//! while the budget lasts, and a write (bulk, delete, alias move, settings, index creation or
+//! deletion) only when the budget left exceeds the write's timeout, which is half the budget
+//! (6 s with the default 15 s Lease) and bounds the whole exchange. A write can therefore not
+//! land after the budget ended, when a standby may have started; a write that does not fit waits
+//! for the next renewal, and once the budget is spent nothing is sent at all.
 
+use crate::search::{Admit, Fence};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
@@ -23,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Leadership {
     /// `None`: no election (always allowed); else the instant the budget ends.
     until: Mutex<Option<Instant>>,
+    /// The length of the budget a renewal grants (zero before the first).
+    budget: Mutex<Duration>,
     /// The candidate's identity, with leader election.
     identity: Option<String>,
 }
@@ -32,6 +43,7 @@ impl Leadership {
     pub fn unelected() -> Self {
         Leadership {
             until: Mutex::new(None),
+            budget: Mutex::new(Duration::ZERO),
             identity: None,
         }
     }
@@ -40,6 +52,7 @@ impl Leadership {
     pub fn elected(identity: &str) -> Self {
         Leadership {
             until: Mutex::new(Some(Instant::now())),
+            budget: Mutex::new(Duration::ZERO),
             identity: Some(identity.to_string()),
         }
     }
@@ -71,12 +84,48 @@ impl Leadership {
     pub(crate) fn renewed(&self, sent: Instant, budget: Duration) {
         let mut until = self.until.lock().unwrap_or_else(|p| p.into_inner());
         *until = Some(sent + budget);
+        *self.budget.lock().unwrap_or_else(|p| p.into_inner()) = budget;
+    }
+
+    /// The timeout of a write to a search cluster under leader election: half the budget.
+    /// With renewals every quarter of the budget, a healthy leader always has more left.
+    pub fn write_timeout(&self) -> Duration {
+        *self.budget.lock().unwrap_or_else(|p| p.into_inner()) / 2
     }
 
     /// Leadership is lost: act no more.
     pub fn revoke(&self) {
         if self.identity.is_some() {
             *self.until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        }
+    }
+}
+
+impl Fence for Leadership {
+    fn admit(&self, write: bool) -> Admit {
+        if self.identity.is_none() {
+            return Admit::Send(None);
+        }
+        let Some(until) = self.until() else {
+            return Admit::Send(None);
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Admit::Refuse(
+                "this replica's leader election budget is spent (its Lease was not renewed in time, or another replica holds it); another replica may be acting on the clusters"
+                    .into(),
+            );
+        }
+        if !write {
+            return Admit::Send(None);
+        }
+        let timeout = self.write_timeout();
+        if !timeout.is_zero() && left > timeout {
+            Admit::Send(Some(timeout))
+        } else {
+            // Too close to the budget's end for a write: wait for the next renewal (or for the
+            // budget to run out, then it is refused).
+            Admit::Wait(left.min(Duration::from_millis(100)))
         }
     }
 }
@@ -363,5 +412,35 @@ mod tests {
         l.renewed(sent, Duration::from_secs(60));
         l.revoke();
         assert!(l.check().is_err());
+    }
+
+    #[test]
+    fn the_fence_sends_a_write_only_when_it_fits_in_the_budget_left() {
+        let free = Leadership::unelected();
+        assert_eq!(free.admit(true), Admit::Send(None));
+        let l = Leadership::elected("me");
+        assert!(
+            matches!(l.admit(false), Admit::Refuse(_)),
+            "not before the Lease is held"
+        );
+        assert!(matches!(l.admit(true), Admit::Refuse(_)));
+        l.renewed(Instant::now(), Duration::from_secs(60));
+        assert_eq!(l.write_timeout(), Duration::from_secs(30));
+        assert_eq!(l.admit(false), Admit::Send(None));
+        assert_eq!(l.admit(true), Admit::Send(Some(Duration::from_secs(30))));
+        // Renewed 40 s ago: 20 s left, less than a write's 30 s timeout. Reads still go.
+        l.renewed(
+            Instant::now() - Duration::from_secs(40),
+            Duration::from_secs(60),
+        );
+        assert_eq!(l.admit(false), Admit::Send(None));
+        assert!(matches!(l.admit(true), Admit::Wait(_)));
+        // Spent: nothing at all.
+        l.renewed(
+            Instant::now() - Duration::from_secs(61),
+            Duration::from_secs(60),
+        );
+        assert!(matches!(l.admit(false), Admit::Refuse(_)));
+        assert!(matches!(l.admit(true), Admit::Refuse(_)));
     }
 }

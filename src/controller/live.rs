@@ -42,11 +42,17 @@ pub async fn report(
     Ok(())
 }
 
-/// Resolves once the resource's `spec.cutover.trigger` is true.
-pub async fn cutover_requested(writer: &StatusWriter) {
+/// Resolves once the resource's `spec.cutover.trigger` is true, with the resource's cutover
+/// settings as of that edit (aliases, verify and writeBlockSource may come with the trigger).
+pub async fn cutover_requested(writer: &StatusWriter) -> Option<crate::api::Cutover> {
     let mut rx = writer.entry.cutover.subscribe();
-    if rx.wait_for(|t| *t).await.is_err() {
+    let settings = rx
+        .wait_for(|c| c.as_ref().is_some_and(|c| c.triggered()))
+        .await
+        .map(|c| c.clone());
+    match settings {
+        Ok(c) => c,
         // The entry (and its sender) outlives the task: never reached; wait for the stop.
-        std::future::pending::<()>().await;
+        Err(_) => std::future::pending().await,
     }
 }

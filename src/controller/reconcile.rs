@@ -4,7 +4,7 @@
 
 use super::cleanup::cleanup;
 use super::context::Context;
-use super::registry::only_rate_differs;
+use super::registry::{Entry, changes_not_applied};
 use super::task;
 use super::writer::patch_status;
 use crate::api::{Phase, RemoteReindex};
@@ -36,6 +36,9 @@ pub enum ReconcileError {
     /// The API server refused or failed a request.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+    /// This replica is no longer the leader: it writes no status.
+    #[error("refused to write the status: {0}")]
+    NotLeader(String),
 }
 
 /// The error type the controller sees.
@@ -91,61 +94,7 @@ async fn apply(
             return Ok(Action::requeue(Duration::from_secs(2)));
         }
         if entry.is_running() {
-            if only_rate_differs(&entry.spec, &obj.spec) {
-                let rate = obj.spec.requests_per_second.filter(|r| *r > 0.0);
-                if let Some((max, by)) = entry.rate_ceiling()
-                    && rate.is_none_or(|r| r > max)
-                {
-                    if entry.first_warning_for(generation) {
-                        let note = format!(
-                            "spec.requestsPerSecond: {} exceeds the maximum of {max} documents/s (refused by {by}); the copy keeps its current rate",
-                            rate.map_or("unlimited".to_string(), |r| r.to_string())
-                        );
-                        ctx.event(
-                            &obj.object_ref(&()),
-                            EventType::Warning,
-                            "RateLimitExceeded",
-                            &note,
-                        )
-                        .await;
-                    }
-                    // Not applied, but what is copied is unchanged: this copy finishes as the
-                    // new generation (no second copy afterwards to refuse again).
-                } else if entry.throttle.rate() != rate {
-                    entry.throttle.set_rate(rate);
-                    let note = rate.map_or("rate limit removed".to_string(), |r| {
-                        format!("rate limit set to {r} documents/s")
-                    });
-                    ctx.event(
-                        &obj.object_ref(&()),
-                        EventType::Normal,
-                        "Rethrottled",
-                        &note,
-                    )
-                    .await;
-                }
-                let trigger = obj.spec.cutover.as_ref().is_some_and(|c| c.triggered());
-                if entry.cutover.send_replace(trigger) != trigger && trigger {
-                    let note = "spec.cutover.trigger is true: final round, verification, then the aliases move";
-                    ctx.event(
-                        &obj.object_ref(&()),
-                        EventType::Normal,
-                        "CutoverRequested",
-                        note,
-                    )
-                    .await;
-                }
-                entry.adopt_generation(generation);
-            } else if entry.first_warning_for(generation) {
-                let note = "the spec changed while copying: only requestsPerSecond and cutover.trigger apply to a running copy; the new spec runs after this copy ends";
-                ctx.event(
-                    &obj.object_ref(&()),
-                    EventType::Warning,
-                    "SpecChangedWhileCopying",
-                    note,
-                )
-                .await;
-            }
+            running_copy_edited(&obj, &entry, &ctx, generation).await;
             return Ok(Action::requeue(Duration::from_secs(300)));
         }
         if entry.generation() == generation {
@@ -154,6 +103,7 @@ async fn apply(
             if !phase.is_some_and(Phase::is_terminal)
                 && let Some(patch) = entry.final_patch()
             {
+                ctx.leadership.check().map_err(ReconcileError::NotLeader)?;
                 patch_status(
                     api,
                     &obj.name_any(),
@@ -181,7 +131,15 @@ async fn apply(
                 changed.join(", ")
             );
             if phase != Some(Phase::Failed) || observed != Some(generation) {
-                set_phase(api, &obj, Phase::Failed, "InvalidSpec", &msg).await?;
+                set_phase(
+                    api,
+                    &ctx.leadership,
+                    &obj,
+                    Phase::Failed,
+                    "InvalidSpec",
+                    &msg,
+                )
+                .await?;
                 ctx.event(
                     &obj.object_ref(&()),
                     EventType::Warning,
@@ -197,7 +155,15 @@ async fn apply(
         // Nothing runs while suspended; a finished copy stays as it is.
         if phase != Some(Phase::Suspended) && !phase.is_some_and(Phase::is_terminal) {
             let msg = "suspended (spec.suspend: true); set suspend to false to start";
-            set_phase(api, &obj, Phase::Suspended, "Suspended", msg).await?;
+            set_phase(
+                api,
+                &ctx.leadership,
+                &obj,
+                Phase::Suspended,
+                "Suspended",
+                msg,
+            )
+            .await?;
         }
         return Ok(Action::await_change());
     }
@@ -206,10 +172,115 @@ async fn apply(
     Ok(Action::requeue(Duration::from_secs(300)))
 }
 
+/// The condition type saying whether the running copy applies the current spec: `False`
+/// (`ChangeNotApplied`) names the edited fields it cannot apply while it runs.
+pub const SPEC_APPLIED: &str = "SpecApplied";
+
+/// A running copy's resource changed: the rate and the cutover settings (trigger, aliases,
+/// verify, writeBlockSource) apply in place; anything else is named at once in the
+/// `SpecApplied` condition and a `ChangeNotApplied` Event, and runs only after this copy ends.
+async fn running_copy_edited(obj: &RemoteReindex, entry: &Entry, ctx: &Context, generation: i64) {
+    let not_applied = changes_not_applied(&entry.spec, &obj.spec);
+    // Warnings are recorded once per edit (generation).
+    let first = entry.first_warning_for(generation);
+    let rate = obj.spec.requests_per_second.filter(|r| *r > 0.0);
+    if let Some((max, by)) = entry.rate_ceiling()
+        && rate.is_none_or(|r| r > max)
+    {
+        if first {
+            let note = format!(
+                "spec.requestsPerSecond: {} exceeds the maximum of {max} documents/s (refused by {by}); the copy keeps its current rate",
+                rate.map_or("unlimited".to_string(), |r| r.to_string())
+            );
+            ctx.event(
+                &obj.object_ref(&()),
+                EventType::Warning,
+                "RateLimitExceeded",
+                &note,
+            )
+            .await;
+        }
+        // Not applied, but what is copied is unchanged: this copy finishes as the new
+        // generation (no second copy afterwards to refuse again).
+    } else if entry.throttle.rate() != rate {
+        entry.throttle.set_rate(rate);
+        let note = rate.map_or("rate limit removed".to_string(), |r| {
+            format!("rate limit set to {r} documents/s")
+        });
+        ctx.event(
+            &obj.object_ref(&()),
+            EventType::Normal,
+            "Rethrottled",
+            &note,
+        )
+        .await;
+    }
+    // The cutover settings are read when the trigger starts the cutover.
+    let next = obj.spec.cutover.clone();
+    let was = entry.cutover.send_replace(next.clone());
+    let triggered = |c: &Option<crate::api::Cutover>| c.as_ref().is_some_and(|c| c.triggered());
+    if triggered(&next) && !triggered(&was) {
+        let aliases = next
+            .as_ref()
+            .map(|c| c.aliases.join(", "))
+            .unwrap_or_default();
+        let note = if aliases.is_empty() {
+            "spec.cutover.trigger is true: final round, verification, then the cutover (no aliases to move)".to_string()
+        } else {
+            format!(
+                "spec.cutover.trigger is true: final round, verification, then the aliases move ({aliases})"
+            )
+        };
+        ctx.event(
+            &obj.object_ref(&()),
+            EventType::Normal,
+            "CutoverRequested",
+            &note,
+        )
+        .await;
+    }
+    let writer = entry.writer();
+    if not_applied.is_empty() {
+        entry.adopt_generation(generation);
+        if let Some(w) = writer
+            && w.has_condition(SPEC_APPLIED, false)
+        {
+            let msg = format!("the running copy applies the spec of generation {generation}");
+            if let Err(e) = w.note(SPEC_APPLIED, true, "Applied", &msg).await {
+                tracing::warn!(name = %obj.name_any(), error = %e, "could not record the SpecApplied condition");
+            }
+        }
+    } else if first {
+        let live = if entry.spec.catch_up.is_some() {
+            "; a live copy keeps catching up with its current settings (set spec.cutover.trigger to finish it)"
+        } else {
+            ""
+        };
+        let msg = format!(
+            "not applied to the running copy: {} (a running copy applies only spec.requestsPerSecond and spec.cutover: trigger, aliases, verify, writeBlockSource); it goes on with the settings it started with, and the edited spec runs only after this copy ends{live}",
+            not_applied.join(", ")
+        );
+        tracing::warn!(name = %obj.name_any(), namespace = ?obj.namespace(), generation, fields = %not_applied.join(", "), "spec edit not applied to the running copy");
+        if let Some(w) = writer
+            && let Err(e) = w.note(SPEC_APPLIED, false, "ChangeNotApplied", &msg).await
+        {
+            tracing::warn!(name = %obj.name_any(), error = %e, "could not record the SpecApplied condition");
+        }
+        ctx.event(
+            &obj.object_ref(&()),
+            EventType::Warning,
+            "ChangeNotApplied",
+            &msg,
+        )
+        .await;
+    }
+}
+
 /// Records `phase` for the current generation without a copy task (refusals, suspension): the
 /// three conditions follow it, keeping their `lastTransitionTime` where the status is unchanged.
 async fn set_phase(
     api: &Api<RemoteReindex>,
+    leadership: &super::leader::Leadership,
     obj: &RemoteReindex,
     phase: Phase,
     reason: &str,
@@ -223,12 +294,13 @@ async fn set_phase(
         .unwrap_or_default();
     super::status::apply_phase(&mut conditions, phase, reason, message, Some(generation));
     let patch = serde_json::json!({ "phase": phase, "observedGeneration": generation, "conditions": conditions });
+    leadership.check().map_err(ReconcileError::NotLeader)?;
     patch_status(
         api,
         &obj.name_any(),
         patch,
         obj.resource_version().as_deref(),
-        None,
+        leadership.identity(),
     )
     .await?;
     Ok(())

@@ -20,8 +20,12 @@ pub struct Entry {
     pub done: CancellationToken,
     /// The copy's rate limit, changed in place on `spec.requestsPerSecond` edits.
     pub throttle: Arc<Throttle>,
-    /// `spec.cutover.trigger` as the copy sees it, changed in place on edits.
-    pub cutover: tokio::sync::watch::Sender<bool>,
+    /// `spec.cutover` as the copy sees it (the trigger and the settings used only at the
+    /// cutover: aliases, verify, writeBlockSource), changed in place on edits.
+    pub cutover: tokio::sync::watch::Sender<Option<crate::api::Cutover>>,
+    /// The task's status writer, so that a reconcile can tell at once, in a condition, what of
+    /// an edit the running copy does not apply.
+    writer: WriterSlot,
     /// The spec the copy runs.
     pub spec: RemoteReindexSpec,
     generation: AtomicI64,
@@ -31,6 +35,15 @@ pub struct Entry {
     rate_ceiling: Mutex<Option<(f64, String)>>,
 }
 
+/// Where an entry keeps its task's status writer (weakly: the writer holds the entry).
+struct WriterSlot(std::sync::OnceLock<std::sync::Weak<super::writer::StatusWriter>>);
+
+impl std::fmt::Debug for WriterSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriterSlot")
+    }
+}
+
 impl Entry {
     /// A new entry for a copy of `spec` at `generation`.
     pub fn new(spec: RemoteReindexSpec, generation: i64) -> Self {
@@ -38,15 +51,24 @@ impl Entry {
             stop: Arc::new(Stop::new()),
             done: CancellationToken::new(),
             throttle: Arc::new(Throttle::new(spec.requests_per_second)),
-            cutover: tokio::sync::watch::Sender::new(
-                spec.cutover.as_ref().is_some_and(|c| c.triggered()),
-            ),
+            cutover: tokio::sync::watch::Sender::new(spec.cutover.clone()),
+            writer: WriterSlot(std::sync::OnceLock::new()),
             spec,
             generation: AtomicI64::new(generation),
             warned_generation: AtomicI64::new(i64::MIN),
             final_patch: Mutex::new(None),
             rate_ceiling: Mutex::new(None),
         }
+    }
+
+    /// Records the task's status writer (once, when the task starts).
+    pub fn set_writer(&self, writer: &std::sync::Arc<super::writer::StatusWriter>) {
+        let _ = self.writer.0.set(std::sync::Arc::downgrade(writer));
+    }
+
+    /// The task's status writer while the task runs.
+    pub fn writer(&self) -> Option<std::sync::Arc<super::writer::StatusWriter>> {
+        self.writer.0.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// Records the policy's rate ceiling at the copy's start.
@@ -94,15 +116,46 @@ impl Entry {
     }
 }
 
-/// Whether two specs differ in nothing but `requestsPerSecond` and `cutover.trigger` (changes
-/// a running copy applies in place).
-pub fn only_rate_differs(a: &RemoteReindexSpec, b: &RemoteReindexSpec) -> bool {
-    let mut b = b.clone();
-    b.requests_per_second = a.requests_per_second;
-    if let (Some(x), Some(y)) = (&a.cutover, &mut b.cutover) {
-        y.trigger = x.trigger;
+/// The fields of `next` that differ from `running` and that a running copy cannot apply, as
+/// `spec.` paths (e.g. `spec.source.size`). A running copy applies `requestsPerSecond` (its
+/// rate, in place) and `cutover` (the trigger and the settings used only at the cutover:
+/// aliases, verify, writeBlockSource), so those never count.
+pub fn changes_not_applied(running: &RemoteReindexSpec, next: &RemoteReindexSpec) -> Vec<String> {
+    let mut next = next.clone();
+    next.requests_per_second = running.requests_per_second;
+    next.cutover = running.cutover.clone();
+    if *running == next {
+        return Vec::new();
     }
-    *a == b
+    let (a, b) = (
+        serde_json::to_value(running).unwrap_or(Value::Null),
+        serde_json::to_value(&next).unwrap_or(Value::Null),
+    );
+    let mut out = Vec::new();
+    diff_paths("spec", &a, &b, &mut out);
+    if out.is_empty() {
+        // Equal as JSON but not as values (cannot happen with serde's derive): say so anyway.
+        out.push("spec".into());
+    }
+    out
+}
+
+/// Appends the paths under `path` where `a` and `b` differ (down into objects, not arrays).
+fn diff_paths(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let null = Value::Null;
+                let (va, vb) = (x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null));
+                if va != vb {
+                    diff_paths(&format!("{path}.{k}"), va, vb, out);
+                }
+            }
+        }
+        _ if a != b => out.push(path.to_string()),
+        _ => {}
+    }
 }
 
 /// Entries by resource UID.
@@ -155,20 +208,28 @@ mod tests {
     }
 
     #[test]
-    fn rate_only_changes_are_recognised() {
+    fn rate_and_cutover_changes_apply_others_are_named() {
         let a = spec();
         let mut b = a.clone();
         b.requests_per_second = Some(10.0);
-        assert!(only_rate_differs(&a, &b));
+        assert!(changes_not_applied(&a, &b).is_empty());
         b.dest.index = "other".into();
-        assert!(!only_rate_differs(&a, &b));
-        let mut live = a.clone();
-        live.cutover = Some(Default::default());
-        let mut triggered = live.clone();
-        triggered.cutover.as_mut().unwrap().trigger = Some(true);
-        assert!(only_rate_differs(&live, &triggered));
-        triggered.cutover.as_mut().unwrap().aliases = vec!["x".into()];
-        assert!(!only_rate_differs(&live, &triggered));
+        assert_eq!(changes_not_applied(&a, &b), ["spec.dest.index"]);
+        // A live copy started without `cutover` gets the trigger and its settings in one edit.
+        let mut triggered = a.clone();
+        triggered.cutover = Some(crate::api::Cutover {
+            trigger: Some(true),
+            aliases: vec!["live-read".into()],
+            verify: Some(crate::api::CutoverVerify::Count),
+            write_block_source: Some(true),
+        });
+        assert!(changes_not_applied(&a, &triggered).is_empty());
+        triggered.source.size = Some(77);
+        triggered.source.max_docs = Some(5);
+        assert_eq!(
+            changes_not_applied(&a, &triggered),
+            ["spec.source.maxDocs", "spec.source.size"]
+        );
     }
 
     #[test]

@@ -124,10 +124,15 @@ impl Sink for StatusSink {
     }
 
     fn cutover_triggered(&self) -> bool {
-        *self.writer.entry.cutover.borrow()
+        self.writer
+            .entry
+            .cutover
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| c.triggered())
     }
 
-    async fn cutover_requested(&self) {
+    async fn cutover_requested(&self) -> Option<crate::api::Cutover> {
         super::live::cutover_requested(&self.writer).await
     }
 

@@ -163,6 +163,29 @@ impl StatusWriter {
         );
     }
 
+    /// Whether condition `type_` is there with `status`.
+    pub fn has_condition(&self, type_: &str, status: bool) -> bool {
+        let want = if status { "True" } else { "False" };
+        self.conditions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|c| c.type_ == type_ && c.status == want)
+    }
+
+    /// Sets one condition and writes the conditions at once (a reconcile telling what of an
+    /// edit the running copy applies), through this writer so the task's next patches keep it.
+    pub async fn note(
+        &self,
+        type_: &str,
+        status: bool,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), WriteError> {
+        let conditions = self.condition(type_, status, reason, message);
+        self.patch(json!({ "conditions": conditions })).await
+    }
+
     /// Enters a phase: patches `phase`, `observedGeneration` and conditions (plus `extra`
     /// fields), then records an Event.
     pub async fn phase(

@@ -420,7 +420,10 @@ async fn copy_slice(
         .map_err(|r| CopyError::Slice(format!("refused ({}): {}", r.reason, r.message)))?;
     let secrets =
         KubeSecrets::new(ctx.client.clone(), ns).requiring_label(decision.secret_label.clone());
-    let settings = ctx.settings(ns, &decision);
+    let mut settings = ctx.settings(ns, &decision);
+    // Every replica's worker copies slices, the standbys too: fenced by the slice Lease (below),
+    // not by leader election.
+    settings.fence = None;
     let conn = crate::workflow::connect(&obj.spec, &secrets, &settings)
         .await
         .map_err(|e| CopyError::Slice(format!("connecting to the clusters: {e}")))?;

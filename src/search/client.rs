@@ -267,6 +267,61 @@ pub struct SearchClient {
     /// Checked immediately before every request is sent (scale-out's fence: the slice Lease's
     /// budget); `Err` fails the request unsent.
     gate: Option<Gate>,
+    /// Leader election's fence, asked immediately before every request is sent (see
+    /// [`Fence`]).
+    fence: Option<Arc<dyn Fence>>,
+}
+
+/// What a [`Fence`] allows for one request about to be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admit {
+    /// Send it now; `Some(t)`: it must be over within `t` (its whole exchange is bounded by
+    /// that timeout, so it cannot land after the budget it was admitted under).
+    Send(Option<Duration>),
+    /// Not yet: ask again after this long (the budget left is too short for the request's
+    /// timeout, and a renewal may extend it).
+    Wait(Duration),
+    /// Never: nothing may be sent any more (the reason).
+    Refuse(String),
+}
+
+/// The fence of a process that may act on the clusters only while it holds a budget (leader
+/// election). Asked right before each request leaves, after any wait: a process paused
+/// anywhere before that point sends nothing once it runs again with its budget spent.
+pub trait Fence: Send + Sync + std::fmt::Debug {
+    /// Whether a request may be sent now; `write`: it changes the cluster (see
+    /// [`is_write`]), so it is sent only when it can be over before the budget ends.
+    fn admit(&self, write: bool) -> Admit;
+}
+
+/// Whether a request changes the cluster, judged by method and path: `GET` and `HEAD` never
+/// do, nor do searches, counts, multi-gets and the opening or closing of a scroll or point in
+/// time; everything else (bulk, delete, index creation and deletion, settings, mappings,
+/// aliases, refresh, tasks started or cancelled) does.
+pub fn is_write(method: &Method, path: &str) -> bool {
+    if method == Method::GET || method == Method::HEAD {
+        return false;
+    }
+    let p = path.split('?').next().unwrap_or(path).trim_end_matches('/');
+    let last = p.rsplit('/').next().unwrap_or("");
+    let reads = [
+        "_search",
+        "_count",
+        "_msearch",
+        "_mget",
+        "_field_caps",
+        "_pit",
+        "point_in_time",
+        "scroll",
+    ];
+    if method == Method::POST && reads.contains(&last) {
+        return false;
+    }
+    // Closing a scroll or point in time only frees the source's resources.
+    if method == Method::DELETE && ["_pit", "point_in_time", "scroll"].contains(&last) {
+        return false;
+    }
+    true
 }
 
 /// A check run before every request (see [`SearchClient::with_gate`]).
@@ -327,6 +382,7 @@ impl SearchClient {
             mapping_type: None,
             opaque_id: None,
             gate: None,
+            fence: None,
         })
     }
 
@@ -363,6 +419,25 @@ impl SearchClient {
     pub fn with_gate(&self, gate: Gate) -> SearchClient {
         SearchClient {
             gate: Some(gate),
+            ..self.clone()
+        }
+    }
+
+    /// This client asking `fence` right before every request leaves (leader election): a
+    /// refused request fails unsent with [`SearchError::NotSent`]; a write waits while the
+    /// fence says so and is bounded by the timeout it grants.
+    pub fn with_fence(&self, fence: Arc<dyn Fence>) -> SearchClient {
+        SearchClient {
+            fence: Some(fence),
+            ..self.clone()
+        }
+    }
+
+    /// This client without the leader election fence (scale-out workers run on every replica,
+    /// fenced by their slice Leases instead).
+    pub fn without_fence(&self) -> SearchClient {
+        SearchClient {
+            fence: None,
             ..self.clone()
         }
     }
@@ -545,6 +620,28 @@ impl SearchClient {
                 detail: format!("not sent: {why}"),
             })?;
         }
+        if let Some(fence) = &self.fence {
+            let write = is_write(&method, path);
+            loop {
+                match fence.admit(write) {
+                    Admit::Send(limit) => {
+                        if let Some(t) = limit {
+                            req = req.timeout(t);
+                        }
+                        break;
+                    }
+                    Admit::Wait(d) => tokio::time::sleep(d).await,
+                    Admit::Refuse(why) => {
+                        tracing::warn!(host = %self.name, %method, path = path_only, %why, "request not sent");
+                        return Err(SearchError::NotSent {
+                            host: self.name.to_string(),
+                            why,
+                        });
+                    }
+                }
+            }
+        }
+        // Nothing awaits between the fence's answer and the send.
         let resp = req
             .send()
             .await
@@ -987,6 +1084,37 @@ fn plain_text_reason(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_are_told_from_reads_by_method_and_path() {
+        for (m, p) in [
+            (Method::POST, "_bulk"),
+            (Method::POST, "_bulk?pipeline=x"),
+            (Method::POST, "_aliases"),
+            (Method::PUT, "idx"),
+            (Method::PUT, "idx/_settings"),
+            (Method::DELETE, "idx"),
+            (Method::POST, "idx/_refresh"),
+            (Method::POST, "_reindex?wait_for_completion=false"),
+            (Method::POST, "_tasks/n:1/_cancel"),
+        ] {
+            assert!(is_write(&m, p), "{m} {p}");
+        }
+        for (m, p) in [
+            (Method::GET, "idx/_settings"),
+            (Method::HEAD, "idx"),
+            (Method::POST, "idx/_search?scroll=5m"),
+            (Method::POST, "_search/scroll"),
+            (Method::DELETE, "_search/scroll"),
+            (Method::POST, "idx/_pit?keep_alive=1m"),
+            (Method::DELETE, "_pit"),
+            (Method::POST, "idx/_search/point_in_time?keep_alive=1m"),
+            (Method::DELETE, "_search/point_in_time"),
+            (Method::POST, "idx/_count"),
+        ] {
+            assert!(!is_write(&m, p), "{m} {p}");
+        }
+    }
 
     /// `fake_` silent server: accepts connections and never answers (a real server cannot be
     /// made to hang on cue).

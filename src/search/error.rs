@@ -119,6 +119,15 @@ pub enum SearchError {
         /// Which provider failed and why.
         detail: String,
     },
+    /// This process may not send the request (leader election: its leadership budget is spent,
+    /// so another replica may be acting on the clusters by now). Nothing was sent.
+    #[error("not sent to {host}: {why}")]
+    NotSent {
+        /// The configured host.
+        host: String,
+        /// Why the fence refused it.
+        why: String,
+    },
     /// The endpoint configuration cannot be used (bad CA bundle, bad client certificate...).
     #[error("invalid connection settings for {host}: {detail}")]
     Config {

@@ -21,8 +21,8 @@ mod tls;
 pub use aws::{AwsCredentialSource, AwsCredentials, AwsSigner};
 pub use bulk::{BulkItemFailure, BulkOutcome};
 pub use client::{
-    ClientOptions, Credentials, ProxyOptions, Resend, RetryPolicy, SearchClient, SecretString,
-    TlsOptions, request_retries_total,
+    Admit, ClientOptions, Credentials, Fence, ProxyOptions, Resend, RetryPolicy, SearchClient,
+    SecretString, TlsOptions, is_write, request_retries_total,
 };
 pub use error::SearchError;
 pub use info::{ClusterInfo, Distribution, Version};

@@ -282,13 +282,14 @@ impl<'a> CatchUpRun<'a> {
         Ok(report)
     }
 
-    /// Rounds every `interval` until the driver asks for the cutover (or the copy is stopped).
+    /// Rounds every `interval` until the driver asks for the cutover (or the copy is stopped);
+    /// returns the cutover settings the driver's request carries (`None`: the spec's).
     pub async fn until_cutover<K: Sink>(
         &mut self,
         base: &CopyPlan,
         sink: &K,
         stop: &Arc<Stop>,
-    ) -> Result<(), WorkflowError> {
+    ) -> Result<Option<crate::api::Cutover>, WorkflowError> {
         let mut phase = Phase::Copying;
         loop {
             let report = self.round(base, sink, stop, false).await?;
@@ -313,7 +314,7 @@ impl<'a> CatchUpRun<'a> {
             tokio::select! {
                 biased;
                 _ = stop.requested() => return Err(WorkflowError::Cancelled),
-                () = sink.cutover_requested() => return Ok(()),
+                c = sink.cutover_requested() => return Ok(c),
                 _ = tokio::time::sleep(self.config.interval()) => {}
             }
         }

@@ -317,8 +317,15 @@ pub async fn live<K: Sink>(
     sink: &K,
     stop: &Arc<Stop>,
 ) -> Result<CutoverOutcome, WorkflowError> {
-    run.until_cutover(base, sink, stop).await?;
-    cut_over(run, spec, conn, prepared, base, sink, stop).await
+    // The settings used only at the cutover may have been set while syncing, with the trigger.
+    let spec = match run.until_cutover(base, sink, stop).await? {
+        Some(settings) => std::borrow::Cow::Owned(RemoteReindexSpec {
+            cutover: Some(settings),
+            ..spec.clone()
+        }),
+        None => std::borrow::Cow::Borrowed(spec),
+    };
+    cut_over(run, &spec, conn, prepared, base, sink, stop).await
 }
 
 #[cfg(test)]

@@ -262,6 +262,7 @@ pub fn search_reason(e: &SearchError) -> &'static str {
         }
         SearchError::Config { .. } => "InvalidSpec",
         SearchError::Redirect { .. } => "RedirectNotFollowed",
+        SearchError::NotSent { .. } => "NotLeader",
         SearchError::Api { .. } | SearchError::Decode { .. } => "RequestFailed",
     }
 }

@@ -69,6 +69,12 @@ pub struct Settings {
     pub link_local_allowed: Option<Vec<std::net::IpAddr>>,
     /// How long and what pre-flight retries (the operator's by default).
     pub preflight: PreflightSettings,
+    /// Leader election's fence, asked before every request to either cluster (`None`: no
+    /// election, or a scale-out worker fenced by its slice Leases).
+    pub fence: Option<Arc<dyn crate::search::Fence>>,
+    /// `X-Opaque-Id` of every request (the operator's replica identity), so that the clusters'
+    /// tasks and slow logs, and any proxy, tell which replica sent what.
+    pub opaque_id: Option<String>,
 }
 
 /// How pre-flight failures are retried. The operator waits long (a cluster may still be
@@ -359,13 +365,20 @@ pub(crate) async fn client_for<S: SecretSource>(
         tracing::warn!(host = %ep.host, "TLS certificate verification is disabled for this endpoint (tls.insecureSkipVerify)");
     }
     opts.tls = resolve_tls(ep, field, &lookup).await?;
-    SearchClient::new(opts).map_err(|e| {
+    let mut client = SearchClient::new(opts).map_err(|e| {
         WorkflowError::Invalid(vec![Invalid {
             field: field.to_string(),
             message: e.to_string(),
             reason: "InvalidSpec",
         }])
-    })
+    })?;
+    if let Some(id) = &settings.opaque_id {
+        client = client.with_opaque_id(id);
+    }
+    if let Some(fence) = &settings.fence {
+        client = client.with_fence(fence.clone());
+    }
+    Ok(client)
 }
 
 /// Reads an endpoint's TLS material (CA bundle, client certificate) from its Secrets/ConfigMaps.

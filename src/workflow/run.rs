@@ -75,9 +75,11 @@ pub trait Sink: Send + Sync {
         let _ = report;
         async { Ok(()) }
     }
-    /// Resolves when the driver asks for the cutover (`spec.cutover.trigger`). Default: never
-    /// (catch-up runs until the copy is stopped).
-    fn cutover_requested(&self) -> impl Future<Output = ()> + Send {
+    /// Resolves when the driver asks for the cutover (`spec.cutover.trigger`), with the cutover
+    /// settings to use when they changed since the copy started (`aliases`, `verify`,
+    /// `writeBlockSource` may be set in the same edit as the trigger); `None`: the spec's.
+    /// Default: never (catch-up runs until the copy is stopped).
+    fn cutover_requested(&self) -> impl Future<Output = Option<crate::api::Cutover>> + Send {
         std::future::pending()
     }
     /// Whether the driver has already asked for the cutover (`spec.cutover.trigger: true`), so

@@ -126,6 +126,8 @@ async fn final_checkpoints_are_done_and_the_expected_count_comes_before_any_writ
             user_agent: None,
             link_local_allowed: None,
             preflight: Default::default(),
+            fence: None,
+            opaque_id: None,
         };
         let sink = Recorder::default();
         let outcome = remote_reindex::workflow::run(

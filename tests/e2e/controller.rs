@@ -5,6 +5,7 @@ mod columns;
 mod faults;
 mod fencing;
 pub mod k8s;
+mod leader_writes;
 mod rotation;
 
 use crate::harness::*;

@@ -841,3 +841,128 @@ async fn live_real_engines_delete_missing_removes_source_deletes_at_cutover() {
         "{aliases}"
     );
 }
+
+/// A live copy started without `spec.cutover`, as a new user would: the aliases are decided only
+/// at the cutover, so they come in the same edit as the trigger.
+async fn syncing_copy_without_cutover(
+    prefix: &str,
+) -> (kube::Client, String, Server, Server, Operator) {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, prefix).await;
+    let (src, dst) = (noida(), noida());
+    let stamp = Stamp::Millis;
+    create_index(src.url(), "events", stamp.mapping()).await;
+    preload(src.url(), "events", stamp, 1_000).await;
+    let op = Operator::start(&ns, dst.url(), &[]).await;
+    create_reindex(
+        &client,
+        &ns,
+        "events",
+        json!({
+            "source": {"remote": {"host": src.url()}, "index": "events", "size": 200},
+            "dest": {"index": "events-v2"},
+            "catchUp": {"field": "updated_ms", "overlap": "2s", "interval": "1s", "maxLag": "30s"},
+        }),
+    )
+    .await;
+    wait_status(
+        &client,
+        &ns,
+        "events",
+        "Synced",
+        Duration::from_secs(600),
+        synced,
+    )
+    .await;
+    (client, ns, src, dst, op)
+}
+
+#[tokio::test]
+async fn live_cutover_with_aliases_set_in_the_trigger_edit_while_syncing_cuts_over() {
+    let (client, ns, src, dst, _op) = syncing_copy_without_cutover("rr-live-late-cutover").await;
+    // One edit: the trigger and the settings used only at the cutover.
+    patch_spec(
+        &client,
+        &ns,
+        "events",
+        json!({"cutover": {"trigger": true, "aliases": ["live-read"], "verify": "Count"}}),
+    )
+    .await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "events",
+        "the cutover the edit asked for (or a condition saying why not)",
+        Duration::from_secs(120),
+        |s| {
+            s.phase.is_some_and(Phase::is_terminal)
+                || s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "SpecApplied" && c.status == "False")
+        },
+    )
+    .await;
+    let s = obj.status.clone().unwrap();
+    assert_eq!(s.phase, Some(Phase::Succeeded), "{s:#?}");
+    assert_eq!(s.observed_generation, obj.metadata.generation, "{s:#?}");
+    let cut = condition(&s, "CutOver");
+    assert_eq!(cut.status, "True", "{cut:?}");
+    assert!(
+        cut.message.contains("live-read") && cut.message.contains("count verified"),
+        "the cutover did not use the aliases and verify of the trigger's edit: {cut:?}"
+    );
+    let (_, aliases) = call("GET", &format!("{}/_alias/live-read", dst.url()), None).await;
+    assert_eq!(
+        aliases.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["events-v2"],
+        "{aliases}"
+    );
+    assert_eq!(
+        parsed(&all_docs(dst.url(), "events-v2").await),
+        parsed(&all_docs(src.url(), "events").await)
+    );
+}
+
+#[tokio::test]
+async fn live_edit_that_cannot_apply_to_a_running_copy_shows_a_condition_at_once() {
+    let (client, ns, _src, _dst, _op) = syncing_copy_without_cutover("rr-live-not-applied").await;
+    // The page size of a running copy cannot change; the copy keeps syncing, and says so.
+    patch_spec(
+        &client,
+        &ns,
+        "events",
+        json!({"source": {"remote": {"host": _src.url()}, "index": "events", "size": 77}}),
+    )
+    .await;
+    let obj = wait_status(
+        &client,
+        &ns,
+        "events",
+        "a condition naming the edit that was not applied",
+        Duration::from_secs(30),
+        |s| s.conditions.iter().any(|c| c.type_ == "SpecApplied"),
+    )
+    .await;
+    let s = obj.status.clone().unwrap();
+    let c = condition(&s, "SpecApplied");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "ChangeNotApplied"),
+        "{c:?}"
+    );
+    assert!(c.message.contains("spec.source.size"), "{c:?}");
+    assert_eq!(s.phase, Some(Phase::Syncing), "{s:#?}");
+    let reasons = wait_event_reasons(&client, &ns, "events", &["ChangeNotApplied"]).await;
+    assert!(
+        reasons.iter().any(|r| r == "ChangeNotApplied"),
+        "{reasons:?}"
+    );
+    let evs = events(&client, &ns, "events").await;
+    let note = evs
+        .iter()
+        .find(|e| e.1 == "ChangeNotApplied")
+        .map(|e| e.2.clone())
+        .unwrap();
+    assert!(note.contains("spec.source.size"), "{note}");
+}

@@ -305,7 +305,7 @@ pub async fn advance(
         st["completedAt"] = json!(now());
         st["conditions"] = json!(conds);
         st["progress"]["eta"] = serde_json::Value::Null;
-        patch_status(api, &name, st).await?;
+        patch_status(ctx, api, &name, st).await?;
         let kind = if phase == MigrationPhase::Succeeded {
             EventType::Normal
         } else {
@@ -329,7 +329,7 @@ pub async fn advance(
     if agg.progress.eta.is_none() {
         st["progress"]["eta"] = serde_json::Value::Null;
     }
-    patch_status(api, &name, st).await?;
+    patch_status(ctx, api, &name, st).await?;
     Ok(Action::requeue(Duration::from_secs(2)))
 }
 

@@ -80,15 +80,26 @@ async fn apply(
     }
 }
 
-/// Merge-patches the Migration's status.
-async fn patch_status(api: &Api<Migration>, name: &str, status: Value) -> Result<(), kube::Error> {
-    api.patch_status(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(&json!({ "status": status })),
-    )
-    .await
-    .map(|_| ())
+/// Merge-patches the Migration's status; refused unsent once this replica's leadership budget
+/// is spent (another replica may lead by now), like the `RemoteReindex` status writer. The
+/// patch names the replica as field manager.
+async fn patch_status(
+    ctx: &Context,
+    api: &Api<Migration>,
+    name: &str,
+    status: Value,
+) -> Result<(), ReconcileError> {
+    ctx.leadership.check().map_err(|why| {
+        tracing::error!(name, reason = %why, "refusing to write the Migration status: this replica is no longer the leader");
+        ReconcileError::NotLeader(why)
+    })?;
+    let params = PatchParams {
+        field_manager: ctx.leadership.identity().map(str::to_string),
+        ..Default::default()
+    };
+    api.patch_status(name, &params, &Patch::Merge(&json!({ "status": status })))
+        .await?;
+    Ok(())
 }
 
 /// Whether the API server serves `migrations.reindex.dev` (the CRD may not be installed: then

@@ -42,7 +42,7 @@ pub async fn start(
             "resolving indices and checking both clusters",
             generation,
         );
-        patch_status(api, &name, json!({"phase": "Pending", "conditions": conds, "observedGeneration": generation, "startedAt": now()})).await?;
+        patch_status(ctx, api, &name, json!({"phase": "Pending", "conditions": conds, "observedGeneration": generation, "startedAt": now()})).await?;
         ctx.event(
             &reference,
             EventType::Normal,
@@ -74,7 +74,7 @@ pub async fn start(
         Ok(s) => s,
         Err(refusal) => {
             let (reason, msg) = refused(refusal);
-            patch_status(api, &name, fail(reason, msg.clone())).await?;
+            patch_status(ctx, api, &name, fail(reason, msg.clone())).await?;
             ctx.event(&reference, EventType::Warning, reason, &msg)
                 .await;
             return Ok(Action::await_change());
@@ -84,7 +84,7 @@ pub async fn start(
         Ok(c) => c,
         Err(e) => {
             let msg = e.to_string();
-            patch_status(api, &name, fail(e.reason(), msg.clone())).await?;
+            patch_status(ctx, api, &name, fail(e.reason(), msg.clone())).await?;
             ctx.event(&reference, EventType::Warning, e.reason(), &msg)
                 .await;
             return Ok(Action::await_change());
@@ -97,7 +97,7 @@ pub async fn start(
         }
         Err(e) => {
             let reason = crate::workflow::search_reason(&e);
-            patch_status(api, &name, fail(reason, e.to_string())).await?;
+            patch_status(ctx, api, &name, fail(reason, e.to_string())).await?;
             ctx.event(&reference, EventType::Warning, reason, &e.to_string())
                 .await;
             return Ok(Action::await_change());
@@ -128,7 +128,7 @@ pub async fn start(
         };
         let mut st = fail(&reason, msg.clone());
         st["skipped"] = json!(skipped.iter().take(FAILED_LISTED).collect::<Vec<_>>());
-        patch_status(api, &name, st).await?;
+        patch_status(ctx, api, &name, st).await?;
         ctx.event(&reference, EventType::Warning, &reason, &msg)
             .await;
         return Ok(Action::await_change());
@@ -146,7 +146,7 @@ pub async fn start(
     let names = metadata::dest_names(copies, &alias_names);
     if let Err(refusal) = super::allowed_settings(ctx, &ns, &obj.spec, &indices, &names).await {
         let (reason, msg) = refused(refusal);
-        patch_status(api, &name, fail(reason, msg.clone())).await?;
+        patch_status(ctx, api, &name, fail(reason, msg.clone())).await?;
         ctx.event(&reference, EventType::Warning, reason, &msg)
             .await;
         return Ok(Action::await_change());
@@ -239,7 +239,7 @@ pub async fn start(
         "templates": templates,
         "aliases": aliases,
     });
-    patch_status(api, &name, status).await?;
+    patch_status(ctx, api, &name, status).await?;
     ctx.event(&reference, EventType::Normal, "Planned", &message)
         .await;
     Ok(Action::requeue(Duration::from_millis(200)))

@@ -395,6 +395,11 @@ impl Operator {
         let _ = self.child.wait();
     }
 
+    /// The operator's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal (`STOP`, `CONT`, ...) without waiting.
     pub fn signal(&self, sig: &str) {
         let pid = self.child.id().to_string();
