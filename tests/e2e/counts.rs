@@ -266,4 +266,30 @@ async fn a_foreign_reindex_task_into_the_same_index_is_not_adopted_through_fake_
     } else {
         assert!(err.contains("502") || err.contains("starting"), "{err}");
     }
+    // Our own task, whose start's answer was lost after the destination started it, is adopted
+    // (its description names this copy's source host, index and query).
+    let didx = unique_index("adopt-own");
+    let proxy = fault_proxy::start(
+        dst.url(),
+        Rule::new("POST", "/_reindex", None).at(1, Fault::LostAnswer),
+    )
+    .await;
+    let f = manifest(
+        &dir,
+        "own.yaml",
+        &server_yaml(
+            src.url(),
+            &sidx,
+            &proxy.url,
+            &didx,
+            "  requestsPerSecond: 500\n",
+        ),
+    );
+    let (code, out, err) = run_cli(&["run", "-f", f.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("count verified"), "{out}");
+    assert_eq!(
+        parsed(&all_docs(dst.url(), &didx).await),
+        parsed(&all_docs(src.url(), &sidx).await)
+    );
 }
