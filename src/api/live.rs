@@ -116,8 +116,8 @@ pub enum CutoverVerify {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CatchUpStatus {
-    /// The largest value of `catchUp.field` seen in the source so far (as the source shows it,
-    /// e.g. `2026-11-27T10:00:00.000Z` or epoch milliseconds).
+    /// The largest value of `catchUp.field` seen in the source so far, at or below the source's
+    /// present (as the source shows it, e.g. `2026-11-27T10:00:00.000Z` or epoch milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub high_water_mark: Option<String>,
     /// The high-water mark in epoch milliseconds.
@@ -129,6 +129,12 @@ pub struct CatchUpStatus {
     /// The last completed round.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_round: Option<RoundStatus>,
+    /// Documents whose `catchUp.field` is ahead of the source's present (dated in the future
+    /// by a writer's clock or a wrong value), as the last mark found them. The high-water mark
+    /// never passes the source's present, so these are copied again by every round; an Event
+    /// `FutureDocuments` names one of them.
+    #[serde(default)]
+    pub future_documents: i64,
     /// When the aliases were moved to the destination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut_over_at: Option<Time>,

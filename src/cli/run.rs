@@ -67,6 +67,9 @@ impl Sink for TerminalSink {
         // The initial copy's bar ends with the first round.
         self.stop_drawing().await;
         eprintln!("CatchUp: {}", report.message);
+        if let Some(notice) = &report.future {
+            eprintln!("Warning [FutureDocuments]: {notice}");
+        }
         if report.synced == Some(true) {
             self.synced.send_replace(true);
         }

@@ -30,6 +30,11 @@ pub async fn report(
         metrics.round(round, lag);
     }
     writer.patch(status).await.map_err(|e| api_message(&e))?;
+    if let Some(notice) = &r.future {
+        writer
+            .event(EventType::Warning, "FutureDocuments", notice)
+            .await;
+    }
     if r.round.is_some() && r.synced == Some(false) || r.round.is_none() && !r.cut_over {
         // Rounds under maxLag are routine; a lagging round and the mark are worth an Event.
         let reason = if r.round.is_some() {

@@ -53,6 +53,42 @@ impl SearchClient {
         Ok(())
     }
 
+    /// The node's current time in epoch milliseconds (`_nodes/_local/stats`' `timestamp`): the
+    /// source's clock, for ranges on a number field where date math's `now` does not apply.
+    pub async fn node_time_millis(&self) -> Result<i64, SearchError> {
+        let path = "_nodes/_local/stats/jvm?filter_path=nodes.*.timestamp";
+        let v = self.get_json(path).await?;
+        v["nodes"]
+            .as_object()
+            .and_then(|n| n.values().find_map(|n| n["timestamp"].as_i64()))
+            .ok_or_else(|| self.decode_error("GET", path, "no `nodes.*.timestamp` in the answer"))
+    }
+
+    /// How many documents match `query`, and the id of one of them.
+    pub async fn count_with_sample(
+        &self,
+        index: &str,
+        query: &Value,
+    ) -> Result<(u64, Option<String>), SearchError> {
+        let body = json!({
+            "size": 1,
+            "track_total_hits": true,
+            "_source": false,
+            "query": query,
+        });
+        let path = format!("{}/_search", seg(index));
+        let raw = self.search_raw(index, &body).await?;
+        let v: Value = serde_json::from_slice(&raw)
+            .map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
+        let total = &v["hits"]["total"];
+        let n = total
+            .as_u64()
+            .or_else(|| total["value"].as_u64())
+            .ok_or_else(|| self.decode_error("POST", &path, "no `hits.total` in the answer"))?;
+        let id = v["hits"]["hits"][0]["_id"].as_str().map(str::to_string);
+        Ok((n, id))
+    }
+
     /// The `max` of `field` over the documents matching `query` (`None` when no document has
     /// the field). Reads what the search sees now; no refresh is asked for.
     pub async fn field_max(

@@ -40,8 +40,9 @@ pub struct BulkOutcome {
 struct ErrorsOnly {
     #[serde(default)]
     errors: bool,
+    /// The items, counted but not decoded (`None` when the answer has none).
     #[serde(default)]
-    items: serde::de::IgnoredAny,
+    items: Option<Vec<serde::de::IgnoredAny>>,
 }
 
 #[derive(Deserialize)]
@@ -84,7 +85,16 @@ impl SearchClient {
             .await?;
         let head: ErrorsOnly = serde_json::from_slice(&r.body)
             .map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
-        let _ = head.items;
+        // One item per action, always: an answer without them (`{}`, a proxy's empty 200) or
+        // with fewer says nothing about the documents, so it is never taken as "all accepted".
+        let answered = head.items.as_ref().map_or(0, Vec::len);
+        if answered != items {
+            return Err(self.decode_error(
+                "POST",
+                &path,
+                format!("{answered} items answered for {items} sent"),
+            ));
+        }
         if !head.errors {
             return Ok(BulkOutcome {
                 items,
@@ -94,13 +104,6 @@ impl SearchClient {
         }
         let full: Full = serde_json::from_slice(&r.body)
             .map_err(|e| self.decode_error("POST", &path, e.to_string()))?;
-        if full.items.len() != items {
-            return Err(self.decode_error(
-                "POST",
-                &path,
-                format!("{} items answered for {items} sent", full.items.len()),
-            ));
-        }
         let failures = full
             .items
             .into_iter()

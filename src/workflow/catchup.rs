@@ -2,7 +2,13 @@
 //! high-water mark, until the driver asks for the cutover (see [`super::cutover`]).
 //!
 //! Before the initial copy the mark H0 is the `max` of `catchUp.field` in what the source's
-//! search shows (no refresh is asked for: the mark is taken from the same view the scroll reads).
+//! search shows (no refresh is asked for: the mark is taken from the same view the scroll reads),
+//! over the documents whose field is at or below the source's present: date math `now` in the
+//! range, evaluated by the source, for a date; the source node's clock (`_nodes/_local/stats`)
+//! for a number of epoch milliseconds. A document dated in the future therefore never lifts the
+//! mark past the present (which would make every later round ask for nothing newer than it);
+//! such documents are counted (`status.catchUp.futureDocuments`), named in one Event, and copied
+//! again by every round (they are above every round's start).
 //! A round takes a new mark, then copies every document with `field >= H_prev - overlap`
 //! (ANDed with `source.query`) with `opType: index` and the same ids, so copying a document twice
 //! is harmless. A write that is not yet searchable when a round snapshots the source is caught by
@@ -52,6 +58,9 @@ pub struct CatchUpReport {
     pub lag: Option<Duration>,
     /// Set once the aliases moved.
     pub cut_over: bool,
+    /// Set when documents dated ahead of the source's present were first found: one line for
+    /// the `FutureDocuments` Event, naming one of them.
+    pub future: Option<String>,
     /// One line for conditions, Events and the CLI.
     pub message: String,
 }
@@ -107,6 +116,7 @@ impl<'a> CatchUpRun<'a> {
             written: 0,
             synced_once: false,
         };
+        let mut future = None;
         if let (Some(ms), Some(shown)) = (
             run.status.high_water_mark_millis,
             run.status.high_water_mark.clone(),
@@ -117,8 +127,10 @@ impl<'a> CatchUpRun<'a> {
                 "catch-up resumes from the recorded high-water mark"
             );
         } else {
-            run.mark = run.take_mark(None).await?;
+            let present = run.present().await;
+            run.mark = run.take_mark(None, &present).await?;
             run.set_mark();
+            future = run.future(&present).await?;
         }
         let message = match &run.mark {
             Some(m) => format!(
@@ -130,9 +142,9 @@ impl<'a> CatchUpRun<'a> {
                 config.field
             ),
         };
-        sink.catch_up(&run.report(None, None, None, message))
-            .await
-            .map_err(WorkflowError::Sink)?;
+        let mut report = run.report(None, None, None, message);
+        report.future = future;
+        sink.catch_up(&report).await.map_err(WorkflowError::Sink)?;
         Ok(run)
     }
 
@@ -155,6 +167,7 @@ impl<'a> CatchUpRun<'a> {
             round,
             lag,
             cut_over: self.status.cut_over_at.is_some(),
+            future: None,
             message,
         }
     }
@@ -178,14 +191,76 @@ impl<'a> CatchUpRun<'a> {
         json!({ "bool": { "filter": filter } })
     }
 
-    async fn take_mark(&self, from: Option<i64>) -> Result<Option<Mark>, WorkflowError> {
+    /// The source's present, as a range bound on the field: date math `now` for a date
+    /// (evaluated by the source); for a number of epoch milliseconds, the source node's clock
+    /// (this process's clock, with a warning, when the source does not tell it, e.g. to a user
+    /// without the `monitor` privilege). Elasticsearch before 2026 and OpenSearch send no `Date`
+    /// header to read it from.
+    async fn present(&self) -> Value {
+        match self.kind {
+            FieldKind::Date => json!("now"),
+            FieldKind::Millis => match self.conn.source.node_time_millis().await {
+                Ok(ms) => json!(ms),
+                Err(e) => {
+                    let ms = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64);
+                    tracing::warn!(
+                        error = %e,
+                        "could not read the source's clock (_nodes/_local/stats); the high-water mark is bounded by this process's clock instead"
+                    );
+                    json!(ms)
+                }
+            },
+        }
+    }
+
+    /// `source.query` ANDed with `field <op> bound` (and `field >= from`, when given).
+    fn bounded(&self, from: Option<i64>, op: &str, bound: &Value) -> Value {
+        let mut q = self.query(from);
+        if let Some(f) = q["bool"]["filter"].as_array_mut() {
+            f.push(json!({ "range": { self.config.field.clone(): { op: bound } } }));
+        }
+        q
+    }
+
+    /// Counts the documents dated ahead of `present` into the status; returns the Event's line
+    /// when there were none before (one Event, not one per round).
+    async fn future(&mut self, present: &Value) -> Result<Option<String>, WorkflowError> {
+        let (n, sample) = self
+            .conn
+            .source
+            .count_with_sample(&self.spec.source.index, &self.bounded(None, "gt", present))
+            .await
+            .map_err(|e| copy_error(e, "counting documents dated ahead of the source's present"))?;
+        let before = self.status.future_documents;
+        self.status.future_documents = i64::try_from(n).unwrap_or(i64::MAX);
+        if n == 0 || before > 0 {
+            return Ok(None);
+        }
+        let notice = format!(
+            "{n} documents have `{}` ahead of the source's present (e.g. id `{}`): the high-water mark stays at the present, so they are copied again by every round; check the writers' clocks or the field's values",
+            self.config.field,
+            sample.as_deref().unwrap_or("?")
+        );
+        tracing::warn!("{notice}");
+        Ok(Some(notice))
+    }
+
+    /// The mark: the largest value of the field at or below `present`, over the documents at
+    /// or above `from`.
+    async fn take_mark(
+        &self,
+        from: Option<i64>,
+        present: &Value,
+    ) -> Result<Option<Mark>, WorkflowError> {
         let max = self
             .conn
             .source
             .field_max(
                 &self.spec.source.index,
                 &self.config.field,
-                &self.query(from),
+                &self.bounded(from, "lte", present),
             )
             .await
             .map_err(|e| copy_error(e, "reading the high-water mark"))?;
@@ -221,7 +296,9 @@ impl<'a> CatchUpRun<'a> {
     ) -> Result<CatchUpReport, WorkflowError> {
         let snapshot = Instant::now();
         let from = self.from();
-        let next = self.take_mark(from).await?;
+        let present = self.present().await;
+        let next = self.take_mark(from, &present).await?;
+        let future = self.future(&present).await?;
         let mut plan = base.clone();
         plan.query = Some(self.query(from));
         // Each round reads its own snapshot: a new point in time (the initial copy's is closed),
@@ -265,8 +342,12 @@ impl<'a> CatchUpRun<'a> {
             lag_seconds: (lag.as_secs_f64() * 1000.0).round() / 1000.0,
         });
         let what = if last { "final round" } else { "round" };
+        let ahead = match self.status.future_documents {
+            0 => String::new(),
+            n => format!(" ({n} of them dated ahead of the source's present, copied every round)"),
+        };
         let message = format!(
-            "catch-up {what} {} copied {} documents changed since {}; lag {} ({} maxLag {})",
+            "catch-up {what} {} copied {} documents{ahead} changed since {}; lag {} ({} maxLag {})",
             self.status.rounds,
             snap.written,
             self.status
@@ -277,7 +358,8 @@ impl<'a> CatchUpRun<'a> {
             if synced { "under" } else { "over" },
             shown_duration(self.config.max_lag()),
         );
-        let report = self.report(Some(synced), Some(snap), Some(lag), message);
+        let mut report = self.report(Some(synced), Some(snap), Some(lag), message);
+        report.future = future;
         sink.catch_up(&report).await.map_err(WorkflowError::Sink)?;
         Ok(report)
     }

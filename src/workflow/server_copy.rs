@@ -8,7 +8,7 @@ use super::error::{ServerError, WorkflowError};
 use super::resolve::Connected;
 use super::run::{Prepared, Sink};
 use super::server_request::{
-    classify, proceeds, redact, refused_host, reindex_body, source_credentials,
+    classify, is_this_copy, proceeds, redact, refused_host, reindex_body, source_credentials,
 };
 use crate::api::{Phase, RemoteReindexSpec};
 use crate::copy::{CopyError, CopyStats, FailureSample, StatsSnapshot, Stop, StopMode, Throttle};
@@ -48,7 +48,7 @@ pub(super) async fn copy<K: Sink>(
     let mut task = prepared.task.clone();
     if task.is_none() && prepared.resumed {
         // Interrupted between starting the task and recording its id: adopt it.
-        task = adoptable(dest, &spec.dest.index).await;
+        task = adoptable(dest, spec).await;
         if let Some(t) = &task {
             tracing::info!(task = %t, "found the reindex task of an interrupted attempt; following it");
             sink.task(Some(t)).await.map_err(WorkflowError::Sink)?;
@@ -167,9 +167,14 @@ pub(super) async fn copy<K: Sink>(
                 "reindex task {id} timed out on a search or bulk request"
             ))));
         }
-        if !rejected.is_empty() && counts.processed() + (rejected.len() as u64) < counts.total {
+        if !rejected.is_empty()
+            && (counts.processed() + (rejected.len() as u64) < counts.total
+                || !conn.source_reachable)
+        {
             // `_reindex` stops at the first batch with a rejected document; within
-            // maxFailedDocs, copy again without the rejected ones.
+            // maxFailedDocs, copy again without the rejected ones. Without access to the source
+            // the task's counts are all there is to check, so they must come from a task without
+            // failures: that one is run without the rejected documents too.
             let note = format!(
                 "reindex task {id} stopped after {} rejected document(s) (within maxFailedDocs={max}); copying again without them",
                 rejected.len()
@@ -180,6 +185,23 @@ pub(super) async fn copy<K: Sink>(
                 .map_err(WorkflowError::Sink)?;
             run.rerun = true;
             continue;
+        }
+        if !conn.source_reachable {
+            // `TaskCountsOnly`: the task's own word is checked before anything is said.
+            let failures: Vec<String> = response
+                .failures
+                .iter()
+                .map(|f| {
+                    let doc = f.id.as_deref().map(|i| format!("document {i}, "));
+                    redact(format!(
+                        "{}{}: {}",
+                        doc.unwrap_or_default(),
+                        f.kind,
+                        f.reason
+                    ))
+                })
+                .collect();
+            task_counts_add_up(&id, counts, &failures)?;
         }
         if !reported {
             sink.copying(stats.clone(), prepared.total.or(Some(counts.total)));
@@ -199,6 +221,35 @@ pub(super) async fn copy<K: Sink>(
         };
         return Ok(ServerCopied { source_total });
     }
+}
+
+/// The counts of a finished task account for every document it was to copy
+/// (`created + updated + deleted + noops + version_conflicts == total`) and it lists no
+/// failure: what `TaskCountsOnly` relies on when the source cannot be counted from here.
+fn task_counts_add_up(
+    id: &str,
+    counts: &crate::search::TaskCounts,
+    failures: &[String],
+) -> Result<(), WorkflowError> {
+    let processed = counts.processed();
+    if processed != counts.total {
+        return Err(WorkflowError::Server(ServerError::TaskFailed(format!(
+            "reindex task {id}'s counts do not add up: created {} + updated {} + deleted {} + noops {} + version_conflicts {} = {processed}, but its total is {}; the source is not reachable from here to count it instead, so the copy cannot be verified",
+            counts.created,
+            counts.updated,
+            counts.deleted,
+            counts.noops,
+            counts.version_conflicts,
+            counts.total
+        ))));
+    }
+    if let Some(f) = failures.first() {
+        return Err(WorkflowError::Server(ServerError::TaskFailed(format!(
+            "reindex task {id} finished with {} failures (e.g. {f}); the source is not reachable from here to count it instead, so the copy cannot be verified",
+            failures.len(),
+        ))));
+    }
+    Ok(())
 }
 
 /// What one sequence of tasks has learnt: rejected documents are left out of later attempts.
@@ -304,16 +355,29 @@ async fn cancel(dest: &SearchClient, id: &str, stats: &CopyStats, run: &Attempt)
     }
 }
 
-/// A running reindex into `index` (e.g. of a process that died before recording its id).
-async fn adoptable(dest: &SearchClient, index: &str) -> Option<String> {
-    let needle = format!(" to [{index}]");
+/// A running reindex task of this copy (e.g. of a process that died before recording its id,
+/// or of a start whose answer was lost): the same source host, index and query into the same
+/// destination index (see [`is_this_copy`]); another copy's task into that index is left alone.
+async fn adoptable(dest: &SearchClient, spec: &RemoteReindexSpec) -> Option<String> {
     match dest.running_reindex_tasks().await {
-        Ok(tasks) => tasks
-            .into_iter()
-            .find(|t| {
-                t.description.starts_with("reindex from [") && t.description.contains(&needle)
-            })
-            .map(|t| t.id),
+        Ok(tasks) => {
+            let mine = tasks
+                .iter()
+                .find(|t| is_this_copy(&t.description, spec))
+                .map(|t| t.id.clone());
+            if mine.is_none()
+                && let Some(t) = tasks.iter().find(|t| {
+                    t.description
+                        .ends_with(&format!(" to [{}]", spec.dest.index))
+                })
+            {
+                tracing::warn!(
+                    task = %t.id,
+                    "a reindex task into the destination index is running, but from another source or query: not this copy's, not adopted"
+                );
+            }
+            mine
+        }
         Err(e) => {
             tracing::warn!(error = %e, "could not list the destination's reindex tasks");
             None
@@ -360,7 +424,7 @@ async fn start(
                 return Err(WorkflowError::Server(err));
             }
             if e.is_transient()
-                && let Some(id) = adoptable(&conn.dest, &spec.dest.index).await
+                && let Some(id) = adoptable(&conn.dest, spec).await
             {
                 return Ok(id);
             }

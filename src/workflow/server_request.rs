@@ -121,6 +121,90 @@ pub(super) fn reindex_body(
     body
 }
 
+/// Whether a running reindex task is this copy's, by its description as Elasticsearch and
+/// OpenSearch write it: `reindex from [host=H port=P query={…}][index] to [dest]` (with
+/// `scheme=https ` before `host`, and ` pathPrefix=…`, ` username=…`, ` password=<<>>` when
+/// set). The source's host and port, its index and the query (or the query with the ids an
+/// earlier attempt excluded) must be this copy's, and the task must write into `dest.index`:
+/// a task someone else started into the same index is never adopted.
+pub(super) fn is_this_copy(description: &str, spec: &RemoteReindexSpec) -> bool {
+    let s = &spec.source;
+    let Some(rest) = description.strip_prefix("reindex from [") else {
+        return false;
+    };
+    let Ok(url) = url::Url::parse(&s.remote.host) else {
+        return false;
+    };
+    let rest = if url.scheme() == "http" {
+        Some(rest)
+    } else {
+        rest.strip_prefix(&format!("scheme={} ", url.scheme()))
+    };
+    let host = url
+        .host_str()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let Some(port) = url.port_or_known_default() else {
+        return false;
+    };
+    let Some(rest) = rest.and_then(|r| r.strip_prefix(&format!("host={host} port={port}"))) else {
+        return false;
+    };
+    let Some((between, rest)) = rest.split_once(" query=") else {
+        return false;
+    };
+    if !(between.is_empty() || between.starts_with(" pathPrefix=")) {
+        return false;
+    }
+    let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+    let Some(Ok(query)) = values.next() else {
+        return false;
+    };
+    let rest = &rest[values.byte_offset()..];
+    let Some((auth, rest)) = rest.split_once("][") else {
+        return false;
+    };
+    if !(auth.is_empty() || auth.starts_with(" username=") || auth.starts_with(" password=")) {
+        return false;
+    }
+    let index = s
+        .index
+        .split(',')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(", ");
+    rest.starts_with(&format!("{index}]"))
+        && rest.ends_with(&format!(" to [{}]", spec.dest.index))
+        && same_query(&query, s.query.as_ref())
+}
+
+/// `theirs` (from a task's description) is `ours`, or `ours` with an exclusion of ids.
+fn same_query(theirs: &Value, ours: Option<&Value>) -> bool {
+    let b = &theirs["bool"];
+    let base = match b.as_object() {
+        Some(o) if o.len() == 2 && b["must_not"]["ids"].is_object() && o.contains_key("must") => {
+            &b["must"]
+        }
+        _ => theirs,
+    };
+    let match_all = |v: &Value| {
+        v.as_object().is_some_and(|o| {
+            o.len() == 1
+                && o.get("match_all")
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| {
+                        m.iter()
+                            .all(|(k, v)| k == "boost" && v.as_f64() == Some(1.0))
+                    })
+        })
+    };
+    match ours {
+        None => match_all(base),
+        Some(q) => base == q || (match_all(q) && match_all(base)),
+    }
+}
+
 /// The setting that lists the remotes a destination may reindex from.
 pub(super) fn allowlist_setting(distribution: &Distribution, major: u32) -> &'static str {
     match distribution {
@@ -194,6 +278,42 @@ mod tests {
 
     fn spec(yaml: &str) -> RemoteReindexSpec {
         serde_json::from_value(serde_saphyr::from_str(yaml).unwrap()).unwrap()
+    }
+
+    /// Descriptions as Elasticsearch 7.17 and OpenSearch 2.19 list running remote reindexes.
+    #[test]
+    fn only_this_copys_task_is_adopted() {
+        let base = "source: {remote: {host: \"http://127.0.0.1:46189\"}, index: src}\ndest: {index: dst}\n";
+        let plain = spec(base);
+        let queried = spec(&base.replace("index: src}", "index: src, query: {term: {tag: t1}}}"));
+        let all = "reindex from [host=127.0.0.1 port=46189 query={\n  \"match_all\" : {\n    \"boost\" : 1.0\n  }\n}][src] to [dst]";
+        let t1 = "reindex from [host=127.0.0.1 port=46189 query={\n  \"term\" : {\n    \"tag\" : \"t1\"\n  }\n} username=u password=<<>>][src] to [dst]";
+        let excluded = "reindex from [host=127.0.0.1 port=46189 query={\"bool\":{\"must\":{\"term\":{\"tag\":\"t1\"}},\"must_not\":{\"ids\":{\"values\":[\"d3\"]}}}}][src] to [dst]";
+        assert!(is_this_copy(all, &plain));
+        assert!(!is_this_copy(t1, &plain), "another query");
+        assert!(is_this_copy(t1, &queried));
+        assert!(is_this_copy(excluded, &queried));
+        assert!(!is_this_copy(all, &queried));
+        assert!(
+            !is_this_copy(&all.replace("46189", "46190"), &plain),
+            "another port"
+        );
+        assert!(
+            !is_this_copy(&all.replace("127.0.0.1", "10.0.0.1"), &plain),
+            "another host"
+        );
+        assert!(
+            !is_this_copy(&all.replace("[src]", "[other]"), &plain),
+            "another index"
+        );
+        assert!(
+            !is_this_copy(&all.replace("[dst]", "[dst2]"), &plain),
+            "another destination"
+        );
+        assert!(
+            !is_this_copy("reindex from [src] to [dst]", &plain),
+            "a local reindex"
+        );
     }
 
     #[test]

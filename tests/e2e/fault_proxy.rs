@@ -18,7 +18,8 @@ pub enum Fault {
     Gateway(u16),
     /// Forwarded; the answer's head and half its body are sent, then the connection is reset.
     ResetMidBody,
-    /// Answered `200 {"errors":false}` without forwarding (a destination that lies).
+    /// Answered `200 {"errors":false}` with one `created` item per action, without forwarding
+    /// (a destination that lies convincingly).
     Swallow,
 }
 
@@ -149,10 +150,30 @@ async fn serve(
                 return; // RST: the page is cut in the middle
             }
             Fault::Swallow => {
-                fake_http::respond(&mut s, 200, br#"{"took":1,"errors":false,"items":[]}"#).await;
+                let answer = swallowed(&body);
+                fake_http::respond(&mut s, 200, answer.as_bytes()).await;
             }
         }
     }
+}
+
+/// A `_bulk` answer that claims every action of `body` created its document.
+fn swallowed(body: &str) -> String {
+    let mut items = Vec::new();
+    let mut lines = body.lines().filter(|l| !l.trim().is_empty());
+    while let Some(line) = lines.next() {
+        let action: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        let Some((op, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
+            continue;
+        };
+        if op != "delete" {
+            lines.next(); // the document (or the update's body)
+        }
+        items.push(serde_json::json!({ op.clone(): {
+            "_index": meta["_index"], "_id": meta["_id"], "status": 201, "result": "created",
+        }}));
+    }
+    serde_json::json!({"took": 1, "errors": false, "items": items}).to_string()
 }
 
 /// Sends `req` upstream; `None` when the upstream connection broke.

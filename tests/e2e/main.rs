@@ -7,6 +7,7 @@ mod cli;
 mod controller;
 mod controller_auth;
 mod copy;
+mod counts;
 mod crd;
 mod engine;
 mod es6_dest;

@@ -390,7 +390,7 @@ async fn suspend_cancels_the_task_and_resume_runs_the_copy_again() {
 /// operator (`User-Agent: remote-reindex/…`) and relays the others (the destination's remote
 /// reindex): the operator cannot reach the source, the destination can — a partition a real
 /// network produces but one machine cannot.
-async fn fake_operator_partition(upstream: &str) -> String {
+pub(crate) async fn fake_operator_partition(upstream: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
