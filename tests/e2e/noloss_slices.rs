@@ -207,7 +207,6 @@ async fn a_pit_lost_mid_copy_after_merges_restarts_every_slice_and_loses_nothing
     let slice0 = pit_slice_ids(&url, &sidx, 0, 4).await;
     assert!(slice0.len() > 500, "slice 0 holds {}", slice0.len());
     let gone: Vec<String> = slice0[..slice0.len() * 4 / 5].to_vec();
-    let kept0: Vec<String> = slice0[slice0.len() * 4 / 5..].to_vec();
     delete_ids(&url, &sidx, &gone).await;
 
     let y = format!(
@@ -230,16 +229,36 @@ async fn a_pit_lost_mid_copy_after_merges_restarts_every_slice_and_loses_nothing
             .unwrap();
         assert!(st.success(), "kill {sig} {pid}");
     };
-    // Slice 0 is finished (all its documents written) while the others are under way.
+    // The copier's point in time sees the index as it is now (no refresh happens on the
+    // source): the slices of a PIT of ours are the copier's. Wait until the smallest is
+    // finished (all its documents written, and a moment for its last, empty page) while the
+    // others are under way.
     eventually(
-        "slice 0 to be written",
+        "the copy to be under way",
         std::time::Duration::from_secs(120),
         || async {
             refresh(&url, &didx).await;
-            (count_ids(&url, &didx, &kept0).await == kept0.len() as u64).then_some(())
+            (call("GET", &format!("{url}/{didx}/_count"), None).await.0 == 200).then_some(())
         },
     )
     .await;
+    let mut slices = Vec::new();
+    for k in 0..4 {
+        slices.push(pit_slice_ids(&url, &sidx, k, 4).await);
+    }
+    let sizes: Vec<usize> = slices.iter().map(Vec::len).collect();
+    let smallest = slices.iter().min_by_key(|s| s.len()).unwrap().clone();
+    eventually(
+        "the smallest slice to be written",
+        std::time::Duration::from_secs(120),
+        || async {
+            refresh(&url, &didx).await;
+            (count_ids(&url, &didx, &smallest).await == smallest.len() as u64).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    eprintln!("slice sizes in the copier's point in time: {sizes:?}");
     signal("-STOP");
     refresh(&url, &didx).await;
     let before = count(&url, &didx).await;
