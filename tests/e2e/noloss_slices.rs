@@ -60,28 +60,32 @@ async fn a_slice_whose_last_batch_got_a_real_413_is_not_done_and_a_resume_reads_
     .await
     .unwrap();
     let url = es.url().to_string();
+    // One segment in indexing order (no refresh until the end), so the big documents are the
+    // last page of `_shard_doc` order; each request stays under the 1 MB limit.
     create_index(
         &url,
         "src",
-        json!({"settings": {"number_of_shards": 1, "number_of_replicas": 0}}),
+        json!({"settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": -1}}),
     )
     .await;
-    let small: Vec<Doc> = (0..100)
-        .map(|i| Doc {
-            id: format!("s{i:03}"),
-            source: json!({"n": i}).to_string(),
-            routing: None,
-        })
-        .collect();
-    load(&url, "src", &small).await;
-    for i in 0..10 {
-        let big = Doc {
-            id: format!("z{i:02}"),
-            source: json!({"n": 100 + i, "blob": "x".repeat(200_000)}).to_string(),
-            routing: None,
-        };
-        load(&url, "src", std::slice::from_ref(&big)).await;
+    let docs = (0..100)
+        .map(|i| (format!("s{i:03}"), json!({"n": i}).to_string()))
+        .chain((0..10).map(|i| {
+            (
+                format!("z{i:02}"),
+                json!({"n": 100 + i, "blob": "x".repeat(200_000)}).to_string(),
+            )
+        }));
+    for (id, source) in docs {
+        let (s, v) = call(
+            "PUT",
+            &format!("{url}/src/_doc/{id}"),
+            Some(serde_json::from_str(&source).unwrap()),
+        )
+        .await;
+        assert!(s < 300, "{s} {v}");
     }
+    refresh(&url, "src").await;
     assert_eq!(count(&url, "src").await, 110);
 
     let stats = Arc::new(CopyStats::new());
