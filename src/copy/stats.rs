@@ -171,6 +171,12 @@ impl SliceCounters {
     pub fn set_in_hand(&self, v: bool) {
         self.in_hand.store(v, Relaxed);
     }
+    /// After a pass was abandoned (every task of it has ended): nothing of it is queued, in
+    /// flight or in hand any more.
+    pub fn reset_in_flight(&self) {
+        self.outstanding.store(0, Relaxed);
+        self.in_hand.store(false, Relaxed);
+    }
     pub fn hold(&self) {
         self.outstanding.fetch_add(1, Relaxed);
     }
@@ -325,6 +331,8 @@ pub struct CopyStats {
     failures: Mutex<Vec<FailureSample>>,
     notes: Mutex<Vec<String>>,
     bulk_observer: OnceLock<Observer>,
+    pit_restarts: AtomicU64,
+    pruned: AtomicU64,
 }
 
 /// [`BulkObserver`] with a `Debug` impl, so that [`CopyStats`] stays `Debug`.
@@ -358,6 +366,12 @@ pub struct StatsSnapshot {
     pub bytes: u64,
     /// Bulk requests sent.
     pub bulks: u64,
+    /// Times the point in time was lost and every slice (finished ones included) started again
+    /// under a new one.
+    pub pit_restarts: u64,
+    /// Destination documents deleted after such a restart because the new point in time no
+    /// longer holds them (deleted in the source in between; the destination started empty).
+    pub pruned: u64,
 }
 
 impl CopyStats {
@@ -372,6 +386,8 @@ impl CopyStats {
             retries: self.retries.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             bulks: self.bulks.load(Relaxed),
+            pit_restarts: self.pit_restarts.load(Relaxed),
+            pruned: self.pruned.load(Relaxed),
             ..Default::default()
         };
         for c in self.slices() {
@@ -467,6 +483,14 @@ impl CopyStats {
     /// Things worth telling the user that did not stop the copy (e.g. a slice restarted).
     pub fn notes(&self) -> Vec<String> {
         self.notes.lock().expect("stats lock").clone()
+    }
+
+    pub(crate) fn add_pit_restart(&self) {
+        self.pit_restarts.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add_pruned(&self, n: u64) {
+        self.pruned.fetch_add(n, Relaxed);
     }
 
     pub(crate) fn note(&self, msg: String) {
