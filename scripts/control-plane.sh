@@ -12,11 +12,16 @@
 #
 # DIR receives: kubeconfig (insecure-skip-tls-verify), kubeconfig-ca (verifies TLS), tokens.csv, admin.token, sa.key/sa.pub, certs/, etcd-data/,
 # etcd.log, apiserver.log, etcd.pid, apiserver.pid, ports.
-# Binaries: $RR_TOOLS/bin (default ~/.cache/remote-reindex/bin, see scripts/install-test-deps.sh --k8s),
-# then $PATH. Override with KUBE_APISERVER=... / ETCD=... / KUBE_CONTROLLER_MANAGER=...
+# Binaries: kube-apiserver and kube-controller-manager of version $RR_KUBE_VERSION (default 1.37.2)
+# from $RR_TOOLS/k8s/v$RR_KUBE_VERSION (default ~/.cache/remote-reindex, built from the Go module
+# proxy by scripts/install-test-deps.sh --k8s), etcd from $RR_TOOLS/bin or $PATH. Override with
+# KUBE_APISERVER=... / ETCD=... / KUBE_CONTROLLER_MANAGER=... After start-up the API server's
+# /version must report v$RR_KUBE_VERSION, else the start fails: a test never runs on another version.
 set -euo pipefail
 
 RR_TOOLS=${RR_TOOLS:-$HOME/.cache/remote-reindex}
+RR_KUBE_VERSION=${RR_KUBE_VERSION:-1.37.2}
+KUBE_BIN="$RR_TOOLS/k8s/v$RR_KUBE_VERSION"
 usage() { echo "usage: $0 start|stop|env|restart-apiserver DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 CMD=$1
@@ -26,6 +31,14 @@ DIR=$(cd "$2" && pwd)
 find_bin() { # name -> path
   if [ -x "$RR_TOOLS/bin/$1" ]; then echo "$RR_TOOLS/bin/$1"; return; fi
   command -v "$1" 2>/dev/null || { echo "$1 not found (run scripts/install-test-deps.sh --k8s)" >&2; return 1; }
+}
+
+# kube-apiserver / kube-controller-manager of exactly $RR_KUBE_VERSION (never an older build that
+# may sit in $RR_TOOLS/bin or on PATH).
+find_kube_bin() { # name -> path
+  if [ -x "$KUBE_BIN/$1" ]; then echo "$KUBE_BIN/$1"; return; fi
+  echo "$1 v$RR_KUBE_VERSION not found in $KUBE_BIN (run scripts/install-test-deps.sh --k8s)" >&2
+  return 1
 }
 
 # Prints N distinct ports that are free right now (bound together, then released).
@@ -82,6 +95,7 @@ launch_apiserver() { # binary etcd-client-port secure-port
     --api-audiences=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$DIR/sa.pub" --service-account-signing-key-file="$DIR/sa.key" \
     --service-cluster-ip-range=10.96.0.0/24 \
+    --endpoint-reconciler-type=none \
     --disable-admission-plugins=ServiceAccount \
     </dev/null >>"$DIR/apiserver.log" 2>&1 &
   echo $! >"$DIR/apiserver.pid"
@@ -90,7 +104,7 @@ launch_apiserver() { # binary etcd-client-port secure-port
 # Restarts only kube-apiserver (same ports, same etcd, same certificates): a fault for tests.
 do_restart_apiserver() {
   local apiserver_bin token i
-  apiserver_bin=${KUBE_APISERVER:-$(find_bin kube-apiserver)}
+  apiserver_bin=${KUBE_APISERVER:-$(find_kube_bin kube-apiserver)}
   # shellcheck disable=SC1091
   . "$DIR/ports"
   token=$(cat "$DIR/admin.token")
@@ -116,7 +130,6 @@ start_once() {
   local etcd_help
   etcd_help=$("$etcd_bin" --help 2>&1 || true)
   case "$etcd_help" in *--unsafe-no-fsync*) extra_etcd+=(--unsafe-no-fsync=true) ;; esac
-  # kube-apiserver 1.20 serves only the secure port by default (no insecure 8080 listener).
 
   rm -rf "$DIR/etcd-data"
   t0=$(date +%s%N)
@@ -150,6 +163,7 @@ KC
   for i in $(seq 1 600); do # up to 120 s (a cold start on a busy 2-core machine can be slow)
     if curl -sk --max-time 2 -H "Authorization: Bearer $token" "https://127.0.0.1:$api/readyz" 2>/dev/null | grep -q '^ok'; then
       write_ca_kubeconfig "$api" "$token"
+      check_version "$api" "$token" || { do_stop; return 1; }
       echo "control plane ready in $(( ($(date +%s%N) - t0) / 1000000 )) ms: https://127.0.0.1:$api (etcd :$etcd_client), kubeconfig $DIR/kubeconfig"
       return 0
     fi
@@ -166,6 +180,18 @@ KC
   tail -n 15 "$DIR/etcd.log" "$DIR/apiserver.log" >&2
   do_stop
   return 1
+}
+
+# The API server must be the version asked for: tests of CEL rules, OpenAPI v3 and field
+# validation mean nothing on another one.
+check_version() { # port token
+  local got
+  got=$(curl -sk --max-time 5 -H "Authorization: Bearer $2" "https://127.0.0.1:$1/version" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["gitVersion"])' 2>/dev/null || true)
+  if [ "$got" != "v$RR_KUBE_VERSION" ]; then
+    echo "kube-apiserver reports version '$got', expected v$RR_KUBE_VERSION" >&2
+    return 1
+  fi
 }
 
 # DIR/kubeconfig-ca: same cluster, but verifies the apiserver's self-signed serving certificate
@@ -194,12 +220,12 @@ KC
 }
 
 # kube-controller-manager with only the clusterrole-aggregation controller, talking to the
-# apiserver with the admin kubeconfig; no serving ports (1.20: --port=0 --secure-port=0).
+# apiserver with the admin kubeconfig; no serving port (--secure-port=0).
 start_controller_manager() {
   local kcm_bin i
-  kcm_bin=${KUBE_CONTROLLER_MANAGER:-$(find_bin kube-controller-manager)}
+  kcm_bin=${KUBE_CONTROLLER_MANAGER:-$(find_kube_bin kube-controller-manager)}
   setsid "$kcm_bin" --kubeconfig="$DIR/kubeconfig" --controllers=clusterrole-aggregation \
-    --leader-elect=false --port=0 --secure-port=0 --use-service-account-credentials=false \
+    --leader-elect=false --secure-port=0 --use-service-account-credentials=false \
     </dev/null >>"$DIR/controller-manager.log" 2>&1 &
   echo $! >"$DIR/controller-manager.pid"
   # Ready when the built-in `view` ClusterRole has aggregated rules (it has none without it).
@@ -223,7 +249,7 @@ start_controller_manager() {
 do_start() {
   local etcd_bin apiserver_bin token attempt rc
   etcd_bin=${ETCD:-$(find_bin etcd)}
-  apiserver_bin=${KUBE_APISERVER:-$(find_bin kube-apiserver)}
+  apiserver_bin=${KUBE_APISERVER:-$(find_kube_bin kube-apiserver)}
   if alive "$DIR/apiserver.pid" || alive "$DIR/etcd.pid"; then
     echo "a control plane is already running in $DIR (stop it first)" >&2; exit 1
   fi

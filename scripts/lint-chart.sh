@@ -3,9 +3,13 @@
 #
 #   scripts/lint-chart.sh          # helm lint, helm template (several value sets, with checks of what
 #                                  # renders), schema rejections, chart CRD == crds/, hadolint
-#   scripts/lint-chart.sh --live   # also: install/upgrade the chart into a throw-away kube-apiserver
-#                                  # (scripts/control-plane.sh) and check the ServiceAccount's
-#                                  # permissions with `kubectl auth can-i`, both RBAC modes
+#   scripts/lint-chart.sh --live   # also: apply the CRDs (server-side) and check their CEL rules,
+#                                  # install/upgrade the chart into a throw-away kube-apiserver
+#                                  # (scripts/control-plane.sh, v$RR_KUBE_VERSION, default 1.37.2)
+#                                  # and check the ServiceAccount's permissions with
+#                                  # `kubectl auth can-i`, both RBAC modes
+#   scripts/lint-chart.sh --live-only   # only the live part (CI runs it again on the oldest
+#                                       # supported Kubernetes: RR_KUBE_VERSION=1.34.4)
 #
 # Tools: helm and kubectl from $RR_TOOLS/bin (default ~/.cache/remote-reindex, see
 # scripts/install-test-deps.sh --k8s) or $PATH; hadolint from the venv $RR_TOOLS/venv (PyPI
@@ -14,10 +18,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 LIVE=0
+STATIC=1
 for a in "$@"; do
   case "$a" in
     --live) LIVE=1 ;;
-    *) echo "usage: $0 [--live]" >&2; exit 2 ;;
+    --live-only) LIVE=1; STATIC=0 ;;
+    *) echo "usage: $0 [--live|--live-only]" >&2; exit 2 ;;
   esac
 done
 
@@ -53,7 +59,8 @@ expect_no_line() {
   if grep -qxF -- "$2" <(sed 's/^ *//' "$1"); then fail "$(basename "$1"): unexpected line '$2'"; else ok "no '$2'"; fi
 }
 
-for crd in remotereindex reindexpolicy; do
+if [ "$STATIC" = 1 ]; then
+for crd in remotereindex reindexpolicy migration; do
   echo "== CRD: $CHART/crds/$crd.yaml is identical to crds/$crd.yaml"
   if diff -u "crds/$crd.yaml" "$CHART/crds/$crd.yaml"; then
     ok "identical"
@@ -236,14 +243,36 @@ fi
 "$VENV/bin/hadolint" --version
 if "$VENV/bin/hadolint" Dockerfile; then ok "Dockerfile"; else fail "hadolint Dockerfile"; fi
 
+fi # STATIC
+
 if [ "$LIVE" = 1 ]; then
-  echo "== live: helm install into a real kube-apiserver, kubectl auth can-i as the ServiceAccount"
+  KUBE_VERSION=${RR_KUBE_VERSION:-1.37.2}
+  echo "== live (Kubernetes v$KUBE_VERSION): CRDs applied server-side and their CEL rules, helm install into a real kube-apiserver, kubectl auth can-i as the ServiceAccount"
   command -v kubectl >/dev/null || { echo "kubectl not found: run scripts/install-test-deps.sh --k8s" >&2; exit 1; }
   CP_STARTED=1
   "$ROOT/scripts/control-plane.sh" start "$WORK/cp" >"$WORK/cp.log" 2>&1 || { cat "$WORK/cp.log" >&2; exit 1; }
   export KUBECONFIG="$WORK/cp/kubeconfig"
-  kubectl version 2>/dev/null | grep -i '^server' || true
+  server=$(kubectl version -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')
+  if [ "$server" = "v$KUBE_VERSION" ]; then ok "kube-apiserver $server"; else fail "kube-apiserver is $server, expected v$KUBE_VERSION"; fi
   for ns in reindex-system team-a team-b team-c; do kubectl create namespace "$ns" >/dev/null; done
+
+  echo "-- the CRDs as users apply them (kubectl apply --server-side -f crds/), their CEL rules compiled"
+  if kubectl apply --server-side -f crds/ >"$WORK/crds.log" 2>&1; then ok "kubectl apply --server-side -f crds/"; else fail "kubectl apply -f crds/: $(cat "$WORK/crds.log")"; fi
+  kubectl wait --for=condition=Established --timeout=60s crd --all >/dev/null
+  self_copy='{"apiVersion":"reindex.dev/v1alpha1","kind":"RemoteReindex","metadata":{"name":"self","namespace":"team-a"},
+    "spec":{"source":{"remote":{"host":"http://es:9200"},"index":"logs"},"dest":{"remote":{"host":"http://es:9200"},"index":"logs"}}}'
+  if out=$(echo "$self_copy" | kubectl apply --dry-run=server -f - 2>&1); then
+    fail "a copy onto itself was accepted: $out"
+  elif grep -q "dest.index is the source index on the same cluster" <<<"$out"; then
+    ok "the self-copy rule refuses with its message"
+  else
+    fail "the self-copy refusal lacks the rule's message: $out"
+  fi
+  if out=$(echo "${self_copy%\"logs\"\}\}\}}\"logs-copy\"}}}" | kubectl apply --dry-run=server -f - 2>&1); then
+    ok "another index is accepted"
+  else
+    fail "a valid copy was refused: $out"
+  fi
   SA=system:serviceaccount:reindex-system:rr-remote-reindex-operator
   can() { # expected(yes|no) kubectl-auth-can-i-args...
     local want=$1 got

@@ -41,16 +41,17 @@ SRC_ENGINE=elasticsearch-7
 DST_ENGINE=opensearch-2
 
 install_tools() {
-  step "Tools: JDK 17 + Maven (apt, if missing), the jars of $SRC_ENGINE and $DST_ENGINE from Maven Central, kubectl (scripts/install-test-deps.sh; skipped when present)" \
+  step "Tools: JDK 17 + Maven (apt, if missing), the jars of $SRC_ENGINE and $DST_ENGINE from Maven Central (scripts/install-test-deps.sh --quickstart; skipped when present)" \
     "the first time ~40 s plus apt's JDK and Maven if missing (~1 min): Maven fetches ~110 MB of jars; seconds afterwards"
-  RR_ENGINES="$SRC_ENGINE $DST_ENGINE" scripts/install-test-deps.sh
+  RR_ENGINES="$SRC_ENGINE $DST_ENGINE" scripts/install-test-deps.sh --quickstart
   step_done
 }
 
 build() {
   step "Building remote-reindex (cargo profile '$PROFILE': opt-level 2, no LTO)" \
     "the first time about 600 CPU-seconds: 5-7 min on 2 idle cores, 15-30 min on busy ones; seconds afterwards"
-  cargo build --locked --profile "$PROFILE"
+  # The last crates (this project's) compile for minutes without a line: the heartbeat says so.
+  heartbeat cargo build --locked --profile "$PROFILE"
   step_done
 }
 

@@ -5,7 +5,8 @@
 #
 # Installs the test tools if missing (scripts/install-test-deps.sh --k8s, cached under $RR_TOOLS,
 # default ~/.cache/remote-reindex), starts ONE shared Kubernetes control plane (etcd +
-# kube-apiserver + kube-controller-manager's clusterrole-aggregation, scripts/control-plane.sh) in
+# kube-apiserver + kube-controller-manager's clusterrole-aggregation, v$RR_KUBE_VERSION, default
+# 1.37.2, built from the Go module proxy; scripts/control-plane.sh) in
 # a temporary directory, exports
 #   KUBECONFIG / RR_TEST_KUBECONFIG   admin kubeconfig of that control plane
 #   RR_TOOLS, PATH                    so tests find noida-db, osmem-server, kubectl, helm, nginx
@@ -22,26 +23,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# shellcheck source=scripts/lib/progress.sh
+. "$ROOT/scripts/lib/progress.sh"
 
 export RR_TOOLS=${RR_TOOLS:-$HOME/.cache/remote-reindex}
 export PATH="$RR_TOOLS/bin:$RR_TOOLS/venv/bin:$PATH"
 case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin" ;; esac # nginx
 
 missing=()
-for t in kube-apiserver kube-controller-manager kubectl noida-db osmem-server helm etcd nginx openssl curl tinyproxy promtool; do
+export RR_KUBE_VERSION=${RR_KUBE_VERSION:-1.37.2}
+for t in kube-apiserver kube-controller-manager; do
+  [ -x "$RR_TOOLS/k8s/v$RR_KUBE_VERSION/$t" ] || missing+=("$t v$RR_KUBE_VERSION")
+done
+for t in kubectl noida-db osmem-server helm etcd nginx openssl curl tinyproxy promtool; do
   command -v "$t" >/dev/null 2>&1 || missing+=("$t")
 done
 "$RR_TOOLS/venv/bin/python" -c 'import botocore' 2>/dev/null || missing+=(botocore)
+if ! cargo nextest --version >/dev/null 2>&1; then missing+=(cargo-nextest); fi
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "test.sh: missing ${missing[*]}; running scripts/install-test-deps.sh --k8s"
+  step "test.sh: installing the missing test tools (${missing[*]}) with scripts/install-test-deps.sh --k8s" \
+    "a fresh machine: ~2 min of apt/PyPI/Maven, plus ~18 min to build the v$RR_KUBE_VERSION control plane once"
   "$ROOT/scripts/install-test-deps.sh" --k8s
   hash -r
+  step_done
 fi
 
-if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "test.sh: installing cargo-nextest"
-  cargo install cargo-nextest --locked
-fi
+# The test binaries are built before any server starts (servers would idle through the build).
+step "test.sh: building the tests (cargo nextest run --no-run)" \
+  "a fresh checkout ~6-9 min on 2 cores (~700 CPU-seconds), seconds when nothing changed"
+heartbeat cargo nextest run --locked --no-run
+step_done
 
 RR_ENGINES=${RR_ENGINES:-opensearch-2 elasticsearch-7 elasticsearch-6 elasticsearch-8}
 [ "$RR_ENGINES" = none ] && RR_ENGINES=""
@@ -71,6 +82,8 @@ trap 'exit 143' TERM
 # (Elasticsearch and OpenSearch 1: reindex.remote.whitelist; OpenSearch 2/3: allowlist).
 engine_pids=()
 if [ -n "$RR_ENGINES" ]; then
+  step "test.sh: starting the shared engines ($RR_ENGINES) and the control plane" \
+    "30-60 s: the JVMs start in parallel (resolving their jars the first time: 2-4 min)"
   # shellcheck disable=SC2086
   "$ROOT/scripts/engine.sh" resolve $RR_ENGINES
   t0=$SECONDS
@@ -115,7 +128,10 @@ fi
 REPORT="$ROOT/target/fault-report.md"
 mkdir -p "$ROOT/target" && : >"$REPORT"
 rc=0
+step "test.sh: running the tests (cargo nextest run --no-fail-fast $*)" \
+  "the whole suite ~15-25 min on 2 quiet cores, up to 50 min on a busy machine; nextest prints each test as it ends"
 cargo nextest run --locked --no-fail-fast "$@" || rc=$?
+step_done
 if [ -s "$REPORT" ]; then
   echo; echo "Fault report (documents expected / found / written more than once / final phase):"
   echo "| fault | expected | found | rewritten | final phase |"; echo "|---|---|---|---|---|"

@@ -3,7 +3,8 @@
 #   step_done                                                  prints the step's duration
 #   heartbeat CMD...                 runs CMD; prints "still running (Ns)" every 30 s while it is
 #                                    silent for long (go build), so a terminal never looks stuck
-#   apt_get ARGS...                  apt-get with its output kept short: errors are shown, and
+#   apt_get ARGS...                  apt-get that waits for a busy dpkg lock (APT_LOCK_TIMEOUT s,
+#                                    default 300, saying so), its output kept short: errors are shown, and
 #                                    the "Download is performed unsandboxed as root" warning is
 #                                    replaced by what it means
 STEP_START=$SECONDS
@@ -36,7 +37,12 @@ heartbeat() {
 apt_get() {
   local log rc=0
   log=$(mktemp)
-  apt-get "$@" >"$log" 2>&1 || rc=$?
+  # Another apt (an unattended upgrade, a second install) may hold the dpkg lock: wait for it,
+  # up to APT_LOCK_TIMEOUT seconds (default 300), instead of failing at once.
+  if command -v fuser >/dev/null && fuser /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock >/dev/null 2>&1; then
+    echo "    apt is busy (another package manager holds the dpkg lock); waiting up to ${APT_LOCK_TIMEOUT:-300} s"
+  fi
+  apt-get -o DPkg::Lock::Timeout="${APT_LOCK_TIMEOUT:-300}" "$@" >"$log" 2>&1 || rc=$?
   if grep -q 'Download is performed unsandboxed as root' "$log"; then
     # apt downloads as the unprivileged user _apt when it can; running as root in a container
     # whose download directory _apt cannot write, it downloads as root instead and says so.

@@ -28,10 +28,15 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Lag","type":"string","jsonPath":".status.catchUp.lastRound.lag"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"ETA","type":"string","jsonPath":".status.progress.eta","priority":1}"#,
-    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#,
-    validation = r#"self.source.remote.host != (has(self.dest.remote) ? self.dest.remote.host : '') || self.source.index != self.dest.index"#
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1}"#
 )]
 #[serde(rename_all = "camelCase")]
+// The rule sits on `spec` (where `source` and `dest` are fields), not on the root object: an API
+// server compiles every rule when the CRD is created and refuses a CRD whose rule does not compile.
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "self.source.remote.host != (has(self.dest.remote) ? self.dest.remote.host : '') || self.source.index != self.dest.index",
+    "message": "dest.index is the source index on the same cluster: a copy onto itself is refused"
+}]))]
 pub struct RemoteReindexSpec {
     /// Who copies: `Engine` (default) reads the source and writes the destination from the
     /// operator; `Server` has the destination pull the documents itself with its own

@@ -334,3 +334,47 @@ pub struct Verification {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unresolved_buckets: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CopyTarget;
+
+    fn spec(
+        source: &str,
+        query: Option<serde_json::Value>,
+        dest: &str,
+    ) -> super::super::RemoteReindexSpec {
+        serde_json::from_value(serde_json::json!({
+            "source": {"remote": {"host": "http://es:9200"}, "index": source, "query": query},
+            "dest": {"index": dest},
+        }))
+        .unwrap()
+    }
+
+    /// The operator's own immutability check, for a CRD applied without its CEL rules.
+    #[test]
+    fn changes_name_every_immutable_field_with_its_old_value() {
+        let target = CopyTarget::of(&spec(
+            "logs",
+            Some(serde_json::json!({"term": {"a": 1}})),
+            "copy",
+        ));
+        assert!(
+            target
+                .changes(&spec(
+                    "logs",
+                    Some(serde_json::json!({"term": {"a": 1}})),
+                    "copy"
+                ))
+                .is_empty()
+        );
+        assert_eq!(
+            target.changes(&spec("other", None, "elsewhere")),
+            vec![
+                "spec.source.index (was `logs`)".to_string(),
+                r#"spec.source.query (was {"term":{"a":1}})"#.to_string(),
+                "spec.dest.index (was `copy`)".to_string(),
+            ]
+        );
+    }
+}

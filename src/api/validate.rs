@@ -1,6 +1,7 @@
 //! Checks of a spec that need no cluster. The CRD schema expresses what it can (patterns, enums,
-//! minimums, CEL); everything is checked again here because older API servers drop CEL rules and
-//! `remote-reindex run -f` has no API server at all.
+//! minimums, CEL); everything is checked again here because a CRD may be applied without its rules
+//! (an edited copy, an API server that ignores them) and `remote-reindex run -f` has no API server
+//! at all.
 
 use super::{Endpoint, RemoteReindexSpec};
 use crate::net::host_port;

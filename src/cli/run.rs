@@ -76,6 +76,10 @@ impl Sink for TerminalSink {
         Ok(())
     }
 
+    fn cutover_triggered(&self) -> bool {
+        self.cutover_when_synced
+    }
+
     async fn cutover_requested(&self) {
         // `run -f` cuts over when the manifest says `trigger: true` and a round ended within
         // maxLag; otherwise it keeps catching up until interrupted.

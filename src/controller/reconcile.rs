@@ -174,7 +174,8 @@ async fn apply(
     if let Some(target) = obj.status.as_ref().and_then(|s| s.target.as_ref()) {
         let changed = target.changes(&obj.spec);
         if !changed.is_empty() {
-            // The API server enforces this with CEL where it supports it; 1.20 does not.
+            // The API server enforces this with the CRD's CEL rules; a CRD applied without them
+            // (or edited) does not, so the operator checks again.
             let msg = format!(
                 "immutable field(s) changed after the copy started: {}; create a new RemoteReindex instead",
                 changed.join(", ")

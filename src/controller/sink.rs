@@ -123,6 +123,10 @@ impl Sink for StatusSink {
         super::live::report(&self.writer, &self.metrics, report).await
     }
 
+    fn cutover_triggered(&self) -> bool {
+        *self.writer.entry.cutover.borrow()
+    }
+
     async fn cutover_requested(&self) {
         super::live::cutover_requested(&self.writer).await
     }

@@ -19,8 +19,8 @@ pub fn now() -> Time {
 
 /// Sets condition `type_` in `conditions`. `lastTransitionTime` changes only when the status
 /// (`True`/`False`/`Unknown`) changes; reason, message and generation are always updated. An
-/// empty message is replaced by the reason: some API servers (1.20) read `""` as `null` and
-/// reject the patch.
+/// empty message is replaced by the reason, so every condition says something (old API servers,
+/// such as 1.20, also read `""` as `null` and refused the patch).
 pub fn set_condition(
     conditions: &mut Vec<Condition>,
     type_: &str,

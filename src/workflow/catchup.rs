@@ -294,11 +294,16 @@ impl<'a> CatchUpRun<'a> {
             let report = self.round(base, sink, stop, false).await?;
             if phase != Phase::Syncing && report.synced == Some(true) {
                 phase = Phase::Syncing;
+                let next = if sink.cutover_triggered() {
+                    "cutting over (spec.cutover.trigger is true)"
+                } else {
+                    "set spec.cutover.trigger: true to cut over"
+                };
                 sink.phase(
                     Phase::Syncing,
                     "Synced",
                     format!(
-                        "the destination is within maxLag of the source ({}); set spec.cutover.trigger: true to cut over",
+                        "the destination is within maxLag of the source ({}); {next}",
                         report.message
                     ),
                 )

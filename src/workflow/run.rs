@@ -80,6 +80,11 @@ pub trait Sink: Send + Sync {
     fn cutover_requested(&self) -> impl Future<Output = ()> + Send {
         std::future::pending()
     }
+    /// Whether the driver has already asked for the cutover (`spec.cutover.trigger: true`), so
+    /// that "synced" says the cutover starts rather than how to start it. Default: no.
+    fn cutover_triggered(&self) -> bool {
+        false
+    }
     /// A pre-flight check failed and will be retried until `preflightTimeout`: show why now.
     fn preflight_retry(&self, retry: PreflightRetry) -> impl Future<Output = ()> + Send {
         let _ = retry;

@@ -672,6 +672,13 @@ async fn live_run_f_catches_up_and_cuts_over_behind_a_write_block() {
     assert_eq!(code, 0, "run -f failed:\n{out}\n{err}");
     assert!(err.contains("CatchUp: catch-up round 1"), "{err}");
     assert!(out.contains("cut over after"), "{out}");
+    // The manifest already asks for the cutover: "synced" says it starts, not how to start it.
+    let both = format!("{out}{err}");
+    assert!(
+        both.contains("cutting over (spec.cutover.trigger is true)")
+            && !both.contains("set spec.cutover.trigger: true to cut over"),
+        "{both}"
+    );
     assert!(blocked > 0, "the writer was never blocked (sent {sent})");
     assert_eq!(other, 0);
     let dest = all_docs(dst.url(), "clicks-v2").await;

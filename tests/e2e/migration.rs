@@ -55,7 +55,10 @@ async fn apply_crds() {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/migration.yaml");
     let mut last = String::new();
     for _ in 0..10 {
-        let (code, out, err) = kubectl(&["apply", "--validate=false", "-f", file], None);
+        let (code, out, err) = kubectl(
+            &["apply", "--server-side", "--force-conflicts", "-f", file],
+            None,
+        );
         if code == 0 {
             let (code, out, err) = kubectl(
                 &[

@@ -371,16 +371,7 @@ fn create_as(user: &str, ns: &str, name: &str) -> (i32, String) {
     let yaml = format!(
         "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  source: {{remote: {{host: 'http://127.0.0.1:1'}}, index: a}}\n  dest: {{index: b}}\n  suspend: true\n"
     );
-    let (code, out, err) = kubectl(
-        &[
-            "create",
-            "--validate=false",
-            "-f",
-            "-",
-            &format!("--as={user}"),
-        ],
-        Some(&yaml),
-    );
+    let (code, out, err) = kubectl(&["create", "-f", "-", &format!("--as={user}")], Some(&yaml));
     (code, format!("{out}{err}"))
 }
 

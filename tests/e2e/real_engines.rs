@@ -663,7 +663,7 @@ async fn the_destination_mapping_keeps_the_users_meta_and_no_marker_key() {
     let (code, out, err) = run_yaml(&spec(src.url(), &sidx, dst.url(), &didx, "", "")).await;
     assert_eq!(code, 0, "stdout: {out}\nstderr: {}", tail(&err));
     let (_, m) = call("GET", &format!("{}/{didx}/_mapping", dst.url()), None).await;
-    // Today: {"owner":"team-a","remote_reindex":null,"n":1}.
+    // The marker key is removed, not left as `null`.
     assert_eq!(
         m[&didx]["mappings"]["_meta"],
         json!({"owner": "team-a", "n": 1}),

@@ -447,91 +447,12 @@ async fn twenty_copies_at_once_all_succeed() {
     );
 }
 
-/// A control plane of the test's own (the shared one must not be restarted under other tests).
-struct OwnControlPlane {
-    dir: tempfile::TempDir,
-}
-
-impl OwnControlPlane {
-    fn script() -> std::process::Command {
-        std::process::Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/control-plane.sh"
-        ))
-    }
-
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let st = Self::script()
-            .arg("start")
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(st.success(), "control plane start");
-        OwnControlPlane { dir }
-    }
-
-    fn kubeconfig(&self) -> std::path::PathBuf {
-        self.dir.path().join("kubeconfig")
-    }
-
-    fn restart_apiserver(&self) {
-        let st = Self::script()
-            .arg("restart-apiserver")
-            .arg(self.dir.path())
-            .status()
-            .unwrap();
-        assert!(st.success(), "kube-apiserver restart");
-    }
-}
-
-impl Drop for OwnControlPlane {
-    fn drop(&mut self) {
-        let _ = Self::script().arg("stop").arg(self.dir.path()).status();
-    }
-}
-
 #[tokio::test]
 async fn a_kube_apiserver_restart_mid_copy_is_survived() {
     let cp = OwnControlPlane::start();
     let kc = cp.kubeconfig();
     // Both CRDs: the operator stays unready until it can list ReindexPolicies.
-    for (file, crd) in [
-        (
-            "/crds/remotereindex.yaml",
-            "crd/remotereindexes.reindex.dev",
-        ),
-        (
-            "/crds/reindexpolicy.yaml",
-            "crd/reindexpolicies.reindex.dev",
-        ),
-    ] {
-        let file = format!("{}{file}", env!("CARGO_MANIFEST_DIR"));
-        let (code, _, err) = kubectl(
-            &[
-                "--kubeconfig",
-                kc.to_str().unwrap(),
-                "apply",
-                "--validate=false",
-                "-f",
-                &file,
-            ],
-            None,
-        );
-        assert_eq!(code, 0, "{err}");
-        let (code, _, err) = kubectl(
-            &[
-                "--kubeconfig",
-                kc.to_str().unwrap(),
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                crd,
-            ],
-            None,
-        );
-        assert_eq!(code, 0, "{err}");
-    }
+    cp.apply_crds(&["remotereindex", "reindexpolicy"]);
     let client = client_from(&kc).await;
     let ns = namespace(&client, "rr-apirestart").await;
     let (src, dst) = (noida(), noida());

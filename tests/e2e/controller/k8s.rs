@@ -29,9 +29,23 @@ pub fn kubeconfig() -> PathBuf {
     p
 }
 
-/// A client for the shared control plane.
+/// The Kubernetes version the tests run against (`scripts/control-plane.sh` builds and starts it).
+pub const KUBE_VERSION: &str = "v1.37.2";
+
+/// A client for the shared control plane, after checking that it is the current Kubernetes
+/// ([`KUBE_VERSION`]): a test on another version fails, it is never skipped.
 pub async fn client() -> Client {
-    client_from(&kubeconfig()).await
+    let client = client_from(&kubeconfig()).await;
+    let version = client
+        .apiserver_version()
+        .await
+        .expect("GET /version of the test control plane");
+    assert_eq!(
+        version.git_version, KUBE_VERSION,
+        "the test control plane is kube-apiserver {}, the tests need {KUBE_VERSION} (scripts/test.sh starts it)",
+        version.git_version
+    );
+    client
 }
 
 /// A client for the control plane of `path`.
@@ -71,8 +85,7 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
 
 /// Applies `crds/remotereindex.yaml` and `crds/reindexpolicy.yaml` with kubectl and waits until
 /// they are Established. Tests run in parallel processes, so concurrent applies may conflict:
-/// retried. `--validate=false` because a 1.20 API server's OpenAPI lacks
-/// `x-kubernetes-validations` (it drops CEL rules).
+/// retried. Server-side apply, the documented way to install or update the CRDs (README).
 pub async fn apply_crd() {
     for (file, crd) in [
         (
@@ -91,7 +104,10 @@ pub async fn apply_crd() {
 async fn apply_one_crd(file: &str, crd: &str) {
     let mut last = String::new();
     for _ in 0..10 {
-        let (code, out, err) = kubectl(&["apply", "--validate=false", "-f", file], None);
+        let (code, out, err) = kubectl(
+            &["apply", "--server-side", "--force-conflicts", "-f", file],
+            None,
+        );
         if code == 0 {
             let (code, out, err) = kubectl(
                 &["wait", "--for=condition=Established", "--timeout=60s", crd],
@@ -494,4 +510,76 @@ pub async fn wait_terminal(
         s.phase.is_some_and(remote_reindex::api::Phase::is_terminal)
     })
     .await
+}
+
+/// A control plane of the test's own (the shared one must not be restarted under other tests).
+pub struct OwnControlPlane {
+    dir: tempfile::TempDir,
+}
+
+impl OwnControlPlane {
+    fn script() -> std::process::Command {
+        std::process::Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/control-plane.sh"
+        ))
+    }
+
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let st = Self::script()
+            .arg("start")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "control plane start");
+        OwnControlPlane { dir }
+    }
+
+    pub fn kubeconfig(&self) -> std::path::PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    /// `kubectl apply --server-side` of `crds/NAME.yaml` for each name, then waits until each
+    /// CRD is Established.
+    pub fn apply_crds(&self, names: &[&str]) {
+        let kc = self.kubeconfig();
+        let kc = kc.to_str().unwrap();
+        for name in names {
+            let file = format!("{}/crds/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+            let (code, _, err) = kubectl(
+                &["--kubeconfig", kc, "apply", "--server-side", "-f", &file],
+                None,
+            );
+            assert_eq!(code, 0, "kubectl apply -f {file}: {err}");
+        }
+        let (code, _, err) = kubectl(
+            &[
+                "--kubeconfig",
+                kc,
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd",
+                "--all",
+            ],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+
+    pub fn restart_apiserver(&self) {
+        let st = Self::script()
+            .arg("restart-apiserver")
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "kube-apiserver restart");
+    }
+}
+
+impl Drop for OwnControlPlane {
+    fn drop(&mut self) {
+        let _ = Self::script().arg("stop").arg(self.dir.path()).status();
+    }
 }
