@@ -212,14 +212,22 @@ pub async fn open_copy(
             "documents are large: lowering the page size to stay within the memory budget"
         );
     }
-    let mut opened = open_pass(
-        plan.clone(),
-        stats.clone(),
-        stop.clone(),
-        size,
-        Some(&resume),
-    )
-    .await;
+    let mut opened = if resumes_one_pit(&plan, &resume).await {
+        open_pass(
+            plan.clone(),
+            stats.clone(),
+            stop.clone(),
+            size,
+            Some(&resume),
+        )
+        .await
+    } else {
+        stats.add_pit_restart();
+        let msg = "resuming: the slices recorded no single point in time to continue (or finished under one that cannot be named); every slice, finished ones included, starts again under a new one and the expected count is taken again".to_string();
+        tracing::warn!("{msg}");
+        stats.note(msg);
+        open_pass(plan.clone(), stats.clone(), stop.clone(), size, None).await
+    };
     while let Err(CopyError::PitLost { generation, reason }) = &opened {
         if let Err(e) = after_pit_loss(&plan, &stats, &stop, *generation, reason).await {
             opened = Err(e);
@@ -231,6 +239,36 @@ pub async fn open_copy(
         close_pit(&plan, &stop).await;
     }
     opened
+}
+
+/// Whether a resumed copy can go on with its checkpoints as they are. Without PIT paging, or
+/// in a scale-out share (the planner's Leases name the point in time), or when nothing was read
+/// yet: yes. Otherwise the slices that still have a cursor must all name one point in time,
+/// which this copy then reads (adopted, so the slices not started yet read it too); when no
+/// slice has a cursor but some finished, the point in time they read cannot be named: no, every
+/// slice starts again under the new one.
+async fn resumes_one_pit(plan: &CopyPlan, resume: &[SliceCheckpoint]) -> bool {
+    let Paging::Pit(pit) = &plan.paging else {
+        return true;
+    };
+    if plan.share.is_some() || resume.iter().all(|c| c.state == SliceState::Pending) {
+        return true;
+    }
+    let ids: std::collections::BTreeSet<&String> = resume
+        .iter()
+        .filter(|c| c.state != SliceState::Done)
+        .filter_map(|c| c.pit_id.as_ref())
+        .collect();
+    let all_done = resume.iter().all(|c| c.state == SliceState::Done);
+    match ids.len() {
+        0 => all_done,
+        1 => {
+            let id = (*ids.first().expect("one id")).clone();
+            pit.adopt(id).await;
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Opens one pass over the slices: from `resume` (done slices skipped, resumable ones

@@ -62,6 +62,19 @@ impl SharedPit {
         Ok(cur.clone())
     }
 
+    /// Resuming a copy: its slices read `id` (an earlier process opened it), so this copy reads
+    /// it too; the point in time opened for this run is closed. If `id` is gone, the first
+    /// search says so and every slice starts again under a new one.
+    pub async fn adopt(&self, id: String) {
+        let mut cur = self.current.lock().await;
+        if cur.1 != id {
+            let fresh = std::mem::replace(&mut cur.1, id);
+            if let Err(e) = self.source.close_pit(self.api, &fresh).await {
+                tracing::debug!(error = %e, "could not close the unused point in time; it expires");
+            }
+        }
+    }
+
     /// Closes the current point in time (best effort: it expires anyway).
     pub async fn close(&self) {
         let id = self.current.lock().await.1.clone();
