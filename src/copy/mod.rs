@@ -540,6 +540,13 @@ impl OpenCopy {
     }
 }
 
+/// After the point in time was lost and every slice ran again under a new one (scale-out: the
+/// planner, once every slice is done), with a destination that started empty: deletes the
+/// destination documents `pit` no longer holds; returns how many.
+pub async fn prune_stale(plan: &CopyPlan, pit: &pager::SharedPit) -> Result<u64, CopyError> {
+    prune::prune(plan, pit).await
+}
+
 /// Closes the shared point in time, unless a stop keeps it for a successor.
 async fn close_pit(plan: &CopyPlan, stop: &Stop) {
     if let Paging::Pit(pit) = &plan.paging

@@ -34,6 +34,13 @@ impl SharedPit {
         }
     }
 
+    /// A point in time of generation `generation` opened elsewhere (a scale-out worker reads
+    /// the planner's; it never renews it).
+    pub fn at_generation(mut self, generation: u64) -> Self {
+        self.current.get_mut().0 = generation;
+        self
+    }
+
     /// The API the source offers.
     pub fn api(&self) -> PitApi {
         self.api
@@ -73,6 +80,15 @@ impl SharedPit {
                 tracing::debug!(error = %e, "could not close the unused point in time; it expires");
             }
         }
+    }
+
+    /// A new scale-out leader following slices an earlier leader planned: their Leases name
+    /// the point in time (and its generation) every slice reads; it becomes this one's.
+    pub async fn adopt_at(&self, generation: u64, id: String) {
+        if self.current.lock().await.0 < generation {
+            self.current.lock().await.0 = generation;
+        }
+        self.adopt(id).await;
     }
 
     /// Closes the current point in time (best effort: it expires anyway).
