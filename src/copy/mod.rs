@@ -410,7 +410,7 @@ async fn after_pit_loss(
         })?;
     stats.add_pit_restart();
     let msg = format!(
-        "the point in time was lost ({reason}); every slice, finished ones included, starts again under a new one and the expected count is taken again"
+        "the point in time was lost ({reason}); restarting the slices from their beginning: every slice, finished ones included, starts again under a new one and the expected count is taken again"
     );
     tracing::warn!("{msg}");
     stats.note(msg);
