@@ -11,6 +11,7 @@
 
 pub mod batch;
 pub mod pager;
+mod prune;
 mod reader;
 mod stats;
 mod stop;
@@ -156,10 +157,23 @@ pub enum CopyError {
     /// Scale-out: a slice failed in the process that ran it.
     #[error("{0}")]
     Slice(String),
+    /// The point in time every slice reads is gone (expired, closed, the source restarted).
+    /// Not a slice's to replace: the copy starts every slice again under a new one.
+    #[error("the point in time (generation {generation}) was lost: {reason}")]
+    PitLost {
+        /// The generation of the shared point in time that was found gone.
+        generation: u64,
+        /// The source's answer.
+        reason: String,
+    },
 }
 
 /// A batch of bulk operations ready to send.
 pub(crate) type Batch = batch::BulkBatch;
+
+/// How often the point in time may be lost (every slice starting again under a new one)
+/// before the copy fails.
+pub const MAX_PIT_LOSSES: u64 = 5;
 
 /// A copy whose slices have their first page in hand: the expected count is known and
 /// nothing is written yet.
@@ -171,10 +185,13 @@ pub struct OpenCopy {
     readers: Vec<(reader::SliceReader, search::ScrollPage)>,
     tx: mpsc::Sender<Batch>,
     rx: mpsc::Receiver<Batch>,
+    /// The page size the slices start with.
+    size: u32,
 }
 
 /// Opens the copy: every slice that is not done fetches its first page (or continues its
-/// checkpointed cursor), recording the slice's exact total in `stats`.
+/// checkpointed cursor), recording the slice's exact total in `stats`. A point in time found
+/// gone meanwhile starts every slice again under a new one (see [`OpenCopy::run`]).
 pub async fn open_copy(
     plan: CopyPlan,
     stats: Arc<CopyStats>,
@@ -195,6 +212,75 @@ pub async fn open_copy(
             "documents are large: lowering the page size to stay within the memory budget"
         );
     }
+    let mut opened = if resumes_one_pit(&plan, &resume).await {
+        open_pass(
+            plan.clone(),
+            stats.clone(),
+            stop.clone(),
+            size,
+            Some(&resume),
+        )
+        .await
+    } else {
+        stats.add_pit_restart();
+        let msg = "resuming: the slices recorded no single point in time to continue (or finished under one that cannot be named); every slice, finished ones included, starts again under a new one and the expected count is taken again".to_string();
+        tracing::warn!("{msg}");
+        stats.note(msg);
+        open_pass(plan.clone(), stats.clone(), stop.clone(), size, None).await
+    };
+    while let Err(CopyError::PitLost { generation, reason }) = &opened {
+        if let Err(e) = after_pit_loss(&plan, &stats, &stop, *generation, reason).await {
+            opened = Err(e);
+            break;
+        }
+        opened = open_pass(plan.clone(), stats.clone(), stop.clone(), size, None).await;
+    }
+    if opened.is_err() {
+        close_pit(&plan, &stop).await;
+    }
+    opened
+}
+
+/// Whether a resumed copy can go on with its checkpoints as they are. Without PIT paging, or
+/// in a scale-out share (the planner's Leases name the point in time), or when nothing was read
+/// yet: yes. Otherwise the slices that still have a cursor must all name one point in time,
+/// which this copy then reads (adopted, so the slices not started yet read it too); when no
+/// slice has a cursor but some finished, the point in time they read cannot be named: no, every
+/// slice starts again under the new one.
+async fn resumes_one_pit(plan: &CopyPlan, resume: &[SliceCheckpoint]) -> bool {
+    let Paging::Pit(pit) = &plan.paging else {
+        return true;
+    };
+    if plan.share.is_some() || resume.iter().all(|c| c.state == SliceState::Pending) {
+        return true;
+    }
+    let ids: std::collections::BTreeSet<&String> = resume
+        .iter()
+        .filter(|c| c.state != SliceState::Done)
+        .filter_map(|c| c.pit_id.as_ref())
+        .collect();
+    let all_done = resume.iter().all(|c| c.state == SliceState::Done);
+    match ids.len() {
+        0 => all_done,
+        1 => {
+            let id = (*ids.first().expect("one id")).clone();
+            pit.adopt(id).await;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Opens one pass over the slices: from `resume` (done slices skipped, resumable ones
+/// continuing their cursor), or, with `None`, every slice of this process from its beginning
+/// (after the point in time was lost: finished slices too).
+async fn open_pass(
+    plan: Arc<CopyPlan>,
+    stats: Arc<CopyStats>,
+    stop: Arc<Stop>,
+    size: u32,
+    resume: Option<&[SliceCheckpoint]>,
+) -> Result<OpenCopy, CopyError> {
     let abort = CancellationToken::new();
     let depth = plan.max_concurrent_bulk.max(1);
     let (tx, rx) = mpsc::channel::<Batch>(depth);
@@ -204,17 +290,17 @@ pub async fn open_copy(
         .map(|n| Arc::new(std::sync::atomic::AtomicU64::new(n.saturating_sub(already))));
     let mut opening = Vec::new();
     for slice in 0..plan.slices {
-        let checkpoint = resume.get(slice as usize);
-        // A slice whose total is not known (a checkpoint from an older version) is read again.
-        let known = checkpoint.is_some_and(|c| c.total.is_some());
-        if known && checkpoint.is_some_and(|c| c.state == SliceState::Done) {
-            continue;
-        }
         if plan
             .share
             .as_ref()
             .is_some_and(|s| !s.slices.contains(&slice))
         {
+            continue;
+        }
+        let checkpoint = resume.and_then(|r| r.get(slice as usize));
+        // A slice whose total is not known (a checkpoint from an older version) is read again.
+        let known = checkpoint.is_some_and(|c| c.total.is_some());
+        if known && checkpoint.is_some_and(|c| c.state == SliceState::Done) {
             continue;
         }
         let cursor = checkpoint
@@ -243,9 +329,14 @@ pub async fn open_copy(
             remaining: remaining.clone(),
             restarts: 0,
         };
-        // A checkpointed slice that cannot continue its cursor starts over (writes are
-        // idempotent by _id; what it meets again counts as rewritten).
-        if checkpoint.is_some() && cursor == Cursor::None {
+        if resume.is_none() {
+            // A new point in time: whatever this slice read under the old one says nothing
+            // about the new one's doc-id ranges.
+            stats.slice(slice).reset_in_flight();
+            r.start_over();
+        } else if checkpoint.is_some() && cursor == Cursor::None {
+            // A checkpointed slice that cannot continue its cursor starts over (writes are
+            // idempotent by _id; what it meets again counts as rewritten).
             r.start_over();
         }
         opening.push(async move {
@@ -254,13 +345,16 @@ pub async fn open_copy(
         });
     }
     let mut readers = Vec::new();
-    let mut first_error = None;
+    let mut first_error: Option<CopyError> = None;
     for (mut r, first) in futures::future::join_all(opening).await {
         match first {
             Ok(page) => readers.push((r, page)),
             Err(e) => {
                 r.close().await;
-                first_error.get_or_insert(e);
+                // A lost point in time wins: the copy can go on after it.
+                if first_error.is_none() || matches!(e, CopyError::PitLost { .. }) {
+                    first_error = Some(e);
+                }
             }
         }
     }
@@ -268,7 +362,6 @@ pub async fn open_copy(
         for (r, _) in &mut readers {
             r.close().await;
         }
-        close_pit(&plan, &stop).await;
         return Err(e);
     }
     Ok(OpenCopy {
@@ -279,7 +372,49 @@ pub async fn open_copy(
         readers,
         tx,
         rx,
+        size,
     })
+}
+
+/// The point in time of generation `generation` was found gone: replaces it (unless another
+/// slice already did) and reports the restart, or says why the copy cannot go on. Scale-out
+/// workers never replace it: the point in time is the planner's.
+async fn after_pit_loss(
+    plan: &CopyPlan,
+    stats: &CopyStats,
+    stop: &Stop,
+    generation: u64,
+    reason: &str,
+) -> Result<(), CopyError> {
+    let lost = || CopyError::PitLost {
+        generation,
+        reason: reason.to_string(),
+    };
+    let Paging::Pit(pit) = &plan.paging else {
+        return Err(lost());
+    };
+    if plan.share.is_some() || stop.is_requested() {
+        return Err(lost());
+    }
+    if stats.snapshot().pit_restarts >= MAX_PIT_LOSSES {
+        return Err(CopyError::PitLost {
+            generation,
+            reason: format!("{reason} (lost {MAX_PIT_LOSSES} times already: giving up)"),
+        });
+    }
+    pit.renew(generation)
+        .await
+        .map_err(|source| CopyError::Search {
+            during: "opening a new point in time",
+            source,
+        })?;
+    stats.add_pit_restart();
+    let msg = format!(
+        "the point in time was lost ({reason}); restarting the slices from their beginning: every slice, finished ones included, starts again under a new one and the expected count is taken again"
+    );
+    tracing::warn!("{msg}");
+    stats.note(msg);
+    Ok(())
 }
 
 impl OpenCopy {
@@ -291,7 +426,68 @@ impl OpenCopy {
     /// Runs the copy to completion, a stop request or the first fatal error. Scrolls and the
     /// point in time are released on every path but a stop that keeps them
     /// ([`StopMode::Shutdown`]).
+    ///
+    /// All slices read one point in time. When it is lost (expired during a long back-off or
+    /// pause, closed, the source restarted), every slice of this process, finished ones
+    /// included, starts again under a new one and takes its total again (Elasticsearch slices
+    /// a PIT by Lucene doc id: after merges, documents move between the ranges of different
+    /// points in time). Writes are idempotent by `_id`, so what is written again counts as
+    /// rewritten; when the destination started empty, what the earlier passes wrote of
+    /// documents the new point in time no longer holds is deleted once the copy is through.
     pub async fn run(self) -> Result<(), CopyError> {
+        let (plan, stats, stop, size) = (
+            self.plan.clone(),
+            self.stats.clone(),
+            self.stop.clone(),
+            self.size,
+        );
+        let mut next = Ok(self);
+        let result = loop {
+            let ran = match next {
+                Ok(pass) => pass.run_pass().await,
+                Err(e) => Err(e),
+            };
+            match ran {
+                Err(CopyError::PitLost { generation, reason }) => {
+                    if let Err(e) = after_pit_loss(&plan, &stats, &stop, generation, &reason).await
+                    {
+                        break Err(e);
+                    }
+                    next = open_pass(plan.clone(), stats.clone(), stop.clone(), size, None).await;
+                }
+                other => break other,
+            }
+        };
+        let result = match result {
+            Ok(()) if stats.snapshot().pit_restarts > 0 && plan.dest_was_empty => {
+                match &plan.paging {
+                    Paging::Pit(pit) if plan.share.is_none() => {
+                        match prune::prune(&plan, pit).await {
+                            Ok(n) => {
+                                if n > 0 {
+                                    let msg = format!(
+                                        "deleted {n} destination document(s) written under the lost point in time that the new one no longer holds"
+                                    );
+                                    tracing::warn!("{msg}");
+                                    stats.note(msg);
+                                }
+                                stats.add_pruned(n);
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    _ => Ok(()),
+                }
+            }
+            other => other,
+        };
+        close_pit(&plan, &stop).await;
+        result
+    }
+
+    /// One pass: every reader and the writers until all are done or the first fatal error.
+    async fn run_pass(self) -> Result<(), CopyError> {
         let OpenCopy {
             plan,
             stats,
@@ -300,6 +496,7 @@ impl OpenCopy {
             readers,
             tx,
             rx,
+            size: _,
         } = self;
         let depth = plan.max_concurrent_bulk.max(1);
         let rx = Arc::new(Mutex::new(rx));
@@ -335,13 +532,19 @@ impl OpenCopy {
                 }
             }
         }
-        close_pit(&plan, &stop).await;
         match first_error {
             Some(e) => Err(e),
             None if stop.is_requested() => Err(CopyError::Cancelled),
             None => Ok(()),
         }
     }
+}
+
+/// After the point in time was lost and every slice ran again under a new one (scale-out: the
+/// planner, once every slice is done), with a destination that started empty: deletes the
+/// destination documents `pit` no longer holds; returns how many.
+pub async fn prune_stale(plan: &CopyPlan, pit: &pager::SharedPit) -> Result<u64, CopyError> {
+    prune::prune(plan, pit).await
 }
 
 /// Closes the shared point in time, unless a stop keeps it for a successor.

@@ -1,7 +1,8 @@
 //! One slice's reader: drives its [`SlicePager`] through its part of the source and queues bulk
 //! batches. A page is never skipped: a scroll continuation that fails in any way the slice
 //! could survive (lost answer, gateway error, expired context) restarts the slice from its
-//! beginning; a PIT search is re-sent by the client, and only an expired PIT restarts.
+//! beginning; a PIT search is re-sent by the client, and a lost PIT restarts every slice of the
+//! copy under a new one (see [`super::OpenCopy::run`]).
 
 use super::batch::{BatchBuilder, BulkBatch};
 use super::pager::SlicePager;
@@ -96,6 +97,9 @@ impl SliceReader {
                     );
                     return Ok(p);
                 }
+                Err(e) if self.pit_lost(&e).is_some() => {
+                    return Err(self.pit_lost(&e).expect("checked"));
+                }
                 Err(e) if self.survivable(&e) => return self.restart(&e).await,
                 Err(source) => {
                     return Err(CopyError::Search {
@@ -112,12 +116,16 @@ impl SliceReader {
     async fn first(&mut self) -> Result<ScrollPage, CopyError> {
         let budget = page_budget(&self.plan);
         loop {
-            let page = cancellable(&self.stop, &self.abort, self.pager.first(self.size))
-                .await?
-                .map_err(|source| CopyError::Search {
-                    during: "opening the slice",
-                    source,
-                })?;
+            let page =
+                match cancellable(&self.stop, &self.abort, self.pager.first(self.size)).await? {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return Err(self.pit_lost(&e).unwrap_or(CopyError::Search {
+                            during: "opening the slice",
+                            source: e,
+                        }));
+                    }
+                };
             let parsed = page
                 .parse()
                 .map_err(|e| CopyError::BadPage(e.to_string()))?;
@@ -148,7 +156,18 @@ impl SliceReader {
     /// scroll continuation failed in a way that may have moved the server's cursor, or any
     /// cursor whose context is gone.
     fn survivable(&self, e: &SearchError) -> bool {
-        e.is_scroll_expired() || (!self.pager.is_pit() && e.is_transient())
+        !self.pager.is_pit() && (e.is_scroll_expired() || e.is_transient())
+    }
+
+    /// A point in time that is gone is not this slice's to replace: every slice of the copy,
+    /// finished ones included, must read one point in time (Elasticsearch slices a PIT by
+    /// Lucene doc id, ranges that mean the same documents only within it). The copy starts
+    /// every slice again under a new one ([`super::OpenCopy::run`]).
+    fn pit_lost(&self, e: &SearchError) -> Option<CopyError> {
+        (self.pager.is_pit() && e.is_scroll_expired()).then(|| CopyError::PitLost {
+            generation: self.pager.generation(),
+            reason: e.to_string(),
+        })
     }
 
     /// Starts the slice over after `why`: writes are idempotent by `_id`, so re-reading is
@@ -168,15 +187,6 @@ impl SliceReader {
         tracing::warn!("{msg}");
         self.stats.note(msg);
         self.start_over();
-        if why.is_scroll_expired() {
-            self.pager
-                .renew()
-                .await
-                .map_err(|source| CopyError::Search {
-                    during: "opening a new point in time",
-                    source,
-                })?;
-        }
         self.first().await
     }
 
@@ -330,6 +340,9 @@ impl SliceReader {
             next_page = Some(
                 match abortable(&self.abort, self.pager.next(self.size)).await? {
                     Ok(p) => p,
+                    Err(e) if self.pit_lost(&e).is_some() => {
+                        return Err(self.pit_lost(&e).expect("checked"));
+                    }
                     Err(e) if self.survivable(&e) => self.restart(&e).await?,
                     Err(source) => {
                         return Err(CopyError::Search {

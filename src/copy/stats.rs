@@ -2,7 +2,10 @@
 //! kept per slice so that a restarted or resumed slice is accounted for exactly.
 
 use super::pager::Cursor;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -168,14 +171,23 @@ impl SliceCounters {
     pub fn set_in_hand(&self, v: bool) {
         self.in_hand.store(v, Relaxed);
     }
+    /// After a pass was abandoned (every task of it has ended): nothing of it is queued, in
+    /// flight or in hand any more.
+    pub fn reset_in_flight(&self) {
+        self.outstanding.store(0, Relaxed);
+        self.in_hand.store(false, Relaxed);
+    }
     pub fn hold(&self) {
         self.outstanding.fetch_add(1, Relaxed);
     }
     pub fn release(&self) {
         self.outstanding.fetch_sub(1, Relaxed);
     }
+    /// Sets the reader's state. `Done` means the reader queued its last page; whether the
+    /// slice is done is for [`Self::checkpoint`] to say (the ledger). Release: a checkpoint that
+    /// sees `Done` sees every page queued before it in the ledger.
     pub fn set_state(&self, s: SliceState) {
-        self.state.store(s as u8, Relaxed);
+        self.state.store(s as u8, Release);
     }
     pub fn set_cursor(&self, c: Cursor) {
         *self.cursor.lock().expect("stats lock") = c;
@@ -263,11 +275,17 @@ impl SliceCounters {
         }
     }
     fn checkpoint(&self, id: u32) -> SliceCheckpoint {
+        let read_all = self.state.load(Acquire);
+        // Done only when the reader queued its last page AND every page of the pass settled
+        // successfully: the ledger that moves the durable checkpoint. A batch that failed (a
+        // 413, a 5xx after every retry) never settles, so its page stays and the slice is not
+        // done, however many batches are still outstanding; a page is in the ledger before its
+        // batches are queued, so no moment between queueing and writing looks idle.
+        let settled = self.ledger.lock().expect("stats lock").pages.is_empty();
         let idle = self.outstanding.load(Relaxed) == 0 && !self.in_hand.load(Relaxed);
-        let state = match self.state.load(Relaxed) {
+        let state = match read_all {
             0 => SliceState::Pending,
-            // Done only once its last batches are written.
-            2 if idle => SliceState::Done,
+            2 if settled && idle => SliceState::Done,
             _ => SliceState::Running,
         };
         let cursor = self.cursor.lock().expect("stats lock").clone();
@@ -313,6 +331,8 @@ pub struct CopyStats {
     failures: Mutex<Vec<FailureSample>>,
     notes: Mutex<Vec<String>>,
     bulk_observer: OnceLock<Observer>,
+    pit_restarts: AtomicU64,
+    pruned: AtomicU64,
 }
 
 /// [`BulkObserver`] with a `Debug` impl, so that [`CopyStats`] stays `Debug`.
@@ -346,6 +366,12 @@ pub struct StatsSnapshot {
     pub bytes: u64,
     /// Bulk requests sent.
     pub bulks: u64,
+    /// Times the point in time was lost and every slice (finished ones included) started again
+    /// under a new one.
+    pub pit_restarts: u64,
+    /// Destination documents deleted after such a restart because the new point in time no
+    /// longer holds them (deleted in the source in between; the destination started empty).
+    pub pruned: u64,
 }
 
 impl CopyStats {
@@ -360,6 +386,8 @@ impl CopyStats {
             retries: self.retries.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             bulks: self.bulks.load(Relaxed),
+            pit_restarts: self.pit_restarts.load(Relaxed),
+            pruned: self.pruned.load(Relaxed),
             ..Default::default()
         };
         for c in self.slices() {
@@ -455,6 +483,14 @@ impl CopyStats {
     /// Things worth telling the user that did not stop the copy (e.g. a slice restarted).
     pub fn notes(&self) -> Vec<String> {
         self.notes.lock().expect("stats lock").clone()
+    }
+
+    pub(crate) fn add_pit_restart(&self) {
+        self.pit_restarts.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn add_pruned(&self, n: u64) {
+        self.pruned.fetch_add(n, Relaxed);
     }
 
     pub(crate) fn note(&self, msg: String) {
@@ -581,6 +617,26 @@ mod tests {
         c.release();
         assert_eq!(s.checkpoints()[0].state, SliceState::Done);
         assert!(!s.checkpoints()[1].resumable);
+    }
+
+    #[test]
+    fn a_slice_whose_last_batch_failed_is_never_done() {
+        let s = CopyStats::new();
+        s.init_slices(1, &[]);
+        let c = s.slice(0);
+        c.set_state(SliceState::Running);
+        let p = c.page_queued(2, Cursor::None);
+        c.hold();
+        c.hold();
+        c.set_state(SliceState::Done);
+        c.batch_settled(0, p);
+        c.release();
+        // The second batch failed: released, never settled.
+        c.release();
+        assert_eq!(s.checkpoints()[0].state, SliceState::Running);
+        assert_ne!(s.durable_checkpoint(0).state, SliceState::Done);
+        c.batch_settled(0, p);
+        assert_eq!(s.checkpoints()[0].state, SliceState::Done);
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub enum SliceLeaseState {
     Done,
     /// The slice failed in its holder; the copy fails.
     Failed,
+    /// The holder found the point in time gone. Only the planner replaces it (a new
+    /// generation for every slice, finished ones included); nobody claims the slice until then.
+    PitLost,
 }
 
 impl SliceLeaseState {
@@ -39,6 +42,7 @@ impl SliceLeaseState {
             SliceLeaseState::Running => "running",
             SliceLeaseState::Done => "done",
             SliceLeaseState::Failed => "failed",
+            SliceLeaseState::PitLost => "pit-lost",
         }
     }
 
@@ -47,13 +51,17 @@ impl SliceLeaseState {
             "running" => SliceLeaseState::Running,
             "done" => SliceLeaseState::Done,
             "failed" => SliceLeaseState::Failed,
+            "pit-lost" => SliceLeaseState::PitLost,
             _ => SliceLeaseState::Pending,
         }
     }
 
-    /// Done or failed: nobody claims it any more.
+    /// Done, failed or waiting for the planner's new point in time: nobody claims it.
     pub fn is_over(self) -> bool {
-        matches!(self, SliceLeaseState::Done | SliceLeaseState::Failed)
+        matches!(
+            self,
+            SliceLeaseState::Done | SliceLeaseState::Failed | SliceLeaseState::PitLost
+        )
     }
 }
 
@@ -76,6 +84,8 @@ pub struct SliceInfo {
     pub paging: String,
     /// The point-in-time API and id the planner opened (PIT paging).
     pub pit: Option<(PitApi, String)>,
+    /// The generation of that point in time (0: the first one).
+    pub pit_generation: u64,
     /// Whether the destination was empty when the copy first started.
     pub dest_was_empty: bool,
     /// The slice's state.
@@ -146,6 +156,10 @@ impl SliceInfo {
             slices,
             paging: a.get(names::PAGING).cloned().unwrap_or_default(),
             pit,
+            pit_generation: a
+                .get(names::PIT_GENERATION)
+                .and_then(|g| g.parse().ok())
+                .unwrap_or(0),
             dest_was_empty: a.get(names::DEST_WAS_EMPTY).is_some_and(|v| v == "true"),
             state: SliceLeaseState::parse(a.get(names::STATE).map_or("", String::as_str)),
             checkpoint: checkpoint_from(a.get(names::CHECKPOINT), slice),

@@ -20,6 +20,9 @@ pub const PAGING: &str = "reindex.dev/paging";
 pub const PIT_API: &str = "reindex.dev/pit-api";
 /// Annotation: the point in time the planner opened.
 pub const PIT_ID: &str = "reindex.dev/pit-id";
+/// Annotation: the generation of the point in time in `PIT_ID` (the planner's count of
+/// renewals). Every slice of a copy reads one generation; a Lease of an older one is replanned.
+pub const PIT_GENERATION: &str = "reindex.dev/pit-generation";
 /// Annotation: whether the destination was empty when the copy first started.
 pub const DEST_WAS_EMPTY: &str = "reindex.dev/dest-was-empty";
 /// Annotation: the slice's state (`pending`, `running`, `done`, `failed`).

@@ -123,7 +123,7 @@ impl Planner {
         }
         let existing = self.list().await?;
         let pit_id = match &plan.paging {
-            Paging::Pit(pit) => Some(pit.current().await.1),
+            Paging::Pit(pit) => Some(pit.current().await),
             Paging::Scroll => None,
         };
         for slice in 0..plan.slices {
@@ -140,8 +140,11 @@ impl Planner {
                     ..Default::default()
                 });
             let mut lease = self.lease(plan, slice, &checkpoint);
-            if let (Some(id), Some(a)) = (&pit_id, lease.metadata.annotations.as_mut()) {
+            if let (Some((generation, id)), Some(a)) =
+                (&pit_id, lease.metadata.annotations.as_mut())
+            {
                 a.insert(names::PIT_ID.into(), id.clone());
+                a.insert(names::PIT_GENERATION.into(), generation.to_string());
             }
             self.scale.writes.fetch_add(1, Ordering::Relaxed);
             match self.api().create(&PostParams::default(), &lease).await {
@@ -185,6 +188,14 @@ impl Planner {
             if planned {
                 match self.list().await {
                     Ok(slices) => {
+                        if let Err(e) = self.follow_generation(plan, &slices, &stats).await {
+                            self.delete_all().await;
+                            return Err(e);
+                        }
+                        let generation = match &plan.paging {
+                            Paging::Pit(pit) => pit.current().await.0,
+                            Paging::Scroll => 0,
+                        };
                         let cps: Vec<SliceCheckpoint> =
                             slices.iter().map(|s| s.checkpoint.clone()).collect();
                         stats.load_checkpoints(n, &cps);
@@ -199,9 +210,12 @@ impl Planner {
                             self.delete_all().await;
                             return Err(CopyError::Slice(msg));
                         }
+                        // Done under the point in time every slice reads now.
                         let done = slices
                             .iter()
-                            .filter(|s| s.state == SliceLeaseState::Done)
+                            .filter(|s| {
+                                s.state == SliceLeaseState::Done && s.pit_generation == generation
+                            })
                             .count();
                         if done == n && slices.len() == n {
                             tracing::info!(uid = %self.uid, "scale-out: every slice is done");
@@ -230,6 +244,96 @@ impl Planner {
                 _ = tokio::time::sleep(poll) => {}
             }
         }
+    }
+}
+
+impl Planner {
+    /// Every slice of a copy reads ONE point in time (Elasticsearch slices a PIT by Lucene doc
+    /// id, ranges that mean the same documents only within it). When a holder found it gone (a
+    /// Lease in `pit-lost` of the current generation), the planner, and only the planner,
+    /// opens a new one; every Lease of an older generation, finished ones included, is then
+    /// replanned under it: `pending`, an empty checkpoint (its restarts counted), the new PIT
+    /// id and generation. Holder and renew time are kept: a holder still copying fails its next
+    /// renewal (the Lease changed) and stops, and a successor claims the slice only once that
+    /// holder's Lease expired, as for any takeover. A replace refused (409: a holder renewed
+    /// meanwhile) is tried again at the next poll.
+    async fn follow_generation(
+        &self,
+        plan: &CopyPlan,
+        slices: &[SliceInfo],
+        stats: &CopyStats,
+    ) -> Result<(), CopyError> {
+        let Paging::Pit(pit) = &plan.paging else {
+            return Ok(());
+        };
+        // Leases planned by an earlier leader name the point in time the slices read.
+        if let Some(newest) = slices.iter().max_by_key(|s| s.pit_generation)
+            && let Some((_, lease_id)) = &newest.pit
+            && (newest.pit_generation > pit.current().await.0
+                || (newest.pit_generation == pit.current().await.0
+                    && slices
+                        .iter()
+                        .all(|s| s.pit.as_ref().map(|p| &p.1) == Some(lease_id))))
+        {
+            pit.adopt_at(newest.pit_generation, lease_id.clone()).await;
+        }
+        let (mut generation, mut id) = pit.current().await;
+        if let Some(lost) = slices
+            .iter()
+            .find(|s| s.state == SliceLeaseState::PitLost && s.pit_generation == generation)
+        {
+            let why = lost.error.clone().unwrap_or_default();
+            if stats.snapshot().pit_restarts >= crate::copy::MAX_PIT_LOSSES {
+                return Err(CopyError::PitLost {
+                    generation,
+                    reason: format!(
+                        "{why} (lost {} times already: giving up)",
+                        crate::copy::MAX_PIT_LOSSES
+                    ),
+                });
+            }
+            (generation, id) = pit
+                .renew(generation)
+                .await
+                .map_err(|source| CopyError::Search {
+                    during: "opening a new point in time",
+                    source,
+                })?;
+            stats.add_pit_restart();
+            let msg = format!(
+                "scale-out: slice {} found the point in time gone ({why}); every slice, finished ones included, starts again under generation {generation} and the expected count is taken again",
+                lost.slice
+            );
+            tracing::warn!(uid = %self.uid, "{msg}");
+            stats.note(msg);
+        }
+        for s in slices.iter().filter(|s| s.pit_generation < generation) {
+            let mut lease = s.lease.clone();
+            let a = lease.metadata.annotations.get_or_insert_with(BTreeMap::new);
+            a.insert(
+                names::STATE.into(),
+                SliceLeaseState::Pending.as_str().into(),
+            );
+            a.insert(names::PIT_ID.into(), id.clone());
+            a.insert(names::PIT_GENERATION.into(), generation.to_string());
+            a.remove(names::ERROR);
+            let fresh = SliceCheckpoint {
+                id: s.slice,
+                restarts: s.checkpoint.restarts + 1,
+                rewritten: s.checkpoint.rewritten,
+                ..Default::default()
+            };
+            a.insert(names::CHECKPOINT.into(), checkpoint_json(&fresh));
+            self.scale.writes.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = self
+                .api()
+                .replace(&s.name, &PostParams::default(), &lease)
+                .await
+            {
+                tracing::info!(error = %e, lease = %s.name, "scale-out: could not move the slice to the new point in time yet; next poll");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -306,6 +306,11 @@ async fn slice_task(
             return;
         }
         Ok(()) => (SliceLeaseState::Done, last(true), None),
+        // The planner's point in time is gone: the planner opens the next generation and
+        // starts every slice again under it; this worker never opens one of its own.
+        Err(e @ CopyError::PitLost { .. }) => {
+            (SliceLeaseState::PitLost, last(true), Some(e.to_string()))
+        }
         Err(CopyError::Cancelled) => (SliceLeaseState::Running, last(true), None),
         Err(e) => (SliceLeaseState::Failed, last(false), Some(e.to_string())),
     };
@@ -428,13 +433,16 @@ async fn copy_slice(
         .await
         .map_err(|e| CopyError::Slice(format!("connecting to the clusters: {e}")))?;
     let paging = match &info.pit {
-        Some((api, id)) if info.paging == "pit" => Paging::Pit(Arc::new(SharedPit::new(
-            conn.source.clone(),
-            *api,
-            obj.spec.source.index.clone(),
-            keep_alive(&obj.spec),
-            id.clone(),
-        ))),
+        Some((api, id)) if info.paging == "pit" => Paging::Pit(Arc::new(
+            SharedPit::new(
+                conn.source.clone(),
+                *api,
+                obj.spec.source.index.clone(),
+                keep_alive(&obj.spec),
+                id.clone(),
+            )
+            .at_generation(info.pit_generation),
+        )),
         _ => Paging::Scroll,
     };
     let (k, n) = (info.slice, info.slices);

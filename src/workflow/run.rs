@@ -165,8 +165,17 @@ impl Outcome {
             }
             (None, _, false) => "destination was not empty: count not verified".into(),
         };
+        let pit = match (self.stats.pit_restarts, self.stats.pruned) {
+            (0, _) => String::new(),
+            (n, 0) => format!(
+                "; the point in time was lost {n} time(s): every slice, finished ones included, started again under a new one and the expected count was taken again"
+            ),
+            (n, p) => format!(
+                "; the point in time was lost {n} time(s): every slice, finished ones included, started again under a new one, the expected count was taken again and {p} document(s) the new one no longer holds were deleted from the destination"
+            ),
+        };
         format!(
-            "copied {} of {} documents expected ({} failed, {} conflicts, {} rewritten, {} slice restarts; paging: {}) in {:.1}s ({:.0} docs/s); destination holds {}, {check}",
+            "copied {} of {} documents expected ({} failed, {} conflicts, {} rewritten, {} slice restarts; paging: {}) in {:.1}s ({:.0} docs/s); destination holds {}, {check}{pit}",
             self.stats.written,
             self.expected,
             self.stats.failed,

@@ -75,7 +75,18 @@ pub(super) async fn copy<K: Sink>(
         .map_err(WorkflowError::Sink)?;
     sink.copying(stats.clone(), None);
     let started = Instant::now();
-    let result = runner.run(&plan, stats.clone(), stop.clone()).await;
+    let mut result = runner.run(&plan, stats.clone(), stop.clone()).await;
+    // After a lost point in time every slice ran again under the new one; what the earlier
+    // generations wrote of documents it no longer holds goes (the destination started empty).
+    if let (Ok(()), Paging::Pit(pit)) = (&result, &paging)
+        && stats.snapshot().pit_restarts > 0
+        && plan.dest_was_empty
+    {
+        match crate::copy::prune_stale(&plan, pit).await {
+            Ok(n) => stats.add_pruned(n),
+            Err(e) => result = Err(e),
+        }
+    }
     // The point in time is the planner's: closed once the slices are over, unless a shutdown
     // keeps it for the next leader (whose workers continue their cursors on it).
     if let Paging::Pit(pit) = &paging

@@ -22,6 +22,7 @@ mod metrics;
 mod migration;
 mod network;
 mod nginx;
+mod noloss_slices;
 mod policy;
 mod rbac;
 mod real_engines;

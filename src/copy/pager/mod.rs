@@ -64,7 +64,6 @@ pub(crate) struct SlicePager {
 enum State {
     Scroll(Option<String>),
     Pit {
-        shared: Arc<SharedPit>,
         generation: u64,
         id: String,
         after: Option<String>,
@@ -87,7 +86,6 @@ impl SlicePager {
             (Paging::Scroll, Cursor::Scroll(id)) => State::Scroll(Some(id)),
             (Paging::Scroll, _) => State::Scroll(None),
             (Paging::Pit(shared), Cursor::Pit { id, after }) => State::Pit {
-                shared: shared.clone(),
                 generation: shared.current().await.0,
                 id,
                 after,
@@ -95,7 +93,6 @@ impl SlicePager {
             (Paging::Pit(shared), _) => {
                 let (generation, id) = shared.current().await;
                 State::Pit {
-                    shared: shared.clone(),
                     generation,
                     id,
                     after: None,
@@ -228,22 +225,12 @@ impl SlicePager {
         Ok(())
     }
 
-    /// Before starting over because the point in time is gone: take a new one (shared by all
-    /// slices: the first slice to notice opens it).
-    pub async fn renew(&mut self) -> Result<(), SearchError> {
-        if let State::Pit {
-            shared,
-            generation,
-            id,
-            after,
-        } = &mut self.state
-        {
-            let (g, new) = shared.renew(*generation).await?;
-            *generation = g;
-            *id = new;
-            *after = None;
+    /// The generation of the shared point in time this slice reads (0 for a scroll).
+    pub fn generation(&self) -> u64 {
+        match &self.state {
+            State::Pit { generation, .. } => *generation,
+            State::Scroll(_) => 0,
         }
-        Ok(())
     }
 
     /// The cursor, for checkpoints.

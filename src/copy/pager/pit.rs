@@ -34,6 +34,13 @@ impl SharedPit {
         }
     }
 
+    /// A point in time of generation `generation` opened elsewhere (a scale-out worker reads
+    /// the planner's; it never renews it).
+    pub fn at_generation(mut self, generation: u64) -> Self {
+        self.current.get_mut().0 = generation;
+        self
+    }
+
     /// The API the source offers.
     pub fn api(&self) -> PitApi {
         self.api
@@ -60,6 +67,28 @@ impl SharedPit {
             *cur = (seen + 1, id);
         }
         Ok(cur.clone())
+    }
+
+    /// Resuming a copy: its slices read `id` (an earlier process opened it), so this copy reads
+    /// it too; the point in time opened for this run is closed. If `id` is gone, the first
+    /// search says so and every slice starts again under a new one.
+    pub async fn adopt(&self, id: String) {
+        let mut cur = self.current.lock().await;
+        if cur.1 != id {
+            let fresh = std::mem::replace(&mut cur.1, id);
+            if let Err(e) = self.source.close_pit(self.api, &fresh).await {
+                tracing::debug!(error = %e, "could not close the unused point in time; it expires");
+            }
+        }
+    }
+
+    /// A new scale-out leader following slices an earlier leader planned: their Leases name
+    /// the point in time (and its generation) every slice reads; it becomes this one's.
+    pub async fn adopt_at(&self, generation: u64, id: String) {
+        if self.current.lock().await.0 < generation {
+            self.current.lock().await.0 = generation;
+        }
+        self.adopt(id).await;
     }
 
     /// Closes the current point in time (best effort: it expires anyway).
