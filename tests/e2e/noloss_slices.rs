@@ -273,13 +273,28 @@ async fn a_pit_lost_mid_copy_after_merges_restarts_every_slice_and_loses_nothing
         .filter(|id| !gone.contains(id))
         .collect();
     delete_ids(&url, &sidx, &more).await;
+    // The merge runs as a task (waiting on the request timed out on a loaded machine); the
+    // test goes on once the node has no force merge left.
     let (s, v) = call(
         "POST",
-        &format!("{url}/{sidx}/_forcemerge?max_num_segments=1"),
+        &format!("{url}/{sidx}/_forcemerge?max_num_segments=1&wait_for_completion=false"),
         None,
     )
     .await;
     assert_eq!(s, 200, "{v}");
+    eventually(
+        "the force merge to finish",
+        std::time::Duration::from_secs(300),
+        || async {
+            let (_, t) = call("GET", &format!("{url}/_tasks?actions=*forcemerge*"), None).await;
+            let running = t["nodes"].as_object().is_some_and(|n| {
+                n.values()
+                    .any(|n| n["tasks"].as_object().is_some_and(|t| !t.is_empty()))
+            });
+            (!running).then_some(())
+        },
+    )
+    .await;
     // The PIT's 1 s keep-alive runs out (contexts are reaped every second).
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     signal("-CONT");
