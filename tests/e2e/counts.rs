@@ -228,6 +228,16 @@ async fn a_foreign_reindex_task_into_the_same_index_is_not_adopted_through_fake_
     .await;
     assert_eq!(s, 200, "{v}");
     let foreign = v["task"].as_str().unwrap().to_string();
+    // The foreign task creates the index: wait for it, so the copy meets an existing index
+    // (allowExisting) rather than racing the creation.
+    eventually(
+        "the foreign task to create the index",
+        std::time::Duration::from_secs(60),
+        || async {
+            (call("GET", &format!("{}/{didx}", dst.url()), None).await.0 == 200).then_some(())
+        },
+    )
+    .await;
     let proxy = fault_proxy::start(
         dst.url(),
         Rule::new("POST", "/_reindex", None).at(1, Fault::Gateway(502)),
@@ -237,7 +247,13 @@ async fn a_foreign_reindex_task_into_the_same_index_is_not_adopted_through_fake_
     let f = manifest(
         &dir,
         "adopt.yaml",
-        &server_yaml(src.url(), &sidx, &proxy.url, &didx, ""),
+        &server_yaml(
+            src.url(),
+            &sidx,
+            &proxy.url,
+            &didx,
+            "    allowExisting: true\n",
+        ),
     );
     let (code, out, err) = run_cli(&["run", "-f", f.to_str().unwrap()]).await;
     call(
