@@ -7,6 +7,7 @@
 
 use crate::controller::k8s::*;
 use crate::harness::*;
+use crate::migration::apply_crds;
 use remote_reindex::api::Phase;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -48,27 +49,6 @@ fn cel_rules(schema: &Value, path: &str, out: &mut Vec<(String, String, Option<S
             cel_rules(&schema[key], &format!("{path}[]"), out);
         }
     }
-}
-
-/// Applies every CRD of `crds/` server-side (the documented way) and waits until Established.
-async fn apply_all_crds() {
-    apply_crd().await;
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/migration.yaml");
-    let (code, out, err) = kubectl(
-        &["apply", "--server-side", "--force-conflicts", "-f", file],
-        None,
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = kubectl(
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/migrations.reindex.dev",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{out}{err}");
 }
 
 /// `kubectl apply [--dry-run=server] -f -` of `obj`: (exit code, stdout + stderr).
@@ -145,7 +125,7 @@ fn every_cel_rule_has_a_message_and_a_test() {
 #[tokio::test]
 async fn a_current_api_server_enforces_every_cel_rule() {
     let client = client().await;
-    apply_all_crds().await;
+    apply_crds().await;
     let ns = namespace(&client, "rr-cel").await;
 
     // spec: a copy onto itself (same host, same index) is refused; another index passes, and
@@ -201,7 +181,7 @@ async fn a_current_api_server_enforces_every_cel_rule() {
 #[tokio::test]
 async fn kubectl_explain_shows_the_field_docs() {
     let _ = client().await;
-    apply_all_crds().await;
+    apply_crds().await;
     let out = eventually(
         "kubectl explain to know the CRD (OpenAPI v3 is published shortly after Established)",
         Duration::from_secs(60),
@@ -230,7 +210,7 @@ async fn kubectl_explain_shows_the_field_docs() {
 #[tokio::test]
 async fn a_misspelt_field_is_refused_by_strict_field_validation() {
     let client = client().await;
-    apply_all_crds().await;
+    apply_crds().await;
     let ns = namespace(&client, "rr-strict").await;
     let mut spec = base_spec();
     let source = spec["source"].as_object_mut().unwrap();
@@ -267,7 +247,7 @@ fn server_side_apply(obj: &Value, manager: &str, force: bool) -> (i32, String) {
 #[tokio::test]
 async fn server_side_apply_keeps_each_managers_fields() {
     let client = client().await;
-    apply_all_crds().await;
+    apply_crds().await;
     let ns = namespace(&client, "rr-ssa").await;
     // The platform team owns the copy; an on-call engineer owns the throttle.
     let (code, out) = server_side_apply(&reindex(&ns, "shared", base_spec()), "platform", false);

@@ -10,7 +10,7 @@
 use crate::controller::k8s::*;
 use crate::harness::*;
 use remote_reindex::api::{Phase, RemoteReindex};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -55,32 +55,6 @@ fn columns(kc: &Path) -> String {
             "jsonpath={.spec.versions[0].additionalPrinterColumns[*].name}",
         ],
     )
-}
-
-/// A kubeconfig with the token of `sa` in `ns` (TokenRequest API).
-fn service_account_kubeconfig(admin: &Path, dir: &Path, ns: &str, sa: &str) -> std::path::PathBuf {
-    let token = ok(
-        "kubectl",
-        admin,
-        &["create", "token", sa, "-n", ns, "--duration=30m"],
-    );
-    let view = ok(
-        "kubectl",
-        admin,
-        &["config", "view", "--minify", "--raw", "-o", "json"],
-    );
-    let view: Value = serde_json::from_str(&view).unwrap();
-    let config = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": view["clusters"][0]["cluster"]}],
-        "users": [{"name": sa, "user": {"token": token.trim()}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "test", "user": sa, "namespace": ns}}],
-        "current-context": "sa",
-    });
-    let path = dir.join("sa.kubeconfig");
-    std::fs::write(&path, config.to_string()).unwrap();
-    path
 }
 
 fn docs(n: usize) -> Vec<Doc> {
@@ -164,7 +138,7 @@ async fn helm_install_copy_upgrade_and_uninstall_on_a_current_kubernetes() {
     // The operator with the chart's ServiceAccount copies a real index.
     ok("kubectl", &kc, &["create", "namespace", "team-a"]);
     let dir = tempfile::tempdir().unwrap();
-    let sa_kc = service_account_kubeconfig(
+    let (sa_kc, _) = service_account_kubeconfig(
         &kc,
         dir.path(),
         "reindex-system",

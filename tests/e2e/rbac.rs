@@ -9,7 +9,6 @@ use crate::controller::k8s::*;
 use crate::harness::*;
 use remote_reindex::api::Phase;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -88,30 +87,6 @@ impl Drop for Release {
     }
 }
 
-/// A kubeconfig for `sa` in `ns`: the shared control plane's cluster entry and a token from the
-/// TokenRequest API. Returns the file and the token (to check it is never logged).
-fn service_account_kubeconfig(dir: &Path, ns: &str, sa: &str) -> (PathBuf, String) {
-    let (code, token, err) = kubectl(&["create", "token", sa, "-n", ns, "--duration=10m"], None);
-    assert_eq!(code, 0, "kubectl create token: {err}");
-    let token = token.trim().to_string();
-    assert!(token.len() > 20, "a token: {token:?}");
-    let (code, out, err) = kubectl(&["config", "view", "--minify", "--raw", "-o", "json"], None);
-    assert_eq!(code, 0, "{err}");
-    let admin: Value = serde_json::from_str(&out).unwrap();
-    let cluster = admin["clusters"][0]["cluster"].clone();
-    let config = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": cluster}],
-        "users": [{"name": sa, "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "test", "user": sa, "namespace": ns}}],
-        "current-context": "sa",
-    });
-    let path = dir.join("sa.kubeconfig");
-    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
-    (path, token)
-}
-
 fn docs(n: usize) -> Vec<Doc> {
     (0..n)
         .map(|i| Doc {
@@ -152,7 +127,7 @@ async fn the_charts_service_account_can_run_a_copy() {
     );
     let sa = release.service_account();
     let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, token) = service_account_kubeconfig(dir.path(), &ns, &sa);
+    let (kubeconfig, token) = service_account_kubeconfig(&kubeconfig(), dir.path(), &ns, &sa);
     let op = Operator::start_as(&kubeconfig, &ns, dst.url(), &[]).await;
 
     create_secret(
@@ -262,7 +237,7 @@ async fn without_the_status_rule_the_operator_is_forbidden_and_says_so() {
     );
     assert_eq!((code, out.trim()), (1, "no"), "the rule is gone");
     let dir = tempfile::tempdir().unwrap();
-    let (kubeconfig, _) = service_account_kubeconfig(dir.path(), &ns, &sa);
+    let (kubeconfig, _) = service_account_kubeconfig(&kubeconfig(), dir.path(), &ns, &sa);
     let op = Operator::start_as(&kubeconfig, &ns, dst.url(), &[]).await;
 
     create_secret(

@@ -588,3 +588,57 @@ impl Drop for OwnControlPlane {
         let _ = Self::script().arg("stop").arg(self.dir.path()).status();
     }
 }
+
+/// A kubeconfig for ServiceAccount `sa` in `ns` on the control plane of `admin` (its cluster
+/// entry, and a token from the TokenRequest API). Returns the file and the token (to check it is
+/// never logged).
+pub fn service_account_kubeconfig(
+    admin: &std::path::Path,
+    dir: &std::path::Path,
+    ns: &str,
+    sa: &str,
+) -> (PathBuf, String) {
+    let admin = admin.to_str().unwrap();
+    let (code, token, err) = kubectl(
+        &[
+            "--kubeconfig",
+            admin,
+            "create",
+            "token",
+            sa,
+            "-n",
+            ns,
+            "--duration=30m",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "kubectl create token: {err}");
+    let token = token.trim().to_string();
+    assert!(token.len() > 20, "a token: {token:?}");
+    let (code, out, err) = kubectl(
+        &[
+            "--kubeconfig",
+            admin,
+            "config",
+            "view",
+            "--minify",
+            "--raw",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let view: Value = serde_json::from_str(&out).unwrap();
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "test", "cluster": view["clusters"][0]["cluster"]}],
+        "users": [{"name": sa, "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "test", "user": sa, "namespace": ns}}],
+        "current-context": "sa",
+    });
+    let path = dir.join("sa.kubeconfig");
+    std::fs::write(&path, config.to_string()).unwrap();
+    (path, token)
+}
