@@ -687,6 +687,62 @@ mod tests {
         assert!(!s.durable_checkpoint(0).resumable);
     }
 
+    /// Item 5e of the no-loss issue: a successor resumes from the durable point and reads the
+    /// pages after it again; their failures, conflicts and writes counted by the holder before
+    /// it stopped must not be counted twice.
+    #[test]
+    fn a_successor_counts_what_it_reads_again_after_the_durable_point_once() {
+        let pit = |after: &str| Cursor::Pit {
+            id: "p".into(),
+            after: Some(after.into()),
+        };
+        let sample = || FailureSample {
+            id: "bad".into(),
+            status: 400,
+            reason: "mapper_parsing_exception".into(),
+        };
+        // The holder: page 0 (10 documents) written; page 1 (10 documents) has one failed
+        // document, one conflict and 8 written, but its second batch is still in flight when
+        // the holder stops.
+        let holder = CopyStats::new();
+        holder.init_slices(1, &[]);
+        let c = holder.slice(0);
+        c.set_state(SliceState::Running);
+        c.add_read(10);
+        let p0 = c.page_queued(1, pit("[10]"));
+        c.add_written(0, 10);
+        c.batch_settled(0, p0);
+        c.add_read(10);
+        let _p1 = c.page_queued(2, pit("[20]"));
+        holder.add_failure(0, 0, sample());
+        c.add_conflicts(0, 1);
+        c.add_written(0, 8);
+        let cp = holder.durable_checkpoint(0);
+        assert!(cp.resumable);
+        assert_eq!(cp.search_after.as_deref(), Some("[10]"));
+        assert_eq!(
+            (cp.read, cp.written, cp.failed, cp.conflicts),
+            (10, 10, 0, 0),
+            "the durable checkpoint counts only the pages up to its cursor"
+        );
+        // The successor reads page 1 again and meets the same failure and conflict.
+        let successor = CopyStats::new();
+        successor.init_slices(1, std::slice::from_ref(&cp));
+        let c = successor.slice(0);
+        c.add_read(10);
+        let p1 = c.page_queued(1, pit("[20]"));
+        successor.add_failure(0, 0, sample());
+        c.add_conflicts(0, 1);
+        c.add_written(0, 8);
+        c.batch_settled(0, p1);
+        let s = successor.snapshot();
+        assert_eq!(
+            (s.read, s.written, s.failed, s.conflicts),
+            (20, 18, 1, 1),
+            "every document of the slice counted once"
+        );
+    }
+
     #[test]
     fn a_restart_drops_the_earlier_pass_and_ignores_its_late_writes() {
         let s = CopyStats::new();

@@ -786,3 +786,57 @@ async fn the_leader_killed_mid_copy_is_replaced_and_its_slices_are_taken_over() 
         "Succeeded",
     );
 }
+
+/// `maxDocs` is one budget for the whole copy, not one per replica: two operators sharing six
+/// slices write exactly `maxDocs` documents, and the status says so.
+#[tokio::test]
+async fn max_docs_is_one_budget_across_the_replicas_sharing_a_copy() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-scale-maxdocs").await;
+    let es = engine(EngineKind::Elasticsearch8);
+    let (sidx, didx) = (unique_index("scale-src"), unique_index("scale-dst"));
+    const N: u64 = 12_000;
+    const MAX: u64 = 3_000;
+    create_index(
+        es.url(),
+        &sidx,
+        json!({"settings": {"number_of_shards": 2, "number_of_replicas": 0}}),
+    )
+    .await;
+    load(es.url(), &sidx, &docs(N as usize)).await;
+    let (first, _) = start(&ns, es.url()).await;
+    eventually("a leader", Duration::from_secs(30), || {
+        let log = first.log();
+        async move { log.contains("this replica is the leader").then_some(()) }
+    })
+    .await;
+    let (second, _) = start(&ns, es.url()).await;
+    create_reindex(
+        &client,
+        &ns,
+        "capped",
+        json!({
+            "source": {"remote": {"host": es.url()}, "index": sidx, "size": 100, "slices": 6, "maxDocs": MAX},
+            "dest": {"index": didx},
+            "requestsPerSecond": 1000,
+        }),
+    )
+    .await;
+    let obj = wait_terminal(&client, &ns, "capped", Duration::from_secs(300)).await;
+    let status = obj.status.clone().unwrap_or_default();
+    refresh(es.url(), &didx).await;
+    let found = count(es.url(), &didx).await;
+    assert_eq!(
+        found, MAX,
+        "the destination holds maxDocs documents, not maxDocs per replica: {status:#?}"
+    );
+    assert_eq!(status.phase, Some(Phase::Succeeded), "{status:#?}");
+    let p = status.progress.clone().unwrap_or_default();
+    assert_eq!(
+        (p.total, p.written),
+        (Some(MAX as i64), MAX as i64),
+        "{p:?}"
+    );
+    drop((first, second));
+}
