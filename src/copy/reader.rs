@@ -284,13 +284,16 @@ impl SliceReader {
             let (mut batches, mut bad) = (Vec::new(), Vec::new());
             builder.push_hits(hits, &mut batches, &mut bad);
             batches.extend(builder.finish());
+            let bad_count = bad.len() as u64;
             for u in bad {
                 let sample = FailureSample {
                     id: u.id.clone(),
                     status: 0,
                     reason: u.reason.clone(),
                 };
-                let failed = self.stats.add_failure(self.slice, builder.epoch, sample);
+                let failed = self
+                    .stats
+                    .add_failure(self.slice, builder.epoch, None, sample);
                 if failed > plan.max_failed_docs {
                     return Err(CopyError::TooManyFailures {
                         failed,
@@ -303,7 +306,8 @@ impl SliceReader {
                 self.pager.advance(&parsed).map_err(CopyError::BadPage)?;
                 counters.set_cursor(self.pager.cursor());
             }
-            let page_seq = counters.page_queued(batches.len() as u64, self.pager.cursor());
+            let page_seq =
+                counters.page_queued(batches.len() as u64, bad_count, self.pager.cursor());
             for b in &mut batches {
                 b.page = page_seq;
             }

@@ -122,6 +122,25 @@ struct Ledger {
     pages: std::collections::VecDeque<PageEntry>,
     /// (cursor after the page, documents read through it).
     durable: Option<(Cursor, u64)>,
+    /// What the pages up to the durable point wrote, failed and conflicted: what a successor
+    /// continuing from there has counted (the pages after it are read, and counted, again).
+    settled: Tally,
+}
+
+/// Documents of some pages by outcome.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    written: u64,
+    failed: u64,
+    conflicts: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: Tally) {
+        self.written += o.written;
+        self.failed += o.failed;
+        self.conflicts += o.conflicts;
+    }
 }
 
 #[derive(Debug)]
@@ -131,6 +150,8 @@ struct PageEntry {
     left: u64,
     cursor: Cursor,
     read: u64,
+    /// Outcomes of the page's documents so far.
+    tally: Tally,
 }
 
 impl Ledger {
@@ -139,6 +160,7 @@ impl Ledger {
         while self.pages.front().is_some_and(|p| p.left == 0) {
             let p = self.pages.pop_front().expect("a front page");
             self.durable = Some((p.cursor, p.read));
+            self.settled.add(p.tally);
         }
     }
 }
@@ -150,22 +172,37 @@ impl SliceCounters {
     pub fn add_read(&self, n: u64) {
         self.read.fetch_add(n, Relaxed);
     }
-    pub fn add_written(&self, epoch: u32, n: u64) {
+    /// Counts `n` documents of page `page` (pass `epoch`) written.
+    pub fn add_written(&self, epoch: u32, page: u64, n: u64) {
         if self.epoch() == epoch {
             self.written.fetch_add(n, Relaxed);
+            self.tally_page(page, |t| t.written += n);
         }
     }
-    pub fn add_conflicts(&self, epoch: u32, n: u64) {
+    /// Counts `n` documents of page `page` (pass `epoch`) that conflicted.
+    pub fn add_conflicts(&self, epoch: u32, page: u64, n: u64) {
         if self.epoch() == epoch {
             self.conflicts.fetch_add(n, Relaxed);
+            self.tally_page(page, |t| t.conflicts += n);
         }
     }
-    pub fn add_failed(&self, epoch: u32) -> bool {
+    /// Counts a failed document of page `page` (pass `epoch`); `None` while the page is being
+    /// read (its failures then go to [`Self::page_queued`]). False for an older pass.
+    pub fn add_failed(&self, epoch: u32, page: Option<u64>) -> bool {
         let current = self.epoch() == epoch;
         if current {
             self.failed.fetch_add(1, Relaxed);
+            if let Some(page) = page {
+                self.tally_page(page, |t| t.failed += 1);
+            }
         }
         current
+    }
+    fn tally_page(&self, page: u64, f: impl FnOnce(&mut Tally)) {
+        let mut l = self.ledger.lock().expect("stats lock");
+        if let Some(p) = l.pages.iter_mut().find(|p| p.seq == page) {
+            f(&mut p.tally);
+        }
     }
     /// Marks that a page is being fetched (true) or fully queued (false).
     pub fn set_in_hand(&self, v: bool) {
@@ -204,9 +241,10 @@ impl SliceCounters {
     pub fn add_rewritten(&self, n: u64) {
         self.rewritten.fetch_add(n, Relaxed);
     }
-    /// A page whose `batches` are about to be queued was read; the cursor after it is `cursor`.
-    /// Returns the page's sequence number, to put in its batches.
-    pub fn page_queued(&self, batches: u64, cursor: Cursor) -> u64 {
+    /// A page whose `batches` are about to be queued was read (`failed` of its documents could
+    /// not be made into bulk actions); the cursor after it is `cursor`. Returns the page's
+    /// sequence number, to put in its batches.
+    pub fn page_queued(&self, batches: u64, failed: u64, cursor: Cursor) -> u64 {
         let mut l = self.ledger.lock().expect("stats lock");
         let seq = l.next;
         l.next += 1;
@@ -216,6 +254,10 @@ impl SliceCounters {
             left: batches,
             cursor,
             read,
+            tally: Tally {
+                failed,
+                ..Tally::default()
+            },
         });
         l.settle_front();
         seq
@@ -251,6 +293,7 @@ impl SliceCounters {
             let mut l = self.ledger.lock().expect("stats lock");
             l.pages.clear();
             l.durable = None;
+            l.settled = Tally::default();
         }
         self.restarts.fetch_add(1, Relaxed);
         self.total.store(u64::MAX, Relaxed);
@@ -270,9 +313,15 @@ impl SliceCounters {
         self.conflicts.store(c.conflicts, Relaxed);
         self.set_state(c.state);
         let cursor = c.cursor();
+        let mut l = self.ledger.lock().expect("stats lock");
         if cursor != Cursor::None {
-            self.ledger.lock().expect("stats lock").durable = Some((cursor, c.read));
+            l.durable = Some((cursor, c.read));
         }
+        l.settled = Tally {
+            written: c.written,
+            failed: c.failed,
+            conflicts: c.conflicts,
+        };
     }
     fn checkpoint(&self, id: u32) -> SliceCheckpoint {
         let read_all = self.state.load(Acquire);
@@ -431,7 +480,10 @@ impl CopyStats {
         if cp.state == SliceState::Done {
             return cp;
         }
-        let durable = c.ledger.lock().expect("stats lock").durable.clone();
+        let (durable, settled) = {
+            let l = c.ledger.lock().expect("stats lock");
+            (l.durable.clone(), l.settled)
+        };
         cp.scroll_id = None;
         match durable {
             Some((
@@ -445,7 +497,9 @@ impl CopyStats {
                 cp.search_after = Some(after);
                 cp.resumable = true;
                 cp.read = read;
-                cp.written = cp.written.min(read);
+                cp.written = settled.written;
+                cp.failed = settled.failed;
+                cp.conflicts = settled.conflicts;
             }
             _ => {
                 cp.search_after = None;
@@ -571,9 +625,16 @@ impl CopyStats {
         f.truncate(FAILURE_SAMPLE);
     }
 
-    /// Records a failed document of `slice` (pass `epoch`); returns the total failure count.
-    pub(crate) fn add_failure(&self, slice: u32, epoch: u32, sample: FailureSample) -> u64 {
-        if !self.slice(slice).add_failed(epoch) {
+    /// Records a failed document of `slice` (pass `epoch`, page `page`, `None` while the page
+    /// is being read); returns the total failure count.
+    pub(crate) fn add_failure(
+        &self,
+        slice: u32,
+        epoch: u32,
+        page: Option<u64>,
+        sample: FailureSample,
+    ) -> u64 {
+        if !self.slice(slice).add_failed(epoch, page) {
             return self.snapshot().failed;
         }
         tracing::warn!(id = %sample.id, status = sample.status, reason = %sample.reason, "document failed");
@@ -625,7 +686,7 @@ mod tests {
         s.init_slices(1, &[]);
         let c = s.slice(0);
         c.set_state(SliceState::Running);
-        let p = c.page_queued(2, Cursor::None);
+        let p = c.page_queued(2, 0, Cursor::None);
         c.hold();
         c.hold();
         c.set_state(SliceState::Done);
@@ -651,9 +712,9 @@ mod tests {
         c.set_state(SliceState::Running);
         assert!(!s.durable_checkpoint(0).resumable, "nothing written yet");
         c.add_read(10);
-        let p0 = c.page_queued(2, pit("[10]"));
+        let p0 = c.page_queued(2, 0, pit("[10]"));
         c.add_read(10);
-        let p1 = c.page_queued(1, pit("[20]"));
+        let p1 = c.page_queued(1, 0, pit("[20]"));
         c.batch_settled(0, p1);
         assert!(
             !s.durable_checkpoint(0).resumable,
@@ -673,7 +734,7 @@ mod tests {
             "both pages settled"
         );
         c.add_read(10);
-        let p2 = c.page_queued(1, pit("[30]"));
+        let p2 = c.page_queued(1, 0, pit("[30]"));
         assert_eq!(s.durable_checkpoint(0).read, 20, "page 2 in flight");
         c.restart();
         c.batch_settled(0, p2);
@@ -682,7 +743,7 @@ mod tests {
             "a restart forgets the durable point"
         );
         // A scroll cursor is never durable for another process.
-        let q = c.page_queued(0, Cursor::Scroll("sid".into()));
+        let q = c.page_queued(0, 0, Cursor::Scroll("sid".into()));
         let _ = q;
         assert!(!s.durable_checkpoint(0).resumable);
     }
@@ -709,14 +770,14 @@ mod tests {
         let c = holder.slice(0);
         c.set_state(SliceState::Running);
         c.add_read(10);
-        let p0 = c.page_queued(1, pit("[10]"));
-        c.add_written(0, 10);
+        let p0 = c.page_queued(1, 0, pit("[10]"));
+        c.add_written(0, p0, 10);
         c.batch_settled(0, p0);
         c.add_read(10);
-        let _p1 = c.page_queued(2, pit("[20]"));
-        holder.add_failure(0, 0, sample());
-        c.add_conflicts(0, 1);
-        c.add_written(0, 8);
+        let p1 = c.page_queued(2, 0, pit("[20]"));
+        holder.add_failure(0, 0, Some(p1), sample());
+        c.add_conflicts(0, p1, 1);
+        c.add_written(0, p1, 8);
         let cp = holder.durable_checkpoint(0);
         assert!(cp.resumable);
         assert_eq!(cp.search_after.as_deref(), Some("[10]"));
@@ -730,10 +791,10 @@ mod tests {
         successor.init_slices(1, std::slice::from_ref(&cp));
         let c = successor.slice(0);
         c.add_read(10);
-        let p1 = c.page_queued(1, pit("[20]"));
-        successor.add_failure(0, 0, sample());
-        c.add_conflicts(0, 1);
-        c.add_written(0, 8);
+        let p1 = c.page_queued(1, 0, pit("[20]"));
+        successor.add_failure(0, 0, Some(p1), sample());
+        c.add_conflicts(0, p1, 1);
+        c.add_written(0, p1, 8);
         c.batch_settled(0, p1);
         let s = successor.snapshot();
         assert_eq!(
@@ -749,11 +810,11 @@ mod tests {
         s.init_slices(1, &[]);
         let c = s.slice(0);
         c.add_read(10);
-        c.add_written(0, 7);
+        c.add_written(0, 0, 7);
         assert_eq!(c.restart(), 10);
-        c.add_written(0, 3);
+        c.add_written(0, 0, 3);
         c.add_read(10);
-        c.add_written(1, 10);
+        c.add_written(1, 0, 10);
         assert_eq!(s.snapshot().written, 10);
         assert_eq!(s.snapshot().read, 10);
         assert_eq!(s.snapshot().restarts, 1);

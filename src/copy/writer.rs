@@ -91,7 +91,7 @@ impl Writer {
                             f.reason
                         ),
                     };
-                    self.fail(batch.slice, batch.epoch, sample)?;
+                    self.fail(&batch, sample)?;
                 }
                 Ok(())
             }
@@ -142,7 +142,7 @@ impl Writer {
                 }
                 settled_failures += 1;
                 if plan.proceed_on_conflict {
-                    counters.add_conflicts(epoch, 1);
+                    counters.add_conflicts(epoch, batch.page, 1);
                     continue;
                 }
                 return Err(CopyError::Conflict {
@@ -156,7 +156,7 @@ impl Writer {
                 status: f.status,
                 reason: format!("{}: {}", f.kind, f.reason),
             };
-            self.fail(slice, epoch, sample)?;
+            self.fail(batch, sample)?;
         }
         let accepted = batch.len() as u64 - settled_failures - retry.len() as u64;
         if plan.op == WriteOp::Index {
@@ -167,7 +167,7 @@ impl Writer {
                 counters.take_rewritable(accepted)
             };
         }
-        account(counters, epoch, accepted, rewritten);
+        account(counters, batch, accepted, rewritten);
         if retry.is_empty() {
             return Ok(None);
         }
@@ -175,8 +175,10 @@ impl Writer {
     }
 
     /// Records a failed document; fails the copy past `maxFailedDocs`.
-    fn fail(&self, slice: u32, epoch: u32, sample: FailureSample) -> Result<(), CopyError> {
-        let failed = self.stats.add_failure(slice, epoch, sample);
+    fn fail(&self, batch: &BulkBatch, sample: FailureSample) -> Result<(), CopyError> {
+        let failed = self
+            .stats
+            .add_failure(batch.slice, batch.epoch, Some(batch.page), sample);
         if failed > self.plan.max_failed_docs {
             return Err(CopyError::TooManyFailures {
                 failed,
@@ -190,12 +192,12 @@ impl Writer {
 
 /// Counts a round's documents: `accepted` new or overwritten, `rewritten` of them (or besides
 /// them, for `create` 409s) already there from this copy. Both are in the destination.
-fn account(counters: &SliceCounters, epoch: u32, accepted: u64, rewritten: u64) {
-    if counters.epoch() != epoch {
+fn account(counters: &SliceCounters, batch: &BulkBatch, accepted: u64, rewritten: u64) {
+    if counters.epoch() != batch.epoch {
         return;
     }
     counters.add_rewritten(rewritten);
-    counters.add_written(epoch, accepted);
+    counters.add_written(batch.epoch, batch.page, accepted);
 }
 
 /// The failures of `outcome` at `positions`, renumbered for the smaller batch.

@@ -479,8 +479,7 @@ async fn copy_and_finalize<K: Sink>(
             started.elapsed(),
             copied.source_total.is_none(),
         )
-    } else if let Some(runner) = sink.slice_runner().filter(|_| spec.catch_up.is_none()) {
-        // Scale-out spreads plain copies; a live copy (catch-up, cutover) runs here alone.
+    } else if let Some(runner) = sink.slice_runner().filter(|_| spreadable(spec)) {
         let copy = super::slices::copy(spec, conn, sink, prepared, throttle, &stop, &stats, runner);
         tokio::select! {
             r = copy => r,
@@ -670,6 +669,21 @@ pub(super) fn copy_error(e: CopyError) -> WorkflowError {
 }
 
 /// The scroll / point-in-time keep-alive (`source.scroll`, default `5m`).
+/// Whether scale-out may spread this copy's slices over the replicas. A live copy (catch-up,
+/// cutover) and a copy capped by `maxDocs` (one budget for the whole copy, which only one
+/// process keeps exactly) run on the leader alone.
+fn spreadable(spec: &RemoteReindexSpec) -> bool {
+    let alone = match (&spec.catch_up, spec.source.max_docs) {
+        (Some(_), _) => Some("a live copy (catchUp) keeps one high-water mark"),
+        (None, Some(_)) => Some("maxDocs is one budget for the whole copy"),
+        (None, None) => None,
+    };
+    if let Some(why) = alone {
+        tracing::info!(why, "scale-out: this copy runs on the leader alone");
+    }
+    alone.is_none()
+}
+
 pub(crate) fn keep_alive(spec: &RemoteReindexSpec) -> String {
     spec.source
         .scroll
