@@ -149,6 +149,15 @@ pub struct Source {
     pub paging: Option<PagingMode>,
 }
 
+impl Source {
+    /// The scroll / point-in-time keep-alive (`source.scroll`, default `5m`).
+    pub fn keep_alive(&self) -> String {
+        self.scroll
+            .as_ref()
+            .map_or_else(|| "5m".to_string(), |d| d.0.clone())
+    }
+}
+
 /// How the source is read (see `source.paging`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -160,6 +169,25 @@ pub enum PagingMode {
     Pit,
     /// Sliced scrolls.
     Scroll,
+}
+
+impl PagingMode {
+    /// The name users see (`auto`, `pit`, `scroll`): `source.paging`, `status.paging`, messages
+    /// and the slice Leases' `reindex.dev/paging` annotation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PagingMode::Auto => "auto",
+            PagingMode::Pit => "pit",
+            PagingMode::Scroll => "scroll",
+        }
+    }
+
+    /// The mode named `name` (see [`Self::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        [PagingMode::Auto, PagingMode::Pit, PagingMode::Scroll]
+            .into_iter()
+            .find(|m| m.as_str() == name)
+    }
 }
 
 /// The destination of the copy.

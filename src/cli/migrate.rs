@@ -209,16 +209,8 @@ async fn copy_all(
             let index = row.index.clone();
             tasks.push(async move {
                 let throttle = Arc::new(Throttle::new(child.requests_per_second));
-                let r = workflow::run(
-                    &child,
-                    &secrets,
-                    settings,
-                    sink.as_ref(),
-                    None,
-                    throttle,
-                    stop,
-                )
-                .await;
+                let job = workflow::Job::new(throttle, stop);
+                let r = workflow::run(&child, &secrets, settings, sink.as_ref(), job).await;
                 (index, r)
             });
         }

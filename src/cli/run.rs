@@ -34,9 +34,35 @@ pub struct RunArgs {
 struct TerminalSink {
     progress_stop: CancellationToken,
     drawer: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// `spec.cutover.trigger` in the manifest: cut over after the first round within maxLag.
-    cutover_when_synced: bool,
-    synced: tokio::sync::watch::Sender<bool>,
+    /// Set once a catch-up round ended within maxLag.
+    synced: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// `run -f` cuts over when the manifest says `spec.cutover.trigger: true` and a catch-up round
+/// ended within maxLag; otherwise it keeps catching up until interrupted.
+struct CutoverWhenSynced {
+    /// `spec.cutover.trigger` in the manifest.
+    triggered: bool,
+    synced: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl workflow::CutoverControl for CutoverWhenSynced {
+    fn triggered(&self) -> bool {
+        self.triggered
+    }
+
+    fn requested(&self) -> futures::future::BoxFuture<'_, Option<crate::api::Cutover>> {
+        Box::pin(async {
+            if !self.triggered {
+                return std::future::pending().await;
+            }
+            let mut rx = self.synced.subscribe();
+            if rx.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            None
+        })
+    }
 }
 
 impl Sink for TerminalSink {
@@ -82,23 +108,6 @@ impl Sink for TerminalSink {
             None => eprintln!("task cancelled"),
         }
         Ok(())
-    }
-
-    fn cutover_triggered(&self) -> bool {
-        self.cutover_when_synced
-    }
-
-    async fn cutover_requested(&self) -> Option<crate::api::Cutover> {
-        // `run -f` cuts over when the manifest says `trigger: true` and a round ended within
-        // maxLag; otherwise it keeps catching up until interrupted.
-        if !self.cutover_when_synced {
-            return std::future::pending().await;
-        }
-        let mut rx = self.synced.subscribe();
-        if rx.wait_for(|s| *s).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        None
     }
 
     async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
@@ -174,23 +183,19 @@ pub async fn run(args: RunArgs) -> i32 {
             on_signal.request(StopMode::Interrupt);
         }
     });
+    let synced = Arc::new(tokio::sync::watch::Sender::new(false));
     let sink = TerminalSink {
         progress_stop: CancellationToken::new(),
         drawer: Mutex::new(None),
-        cutover_when_synced: spec.cutover.as_ref().is_some_and(|c| c.triggered()),
-        synced: tokio::sync::watch::Sender::new(false),
+        synced: synced.clone(),
+    };
+    let cutover = CutoverWhenSynced {
+        triggered: spec.cutover.as_ref().is_some_and(|c| c.triggered()),
+        synced,
     };
     let throttle = Arc::new(Throttle::new(spec.requests_per_second));
-    let result = workflow::run(
-        spec,
-        &manifests.secrets(),
-        &settings,
-        &sink,
-        None,
-        throttle,
-        stop,
-    )
-    .await;
+    let job = workflow::Job::new(throttle, stop).cut_over_by(Arc::new(cutover));
+    let result = workflow::run(spec, &manifests.secrets(), &settings, &sink, job).await;
     sink.stop_drawing().await;
     match result {
         Ok(outcome) => {

@@ -6,6 +6,7 @@ use super::writer::{StatusWriter, api_message};
 use crate::workflow::CatchUpReport;
 use kube::runtime::events::EventType;
 use serde_json::json;
+use std::sync::Arc;
 
 /// The `Synced` condition type: the last catch-up round ended within `maxLag`.
 pub const SYNCED: &str = "Synced";
@@ -47,9 +48,28 @@ pub async fn report(
     Ok(())
 }
 
+/// The cutover as the resource asks for it: `spec.cutover.trigger`, watched through the
+/// registry entry the reconciler updates on every edit.
+pub struct CutoverWatch(pub Arc<StatusWriter>);
+
+impl crate::workflow::CutoverControl for CutoverWatch {
+    fn triggered(&self) -> bool {
+        self.0
+            .entry
+            .cutover
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| c.triggered())
+    }
+
+    fn requested(&self) -> futures::future::BoxFuture<'_, Option<crate::api::Cutover>> {
+        Box::pin(cutover_requested(&self.0))
+    }
+}
+
 /// Resolves once the resource's `spec.cutover.trigger` is true, with the resource's cutover
 /// settings as of that edit (aliases, verify and writeBlockSource may come with the trigger).
-pub async fn cutover_requested(writer: &StatusWriter) -> Option<crate::api::Cutover> {
+async fn cutover_requested(writer: &StatusWriter) -> Option<crate::api::Cutover> {
     let mut rx = writer.entry.cutover.subscribe();
     let settings = rx
         .wait_for(|c| c.as_ref().is_some_and(|c| c.triggered()))

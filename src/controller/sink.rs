@@ -30,8 +30,6 @@ pub struct StatusSink {
     stats: Mutex<Option<(Arc<CopyStats>, Option<u64>)>>,
     /// The reason of the last pre-flight retry an Event was recorded for.
     retry_reason: Mutex<Option<&'static str>>,
-    /// Scale-out: the copy step hands the slices to the replicas' workers.
-    slice_runner: Option<Arc<dyn crate::workflow::slices::SliceRunner>>,
 }
 
 impl StatusSink {
@@ -46,17 +44,7 @@ impl StatusSink {
             sampler: Mutex::new(None),
             stats: Mutex::new(None),
             retry_reason: Mutex::new(None),
-            slice_runner: None,
         }
-    }
-
-    /// This sink with the slices run by `runner` (scale-out).
-    pub fn with_slice_runner(
-        mut self,
-        runner: Option<Arc<dyn crate::workflow::slices::SliceRunner>>,
-    ) -> Self {
-        self.slice_runner = runner;
-        self
     }
 
     /// Stops the sampler and waits for its last patch, so that later patches win.
@@ -123,19 +111,6 @@ impl Sink for StatusSink {
         super::live::report(&self.writer, &self.metrics, report).await
     }
 
-    fn cutover_triggered(&self) -> bool {
-        self.writer
-            .entry
-            .cutover
-            .borrow()
-            .as_ref()
-            .is_some_and(|c| c.triggered())
-    }
-
-    async fn cutover_requested(&self) -> Option<crate::api::Cutover> {
-        super::live::cutover_requested(&self.writer).await
-    }
-
     async fn task(&self, task: Option<&str>) -> Result<(), String> {
         if let Some(t) = task {
             tracing::info!(task = t, "the destination's reindex task started");
@@ -144,10 +119,6 @@ impl Sink for StatusSink {
             .patch(json!({ "task": task }))
             .await
             .map_err(|e| api_message(&e))
-    }
-
-    fn slice_runner(&self) -> Option<Arc<dyn crate::workflow::slices::SliceRunner>> {
-        self.slice_runner.clone()
     }
 
     async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {

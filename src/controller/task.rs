@@ -2,6 +2,7 @@
 //! terminal status (or, when interrupted, leaves the phase for a restart to resume).
 
 use super::context::Context;
+use super::live::CutoverWatch;
 use super::registry::Entry;
 use super::secrets::KubeSecrets;
 use super::sink::{StatusSink, failures_patch};
@@ -9,7 +10,7 @@ use super::status::{now, progress_patch};
 use super::writer::{StatusWriter, WriteError, api_message, is_not_found};
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
 use crate::workflow::progress::progress;
-use crate::workflow::{self, Outcome, Prepared, WorkflowError};
+use crate::workflow::{self, Job, Outcome, Prepared, WorkflowError};
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use serde_json::{Value, json};
@@ -178,18 +179,12 @@ async fn copy(
                 .await;
         }
     }
-    let sink = StatusSink::new(writer.clone())
-        .with_slice_runner(ctx.scale.as_ref().map(|s| s.runner(obj)));
-    let result = workflow::run(
-        &entry.spec,
-        &secrets,
-        &settings,
-        &sink,
-        resume,
-        entry.throttle.clone(),
-        entry.stop.clone(),
-    )
-    .await;
+    let sink = StatusSink::new(writer.clone());
+    let job = Job::new(entry.throttle.clone(), entry.stop.clone())
+        .resuming(resume)
+        .cut_over_by(Arc::new(CutoverWatch(writer.clone())))
+        .slices_run_by(ctx.scale.as_ref().map(|s| s.runner(obj)));
+    let result = workflow::run(&entry.spec, &secrets, &settings, &sink, job).await;
     sink.stop_sampler().await;
     (result, sink.stats())
 }

@@ -18,7 +18,7 @@ mod stop;
 mod throttle;
 mod writer;
 
-pub use pager::{Cursor, Paging, PagingChoice};
+pub use pager::{Cursor, Paging};
 pub use stats::{
     BulkObserver, CopyStats, FailureSample, SliceCheckpoint, SliceState, StatsSnapshot,
 };

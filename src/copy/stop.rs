@@ -66,6 +66,18 @@ impl Stop {
         self.token.cancelled().await
     }
 
+    /// Runs `work` unless a stop is requested first (`None` then).
+    pub async fn unless_requested<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        tokio::select! {
+            biased;
+            _ = self.requested() => None,
+            r = work => Some(r),
+        }
+    }
+
     /// The underlying token (for `select!`).
     pub fn token(&self) -> &CancellationToken {
         &self.token

@@ -5,7 +5,7 @@
 //! [`Leadership`] budget as leader election), and every claim counts a `leaseTransition`.
 
 use super::names;
-use crate::api::SliceStatus;
+use crate::api::{PagingMode, SliceStatus};
 use crate::controller::leader::Leadership;
 use crate::copy::SliceCheckpoint;
 use crate::search::PitApi;
@@ -80,8 +80,9 @@ pub struct SliceInfo {
     pub slice: u32,
     /// The copy's slice count.
     pub slices: u32,
-    /// `pit` or `scroll`.
-    pub paging: String,
+    /// How the copy reads the source: [`PagingMode::Pit`] or [`PagingMode::Scroll`] (a
+    /// missing or unknown annotation reads as scroll).
+    pub paging: PagingMode,
     /// The point-in-time API and id the planner opened (PIT paging).
     pub pit: Option<(PitApi, String)>,
     /// The generation of that point in time (0: the first one).
@@ -154,7 +155,10 @@ impl SliceInfo {
             resource: a.get(names::RESOURCE)?.clone(),
             slice,
             slices,
-            paging: a.get(names::PAGING).cloned().unwrap_or_default(),
+            paging: a
+                .get(names::PAGING)
+                .and_then(|p| PagingMode::parse(p))
+                .unwrap_or(PagingMode::Scroll),
             pit,
             pit_generation: a
                 .get(names::PIT_GENERATION)

@@ -29,7 +29,7 @@ pub use worker::WorkerHandle;
 
 use crate::api::RemoteReindex;
 use crate::controller::context::Context;
-use crate::workflow::slices::SliceRunner;
+use crate::workflow::SliceRunner;
 use kube::{Client, ResourceExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -7,7 +7,7 @@ use super::lease::{SliceInfo, SliceLeaseState, checkpoint_json};
 use super::{Scale, names};
 use crate::copy::{CopyError, CopyPlan, CopyStats, Paging, SliceCheckpoint, Stop};
 use crate::search::PitApi;
-use crate::workflow::slices::SliceRunner;
+use crate::workflow::SliceRunner;
 use futures::future::BoxFuture;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;

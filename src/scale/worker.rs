@@ -5,7 +5,7 @@
 use super::lease::{LeaseCallError, SliceHold, SliceInfo, SliceLeaseState};
 use super::members::{Members, fair_share};
 use super::{Scale, names};
-use crate::api::RemoteReindex;
+use crate::api::{PagingMode, RemoteReindex};
 use crate::controller::context::Context;
 use crate::controller::leader::ExpiryWatch;
 use crate::controller::secrets::KubeSecrets;
@@ -15,7 +15,7 @@ use crate::copy::{
     open_copy,
 };
 use crate::workflow::Prepared;
-use crate::workflow::slices::{copy_plan, keep_alive};
+use crate::workflow::copy_plan;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
@@ -433,12 +433,12 @@ async fn copy_slice(
         .await
         .map_err(|e| CopyError::Slice(format!("connecting to the clusters: {e}")))?;
     let paging = match &info.pit {
-        Some((api, id)) if info.paging == "pit" => Paging::Pit(Arc::new(
+        Some((api, id)) if info.paging == PagingMode::Pit => Paging::Pit(Arc::new(
             SharedPit::new(
                 conn.source.clone(),
                 *api,
                 obj.spec.source.index.clone(),
-                keep_alive(&obj.spec),
+                obj.spec.source.keep_alive(),
                 id.clone(),
             )
             .at_generation(info.pit_generation),

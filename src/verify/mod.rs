@@ -16,10 +16,40 @@ pub use digest::{BUCKETS, DocKey};
 pub use error::VerifyError;
 pub use scan::Side;
 
-use crate::api::{Verification, Verify};
+use crate::api::{RemoteReindexSpec, Verification, Verify};
+use crate::copy::Stop;
+use crate::search::SearchClient;
 use digest::Digest;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+/// Compares what the copy `spec` describes read and wrote: the source (with the copy's query)
+/// and the destination, document by document, each side read with `slices` slices. `None` when
+/// `stop` is requested first.
+pub async fn compare_copy(
+    spec: &RemoteReindexSpec,
+    source: &SearchClient,
+    dest: &SearchClient,
+    slices: u32,
+    stop: &Stop,
+) -> Option<Result<ChecksumReport, VerifyError>> {
+    let side = |which, client: &SearchClient, index: &str, query| Side {
+        which,
+        client: client.clone(),
+        index: index.to_string(),
+        query,
+        slices,
+        keep_alive: spec.source.keep_alive(),
+    };
+    let source = side(
+        "source",
+        source,
+        &spec.source.index,
+        spec.source.query.clone(),
+    );
+    let dest = side("destination", dest, &spec.dest.index, None);
+    stop.unless_requested(checksum(&source, &dest)).await
+}
 
 /// At most this many ids (both sides together) are held while narrowing a difference down
 /// (~100 bytes each); buckets beyond it are reported as unresolved.

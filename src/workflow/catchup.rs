@@ -16,12 +16,12 @@
 //! Deletes are never seen here.
 
 use super::error::WorkflowError;
-use super::resolve::Connected;
-use super::run::{Prepared, Sink};
+use super::job::Job;
+use super::prepared::Prepared;
+use super::connected::Connected;
+use super::sink::{CatchUpReport, Sink};
 use crate::api::{CatchUp, CatchUpStatus, Phase, RemoteReindexSpec, RoundStatus};
-use crate::copy::{
-    CopyError, CopyPlan, CopyStats, Paging, PagingChoice, StatsSnapshot, Stop, WriteOp, run_copy,
-};
+use crate::copy::{CopyError, CopyPlan, CopyStats, StatsSnapshot, Stop, WriteOp, run_copy};
 use crate::search::SearchError;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -43,26 +43,6 @@ pub struct Mark {
     pub millis: i64,
     /// As the source shows it (`value_as_string` for dates), for the status.
     pub shown: String,
-}
-
-/// What the drivers are told about catch-up.
-#[derive(Clone, Debug)]
-pub struct CatchUpReport {
-    /// The status block to persist (`status.catchUp`).
-    pub status: CatchUpStatus,
-    /// After a round: whether its lag was under `maxLag`.
-    pub synced: Option<bool>,
-    /// After a round: its counters.
-    pub round: Option<StatsSnapshot>,
-    /// After a round: its lag.
-    pub lag: Option<Duration>,
-    /// Set once the aliases moved.
-    pub cut_over: bool,
-    /// Set when documents dated ahead of the source's present were first found: one line for
-    /// the `FutureDocuments` Event, naming one of them.
-    pub future: Option<String>,
-    /// One line for conditions, Events and the CLI.
-    pub message: String,
 }
 
 /// The live part of one copy: the field, the mark and the counters of the rounds.
@@ -303,10 +283,7 @@ impl<'a> CatchUpRun<'a> {
         plan.query = Some(self.query(from));
         // Each round reads its own snapshot: a new point in time (the initial copy's is closed),
         // or scrolls.
-        let choice = match &base.paging {
-            Paging::Pit(_) => PagingChoice::Pit,
-            Paging::Scroll => PagingChoice::Scroll,
-        };
+        let choice = base.paging.mode();
         plan.paging = crate::copy::pager::choose(
             &self.conn.source,
             &self.spec.source.index,
@@ -370,14 +347,15 @@ impl<'a> CatchUpRun<'a> {
         &mut self,
         base: &CopyPlan,
         sink: &K,
-        stop: &Arc<Stop>,
+        job: &Job,
     ) -> Result<Option<crate::api::Cutover>, WorkflowError> {
+        let stop = &job.stop;
         let mut phase = Phase::Copying;
         loop {
             let report = self.round(base, sink, stop, false).await?;
             if phase != Phase::Syncing && report.synced == Some(true) {
                 phase = Phase::Syncing;
-                let next = if sink.cutover_triggered() {
+                let next = if job.cutover.triggered() {
                     "cutting over (spec.cutover.trigger is true)"
                 } else {
                     "set spec.cutover.trigger: true to cut over"
@@ -396,7 +374,7 @@ impl<'a> CatchUpRun<'a> {
             tokio::select! {
                 biased;
                 _ = stop.requested() => return Err(WorkflowError::Cancelled),
-                c = sink.cutover_requested() => return Ok(c),
+                c = job.cutover.requested() => return Ok(c),
                 _ = tokio::time::sleep(self.config.interval()) => {}
             }
         }

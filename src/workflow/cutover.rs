@@ -9,8 +9,10 @@
 use super::catchup::{CatchUpRun, shown_duration};
 use super::destination::restore_destination;
 use super::error::WorkflowError;
-use super::resolve::Connected;
-use super::run::{Prepared, Sink};
+use super::job::Job;
+use super::prepared::Prepared;
+use super::connected::Connected;
+use super::sink::Sink;
 use crate::api::{CutoverVerify, Phase, RemoteReindexSpec, Verify};
 use crate::copy::{CopyPlan, Stop};
 use crate::search::SearchError;
@@ -315,17 +317,17 @@ pub async fn live<K: Sink>(
     prepared: &Prepared,
     base: &CopyPlan,
     sink: &K,
-    stop: &Arc<Stop>,
+    job: &Job,
 ) -> Result<CutoverOutcome, WorkflowError> {
     // The settings used only at the cutover may have been set while syncing, with the trigger.
-    let spec = match run.until_cutover(base, sink, stop).await? {
+    let spec = match run.until_cutover(base, sink, job).await? {
         Some(settings) => std::borrow::Cow::Owned(RemoteReindexSpec {
             cutover: Some(settings),
             ..spec.clone()
         }),
         None => std::borrow::Cow::Borrowed(spec),
     };
-    cut_over(run, &spec, conn, prepared, base, sink, stop).await
+    cut_over(run, &spec, conn, prepared, base, sink, &job.stop).await
 }
 
 #[cfg(test)]

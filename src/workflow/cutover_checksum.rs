@@ -7,8 +7,8 @@
 //! both sides are compared again. Anything else that differs fails the cutover.
 
 use super::error::WorkflowError;
-use super::resolve::Connected;
-use super::run::{Prepared, compare_checksums};
+use super::prepared::Prepared;
+use super::connected::Connected;
 use crate::api::RemoteReindexSpec;
 use crate::copy::Stop;
 use crate::verify::{ChecksumReport, DocKey};
@@ -44,7 +44,9 @@ pub async fn verify(
     delete_missing: bool,
     stop: &Arc<Stop>,
 ) -> Result<ChecksumVerified, WorkflowError> {
-    let first = compare_checksums(spec, conn, prepared, stop).await?;
+    let first = crate::verify::compare_copy(spec, &conn.source, &conn.dest, prepared.slices, stop)
+        .await
+        .ok_or(WorkflowError::Cancelled)??;
     if first.matched {
         return Ok(ChecksumVerified {
             report: first,
@@ -81,7 +83,9 @@ pub async fn verify(
             during: "refreshing the destination after deleteMissing",
             source,
         })?;
-    let second = compare_checksums(spec, conn, prepared, stop).await?;
+    let second = crate::verify::compare_copy(spec, &conn.source, &conn.dest, prepared.slices, stop)
+        .await
+        .ok_or(WorkflowError::Cancelled)??;
     if !second.matched {
         return Err(failed(format!(
             "cutover verification failed after deleting {deleted} documents the source no longer has: {}; the aliases were not moved",

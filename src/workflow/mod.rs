@@ -6,11 +6,18 @@
 //! lives here.
 
 pub mod catchup;
+mod connected;
 mod cutover;
 mod cutover_checksum;
 mod destination;
+mod engine;
 mod error;
+mod finalize;
+mod job;
+mod outcome;
 mod preflight;
+mod prepare;
+mod prepared;
 pub mod progress;
 mod resolve;
 mod run;
@@ -18,18 +25,23 @@ mod server_copy;
 mod server_reach;
 mod server_request;
 mod serverless;
-pub mod slices;
+mod sink;
 mod versions;
 
-pub use catchup::CatchUpReport;
 pub use cutover::CutoverOutcome;
 pub use destination::{
     META_KEY, Marker, flatten as flatten_settings, nest as nest_settings, restore_destination,
 };
 pub use error::{ServerError, WorkflowError, search_reason};
+pub use job::{CutoverControl, Job, SliceRunner};
+pub use outcome::Outcome;
 pub use preflight::PreflightRetry;
+pub use prepared::Prepared;
+pub(crate) use prepared::copy_plan;
+pub use connected::Connected;
 pub use resolve::{
-    ConfigKind, Connected, PreflightSettings, SecretError, SecretSource, Settings, connect,
+    ConfigKind, PreflightSettings, SecretError, SecretSource, Settings, connect,
     connect_reporting,
 };
-pub use run::{Outcome, Prepared, Sink, run};
+pub use run::run;
+pub use sink::{CatchUpReport, Sink};

@@ -1,5 +1,6 @@
 //! From a spec to two connected clients: validation, Secrets, `GET /` and the version rule.
 
+use super::connected::Connected;
 use super::error::WorkflowError;
 use super::preflight::PreflightRetry;
 use super::versions::version_rule;
@@ -125,25 +126,6 @@ impl Default for PreflightSettings {
             retry_refused_credentials: true,
         }
     }
-}
-
-/// Both clusters, connected and checked.
-#[derive(Clone, Debug)]
-pub struct Connected {
-    /// The source client.
-    pub source: SearchClient,
-    /// The destination client.
-    pub dest: SearchClient,
-    /// What the source runs.
-    pub source_info: ClusterInfo,
-    /// What the destination runs.
-    pub dest_info: ClusterInfo,
-    /// A human summary, e.g. `Elasticsearch 8.15.3 → OpenSearch 3.8.0 (cross-distribution)`.
-    pub summary: String,
-    /// Whether the operator reaches the source. Always true in `mode: Engine`; in
-    /// `mode: Server` the destination reads the source, and when the operator cannot,
-    /// `source_info` is only a placeholder (version 0.0.0) and the source is never asked.
-    pub source_reachable: bool,
 }
 
 /// Validates the spec, resolves Secrets, builds both clients, checks they answer and applies

@@ -4,12 +4,15 @@
 //! the engine fills, rethrottles and cancels it, and re-attaches to it after a restart. Prepare
 //! and finalize around it are the engine's.
 
+use super::engine::CopyStep;
 use super::error::{ServerError, WorkflowError};
-use super::resolve::Connected;
-use super::run::{Prepared, Sink};
+use super::job::Job;
+use super::prepared::Prepared;
+use super::connected::Connected;
 use super::server_request::{
     classify, is_this_copy, proceeds, redact, refused_host, reindex_body, source_credentials,
 };
+use super::sink::Sink;
 use crate::api::{Phase, RemoteReindexSpec};
 use crate::copy::{CopyError, CopyStats, FailureSample, StatsSnapshot, Stop, StopMode, Throttle};
 use crate::search::{SearchClient, SearchError, TaskFailure, TaskState};
@@ -29,8 +32,51 @@ pub(super) struct ServerCopied {
     pub source_total: Option<u64>,
 }
 
+/// The copy step of `mode: Server`: the destination's task copies; the expected count is the
+/// source's `_count` when the operator reaches the source, else the documents the task dealt
+/// with (`read`, its rejected ones included: `TaskCountsOnly`).
+pub(super) async fn step<K: Sink>(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    sink: &K,
+    prepared: &Prepared,
+    job: &Job,
+    stats: &Arc<CopyStats>,
+) -> Result<CopyStep, WorkflowError> {
+    let msg = format!(
+        "copying {} documents from {}/{} to {}/{} by the destination's own _reindex task ({})",
+        prepared.total.map_or("?".into(), |t| t.to_string()),
+        conn.source.name(),
+        spec.source.index,
+        conn.dest.name(),
+        spec.dest.index,
+        prepared.summary
+    );
+    sink.phase(Phase::Copying, "Copying", msg)
+        .await
+        .map_err(WorkflowError::Sink)?;
+    let started = std::time::Instant::now();
+    let copied = copy(
+        spec,
+        conn,
+        sink,
+        prepared,
+        job.throttle.clone(),
+        job.stop.clone(),
+        stats,
+    )
+    .await?;
+    Ok(CopyStep {
+        expected: copied.source_total.unwrap_or(stats.snapshot().read),
+        paging: "server",
+        copy_time: started.elapsed(),
+        task_counts_only: copied.source_total.is_none(),
+        cutover: None,
+    })
+}
+
 /// Runs the copy as the destination's reindex task, until it finished, failed or `stop`.
-pub(super) async fn copy<K: Sink>(
+async fn copy<K: Sink>(
     spec: &RemoteReindexSpec,
     conn: &Connected,
     sink: &K,

@@ -3,7 +3,7 @@
 //! reason a refusal or a task's error becomes.
 
 use super::error::ServerError;
-use super::resolve::Connected;
+use super::connected::Connected;
 use crate::api::{Conflicts, Endpoint, OpType, RemoteReindexSpec};
 use crate::search::Distribution;
 use serde_json::{Map, Value, json};

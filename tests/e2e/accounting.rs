@@ -130,17 +130,14 @@ async fn final_checkpoints_are_done_and_the_expected_count_comes_before_any_writ
             opaque_id: None,
         };
         let sink = Recorder::default();
-        let outcome = remote_reindex::workflow::run(
-            &m.reindex.spec,
-            &m.secrets(),
-            &settings,
-            &sink,
-            None,
+        let job = remote_reindex::workflow::Job::new(
             std::sync::Arc::new(remote_reindex::copy::Throttle::new(None)),
             std::sync::Arc::new(remote_reindex::copy::Stop::new()),
-        )
-        .await
-        .unwrap();
+        );
+        let outcome =
+            remote_reindex::workflow::run(&m.reindex.spec, &m.secrets(), &settings, &sink, job)
+                .await
+                .unwrap();
         assert_eq!(
             (outcome.expected, outcome.paging, outcome.verified),
             (500, paging, true)

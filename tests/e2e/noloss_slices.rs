@@ -3,9 +3,8 @@
 //! every slice again, finished ones included), on real engines.
 
 use crate::harness::*;
-use remote_reindex::copy::{
-    CopyPlan, CopyStats, PagingChoice, SliceState, Stop, Throttle, WriteOp, open_copy,
-};
+use remote_reindex::api::PagingMode as PagingChoice;
+use remote_reindex::copy::{CopyPlan, CopyStats, SliceState, Stop, Throttle, WriteOp, open_copy};
 use remote_reindex::search::{ClientOptions, SearchClient};
 use serde_json::json;
 use std::sync::Arc;

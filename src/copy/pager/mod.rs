@@ -7,8 +7,9 @@ mod pit;
 mod probe;
 
 pub use pit::SharedPit;
-pub use probe::{PagingChoice, choose};
+pub use probe::choose;
 
+use crate::api::PagingMode;
 use crate::search::{ParsedPage, ScrollPage, SearchClient, SearchError};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -24,12 +25,17 @@ pub enum Paging {
 }
 
 impl Paging {
+    /// The mode: [`PagingMode::Pit`] or [`PagingMode::Scroll`].
+    pub fn mode(&self) -> PagingMode {
+        match self {
+            Paging::Scroll => PagingMode::Scroll,
+            Paging::Pit(_) => PagingMode::Pit,
+        }
+    }
+
     /// `scroll` or `pit`, for status and messages.
     pub fn name(&self) -> &'static str {
-        match self {
-            Paging::Scroll => "scroll",
-            Paging::Pit(_) => "pit",
-        }
+        self.mode().as_str()
     }
 }
 

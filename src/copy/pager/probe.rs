@@ -1,21 +1,10 @@
 //! Pre-flight choice of the paging mode: a probe, never a version number.
 
 use super::{Paging, SharedPit};
+use crate::api::PagingMode;
 use crate::search::{SearchClient, SearchError};
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-/// What `spec.source.paging` asks for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PagingChoice {
-    /// PIT where the probe succeeds, scroll otherwise.
-    #[default]
-    Auto,
-    /// PIT or fail.
-    Pit,
-    /// Scroll.
-    Scroll,
-}
 
 /// Picks the paging mode for reading `index` with `query`. The probe opens a point in time
 /// (either API), runs one `size: 1` search on it sorted by `_shard_doc`, and one sliced search:
@@ -28,14 +17,14 @@ pub async fn choose(
     index: &str,
     query: Option<&Value>,
     keep_alive: &str,
-    choice: PagingChoice,
+    choice: PagingMode,
 ) -> Result<Paging, String> {
-    if choice == PagingChoice::Scroll {
+    if choice == PagingMode::Scroll {
         return Ok(Paging::Scroll);
     }
     match probe(source, index, query, keep_alive).await {
         Ok(p) => Ok(p),
-        Err(why) if choice == PagingChoice::Auto => {
+        Err(why) if choice == PagingMode::Auto => {
             tracing::info!(reason = %why, "reading the source by scroll");
             Ok(Paging::Scroll)
         }

@@ -1,0 +1,199 @@
+//! The engine's copy step: the source read by point in time or scroll, written by `_bulk`.
+//! This process runs the slices itself, or, in scale-out, hands them to a [`SliceRunner`] (the
+//! operator's replicas, each holding slices through Leases) and waits; both start the same way
+//! (the paging probe and the plan) and report the same [`CopyStep`]. A live copy (catch-up and
+//! cutover) always runs here.
+
+use super::catchup::CatchUpRun;
+use super::cutover::CutoverOutcome;
+use super::error::WorkflowError;
+use super::job::{Job, SliceRunner};
+use super::prepared::{Prepared, copy_error, copy_plan};
+use super::connected::Connected;
+use super::sink::Sink;
+use crate::api::{Phase, RemoteReindexSpec};
+use crate::copy::{CopyError, CopyPlan, CopyStats, Paging, open_copy};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a copy step hands to finalize.
+pub(super) struct CopyStep {
+    /// Documents expected from the source's snapshot (capped by `maxDocs`).
+    pub expected: u64,
+    /// How the source was read: `pit`, `scroll` or `server`.
+    pub paging: &'static str,
+    /// Wall time of the copy.
+    pub copy_time: Duration,
+    /// `mode: Server` without a route to the source: the counts are the task's own.
+    pub task_counts_only: bool,
+    /// A live copy ends with its cutover, which verified the destination itself.
+    pub cutover: Option<CutoverOutcome>,
+}
+
+/// The engine's copy step: here, or spread over the replicas by `job.slice_runner`.
+pub(super) async fn copy<K: Sink>(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    sink: &K,
+    prepared: &Prepared,
+    job: &Job,
+    stats: &Arc<CopyStats>,
+) -> Result<CopyStep, WorkflowError> {
+    let paging = crate::copy::pager::choose(
+        &conn.source,
+        &spec.source.index,
+        spec.source.query.as_ref(),
+        &spec.source.keep_alive(),
+        spec.source.paging.unwrap_or_default(),
+    )
+    .await
+    .map_err(WorkflowError::SourceNotCopyable)?;
+    let plan = copy_plan(spec, conn, prepared, job.throttle.clone(), paging);
+    match job.slice_runner.clone().filter(|_| spreadable(spec)) {
+        Some(runner) => spread(spec, conn, sink, prepared, job, stats, plan, runner).await,
+        None => here(spec, conn, sink, prepared, job, stats, plan).await,
+    }
+}
+
+/// Whether scale-out may spread this copy's slices over the replicas. A live copy (catch-up,
+/// cutover) and a copy capped by `maxDocs` (one budget for the whole copy, which only one
+/// process keeps exactly) run on the leader alone.
+fn spreadable(spec: &RemoteReindexSpec) -> bool {
+    let alone = match (&spec.catch_up, spec.source.max_docs) {
+        (Some(_), _) => Some("a live copy (catchUp) keeps one high-water mark"),
+        (None, Some(_)) => Some("maxDocs is one budget for the whole copy"),
+        (None, None) => None,
+    };
+    if let Some(why) = alone {
+        tracing::info!(why, "scale-out: this copy runs on the leader alone");
+    }
+    alone.is_none()
+}
+
+/// Every slice in this process; a live copy then catches up and cuts over.
+async fn here<K: Sink>(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    sink: &K,
+    prepared: &Prepared,
+    job: &Job,
+    stats: &Arc<CopyStats>,
+    plan: CopyPlan,
+) -> Result<CopyStep, WorkflowError> {
+    let paging = plan.paging.name();
+    let max_docs = plan.max_docs;
+    // Catch-up's high-water mark H0 is taken before the copy opens its snapshot.
+    let mut live = match &spec.catch_up {
+        Some(c) => Some(CatchUpRun::start(spec, conn, c, prepared, sink).await?),
+        None => None,
+    };
+    let opened = open_copy(plan.clone(), stats.clone(), job.stop.clone())
+        .await
+        .map_err(copy_error)?;
+    let Some(total) = opened.expected() else {
+        return Err(WorkflowError::Copy(CopyError::BadPage(
+            "the source did not report how many documents its snapshot holds".into(),
+        )));
+    };
+    sink.expected(total, paging)
+        .await
+        .map_err(WorkflowError::Sink)?;
+    let msg = format!(
+        "copying {total} documents from {}/{} to {}/{} with {} slice(s) by {paging} ({})",
+        conn.source.name(),
+        spec.source.index,
+        conn.dest.name(),
+        spec.dest.index,
+        prepared.slices,
+        prepared.summary
+    );
+    sink.phase(Phase::Copying, "Copying", msg)
+        .await
+        .map_err(WorkflowError::Sink)?;
+    sink.copying(stats.clone(), Some(total));
+    let started = Instant::now();
+    opened.run().await.map_err(copy_error)?;
+    let copy_time = started.elapsed();
+    let cutover = match &mut live {
+        Some(run) => Some(super::cutover::live(run, spec, conn, prepared, &plan, sink, job).await?),
+        None => None,
+    };
+    Ok(CopyStep {
+        // Slices that restarted took their totals again from their new snapshot.
+        expected: match &cutover {
+            Some(cut) => cut.expected,
+            None => stats.expected(max_docs).unwrap_or(total),
+        },
+        paging,
+        copy_time,
+        task_counts_only: false,
+        cutover,
+    })
+}
+
+/// The slices run by `runner` (scale-out): the expected count is the sum of the slices' exact
+/// totals from the source's snapshot, known once every slice is done.
+#[allow(clippy::too_many_arguments)]
+async fn spread<K: Sink>(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    sink: &K,
+    prepared: &Prepared,
+    job: &Job,
+    stats: &Arc<CopyStats>,
+    plan: CopyPlan,
+    runner: Arc<dyn SliceRunner>,
+) -> Result<CopyStep, WorkflowError> {
+    let paging = plan.paging.name();
+    let msg = format!(
+        "copying from {}/{} to {}/{} with {} slice(s) by {paging}, spread over the operator's replicas ({})",
+        conn.source.name(),
+        spec.source.index,
+        conn.dest.name(),
+        spec.dest.index,
+        prepared.slices,
+        prepared.summary
+    );
+    sink.phase(Phase::Copying, "Copying", msg)
+        .await
+        .map_err(WorkflowError::Sink)?;
+    sink.copying(stats.clone(), None);
+    let started = Instant::now();
+    let stop = &job.stop;
+    let mut result = runner.run(&plan, stats.clone(), stop.clone()).await;
+    // After a lost point in time every slice ran again under the new one; what the earlier
+    // generations wrote of documents it no longer holds goes (the destination started empty).
+    if let (Ok(()), Paging::Pit(pit)) = (&result, &plan.paging)
+        && stats.snapshot().pit_restarts > 0
+        && plan.dest_was_empty
+    {
+        match crate::copy::prune_stale(&plan, pit).await {
+            Ok(n) => stats.add_pruned(n),
+            Err(e) => result = Err(e),
+        }
+    }
+    // The point in time is the planner's: closed once the slices are over, unless a shutdown
+    // keeps it for the next leader (whose workers continue their cursors on it).
+    if let Paging::Pit(pit) = &plan.paging
+        && !(stop.is_requested() && stop.mode().keeps_scrolls())
+    {
+        pit.close().await;
+    }
+    result.map_err(copy_error)?;
+    let copy_time = started.elapsed();
+    let Some(expected) = stats.expected(plan.max_docs) else {
+        return Err(WorkflowError::Copy(CopyError::Slice(
+            "every slice is done but not every slice recorded its total".into(),
+        )));
+    };
+    sink.expected(expected, paging)
+        .await
+        .map_err(WorkflowError::Sink)?;
+    Ok(CopyStep {
+        expected,
+        paging,
+        copy_time,
+        task_counts_only: false,
+        cutover: None,
+    })
+}

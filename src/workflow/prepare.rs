@@ -1,0 +1,213 @@
+//! The prepare step: check both clusters can do this copy, decide the slices, and create or
+//! take over the destination, tuned for bulk loading, after persisting what a restart needs
+//! (the destination's original settings) through the [`Sink`].
+
+use super::destination::{
+    Marker, create_body, originals_from_user, originals_of, read_marker, tuned_settings,
+    write_marker,
+};
+use super::error::WorkflowError;
+use super::prepared::Prepared;
+use super::connected::Connected;
+use super::sink::Sink;
+use crate::api::units::Slices;
+use crate::api::{CopyMode, OriginalSettings, RemoteReindexSpec, Verify};
+use crate::search::SearchError;
+use serde_json::Value;
+
+/// Prepares the copy `spec` describes on the connected clusters; `resume` is what an earlier
+/// attempt persisted (its originals win over whatever the destination shows now).
+pub(super) async fn prepare<K: Sink>(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    sink: &K,
+    resume: Option<Prepared>,
+) -> Result<Prepared, WorkflowError> {
+    let (src, dst) = (&conn.source, &conn.dest);
+    let pre_src = |e: SearchError| WorkflowError::Preflight {
+        which: "source",
+        source: e,
+    };
+    let pre_dst = |e: SearchError| WorkflowError::Preflight {
+        which: "destination",
+        source: e,
+    };
+    let dest_is_aws = spec
+        .dest
+        .remote
+        .as_ref()
+        .is_some_and(|e| e.aws_auth().is_some() || e.host.contains(".amazonaws.com"));
+    super::server_reach::check_allowlist(spec, dest_is_aws, dst, &conn.dest_info)
+        .await
+        .map_err(WorkflowError::Server)?;
+    if !conn.source_reachable && spec.verify == Some(Verify::Checksum) {
+        return Err(WorkflowError::Invalid(vec![crate::api::validate::Invalid {
+            field: "spec.verify".into(),
+            message: "Checksum reads the source again, and the operator cannot reach it (mode: Server); use Count (then TaskCountsOnly) or let the operator reach the source".into(),
+            reason: "InvalidSpec",
+        }]));
+    }
+    let sidx = &spec.source.index;
+    // `mode: Server` without a route to the source: the destination's templates (or
+    // `dest.mappings`) shape the index and the task reports the total.
+    let (source_desc, total) = if conn.source_reachable {
+        if !src.index_exists(sidx).await.map_err(pre_src)? {
+            return Err(WorkflowError::SourceNotCopyable(format!(
+                "source index `{sidx}` does not exist on {}",
+                src.name()
+            )));
+        }
+        let source_desc = src.describe_index(sidx).await.map_err(pre_src)?;
+        if source_disabled(&source_desc.mappings) {
+            return Err(WorkflowError::SourceNotCopyable(format!(
+                "source index `{sidx}` has _source disabled: its documents cannot be read back, so they cannot be copied"
+            )));
+        }
+        let mut total = src
+            .count(sidx, spec.source.query.as_ref())
+            .await
+            .map_err(pre_src)?;
+        if let Some(m) = spec.source.max_docs {
+            total = total.min(m as u64);
+        }
+        (source_desc, Some(total))
+    } else {
+        (crate::search::IndexDescription::default(), None)
+    };
+    let shards: u32 = source_desc
+        .setting("index.number_of_shards")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let slices = match spec.source.slices.clone().unwrap_or_default() {
+        Slices::Count(n) => n.max(1),
+        Slices::Auto(_) if spec.mode() == CopyMode::Server => 1,
+        Slices::Auto(_) => shards.clamp(1, 16),
+    };
+    let didx = &spec.dest.index;
+    let source_id = format!("{}/{}", src.name(), sidx);
+    let mut prepared = Prepared {
+        original_settings: OriginalSettings::default(),
+        dest_was_empty: true,
+        dest_index_uuid: None,
+        // Engine mode: known once the copy opened its slices (the source's snapshot, not a
+        // `_count` of another moment). Server mode: the source's `_count`, when reachable.
+        total: if spec.mode() == CopyMode::Server {
+            total
+        } else {
+            None
+        },
+        slices,
+        summary: conn.summary.clone(),
+        checkpoints: Vec::new(),
+        catch_up: None,
+        task: None,
+        resumed: resume.is_some(),
+    };
+    let exists = dst.index_exists(didx).await.map_err(pre_dst)?;
+    if exists {
+        let desc = dst.describe_index(didx).await.map_err(pre_dst)?;
+        prepared.dest_index_uuid = desc.setting("index.uuid");
+        let marker = read_marker(&desc).filter(|m| m.source == source_id);
+        if let Some(r) = resume {
+            if let (Some(was), Some(now)) = (&r.dest_index_uuid, &prepared.dest_index_uuid)
+                && was != now
+            {
+                return Err(WorkflowError::DestinationReplaced(format!(
+                    "destination index `{didx}` was deleted and recreated during the copy (index UUID {was} is now {now}); documents copied before are gone, so the copy stops"
+                )));
+            }
+            prepared.original_settings = r.original_settings;
+            prepared.dest_was_empty = r.dest_was_empty;
+            prepared.checkpoints = r.checkpoints;
+            prepared.catch_up = r.catch_up;
+            prepared.task = r.task;
+        } else if let Some(m) = marker {
+            tracing::info!(index = %didx, "resuming an interrupted copy: using the settings recorded before it tuned the index");
+            prepared.original_settings = m.original_settings;
+            prepared.dest_was_empty = m.dest_was_empty;
+            prepared.resumed = true;
+        } else {
+            let count = dst.count(didx, None).await.map_err(pre_dst)?;
+            if count > 0 && spec.dest.allow_existing != Some(true) {
+                return Err(WorkflowError::DestinationNotEmpty(format!(
+                    "destination index `{didx}` on {} already holds {count} documents; set spec.dest.allowExisting: true to write into it",
+                    dst.name()
+                )));
+            }
+            prepared.original_settings = originals_of(&desc);
+            prepared.dest_was_empty = count == 0;
+        }
+        sink.prepared(&prepared)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        let marker = Marker {
+            original_settings: prepared.original_settings.clone(),
+            dest_was_empty: prepared.dest_was_empty,
+            source: source_id,
+        };
+        let during = "tuning the destination for bulk loading";
+        // Serverless manages replicas and refresh: nothing to tune, so nothing to restore.
+        if !conn.dest_info.is_serverless() {
+            write_marker(dst, didx, Some(&marker))
+                .await
+                .map_err(|source| WorkflowError::Destination { during, source })?;
+            dst.put_settings(didx, &tuned_settings())
+                .await
+                .map_err(|source| WorkflowError::Destination { during, source })?;
+        }
+    } else {
+        if let Some(r) = &resume
+            && (r.dest_index_uuid.is_some() || r.checkpoints.iter().any(|c| c.written > 0))
+        {
+            return Err(WorkflowError::DestinationReplaced(format!(
+                "destination index `{didx}` was deleted during the copy; documents copied before are gone, so the copy stops"
+            )));
+        }
+        prepared.original_settings = match resume {
+            Some(r) => r.original_settings,
+            None => originals_from_user(spec.dest.settings.as_ref()),
+        };
+        sink.prepared(&prepared)
+            .await
+            .map_err(WorkflowError::Sink)?;
+        let mut body = create_body(
+            spec.dest.settings.as_ref(),
+            spec.dest.mappings.as_ref(),
+            &source_desc,
+            None,
+        );
+        if conn.dest_info.is_serverless() {
+            super::serverless::untune(&mut body);
+        }
+        let during = "creating the destination index";
+        dst.create_index(didx, &body)
+            .await
+            .map_err(|source| WorkflowError::Destination { during, source })?;
+        let marker = Marker {
+            original_settings: prepared.original_settings.clone(),
+            dest_was_empty: true,
+            source: source_id,
+        };
+        if !conn.dest_info.is_serverless() {
+            write_marker(dst, didx, Some(&marker))
+                .await
+                .map_err(|source| WorkflowError::Destination { during, source })?;
+        }
+        prepared.dest_index_uuid = dst
+            .describe_index(didx)
+            .await
+            .ok()
+            .and_then(|d| d.setting("index.uuid"));
+    }
+    Ok(prepared)
+}
+
+/// True when the mapping (typed or not) has `_source.enabled: false`.
+fn source_disabled(mappings: &Value) -> bool {
+    let off = |m: &Value| {
+        m.get("_source")
+            .and_then(|s| s.get("enabled"))
+            .is_some_and(|e| e == &Value::Bool(false) || e == "false")
+    };
+    off(mappings) || mappings.as_object().is_some_and(|o| o.values().any(off))
+}
