@@ -153,8 +153,8 @@ pub struct RoundStatus {
 }
 
 /// The checks of `catchUp` and `cutover` that need no cluster.
-pub(crate) fn check(spec: &super::RemoteReindexSpec, errs: &mut Vec<super::validate::Invalid>) {
-    let invalid = |field: &str, message: String| super::validate::Invalid {
+pub(crate) fn check(spec: &super::RemoteReindexSpec, errs: &mut Vec<super::invalid::Invalid>) {
+    let invalid = |field: &str, message: String| super::invalid::Invalid {
         field: field.to_string(),
         message,
         reason: "InvalidSpec",
@@ -213,7 +213,7 @@ pub(crate) fn check(spec: &super::RemoteReindexSpec, errs: &mut Vec<super::valid
     }
     if let Some(cut) = cutover {
         for (i, a) in cut.aliases.iter().enumerate() {
-            if let Err(m) = super::validate::check_index_name(a) {
+            if let Err(m) = super::invalid::check_index_name(a) {
                 errs.push(invalid(&format!("spec.cutover.aliases[{i}]"), m));
             } else if a == &spec.dest.index {
                 errs.push(invalid(

@@ -4,6 +4,7 @@
 //! manifests that `remote-reindex run -f` reads.
 
 mod endpoint;
+mod invalid;
 mod live;
 mod migration;
 mod policy;

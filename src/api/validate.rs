@@ -3,48 +3,19 @@
 //! (an edited copy, an API server that ignores them) and `remote-reindex run -f` has no API server
 //! at all.
 
+use super::invalid::invalid;
+pub use super::invalid::{Invalid, check_index_name};
 use super::{Endpoint, RemoteReindexSpec};
 use crate::net::host_port;
 use url::Url;
-use wildmatch::WildMatch;
 
-/// Operator-wide limits on what a resource may ask for, so that a namespace's users cannot turn
-/// the operator into a confused deputy.
-#[derive(Clone, Debug)]
+/// What validation lets a spec ask for beyond the defaults. Which hosts a resource may reach is
+/// the tenant policy's rule ([`crate::policy`]), checked before the workflow starts; the CLI
+/// reaches what its manifest names.
+#[derive(Clone, Debug, Default)]
 pub struct Policy {
-    /// `host:port` globs a remote may match (like Elasticsearch's `reindex.remote.whitelist`).
-    pub allowed_remote_hosts: Vec<String>,
     /// Allow destination indices whose names start with `.`.
     pub allow_system_indices: bool,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            allowed_remote_hosts: vec!["*".into()],
-            allow_system_indices: false,
-        }
-    }
-}
-
-/// A spec problem, with the field it concerns.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct Invalid {
-    /// Path of the field, e.g. `spec.dest.index`.
-    pub field: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-    /// The condition reason: `InvalidSpec`, `InvalidAuth` or `HostNotAllowed`.
-    pub reason: &'static str,
-}
-
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
-    Invalid {
-        field: field.into(),
-        message: message.into(),
-        reason: "InvalidSpec",
-    }
 }
 
 /// Checks the spec; `dest_host` is the endpoint used when `dest.remote` is absent.
@@ -60,12 +31,12 @@ pub fn validate(
             "scripts are not supported; transform documents with an ingest pipeline on the destination (spec.dest.pipeline)",
         ));
     }
-    check_endpoint("spec.source.remote", &spec.source.remote, policy, &mut errs);
+    check_endpoint("spec.source.remote", &spec.source.remote, &mut errs);
     let dest_remote = spec.dest.remote.as_ref().or(dest_default);
     match dest_remote {
         Some(ep) => {
             if spec.dest.remote.is_some() {
-                check_endpoint("spec.dest.remote", ep, policy, &mut errs);
+                check_endpoint("spec.dest.remote", ep, &mut errs);
             }
         }
         None => errs.push(invalid(
@@ -199,7 +170,7 @@ fn duration(errs: &mut Vec<Invalid>, field: &str, d: Option<&super::units::EsDur
     }
 }
 
-fn check_endpoint(field: &str, ep: &Endpoint, policy: &Policy, errs: &mut Vec<Invalid>) {
+fn check_endpoint(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
     let url = match Url::parse(&ep.host) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
         _ => {
@@ -260,21 +231,6 @@ fn check_endpoint(field: &str, ep: &Endpoint, policy: &Policy, errs: &mut Vec<In
         &format!("{field}.connectTimeout"),
         ep.connect_timeout.as_ref(),
     );
-    let hp = host_port(&url);
-    if !policy
-        .allowed_remote_hosts
-        .iter()
-        .any(|g| WildMatch::new(g).matches(&hp))
-    {
-        errs.push(Invalid {
-            field: format!("{field}.host"),
-            message: format!(
-                "{hp} is not in the operator's --allowed-remote-hosts ({})",
-                policy.allowed_remote_hosts.join(", ")
-            ),
-            reason: "HostNotAllowed",
-        });
-    }
 }
 
 /// The seed's `region` / `external`, the `aws` block, the proxy URL and the TLS server name.
@@ -370,29 +326,6 @@ fn same_host(a: &str, b: &str) -> bool {
     }
 }
 
-/// Elasticsearch's index-name rules.
-pub fn check_index_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if name.len() > 255 {
-        return Err(format!("`{name}` is longer than 255 bytes"));
-    }
-    if name == "." || name == ".." {
-        return Err(format!("`{name}` is not an index name"));
-    }
-    if name.starts_with(['-', '_', '+']) {
-        return Err(format!("`{name}` must not start with -, _ or +"));
-    }
-    if name.chars().any(|c| c.is_uppercase()) {
-        return Err(format!("`{name}` must be lowercase"));
-    }
-    if let Some(c) = name.chars().find(|c| r#"\/*?"<>| ,#:"#.contains(*c)) {
-        return Err(format!("`{name}` contains the forbidden character `{c}`"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,7 +345,7 @@ mod tests {
     fn endpoint_errors(field: &str, yaml: &str) -> Vec<Invalid> {
         let ep: Endpoint = serde_json::from_value(serde_saphyr::from_str(yaml).unwrap()).unwrap();
         let mut errs = Vec::new();
-        check_endpoint(field, &ep, &Policy::default(), &mut errs);
+        check_endpoint(field, &ep, &mut errs);
         errs
     }
 

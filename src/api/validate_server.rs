@@ -3,7 +3,7 @@
 //! `_reindex` API cannot carry is an error here rather than a surprise later. Also the checks of
 //! `headers`, which both modes send.
 
-use super::validate::Invalid;
+use super::invalid::Invalid;
 use super::{CopyMode, Endpoint, RemoteReindexSpec};
 
 fn invalid(field: impl Into<String>, message: impl Into<String>, reason: &'static str) -> Invalid {

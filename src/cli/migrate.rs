@@ -3,13 +3,14 @@
 //! `parallelism` at a time, then the aliases over verified indices. Prints one progress line per
 //! running index plus a total.
 
+use super::local::{RunArgs, local_settings};
 use super::manifest::Manifests;
-use super::run::{RunArgs, local_settings};
 use crate::api::{IndexState, Migration, Phase};
 use crate::copy::{CopyStats, Stop, StopMode, Throttle};
 use crate::migration::child::child_spec;
 use crate::migration::metadata::{self, AliasReadiness};
 use crate::migration::plan::{Plan, build, connect_migration};
+use crate::migration::schedule;
 use crate::workflow::{self, Prepared, Sink, WorkflowError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -183,17 +184,20 @@ async fn copy_all(
         .iter()
         .map(|r| (r.index.clone(), IndexState::Pending))
         .collect();
-    let mut queue = plan.indices.iter();
     let mut running: Vec<Running> = Vec::new();
     let mut tasks = futures::stream::FuturesUnordered::new();
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.tick().await;
     let stop_on_failure = spec.failure_policy == Some(crate::api::FailurePolicy::Stop);
     loop {
-        let blocked = stop_all.is_requested()
-            || (stop_on_failure && states.values().any(|s| *s == IndexState::Failed));
-        while running.len() < plan.parallelism && !blocked {
-            let Some(row) = queue.next() else { break };
+        let in_plan_order: Vec<IndexState> =
+            plan.indices.iter().map(|r| states[&r.index]).collect();
+        let starting = if stop_all.is_requested() {
+            Vec::new()
+        } else {
+            schedule::to_start(&in_plan_order, plan.parallelism, stop_on_failure)
+        };
+        for row in starting.into_iter().map(|i| &plan.indices[i]) {
             let child = child_spec(spec, &row.index, &row.dest);
             let sink = Arc::new(IndexSink::default());
             let stop = Arc::new(Stop::new());

@@ -1,6 +1,7 @@
 //! The command line: `remote-reindex run -f …`, `remote-reindex crd`, `remote-reindex docs`,
 //! `remote-reindex controller`.
 
+mod local;
 pub mod manifest;
 mod migrate;
 mod plan;
@@ -28,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Run one copy from manifests, without Kubernetes (exit codes: 0 copied and verified,
     /// 1 copy or verification failed, 2 invalid input, 3 pre-flight failure, 130 interrupted).
-    Run(run::RunArgs),
+    Run(local::RunArgs),
     /// Print a CustomResourceDefinition (YAML): `remotereindex` (default), `reindexpolicy` or
     /// `migration`.
     Crd {
@@ -100,7 +101,16 @@ pub fn main() -> i32 {
         }
         Command::Run(args) => {
             telemetry::init(cli.log_format, "warn");
-            runtime().block_on(run::run(args))
+            runtime().block_on(async move {
+                match manifest::Manifests::load_any(&args.files) {
+                    Ok(manifest::Loaded::Reindex(m)) => run::run(*m, args).await,
+                    Ok(manifest::Loaded::Migration(m)) => migrate::run(*m, args).await,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        2
+                    }
+                }
+            })
         }
         Command::Controller(args) => {
             telemetry::init(cli.log_format, "info");

@@ -1,8 +1,8 @@
 //! `remote-reindex plan -f migration.yaml`: resolves a Migration against its source and prints
 //! what it would copy, without writing anything.
 
+use super::local::{RunArgs, local_settings};
 use super::manifest::{Loaded, Manifests};
-use super::run::{RunArgs, local_settings};
 use crate::migration::plan::{build, connect_migration};
 use std::path::PathBuf;
 

@@ -1,34 +1,13 @@
 //! `remote-reindex run -f FILE…`: the local driver of the workflow.
 
-use super::manifest::{Loaded, Manifests};
+use super::local::{RunArgs, local_settings};
+use super::manifest::Manifests;
 use super::progress;
-use crate::api::validate::Policy;
-use crate::api::{Endpoint, Phase};
+use crate::api::Phase;
 use crate::copy::{CopyStats, Stop, StopMode, Throttle};
-use crate::workflow::{self, PreflightRetry, PreflightSettings, Prepared, Settings, Sink};
-use std::path::PathBuf;
+use crate::workflow::{self, PreflightRetry, Prepared, Sink};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
-
-/// Arguments of `run`.
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// Manifest files (multi-document YAML; `-` for standard input): one RemoteReindex (or one
-    /// Migration) and the Secrets/ConfigMaps it references.
-    #[arg(short = 'f', long = "filename", required = true)]
-    pub files: Vec<PathBuf>,
-    /// Destination cluster when the resource has no `spec.dest.remote`.
-    #[arg(long, env = "REMOTE_REINDEX_DEST_HOST")]
-    pub dest_host: Option<String>,
-    /// Allow destination index names that start with `.`.
-    #[arg(long)]
-    pub allow_system_indices: bool,
-    /// How long an unreachable cluster (refused, silent, DNS) or a missing Secret is retried
-    /// before exit 3, e.g. `10s`, `2m`; wins over the manifest's `spec.preflightTimeout`
-    /// [default: the manifest's, else 30s]. Refused credentials (401/403) are never retried here.
-    #[arg(long, value_name = "DURATION", value_parser = crate::api::units::parse_duration)]
-    pub preflight_timeout: Option<std::time::Duration>,
-}
 
 /// Prints phases and draws progress.
 struct TerminalSink {
@@ -141,36 +120,8 @@ fn shown(s: &crate::api::RecordedSetting) -> String {
     s.value.clone().unwrap_or_else(|| "(unset)".into())
 }
 
-/// Driver settings of a local run: `--dest-host` and `--allow-system-indices`.
-pub(super) fn local_settings(args: &RunArgs, namespace: &str) -> Settings {
-    Settings {
-        dest_default: args.dest_host.clone().map(|host| Endpoint {
-            host,
-            ..Default::default()
-        }),
-        policy: Policy {
-            allow_system_indices: args.allow_system_indices,
-            ..Default::default()
-        },
-        namespace: namespace.to_string(),
-        user_agent: None,
-        link_local_allowed: None,
-        preflight: PreflightSettings::cli(args.preflight_timeout),
-        fence: None,
-        opaque_id: None,
-    }
-}
-
-/// Runs the copy; returns the exit code.
-pub async fn run(args: RunArgs) -> i32 {
-    let manifests = match Manifests::load_any(&args.files) {
-        Ok(Loaded::Reindex(m)) => *m,
-        Ok(Loaded::Migration(m)) => return super::migrate::run(*m, args).await,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
+/// Runs the copy `manifests` describe; returns the exit code.
+pub async fn run(manifests: Manifests, args: RunArgs) -> i32 {
     let settings = local_settings(&args, &manifests.namespace);
     let spec = &manifests.reindex.spec;
     let stop = Arc::new(Stop::new());

@@ -4,7 +4,7 @@
 //! the recorded settings.
 
 use super::context::Context;
-use super::reconcile::{FINALIZER, ReconcileError};
+use super::error::ReconcileError;
 use super::secrets::KubeSecrets;
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
 use crate::workflow::{self, restore_destination};
@@ -14,6 +14,9 @@ use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The finalizer that makes deletion stop the copy and restore the destination first.
+pub const FINALIZER: &str = "reindex.dev/cleanup";
 
 /// How long one cleanup waits for the copy to stop before it is retried.
 const STOP_WAIT: Duration = Duration::from_secs(30);

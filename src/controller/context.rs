@@ -42,7 +42,6 @@ impl Context {
         Settings {
             dest_default: self.dest_default.clone(),
             policy: Policy {
-                allowed_remote_hosts: vec!["*".into()],
                 allow_system_indices: decision.allow_system_indices,
             },
             namespace: namespace.to_string(),

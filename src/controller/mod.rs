@@ -10,6 +10,7 @@
 
 pub mod cleanup;
 pub mod context;
+pub mod error;
 pub mod http;
 pub mod leader;
 pub mod live;

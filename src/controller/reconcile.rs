@@ -2,9 +2,11 @@
 //! phase for the current generation is left alone, a registered copy only gets its rate updated,
 //! and otherwise one copy task is started.
 
-use super::cleanup::cleanup;
+use super::cleanup::{FINALIZER, cleanup};
 use super::context::Context;
+use super::error::ReconcileError;
 use super::registry::{Entry, changes_not_applied};
+use super::status::SPEC_APPLIED;
 use super::task;
 use super::writer::patch_status;
 use crate::api::{Phase, RemoteReindex};
@@ -14,32 +16,6 @@ use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The finalizer that makes deletion stop the copy and restore the destination first.
-pub const FINALIZER: &str = "reindex.dev/cleanup";
-
-/// Why a reconcile must be retried.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    /// The object lacks a field the API server always sets.
-    #[error("the resource has no {0}")]
-    MissingField(&'static str),
-    /// Deletion is waiting for the copy to stop (restoring settings, clearing scrolls).
-    #[error("the copy is still stopping")]
-    StillStopping,
-    /// Deletion could not restore the destination or clear the scrolls yet.
-    #[error("cleanup failed: {0}")]
-    Cleanup(String),
-    /// A search cluster failed in a way a retry may fix (a Migration's planning).
-    #[error("{0}")]
-    Transient(String),
-    /// The API server refused or failed a request.
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// This replica is no longer the leader: it writes no status.
-    #[error("refused to write the status: {0}")]
-    NotLeader(String),
-}
 
 /// The error type the controller sees.
 pub type Error = kube::runtime::finalizer::Error<ReconcileError>;
@@ -171,10 +147,6 @@ async fn apply(
     task::spawn(ctx, &obj, &uid);
     Ok(Action::requeue(Duration::from_secs(300)))
 }
-
-/// The condition type saying whether the running copy applies the current spec: `False`
-/// (`ChangeNotApplied`) names the edited fields it cannot apply while it runs.
-pub const SPEC_APPLIED: &str = "SpecApplied";
 
 /// A running copy's resource changed: the rate and the cutover settings (trigger, aliases,
 /// verify, writeBlockSource) apply in place; anything else is named at once in the

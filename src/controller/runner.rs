@@ -185,7 +185,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
                         Err(e @ kube::runtime::controller::Error::ObjectNotFound(_)) => {
                             tracing::debug!(error = %e, "object deleted before its reconcile ran")
                         }
-                        Err(e) => tracing::warn!(error = %e, "controller: {}", error_chain(&e)),
+                        Err(e) => tracing::warn!(error = %e, "controller: {}", crate::search::source_chain(&e)),
                     }
                 }),
         );
@@ -284,14 +284,4 @@ fn dest_endpoint(host: &str) -> Result<Endpoint, ControllerError> {
             "--dest-host `{host}` is not a URL of the form http(s)://host[:port]"
         ))),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    parts.join(": ")
 }

@@ -170,6 +170,10 @@ pub fn checkpoints_from(slices: &[crate::api::SliceStatus]) -> Vec<crate::copy::
         .collect()
 }
 
+/// The condition type saying whether the running copy applies the current spec: `False`
+/// (`ChangeNotApplied`) names the edited fields it cannot apply while it runs.
+pub const SPEC_APPLIED: &str = "SpecApplied";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,10 +55,10 @@ pub fn spawn(ctx: Arc<Context>, obj: &RemoteReindex, uid: &str) -> Arc<Entry> {
     let writer = Arc::new(StatusWriter::new(ctx.clone(), entry.clone(), obj));
     entry.set_writer(&writer);
     let generation = entry.generation();
-    if writer.has_condition(super::reconcile::SPEC_APPLIED, false) {
+    if writer.has_condition(super::status::SPEC_APPLIED, false) {
         // An edit the previous copy could not apply runs now.
         writer.set_condition(
-            super::reconcile::SPEC_APPLIED,
+            super::status::SPEC_APPLIED,
             true,
             "Applied",
             &format!("the copy runs the spec of generation {generation}"),

@@ -13,3 +13,4 @@ pub mod child;
 pub mod metadata;
 pub mod plan;
 pub mod resolve;
+pub mod schedule;

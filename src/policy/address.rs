@@ -3,28 +3,8 @@
 //! whoever named it. [`check_addresses`] is the pure rule; [`check_hosts`] is the resolver step.
 
 use super::{Decision, Refusal};
-use std::net::{IpAddr, Ipv4Addr};
-
-/// Alibaba Cloud's instance metadata address (outside link-local).
-const ALIBABA_METADATA: Ipv4Addr = Ipv4Addr::new(100, 100, 100, 200);
-
-/// Whether `ip` is link-local or a cloud metadata address: `169.254.0.0/16` and Alibaba
-/// Cloud's `100.100.100.200` (also as IPv4-mapped IPv6 addresses), `fe80::/10`, and all of
-/// AWS's `fd00:ec2::/32` (its IPv6 instance metadata, DNS and time endpoints, the EKS Pod
-/// Identity agent).
-pub fn is_link_local(ip: IpAddr) -> bool {
-    let v4 = |a: Ipv4Addr| a.is_link_local() || a == ALIBABA_METADATA;
-    match ip {
-        IpAddr::V4(a) => v4(a),
-        IpAddr::V6(a) => {
-            if let Some(m) = a.to_ipv4_mapped() {
-                return v4(m);
-            }
-            let s = a.segments();
-            (s[0] == 0xfd00 && s[1] == 0x0ec2) || (s[0] & 0xffc0) == 0xfe80
-        }
-    }
-}
+use crate::net::is_link_local;
+use std::net::IpAddr;
 
 /// The first of `addrs` that is link-local/metadata and not in `allowed`.
 pub fn check_addresses(addrs: &[IpAddr], allowed: &[IpAddr]) -> Result<(), IpAddr> {

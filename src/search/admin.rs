@@ -1,7 +1,9 @@
 //! Index administration: existence, settings, mappings, creation, count and refresh.
 
-use super::client::{Body, Resend, SearchClient};
+use super::client::SearchClient;
 use super::error::SearchError;
+use super::options::Resend;
+use super::transport::Body;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
@@ -98,7 +100,7 @@ impl SearchClient {
             return Ok(());
         }
         // Sent again after a lost answer: "already exists" is the first attempt's success.
-        let (kind, _) = super::client::parse_error_body(&r.body);
+        let (kind, _) = super::error::parse_error_body(&r.body);
         if r.attempts > 1 && kind == "resource_already_exists_exception" {
             return Ok(());
         }

@@ -1,8 +1,10 @@
 //! Aliases, write blocks and the aggregation a catch-up round needs.
 
 use super::admin::seg;
-use super::client::{Body, Resend, SearchClient};
+use super::client::SearchClient;
 use super::error::SearchError;
+use super::options::Resend;
+use super::transport::Body;
 use reqwest::Method;
 use serde_json::{Value, json};
 

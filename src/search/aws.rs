@@ -4,7 +4,7 @@
 //! (EKS Pod Identity, ECS). Temporary credentials are cached and refreshed five minutes before
 //! they expire. Signing uses the `aws-sigv4` crate; nothing here logs a credential.
 
-use super::client::SecretString;
+use super::secret::SecretString;
 use aws_sigv4::http_request::{
     PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
 };
@@ -85,7 +85,7 @@ impl AwsSigner {
         service: &'static str,
         source: AwsCredentialSource,
     ) -> Self {
-        super::install_crypto_provider();
+        super::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             // Credentials endpoints are never followed elsewhere (the web identity token, the
             // container authorization token).
@@ -368,7 +368,7 @@ async fn container(http: &reqwest::Client) -> Result<AwsCredentials, String> {
         .await
         .map_err(|e| format!("reading the answer: {}", without_url(&e)))?;
     if !status.is_success() {
-        let (_, reason) = super::client::parse_error_body(&body);
+        let (_, reason) = super::error::parse_error_body(&body);
         return Err(format!(
             "{} answered HTTP {}: {reason}",
             host_of(&url),
@@ -403,7 +403,7 @@ fn redirected(
         .map(|u| host_of(&u))
         .unwrap_or_else(|_| endpoint.to_string());
     let location = url::Url::parse(endpoint)
-        .map(|u| super::client::location(&u, headers))
+        .map(|u| super::error::location(&u, headers))
         .unwrap_or_else(|_| "(none)".into());
     format!(
         "{shown} answered HTTP {} with Location: {location}; redirects are not followed",

@@ -1,6 +1,8 @@
 //! `_bulk`: sends a prepared NDJSON body and reports the items that failed.
 
-use super::client::{Body, Resend, SearchClient};
+use super::client::SearchClient;
+use super::options::Resend;
+use super::transport::Body;
 use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;

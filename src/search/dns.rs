@@ -3,7 +3,7 @@
 //! starts, and this keeps a name that is re-pointed at `169.254.169.254` afterwards (DNS
 //! rebinding) from being connected to.
 
-use crate::policy::address::is_link_local;
+use crate::net::is_link_local;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, SocketAddr};
 

@@ -1,7 +1,9 @@
 //! Typed errors of the search client. Messages name the cluster and the request, never a
 //! credential.
 
+use reqwest::header;
 use std::time::Duration;
+use url::Url;
 
 /// What went wrong talking to a search cluster.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -196,4 +198,73 @@ impl SearchError {
             _ => None,
         }
     }
+}
+
+/// The `Location` of a 3xx answer to a request for `url`, resolved against it (a relative
+/// one names the same host), without user info; `(none)` when absent or unreadable.
+pub(crate) fn location(url: &Url, headers: &header::HeaderMap) -> String {
+    let Some(raw) = headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return "(none)".into();
+    };
+    match url.join(raw) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Err(_) => raw.chars().take(200).collect(),
+    }
+}
+
+/// Extracts `(type, reason)` from an Elasticsearch error body, whatever its shape.
+pub(crate) fn parse_error_body(body: &[u8]) -> (String, String) {
+    let truncate = |s: String| {
+        if s.len() > 500 {
+            format!("{}…", &s[..s.floor_char_boundary(500)])
+        } else {
+            s
+        }
+    };
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => {
+            let err = &v["error"];
+            if let Some(s) = err.as_str() {
+                return ("error".into(), truncate(s.to_string()));
+            }
+            // AWS front ends (SigV4 refusals, API Gateway) answer `{"message": "…"}`, resource
+            // policies `{"Message": "User: … is not authorized to perform: …"}`.
+            if err.is_null()
+                && let Some(m) = v["message"].as_str().or(v["Message"].as_str())
+            {
+                return ("error".into(), truncate(m.to_string()));
+            }
+            let kind = err["type"].as_str().unwrap_or("error").to_string();
+            let mut reason = err["reason"].as_str().unwrap_or("").to_string();
+            if let Some(cause) = err["caused_by"]["reason"].as_str() {
+                reason = format!("{reason} (caused by: {cause})");
+            }
+            if reason.is_empty() {
+                reason = v.to_string();
+            }
+            (kind, truncate(reason))
+        }
+        Err(_) => ("error".into(), truncate(plain_text_reason(body))),
+    }
+}
+
+/// A body that is not JSON (often a proxy's HTML error page) as one line: the HTML `<title>` if
+/// there is one, else the text with its whitespace collapsed.
+fn plain_text_reason(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    let picked = match (lower.find("<title>"), lower.find("</title>")) {
+        (Some(a), Some(b)) if a + 7 <= b => &text[a + 7..b],
+        _ => &text[..],
+    };
+    picked.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -1,7 +1,8 @@
 //! `GET /`: which distribution and version a cluster runs.
 
-use super::client::{Resend, SearchClient};
+use super::client::SearchClient;
 use super::error::SearchError;
+use super::options::Resend;
 use reqwest::Method;
 use serde::Deserialize;
 

@@ -1,8 +1,10 @@
 //! Cluster metadata calls a migration needs beyond one index: JSON reads that may be absent
 //! (APIs an engine or version lacks) and JSON writes (templates, aliases).
 
-use super::client::{Body, Resend, SearchClient};
+use super::client::SearchClient;
 use super::error::SearchError;
+use super::options::Resend;
+use super::transport::Body;
 use reqwest::Method;
 use serde_json::Value;
 

@@ -4,6 +4,7 @@
 
 mod admin;
 mod alias;
+mod attempt;
 pub mod aws;
 pub use admin::IndexDescription;
 pub use alias::FieldMax;
@@ -11,27 +12,28 @@ mod bulk;
 mod client;
 pub mod dns;
 mod error;
+mod failure;
+mod fence;
 mod info;
 mod meta;
+mod options;
 mod pit;
 mod scroll;
+mod secret;
 mod tasks;
 mod tls;
+mod transport;
 
 pub use aws::{AwsCredentialSource, AwsCredentials, AwsSigner};
 pub use bulk::{BulkItemFailure, BulkOutcome};
-pub use client::{
-    Admit, ClientOptions, Credentials, Fence, ProxyOptions, Resend, RetryPolicy, SearchClient,
-    SecretString, TlsOptions, is_write, request_retries_total,
-};
+pub use client::{SearchClient, request_retries_total};
 pub use error::SearchError;
+pub use failure::source_chain;
+pub use fence::{Admit, Fence, is_write};
 pub use info::{ClusterInfo, Distribution, Version};
+pub use options::{ClientOptions, Credentials, ProxyOptions, Resend, RetryPolicy};
 pub use pit::PitApi;
 pub use scroll::{ParsedPage, ScrollHit, ScrollPage};
+pub use secret::SecretString;
 pub use tasks::{RunningTask, TaskCounts, TaskFailure, TaskResponse, TaskState};
-
-/// Installs the process-wide rustls crypto provider (`ring`, the one kube uses). Safe to call more
-/// than once; every entry point calls it before building a client.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use tls::{TlsOptions, install_crypto_provider};

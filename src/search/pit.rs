@@ -2,8 +2,10 @@
 //! cluster offers is found by trying, never by its version number.
 
 use super::admin::seg;
-use super::client::{Body, Resend, SearchClient};
+use super::client::SearchClient;
 use super::error::SearchError;
+use super::options::Resend;
+use super::transport::Body;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -2,8 +2,10 @@
 //! is never turned into a DOM and is copied into the bulk body byte for byte.
 
 use super::admin::seg;
-use super::client::{Body, Resend, SearchClient};
+use super::client::SearchClient;
 use super::error::SearchError;
+use super::options::Resend;
+use super::transport::Body;
 use bytes::Bytes;
 use reqwest::Method;
 use serde::Deserialize;

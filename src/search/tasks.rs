@@ -2,8 +2,10 @@
 //! `GET _tasks/<id>`, `POST _reindex/<id>/_rethrottle`, `POST _tasks/<id>/_cancel`, and the
 //! shapes of their answers (the running status, the stored response, the stored error).
 
-use super::client::{Body, Resend, SearchClient};
+use super::client::SearchClient;
 use super::error::SearchError;
+use super::options::Resend;
+use super::transport::Body;
 use reqwest::Method;
 use serde_json::Value;
 

@@ -1,14 +1,28 @@
-//! `tls.serverName`: a rustls configuration whose verifier checks the server certificate for a
-//! given DNS name instead of the URL's host (an IP address, a tunnel, an internal alias). The
-//! chain is still verified in full against the configured CA (or the system roots); only the
-//! name the certificate must match changes. SNI is still the URL's host.
+//! TLS of a client: its options (CA, client identity, server name), the process-wide rustls
+//! crypto provider, and for `tls.serverName` a rustls configuration whose verifier checks the
+//! server certificate for a given DNS name instead of the URL's host (an IP address, a tunnel,
+//! an internal alias). The chain is still verified in full against the configured CA (or the
+//! system roots); only the name the certificate must match changes. SNI is still the URL's host.
 
-use super::client::TlsOptions;
+use super::secret::SecretString;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::sync::Arc;
+
+/// TLS material for one endpoint.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsOptions {
+    /// PEM CA bundle that replaces the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client certificate chain followed by its private key (mTLS).
+    pub client_identity_pem: Option<SecretString>,
+    /// Accept any certificate.
+    pub insecure_skip_verify: bool,
+    /// Verify the certificate for this DNS name instead of the URL's host.
+    pub server_name: Option<String>,
+}
 
 /// Delegates to `inner`, with the expected name replaced.
 #[derive(Debug)]
@@ -104,4 +118,10 @@ pub(crate) fn config_for_server_name(tls: &TlsOptions, name: &str) -> Result<Cli
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Installs the process-wide rustls crypto provider (`ring`, the one kube uses). Safe to call more
+/// than once; every entry point calls it before building a client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -15,10 +15,10 @@
 //! the next round as long as `overlap` covers the refresh interval and the writers' clock skew.
 //! Deletes are never seen here.
 
+use super::connected::Connected;
 use super::error::WorkflowError;
 use super::job::Job;
 use super::prepared::Prepared;
-use super::connected::Connected;
 use super::sink::{CatchUpReport, Sink};
 use crate::api::{CatchUp, CatchUpStatus, Phase, RemoteReindexSpec, RoundStatus};
 use crate::copy::{CopyError, CopyPlan, CopyStats, StatsSnapshot, Stop, WriteOp, run_copy};

@@ -7,11 +7,11 @@
 //! block stays: the source is retired and its writers belong on the destination now.
 
 use super::catchup::{CatchUpRun, shown_duration};
+use super::connected::Connected;
 use super::destination::restore_destination;
 use super::error::WorkflowError;
 use super::job::Job;
 use super::prepared::Prepared;
-use super::connected::Connected;
 use super::sink::Sink;
 use crate::api::{CutoverVerify, Phase, RemoteReindexSpec, Verify};
 use crate::copy::{CopyPlan, Stop};

@@ -6,9 +6,9 @@
 //! by `_bulk` (id and routing; a resent delete is harmless), the destination is refreshed and
 //! both sides are compared again. Anything else that differs fails the cutover.
 
+use super::connected::Connected;
 use super::error::WorkflowError;
 use super::prepared::Prepared;
-use super::connected::Connected;
 use crate::api::RemoteReindexSpec;
 use crate::copy::Stop;
 use crate::verify::{ChecksumReport, DocKey};

@@ -5,11 +5,11 @@
 //! cutover) always runs here.
 
 use super::catchup::CatchUpRun;
+use super::connected::Connected;
 use super::cutover::CutoverOutcome;
 use super::error::WorkflowError;
 use super::job::{Job, SliceRunner};
 use super::prepared::{Prepared, copy_error, copy_plan};
-use super::connected::Connected;
 use super::sink::Sink;
 use crate::api::{Phase, RemoteReindexSpec};
 use crate::copy::{CopyError, CopyPlan, CopyStats, Paging, open_copy};

@@ -1,12 +1,12 @@
 //! The finalize step: restore the destination's settings, refresh, and verify it against the
 //! source (the count, or document by document), never against the copier's own counters.
 
+use super::connected::Connected;
 use super::engine::CopyStep;
 use super::error::WorkflowError;
 use super::job::Job;
 use super::outcome::Outcome;
 use super::prepared::Prepared;
-use super::connected::Connected;
 use super::sink::Sink;
 use crate::api::{Phase, RemoteReindexSpec, Verify};
 use crate::copy::CopyStats;

@@ -28,6 +28,7 @@ mod serverless;
 mod sink;
 mod versions;
 
+pub use connected::Connected;
 pub use cutover::CutoverOutcome;
 pub use destination::{
     META_KEY, Marker, flatten as flatten_settings, nest as nest_settings, restore_destination,
@@ -38,10 +39,8 @@ pub use outcome::Outcome;
 pub use preflight::PreflightRetry;
 pub use prepared::Prepared;
 pub(crate) use prepared::copy_plan;
-pub use connected::Connected;
 pub use resolve::{
-    ConfigKind, PreflightSettings, SecretError, SecretSource, Settings, connect,
-    connect_reporting,
+    ConfigKind, PreflightSettings, SecretError, SecretSource, Settings, connect, connect_reporting,
 };
 pub use run::run;
 pub use sink::{CatchUpReport, Sink};

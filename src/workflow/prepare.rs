@@ -2,13 +2,13 @@
 //! take over the destination, tuned for bulk loading, after persisting what a restart needs
 //! (the destination's original settings) through the [`Sink`].
 
+use super::connected::Connected;
 use super::destination::{
     Marker, create_body, originals_from_user, originals_of, read_marker, tuned_settings,
     write_marker,
 };
 use super::error::WorkflowError;
 use super::prepared::Prepared;
-use super::connected::Connected;
 use super::sink::Sink;
 use crate::api::units::Slices;
 use crate::api::{CopyMode, OriginalSettings, RemoteReindexSpec, Verify};

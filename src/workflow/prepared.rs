@@ -1,8 +1,8 @@
 //! The prepared plan: what prepare decided (persisted before the destination is tuned) and
 //! the engine plan every copy step builds from it.
 
-use super::error::WorkflowError;
 use super::connected::Connected;
+use super::error::WorkflowError;
 use crate::api::{Conflicts, OpType, OriginalSettings, RemoteReindexSpec};
 use crate::copy::{CopyError, CopyPlan, Paging, SliceCheckpoint, Throttle, WriteOp};
 use std::sync::Arc;

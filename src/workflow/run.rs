@@ -3,13 +3,13 @@
 //! [`super::server_copy`] (`mode: Server`), [`super::finalize`] (or the cutover, for a live
 //! copy).
 
+use super::connected::Connected;
 use super::destination::restore_destination;
 use super::engine::CopyStep;
 use super::error::WorkflowError;
 use super::job::Job;
 use super::outcome::Outcome;
 use super::prepared::Prepared;
-use super::connected::Connected;
 use super::resolve::{SecretSource, Settings, connect_reporting};
 use super::sink::Sink;
 use crate::api::{CopyMode, Phase, RemoteReindexSpec};

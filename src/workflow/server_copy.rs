@@ -4,11 +4,11 @@
 //! the engine fills, rethrottles and cancels it, and re-attaches to it after a restart. Prepare
 //! and finalize around it are the engine's.
 
+use super::connected::Connected;
 use super::engine::CopyStep;
 use super::error::{ServerError, WorkflowError};
 use super::job::Job;
 use super::prepared::Prepared;
-use super::connected::Connected;
 use super::server_request::{
     classify, is_this_copy, proceeds, redact, refused_host, reindex_body, source_credentials,
 };

@@ -2,8 +2,8 @@
 //! Secret's credentials, timeouts, headers and Amazon's `region`/`external`), and which condition
 //! reason a refusal or a task's error becomes.
 
-use super::error::ServerError;
 use super::connected::Connected;
+use super::error::ServerError;
 use crate::api::{Conflicts, Endpoint, OpType, RemoteReindexSpec};
 use crate::search::Distribution;
 use serde_json::{Map, Value, json};

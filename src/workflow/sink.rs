@@ -33,10 +33,7 @@ pub trait Sink: Send + Sync {
     fn copying(&self, stats: Arc<CopyStats>, total: Option<u64>);
     /// Catch-up recorded its high-water mark, ended a round or cut over (`spec.catchUp`).
     /// Default: nothing is recorded.
-    fn catch_up(
-        &self,
-        report: &CatchUpReport,
-    ) -> impl Future<Output = Result<(), String>> + Send {
+    fn catch_up(&self, report: &CatchUpReport) -> impl Future<Output = Result<(), String>> + Send {
         let _ = report;
         async { Ok(()) }
     }

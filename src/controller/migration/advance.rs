@@ -2,7 +2,7 @@
 //! parallelism, create the aliases whose indices have all verified, and aggregate the status.
 
 use super::super::context::Context;
-use super::super::reconcile::ReconcileError;
+use super::super::error::ReconcileError;
 use super::super::secrets::KubeSecrets;
 use super::super::status::{DEGRADED, PROGRESSING, READY, now, set_condition};
 use super::cleanup::owned_children;
@@ -14,6 +14,7 @@ use crate::migration::aggregate::{ChildView, aggregate, failed_message};
 use crate::migration::child::child_object;
 use crate::migration::metadata::{self, AliasReadiness};
 use crate::migration::plan::connect_migration;
+use crate::migration::schedule;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
@@ -179,28 +180,22 @@ pub async fn advance(
         .scroll_contexts
         .as_ref()
         .map_or(obj.spec.parallelism(), |s| s.parallelism.max(1) as usize);
-    let stopped = obj.spec.failure_policy == Some(FailurePolicy::Stop) && agg.counts.failed > 0;
-    if !stopped {
-        for i in 0..agg.plan.len() {
-            if agg.counts.running as usize >= parallelism {
-                break;
-            }
-            if agg.plan[i].state != IndexState::Pending {
-                continue;
-            }
-            let e = agg.plan[i].clone();
-            let child = child_object(obj, &e.index, &e.dest_index);
-            match children_api.create(&PostParams::default(), &child).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 409 => {}
-                Err(err) => return Err(err.into()),
-            }
-            agg.plan[i].state = IndexState::Running;
-            agg.counts.pending -= 1;
-            agg.counts.running += 1;
-            let note = format!("{} → {} (RemoteReindex {})", e.index, e.dest_index, e.child);
-            index_event(ctx, obj, &e.child, EventType::Normal, "IndexStarted", &note).await;
+    let states: Vec<IndexState> = agg.plan.iter().map(|p| p.state).collect();
+    let stop_on_failure = obj.spec.failure_policy == Some(FailurePolicy::Stop);
+    let stopped = stop_on_failure && agg.counts.failed > 0;
+    for i in schedule::to_start(&states, parallelism, stop_on_failure) {
+        let e = agg.plan[i].clone();
+        let child = child_object(obj, &e.index, &e.dest_index);
+        match children_api.create(&PostParams::default(), &child).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(err) => return Err(err.into()),
         }
+        agg.plan[i].state = IndexState::Running;
+        agg.counts.pending -= 1;
+        agg.counts.running += 1;
+        let note = format!("{} → {} (RemoteReindex {})", e.index, e.dest_index, e.child);
+        index_event(ctx, obj, &e.child, EventType::Normal, "IndexStarted", &note).await;
     }
 
     // Aliases: created once every index they span has verified; never over a failed one.

@@ -3,7 +3,7 @@
 //! goes only after the last child did (the API server may have no garbage collector).
 
 use super::super::context::Context;
-use super::super::reconcile::ReconcileError;
+use super::super::error::ReconcileError;
 use crate::api::{Migration, RemoteReindex};
 use crate::migration::child::{MIGRATION_LABEL, label_value};
 use kube::api::{DeleteParams, ListParams};

@@ -12,7 +12,7 @@ mod cleanup;
 mod start;
 
 use super::context::Context;
-use super::reconcile::ReconcileError;
+use super::error::ReconcileError;
 use crate::api::{Migration, MigrationPhase, RemoteReindex};
 use futures::StreamExt;
 use kube::api::{Patch, PatchParams};

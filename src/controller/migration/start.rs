@@ -2,7 +2,7 @@
 //! checks, copy the templates before any data, and record the plan in `.status`.
 
 use super::super::context::Context;
-use super::super::reconcile::ReconcileError;
+use super::super::error::ReconcileError;
 use super::super::secrets::KubeSecrets;
 use super::super::status::now;
 use super::advance::conditions;
