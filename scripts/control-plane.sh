@@ -11,7 +11,8 @@
 #   scripts/control-plane.sh stop DIR    # stop what `start DIR` started
 #
 # DIR receives: kubeconfig (insecure-skip-tls-verify), kubeconfig-ca (verifies TLS), tokens.csv, admin.token, sa.key/sa.pub, certs/, etcd-data/,
-# etcd.log, apiserver.log, etcd.pid, apiserver.pid, ports.
+# etcd.log, apiserver.log, etcd.pid, apiserver.pid, ports, audit-policy.yaml and audit.log (the
+# request body of every write to a RemoteReindex or Migration status; `env` exports RR_KUBE_AUDIT_LOG).
 # Binaries: kube-apiserver and kube-controller-manager of version $RR_KUBE_VERSION (default 1.37.2)
 # from $RR_TOOLS/k8s/v$RR_KUBE_VERSION (default ~/.cache/remote-reindex, built from the Go module
 # proxy by scripts/install-test-deps.sh --k8s), etcd from $RR_TOOLS/bin or $PATH. Override with
@@ -83,11 +84,33 @@ do_env() {
   echo "export RR_TEST_KUBECONFIG='$DIR/kubeconfig'"
   echo "export RR_KUBE_SERVER='https://127.0.0.1:$APISERVER_PORT'"
   echo "export RR_KUBE_TOKEN='$(cat "$DIR/admin.token")'"
+  echo "export RR_KUBE_AUDIT_LOG='$DIR/audit.log'"
+}
+
+# The audit policy: the request body of every write to the status of this project's resources
+# (RemoteReindex, Migration), so tests can see exactly what the controllers patch ($DIR/audit.log,
+# one JSON event per line); nothing else is recorded.
+write_audit_policy() {
+  cat >"$DIR/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Request
+    verbs: [patch, update]
+    resources:
+      - group: reindex.dev
+        resources: [remotereindices/status, migrations/status]
+  - level: None
+POLICY
 }
 
 # One attempt on fresh ports. Returns 0 when ready, 3 when a port was taken (retry), 1 otherwise.
 launch_apiserver() { # binary etcd-client-port secure-port
+  [ -f "$DIR/audit-policy.yaml" ] || write_audit_policy
   setsid "$1" --etcd-servers="http://127.0.0.1:$2" \
+    --audit-policy-file="$DIR/audit-policy.yaml" --audit-log-path="$DIR/audit.log" \
+    --audit-log-format=json --audit-log-mode=blocking \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$3" \
     --cert-dir="$DIR/certs" \
     --token-auth-file="$DIR/tokens.csv" --authorization-mode=RBAC \

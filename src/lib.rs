@@ -15,7 +15,6 @@ pub mod copy;
 pub mod migration;
 pub mod net;
 pub mod policy;
-pub mod scale;
 pub mod search;
 pub mod telemetry;
 pub mod verify;

@@ -3,7 +3,7 @@
 
 use super::metrics::Metrics;
 use super::policy::Policies;
-use super::registry::Registry;
+use super::reindex::registry::Registry;
 use crate::api::Endpoint;
 use crate::api::validate::Policy;
 use crate::policy::Decision;
@@ -32,7 +32,7 @@ pub struct Context {
     /// status write.
     pub leadership: std::sync::Arc<super::leader::Leadership>,
     /// Scale-out (`--scale-out`): copies' slices go to every replica's worker through Leases.
-    pub scale: Option<std::sync::Arc<crate::scale::Scale>>,
+    pub scale: Option<std::sync::Arc<crate::controller::scale::Scale>>,
 }
 
 impl Context {

@@ -8,23 +8,17 @@
 //! holder of a Lease reconciles ([`leader`]); a standby takes over and resumes interrupted copies
 //! from what their status recorded.
 
-pub mod cleanup;
 pub mod context;
 pub mod error;
 pub mod http;
 pub mod leader;
-pub mod live;
 pub mod metrics;
 pub mod migration;
 pub mod policy;
-pub mod reconcile;
-pub mod registry;
+pub mod reindex;
 mod runner;
+pub mod scale;
 pub mod secrets;
-pub mod sink;
-pub mod status;
-pub mod task;
-pub mod writer;
 
 pub use runner::run;
 
@@ -73,7 +67,7 @@ pub struct ControllerArgs {
     pub lease_duration: u64,
     /// Scale-out: one copy's slices spread over every replica.
     #[command(flatten)]
-    pub scale: crate::scale::ScaleArgs,
+    pub scale: crate::controller::scale::ScaleArgs,
 }
 
 /// Why the controller could not run.

@@ -3,7 +3,8 @@
 
 use super::context::Context;
 use super::policy::Policies;
-use super::{ControllerArgs, ControllerError, http, leader, reconcile};
+use super::reindex::reconcile;
+use super::{ControllerArgs, ControllerError, http, leader};
 use crate::api::{Endpoint, RemoteReindex};
 use crate::policy::OperatorLimits;
 use futures::StreamExt;
@@ -61,7 +62,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         allow_system_indices: args.allow_system_indices,
     };
     let scale = if args.scale.scale_out {
-        let s = crate::scale::Scale::new(
+        let s = crate::controller::scale::Scale::new(
             client.clone(),
             &identity,
             args.scale.clone(),

@@ -13,12 +13,14 @@ pub mod batch;
 pub mod pager;
 mod prune;
 mod reader;
+mod slice_status;
 mod stats;
 mod stop;
 mod throttle;
 mod writer;
 
 pub use pager::{Cursor, Paging};
+pub use slice_status::{checkpoints_from, slices_status};
 pub use stats::{
     BulkObserver, CopyStats, FailureSample, SliceCheckpoint, SliceState, StatsSnapshot,
 };

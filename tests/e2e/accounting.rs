@@ -99,7 +99,7 @@ impl remote_reindex::workflow::Sink for Recorder {
 #[tokio::test]
 async fn final_checkpoints_are_done_and_the_expected_count_comes_before_any_write() {
     use remote_reindex::api::SliceStateName;
-    use remote_reindex::controller::status::slices_status;
+    use remote_reindex::copy::slices_status;
     let (src, dst) = (noida(), osmem());
     create_index(
         src.url(),

@@ -13,6 +13,7 @@ mod engine;
 mod es6_dest;
 mod examples;
 mod fault_proxy;
+mod golden;
 mod harness;
 mod helm;
 mod live;

@@ -11,7 +11,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::api::ListParams;
 use remote_reindex::api::Phase;
-use remote_reindex::scale::SliceInfo;
+use remote_reindex::controller::scale::SliceInfo;
 use remote_reindex::search::{ClientOptions, SearchClient};
 use remote_reindex::verify::{Side, checksum};
 use serde_json::{Value, json};

@@ -3,8 +3,8 @@
 
 use super::super::context::Context;
 use super::super::error::ReconcileError;
+use super::super::reindex::status::{DEGRADED, PROGRESSING, READY, now, set_condition};
 use super::super::secrets::KubeSecrets;
-use super::super::status::{DEGRADED, PROGRESSING, READY, now, set_condition};
 use super::cleanup::owned_children;
 use super::patch_status;
 use crate::api::{

@@ -3,8 +3,8 @@
 
 use super::super::context::Context;
 use super::super::error::ReconcileError;
+use super::super::reindex::status::now;
 use super::super::secrets::KubeSecrets;
-use super::super::status::now;
 use super::advance::conditions;
 use super::patch_status;
 use crate::api::{

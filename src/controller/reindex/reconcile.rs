@@ -3,13 +3,13 @@
 //! and otherwise one copy task is started.
 
 use super::cleanup::{FINALIZER, cleanup};
-use super::context::Context;
-use super::error::ReconcileError;
 use super::registry::{Entry, changes_not_applied};
 use super::status::SPEC_APPLIED;
 use super::task;
 use super::writer::patch_status;
 use crate::api::{Phase, RemoteReindex};
+use crate::controller::context::Context;
+use crate::controller::error::ReconcileError;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event, finalizer};
@@ -252,7 +252,7 @@ async fn running_copy_edited(obj: &RemoteReindex, entry: &Entry, ctx: &Context, 
 /// three conditions follow it, keeping their `lastTransitionTime` where the status is unchanged.
 async fn set_phase(
     api: &Api<RemoteReindex>,
-    leadership: &super::leader::Leadership,
+    leadership: &crate::controller::leader::Leadership,
     obj: &RemoteReindex,
     phase: Phase,
     reason: &str,

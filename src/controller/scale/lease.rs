@@ -107,7 +107,7 @@ pub struct SliceInfo {
 pub fn checkpoint_from(json: Option<&String>, slice: u32) -> SliceCheckpoint {
     json.and_then(|j| serde_json::from_str::<SliceStatus>(j).ok())
         .map(|s| {
-            crate::controller::status::checkpoints_from(std::slice::from_ref(&s))
+            crate::copy::checkpoints_from(std::slice::from_ref(&s))
                 .pop()
                 .unwrap_or_default()
         })
@@ -123,7 +123,7 @@ pub fn checkpoint_from(json: Option<&String>, slice: u32) -> SliceCheckpoint {
 
 /// The engine's checkpoint as the annotation's JSON.
 pub fn checkpoint_json(c: &SliceCheckpoint) -> String {
-    let s = crate::controller::status::slices_status(std::slice::from_ref(c));
+    let s = crate::copy::slices_status(std::slice::from_ref(c));
     serde_json::to_string(&s[0]).unwrap_or_default()
 }
 

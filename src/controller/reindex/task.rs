@@ -1,14 +1,14 @@
 //! The per-resource copy task: runs [`workflow::run`] with the status sink and writes the
 //! terminal status (or, when interrupted, leaves the phase for a restart to resume).
 
-use super::context::Context;
 use super::live::CutoverWatch;
 use super::registry::Entry;
-use super::secrets::KubeSecrets;
 use super::sink::{StatusSink, failures_patch};
 use super::status::{now, progress_patch};
 use super::writer::{StatusWriter, WriteError, api_message, is_not_found};
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
+use crate::controller::context::Context;
+use crate::controller::secrets::KubeSecrets;
 use crate::workflow::progress::progress;
 use crate::workflow::{self, Job, Outcome, Prepared, WorkflowError};
 use kube::ResourceExt;
@@ -38,7 +38,7 @@ pub fn resume_from(status: Option<&RemoteReindexStatus>) -> Option<Prepared> {
         total: None,
         slices: s.slices.len().max(1) as u32,
         summary: String::new(),
-        checkpoints: super::status::checkpoints_from(&s.slices),
+        checkpoints: crate::copy::checkpoints_from(&s.slices),
         catch_up: s.catch_up.clone(),
         task: s.task.clone(),
         resumed: true,
@@ -207,7 +207,7 @@ async fn finish(
             let mut patch = json!({ "openScrolls": null });
             if let Some((s, total)) = &stats {
                 patch["progress"] = progress_patch(&progress(&s.snapshot(), *total, None));
-                patch["slices"] = json!(super::status::slices_status(&s.checkpoints()));
+                patch["slices"] = json!(crate::copy::slices_status(&s.checkpoints()));
                 if mode.keeps_scrolls() {
                     patch["openScrolls"] = json!(s.open_scrolls());
                 }
@@ -303,7 +303,7 @@ fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
         "progress": progress_patch(&p),
         "paging": o.paging,
         // The final checkpoints: every slice done, no scroll or PIT cursor left behind.
-        "slices": super::status::slices_status(&o.checkpoints),
+        "slices": crate::copy::slices_status(&o.checkpoints),
         "openScrolls": null,
         "completedAt": now(),
         "verification": o.checksum.as_ref().map(|c| c.status()),

@@ -1,11 +1,11 @@
 //! The controller's [`Sink`]: phases become status patches and Events, `prepared` is persisted
 //! before the destination is tuned, and a sampler writes progress every few seconds.
 
-use super::metrics::CopyMetrics;
 use super::status::progress_patch;
 use super::writer::StatusWriter;
 use super::writer::api_message;
 use crate::api::{FailedDoc, Phase};
+use crate::controller::metrics::CopyMetrics;
 use crate::copy::{CopyStats, StatsSnapshot};
 use crate::workflow::progress::{RateWindow, progress};
 use crate::workflow::{PreflightRetry, Prepared, Sink};
@@ -198,7 +198,7 @@ async fn sample(
             "openScrolls": stats.open_scrolls(),
             // Periodic samples never claim a scroll is resumable: the reader may fetch more pages
             // before the next sample, so only the checkpoint written after a drain is trusted.
-            "slices": super::status::slices_status(&stats.checkpoints().into_iter().map(|mut c| { c.resumable = false; c }).collect::<Vec<_>>()),
+            "slices": crate::copy::slices_status(&stats.checkpoints().into_iter().map(|mut c| { c.resumable = false; c }).collect::<Vec<_>>()),
             "failures": failures_patch(&stats),
         });
         if last.as_ref() == Some(&status) {

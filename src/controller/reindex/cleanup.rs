@@ -3,10 +3,10 @@
 //! one (a dead process), cancel its reindex task (`mode: Server`), clear its scrolls and restore
 //! the recorded settings.
 
-use super::context::Context;
-use super::error::ReconcileError;
-use super::secrets::KubeSecrets;
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
+use crate::controller::context::Context;
+use crate::controller::error::ReconcileError;
+use crate::controller::secrets::KubeSecrets;
 use crate::workflow::{self, restore_destination};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -33,7 +33,12 @@ pub async fn cleanup(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Actio
     // Scale-out: a deleted copy's slice Leases go too, whoever planned them (the workers'
     // next renewal fails and they stop); the tests' API server runs no garbage collector.
     if let Some(scale) = &ctx.scale {
-        crate::scale::delete_slice_leases(scale, &obj.namespace().unwrap_or_default(), &uid).await;
+        crate::controller::scale::delete_slice_leases(
+            scale,
+            &obj.namespace().unwrap_or_default(),
+            &uid,
+        )
+        .await;
     }
     if let Some(entry) = ctx.registry.get(&uid) {
         let was_running = entry.is_running();

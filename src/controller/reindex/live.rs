@@ -1,8 +1,8 @@
 //! Live migration in the controller: catch-up reports become `.status.catchUp`, the `Synced` and
 //! `CutOver` conditions, Events and metrics; the registry entry's trigger starts the cutover.
 
-use super::metrics::CopyMetrics;
 use super::writer::{StatusWriter, api_message};
+use crate::controller::metrics::CopyMetrics;
 use crate::workflow::CatchUpReport;
 use kube::runtime::events::EventType;
 use serde_json::json;

@@ -7,10 +7,10 @@
 //! it (409) when anyone else wrote since. On a conflict the writer re-reads the object; if it is
 //! still the leader it writes again on the fresh version, otherwise it stops its copy.
 
-use super::context::Context;
 use super::registry::Entry;
 use super::status::{apply_phase, apply_retrying};
 use crate::api::{Phase, RemoteReindex};
+use crate::controller::context::Context;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Patch, PatchParams};
