@@ -35,7 +35,39 @@ pub struct Context {
     pub scale: Option<std::sync::Arc<crate::controller::scale::Scale>>,
 }
 
+/// A copy the tenant policy allowed, with what it may use: the policy's decision, the Secrets
+/// it may read (those with the policy's label, when it requires one) and its workflow settings.
+pub struct Admitted {
+    /// The policy's decision (rate ceiling, allowed link-local addresses, …).
+    pub decision: Decision,
+    /// The copy's namespace's Secrets, as the policy allows reading them.
+    pub secrets: super::secrets::KubeSecrets,
+    /// Workflow settings for the copy.
+    pub settings: Settings,
+}
+
 impl Context {
+    /// Admits the copy `spec` in `namespace`: the tenant policy first (before anything connects
+    /// to a search cluster), then the Secrets it may read and its workflow settings.
+    pub async fn admit(
+        &self,
+        namespace: &str,
+        spec: &crate::api::RemoteReindexSpec,
+    ) -> Result<Admitted, crate::policy::Refusal> {
+        let decision = self
+            .policies
+            .evaluate(&self.client, namespace, spec, self.dest_default.as_ref())
+            .await?;
+        let secrets = super::secrets::KubeSecrets::new(self.client.clone(), namespace)
+            .requiring_label(decision.secret_label.clone());
+        let settings = self.settings(namespace, &decision);
+        Ok(Admitted {
+            decision,
+            secrets,
+            settings,
+        })
+    }
+
     /// Workflow settings for a resource in `namespace` that `decision` allowed (hosts were
     /// checked by the policy, so validation does not check them again).
     pub fn settings(&self, namespace: &str, decision: &Decision) -> Settings {

@@ -7,8 +7,8 @@ use super::sink::{StatusSink, failures_patch};
 use super::status::{now, progress_patch};
 use super::writer::{StatusWriter, WriteError, api_message, is_not_found};
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
+use crate::controller::context::Admitted;
 use crate::controller::context::Context;
-use crate::controller::secrets::KubeSecrets;
 use crate::workflow::progress::progress;
 use crate::workflow::{self, Job, Outcome, Prepared, WorkflowError};
 use kube::ResourceExt;
@@ -112,14 +112,10 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     }
     // The policy is evaluated before anything connects to a search cluster (stale scrolls
     // included); a refusal ends the copy like any other failure, with its own reason.
-    let (result, stats) = match ctx
-        .policies
-        .evaluate(&ctx.client, &ns, &entry.spec, ctx.dest_default.as_ref())
-        .await
-    {
-        Ok(decision) => {
-            entry.set_rate_ceiling(decision.rate_ceiling.clone());
-            copy(writer, obj, &ns, &decision, resume).await
+    let (result, stats) = match ctx.admit(&ns, &entry.spec).await {
+        Ok(admitted) => {
+            entry.set_rate_ceiling(admitted.decision.rate_ceiling.clone());
+            copy(writer, obj, admitted, resume).await
         }
         Err(refusal) => (Err(WorkflowError::Refused(refusal)), None),
     };
@@ -132,16 +128,15 @@ type Stats = Option<(Arc<crate::copy::CopyStats>, Option<u64>)>;
 async fn copy(
     writer: &Arc<StatusWriter>,
     obj: &RemoteReindex,
-    ns: &str,
-    decision: &crate::policy::Decision,
+    admitted: Admitted,
     resume: Option<Prepared>,
 ) -> (Result<Outcome, WorkflowError>, Stats) {
     let ctx = &writer.ctx;
     let entry = &writer.entry;
     let status = obj.status.as_ref();
-    let secrets =
-        KubeSecrets::new(ctx.client.clone(), ns).requiring_label(decision.secret_label.clone());
-    let settings = ctx.settings(ns, decision);
+    let Admitted {
+        secrets, settings, ..
+    } = admitted;
     if let Some(stale) = status
         .map(|s| {
             // A scroll recorded as resumable by a graceful stop is continued, not cleared.

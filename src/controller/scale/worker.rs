@@ -8,7 +8,6 @@ use super::{Scale, names};
 use crate::api::{PagingMode, RemoteReindex};
 use crate::controller::context::Context;
 use crate::controller::leader::ExpiryWatch;
-use crate::controller::secrets::KubeSecrets;
 use crate::copy::pager::SharedPit;
 use crate::copy::{
     CopyError, CopyStats, Paging, Share, SliceCheckpoint, SliceState, Stop, StopMode, Throttle,
@@ -418,14 +417,14 @@ async fn copy_slice(
             info.resource
         )));
     }
-    let decision = ctx
-        .policies
-        .evaluate(&ctx.client, ns, &obj.spec, ctx.dest_default.as_ref())
+    let crate::controller::context::Admitted {
+        secrets,
+        mut settings,
+        ..
+    } = ctx
+        .admit(ns, &obj.spec)
         .await
         .map_err(|r| CopyError::Slice(format!("refused ({}): {}", r.reason, r.message)))?;
-    let secrets =
-        KubeSecrets::new(ctx.client.clone(), ns).requiring_label(decision.secret_label.clone());
-    let mut settings = ctx.settings(ns, &decision);
     // Every replica's worker copies slices, the standbys too: fenced by the slice Lease (below),
     // not by leader election.
     settings.fence = None;
