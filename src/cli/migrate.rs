@@ -15,6 +15,7 @@ use crate::workflow::{self, Prepared, Sink, WorkflowError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// Counters of one running index, for the progress lines.
 #[derive(Default)]
@@ -214,7 +215,10 @@ async fn copy_all(
             tasks.push(async move {
                 let throttle = Arc::new(Throttle::new(child.requests_per_second));
                 let job = workflow::Job::new(throttle, stop);
-                let r = workflow::run(&child, &secrets, settings, sink.as_ref(), job).await;
+                let span = tracing::info_span!("copy", index = %index);
+                let r = workflow::run(&child, &secrets, settings, sink.as_ref(), job)
+                    .instrument(span)
+                    .await;
                 (index, r)
             });
         }

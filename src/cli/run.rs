@@ -8,6 +8,7 @@ use crate::copy::{CopyStats, Stop, StopMode, Throttle};
 use crate::workflow::{self, PreflightRetry, Prepared, Sink};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Prints phases and draws progress.
 struct TerminalSink {
@@ -146,7 +147,14 @@ pub async fn run(manifests: Manifests, args: RunArgs) -> i32 {
     };
     let throttle = Arc::new(Throttle::new(spec.requests_per_second));
     let job = workflow::Job::new(throttle, stop).cut_over_by(Arc::new(cutover));
-    let result = workflow::run(spec, &manifests.secrets(), &settings, &sink, job).await;
+    let span = tracing::info_span!(
+        "copy",
+        namespace = %manifests.namespace,
+        name = manifests.reindex.metadata.name.as_deref().unwrap_or_default()
+    );
+    let result = workflow::run(spec, &manifests.secrets(), &settings, &sink, job)
+        .instrument(span)
+        .await;
     sink.stop_drawing().await;
     match result {
         Ok(outcome) => {

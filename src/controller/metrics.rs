@@ -6,7 +6,8 @@
 //!
 //! | metric | type | meaning |
 //! |---|---|---|
-//! | `reconciliations_total` | counter | reconciliations run |
+//! | `reconciliations_total` | counter | reconciliations run (RemoteReindex and Migration) |
+//! | `reconcile_duration_seconds` | histogram | duration of one reconciliation (RemoteReindex and Migration) |
 //! | `reconcile_errors_total` | counter | reconciliations that failed (retried) |
 //! | `copies_running` | gauge | copies running now |
 //! | `copies_in_phase{phase}` | gauge | running copies by phase: `Pending`, `Copying`, `Finalizing` |
@@ -101,6 +102,8 @@ pub struct Metrics {
     pub reconciliations: Counter,
     /// Reconciliations that returned an error.
     pub reconcile_errors: Counter,
+    /// Duration of one reconciliation, in seconds.
+    pub reconcile_duration: Histogram,
     /// Copies running now.
     pub copies_running: Gauge,
     /// Running copies by phase.
@@ -153,6 +156,8 @@ impl Default for Metrics {
         let m = Metrics {
             reconciliations: Counter::default(),
             reconcile_errors: Counter::default(),
+            // 1 ms … 33 s.
+            reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             copies_running: Gauge::default(),
             copies_in_phase: Family::default(),
             copies_finished: Family::default(),
@@ -189,6 +194,11 @@ impl Default for Metrics {
             "reconcile_errors",
             "Reconciliations that failed (retried)",
             m.reconcile_errors.clone(),
+        );
+        r.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconciliation (RemoteReindex and Migration)",
+            m.reconcile_duration.clone(),
         );
         r.register(
             "copies_running",
@@ -300,6 +310,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts a reconciliation and observes its duration when the returned guard drops.
+    pub fn reconcile_timer(&self) -> ReconcileTimer<'_> {
+        self.reconciliations.inc();
+        ReconcileTimer {
+            histogram: &self.reconcile_duration,
+            started: std::time::Instant::now(),
+        }
+    }
+
     /// Counts a copy task that ended with `result` (`succeeded`, `failed`, `interrupted`,
     /// `suspended`).
     pub fn finished(&self, result: &'static str) {
@@ -507,6 +526,18 @@ impl Drop for CopyMetrics {
         m.active_written.remove(&self.labels);
         m.active_expected.remove(&self.labels);
         m.active_rate.remove(&self.labels);
+    }
+}
+
+/// Observes one reconciliation's duration when dropped (see [`Metrics::reconcile_timer`]).
+pub struct ReconcileTimer<'a> {
+    histogram: &'a Histogram,
+    started: std::time::Instant,
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        self.histogram.observe(self.started.elapsed().as_secs_f64());
     }
 }
 

@@ -16,6 +16,7 @@ use kube::runtime::events::EventType;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// The condition saying whether the copy was verified against the source.
 const VERIFIED: &str = "Verified";
@@ -66,13 +67,23 @@ pub fn spawn(ctx: Arc<Context>, obj: &RemoteReindex, uid: &str) -> Arc<Entry> {
     }
     let obj = obj.clone();
     let done = entry.done.clone();
-    tokio::spawn(async move {
-        let _done = done.drop_guard();
-        ctx.metrics.copies_running.inc();
-        let result = run(&writer, &obj).await;
-        ctx.metrics.copies_running.dec();
-        ctx.metrics.finished(result);
-    });
+    // Every log line of the copy (workflow, engine, search client) names its resource.
+    let span = tracing::info_span!(
+        "copy",
+        namespace = obj.namespace().unwrap_or_default(),
+        name = obj.name_any(),
+        generation
+    );
+    tokio::spawn(
+        async move {
+            let _done = done.drop_guard();
+            ctx.metrics.copies_running.inc();
+            let result = run(&writer, &obj).await;
+            ctx.metrics.copies_running.dec();
+            ctx.metrics.finished(result);
+        }
+        .instrument(span),
+    );
     entry
 }
 

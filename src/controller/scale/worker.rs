@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// How long a worker's shutdown waits for its slices to drain and be released.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
@@ -241,7 +242,14 @@ impl Worker {
                 done: done.clone(),
             },
         );
-        tokio::spawn(slice_task(self.clone(), s.clone(), hold, stop, done));
+        // Every log line of the slice's copy names its resource and slice.
+        let span = tracing::info_span!(
+            "slice",
+            namespace = %s.namespace,
+            name = %s.resource,
+            slice = s.slice
+        );
+        tokio::spawn(slice_task(self.clone(), s.clone(), hold, stop, done).instrument(span));
         true
     }
 }
