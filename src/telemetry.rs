@@ -1,4 +1,6 @@
-//! Logging set-up: `tracing` to stderr, text or JSON, filtered by `RUST_LOG` (default `info`).
+//! Logging set-up: `tracing` to stderr, text or JSON, filtered by `RUST_LOG` (default: `info`
+//! for the controller, `warn` for `run` and `plan`). A copy's lines carry its span (`copy` with
+//! the resource's namespace and name, `slice` in scale-out).
 //! Text is coloured only when stderr is a terminal: a log file or a pipe gets plain text.
 
 use std::io::IsTerminal;

@@ -1,7 +1,8 @@
-//! The `RemoteReindex` custom resource (`reindex.dev/v1alpha1`): spec, status, units and validation.
+//! The custom resources of `reindex.dev/v1alpha1`: `RemoteReindex` (spec, status, live catch-up),
+//! `Migration` and `ReindexPolicy`, with their units and validation.
 //!
-//! These types are the single source of truth for the CRD in `crds/` (see [`crd_yaml`]) and for the
-//! manifests that `remote-reindex run -f` reads.
+//! These types are the single source of truth for the CRDs in `crds/` (see [`crd_yaml`]) and for
+//! the manifests that `remote-reindex run -f` reads. Plain data: nothing here talks to a cluster.
 
 mod endpoint;
 mod invalid;

@@ -10,7 +10,7 @@
 //! | `reconcile_duration_seconds` | histogram | duration of one reconciliation (RemoteReindex and Migration) |
 //! | `reconcile_errors_total` | counter | reconciliations that failed (retried) |
 //! | `copies_running` | gauge | copies running now |
-//! | `copies_in_phase{phase}` | gauge | running copies by phase: `Pending`, `Copying`, `Finalizing` |
+//! | `copies_in_phase{phase}` | gauge | running copies by phase: `Pending`, `Copying`, `Syncing`, `Finalizing` |
 //! | `copies_finished_total{result}` | counter | copy tasks ended: `succeeded`, `failed`, `interrupted`, `suspended` |
 //! | `copy_failures_total{reason}` | counter | failed copies by condition reason |
 //! | `documents_read_total` | counter | documents read from sources |
@@ -18,7 +18,7 @@
 //! | `documents_failed_total` | counter | documents the destinations rejected |
 //! | `documents_conflicts_total` | counter | version conflicts skipped |
 //! | `documents_rewritten_total` | counter | documents written again (restarted slice, re-sent bulk) |
-//! | `slice_restarts_total` | counter | slices started over from their beginning (lost scroll page, expired context) |
+//! | `slice_restarts_total` | counter | slices read again from their beginning (a lost or failed scroll page, an expired scroll or point in time, an interrupted slice that could not be continued) |
 //! | `bulk_requests_total` | counter | `_bulk` requests sent |
 //! | `bulk_bytes_total` | counter | `_bulk` body bytes sent |
 //! | `bulk_duration_seconds` | histogram | duration of `_bulk` calls, their retries included |
@@ -67,7 +67,7 @@ pub struct RetryLabel {
 /// Label `phase` of `copies_in_phase`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabel {
-    /// `Pending`, `Copying` or `Finalizing`.
+    /// `Pending`, `Copying`, `Syncing` or `Finalizing`.
     pub phase: &'static str,
 }
 

@@ -1,12 +1,13 @@
 //! The Kubernetes operator: `remote-reindex controller`.
 //!
 //! A kube-runtime `Controller` per watched namespace (or one for all) reconciles `RemoteReindex`
-//! resources. Reconcile is thin and safe to re-run ([`reconcile`]); each copy runs the shared
-//! [`crate::workflow`] in its own task ([`task`]) registered by UID ([`registry`]), writing
-//! phases, progress and Events through a status [`sink`]. Deletion stops the copy and restores
-//! the destination before the finalizer goes ([`cleanup`]). With `--leader-election` only the
-//! holder of a Lease reconciles ([`leader`]); a standby takes over and resumes interrupted copies
-//! from what their status recorded.
+//! resources ([`reindex`]): reconcile is thin and safe to re-run; each copy runs the shared
+//! [`crate::workflow`] in its own task registered by UID, writing phases, progress and Events
+//! through a status sink; deletion stops the copy and restores the destination before the
+//! finalizer goes. [`migration`] reconciles `Migration`s into child `RemoteReindex`es. With
+//! `--leader-election` only the holder of a Lease reconciles ([`leader`]); a standby takes over
+//! and resumes interrupted copies from what their status recorded. With `--scale-out`, one copy's
+//! slices are spread over every replica ([`scale`]).
 
 pub mod context;
 pub mod error;

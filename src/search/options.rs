@@ -143,7 +143,7 @@ impl Resend {
     }
 }
 
-/// Everything needed to build a [`SearchClient`].
+/// Everything needed to build a [`super::SearchClient`].
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// `scheme://host[:port]`.

@@ -1,9 +1,10 @@
 //! The one workflow both drivers run: prepare → copy → finalize.
 //!
-//! Drivers differ only in where Secrets come from ([`SecretSource`]) and where phases and
-//! progress go ([`Sink`]): the controller patches `.status` and records Events, the CLI draws a
-//! progress bar. Everything else, including what is persisted before the destination is tuned,
-//! lives here.
+//! Drivers differ only in where Secrets come from ([`SecretSource`]), where phases and progress
+//! go ([`Sink`]: the controller patches `.status` and records Events, the CLI draws a progress
+//! bar) and how they steer a run ([`Job`]: resume, rate, stop, cutover request, who runs the
+//! slices). Everything else, including what is persisted before the destination is tuned, lives
+//! here.
 
 pub mod catchup;
 mod connected;

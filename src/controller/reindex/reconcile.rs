@@ -1,6 +1,7 @@
-//! Reconcile: add the finalizer, then advance one step and return. Safe to re-run: a terminal
-//! phase for the current generation is left alone, a registered copy only gets its rate updated,
-//! and otherwise one copy task is started.
+//! Reconcile one `RemoteReindex`: add the finalizer, then advance one step and return. Safe to
+//! re-run: a terminal phase for the current generation is left alone; a running copy gets what
+//! applies in place (the rate, the cutover settings) and a `SpecApplied` condition and Event name
+//! any other edit, which runs only after it; otherwise one copy [`task`] is started.
 
 use super::cleanup::{FINALIZER, cleanup};
 use super::registry::{Entry, changes_not_applied};
