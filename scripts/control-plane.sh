@@ -100,7 +100,7 @@ rules:
     verbs: [patch, update]
     resources:
       - group: reindex.dev
-        resources: [remotereindices/status, migrations/status]
+        resources: [remotereindexes/status, migrations/status]
   - level: None
 POLICY
 }

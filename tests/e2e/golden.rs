@@ -63,7 +63,7 @@ fn recorded(namespace: &str) -> BTreeSet<String> {
         // The scenario: the resource's name, or `mig-child` for the Migration's children
         // (named `mig-<index>`, and the index names are unique per run).
         let name = r["name"].as_str().unwrap_or_default();
-        let scenario = if resource == "remotereindices" && name.starts_with("mig-") {
+        let scenario = if resource == "remotereindexes" && name.starts_with("mig-") {
             "mig-child"
         } else {
             name
@@ -108,6 +108,7 @@ async fn the_status_patches_of_the_controllers_match_the_golden_record() {
     crate::migration::apply_crds().await;
     let ns = namespace(&client, "rr-golden").await;
     let es = engine(EngineKind::Elasticsearch8);
+    let os = engine(EngineKind::OpenSearch2);
     let p = unique_index("golden");
     let docs = |n: usize| -> Vec<Doc> {
         (0..n)
@@ -120,7 +121,7 @@ async fn the_status_patches_of_the_controllers_match_the_golden_record() {
     };
     load(es.url(), &format!("{p}-a"), &docs(600)).await;
     load(es.url(), &format!("{p}-b"), &docs(50)).await;
-    let op = Operator::start(&ns, es.url(), &[]).await;
+    let op = Operator::start(&ns, os.url(), &[]).await;
 
     create_reindex(
         &client,
