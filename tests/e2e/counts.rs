@@ -304,3 +304,43 @@ async fn a_foreign_reindex_task_into_the_same_index_is_not_adopted_through_fake_
         parsed(&all_docs(src.url(), &sidx).await)
     );
 }
+
+/// The destination index created by someone else between the copier's existence check and its
+/// own `PUT` (another copy, an index template's writer, a user): the copy treats the index as
+/// existing (empty, or `allowExisting`), checks it like any existing index and copies into it;
+/// it does not fail with `DestinationFailed`. Real engines; the race comes from the fault
+/// proxy, which sends the copier's `PUT /<index>` twice.
+#[tokio::test]
+async fn a_destination_index_created_concurrently_is_taken_as_existing_through_fake_proxy() {
+    let (src, dst) = (
+        engine(EngineKind::Elasticsearch7),
+        engine(EngineKind::OpenSearch2),
+    );
+    let (sidx, didx) = (unique_index("race-src"), unique_index("race-dst"));
+    create_index(src.url(), &sidx, json!({})).await;
+    load(src.url(), &sidx, &server_docs(500)).await;
+    let proxy = fault_proxy::start(
+        dst.url(),
+        Rule::new("PUT", format!("/{didx}"), None).at(1, Fault::Concurrent),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = manifest(
+        &dir,
+        "race.yaml",
+        &format!(
+            "apiVersion: reindex.dev/v1alpha1\nkind: RemoteReindex\nmetadata: {{name: t}}\nspec:\n  source:\n    remote: {{host: \"{}\"}}\n    index: {sidx}\n    size: 100\n  dest:\n    remote: {{host: \"{}\"}}\n    index: {didx}\n",
+            src.url(),
+            proxy.url
+        ),
+    );
+    let (code, out, err) = run_cli(&["run", "-f", f.to_str().unwrap()]).await;
+    assert_eq!(proxy.fired.load(Ordering::SeqCst), 1, "{err}");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("count verified"), "{out}");
+    refresh(dst.url(), &didx).await;
+    assert_eq!(
+        parsed(&all_docs(dst.url(), &didx).await),
+        parsed(&all_docs(src.url(), &sidx).await)
+    );
+}

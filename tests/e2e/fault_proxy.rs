@@ -21,6 +21,10 @@ pub enum Fault {
     /// Answered `200 {"errors":false}` with one `created` item per action, without forwarding
     /// (a destination that lies convincingly).
     Swallow,
+    /// Another client sends the same request just before it: forwarded twice, the second
+    /// answer returned (for `PUT /<index>`: someone else created the index between the
+    /// copier's existence check and its own creation).
+    Concurrent,
 }
 
 impl Fault {
@@ -31,6 +35,7 @@ impl Fault {
             Fault::Gateway(s) => format!("{s} from a gateway"),
             Fault::ResetMidBody => "reset mid-body".into(),
             Fault::Swallow => "swallowed bulk".into(),
+            Fault::Concurrent => "the same request from another client just before".into(),
         }
     }
 }
@@ -152,6 +157,13 @@ async fn serve(
             Fault::Swallow => {
                 let answer = swallowed(&body);
                 fake_http::respond(&mut s, 200, answer.as_bytes()).await;
+            }
+            Fault::Concurrent => {
+                let _ = forward(&upstream, &req).await;
+                let Some((status, out)) = forward(&upstream, &req).await else {
+                    return;
+                };
+                fake_http::respond(&mut s, status, &out).await;
             }
         }
     }
