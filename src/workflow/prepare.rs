@@ -104,100 +104,69 @@ pub(super) async fn prepare<K: Sink>(
         resumed: resume.is_some(),
     };
     let exists = dst.index_exists(didx).await.map_err(pre_dst)?;
-    if exists {
-        let desc = dst.describe_index(didx).await.map_err(pre_dst)?;
-        prepared.dest_index_uuid = desc.setting("index.uuid");
-        let marker = read_marker(&desc).filter(|m| m.source == source_id);
-        if let Some(r) = resume {
-            if let (Some(was), Some(now)) = (&r.dest_index_uuid, &prepared.dest_index_uuid)
-                && was != now
-            {
-                return Err(WorkflowError::DestinationReplaced(format!(
-                    "destination index `{didx}` was deleted and recreated during the copy (index UUID {was} is now {now}); documents copied before are gone, so the copy stops"
-                )));
-            }
-            prepared.original_settings = r.original_settings;
-            prepared.dest_was_empty = r.dest_was_empty;
-            prepared.checkpoints = r.checkpoints;
-            prepared.catch_up = r.catch_up;
-            prepared.task = r.task;
-        } else if let Some(m) = marker {
-            tracing::info!(index = %didx, "resuming an interrupted copy: using the settings recorded before it tuned the index");
-            prepared.original_settings = m.original_settings;
-            prepared.dest_was_empty = m.dest_was_empty;
-            prepared.resumed = true;
-        } else {
-            let count = dst.count(didx, None).await.map_err(pre_dst)?;
-            if count > 0 && spec.dest.allow_existing != Some(true) {
-                return Err(WorkflowError::DestinationNotEmpty(format!(
-                    "destination index `{didx}` on {} already holds {count} documents; set spec.dest.allowExisting: true to write into it",
-                    dst.name()
-                )));
-            }
-            prepared.original_settings = originals_of(&desc);
-            prepared.dest_was_empty = count == 0;
-        }
-        sink.prepared(&prepared)
-            .await
-            .map_err(WorkflowError::Sink)?;
-        let marker = Marker {
-            original_settings: prepared.original_settings.clone(),
-            dest_was_empty: prepared.dest_was_empty,
-            source: source_id,
-        };
-        let during = "tuning the destination for bulk loading";
-        // Serverless manages replicas and refresh: nothing to tune, so nothing to restore.
-        if !conn.dest_info.is_serverless() {
-            write_marker(dst, didx, Some(&marker))
-                .await
-                .map_err(|source| WorkflowError::Destination { during, source })?;
-            dst.put_settings(didx, &tuned_settings())
-                .await
-                .map_err(|source| WorkflowError::Destination { during, source })?;
-        }
-    } else {
-        if let Some(r) = &resume
-            && (r.dest_index_uuid.is_some() || r.checkpoints.iter().any(|c| c.written > 0))
+    if !exists
+        && create_destination(
+            spec,
+            conn,
+            sink,
+            &mut prepared,
+            &resume,
+            &source_desc,
+            &source_id,
+        )
+        .await?
+    {
+        return Ok(prepared);
+    }
+    let desc = dst.describe_index(didx).await.map_err(pre_dst)?;
+    prepared.dest_index_uuid = desc.setting("index.uuid");
+    let marker = read_marker(&desc).filter(|m| m.source == source_id);
+    if let Some(r) = resume {
+        if let (Some(was), Some(now)) = (&r.dest_index_uuid, &prepared.dest_index_uuid)
+            && was != now
         {
             return Err(WorkflowError::DestinationReplaced(format!(
-                "destination index `{didx}` was deleted during the copy; documents copied before are gone, so the copy stops"
+                "destination index `{didx}` was deleted and recreated during the copy (index UUID {was} is now {now}); documents copied before are gone, so the copy stops"
             )));
         }
-        prepared.original_settings = match resume {
-            Some(r) => r.original_settings,
-            None => originals_from_user(spec.dest.settings.as_ref()),
-        };
-        sink.prepared(&prepared)
-            .await
-            .map_err(WorkflowError::Sink)?;
-        let mut body = create_body(
-            spec.dest.settings.as_ref(),
-            spec.dest.mappings.as_ref(),
-            &source_desc,
-            None,
-        );
-        if conn.dest_info.is_serverless() {
-            super::serverless::untune(&mut body);
+        prepared.original_settings = r.original_settings;
+        prepared.dest_was_empty = r.dest_was_empty;
+        prepared.checkpoints = r.checkpoints;
+        prepared.catch_up = r.catch_up;
+        prepared.task = r.task;
+    } else if let Some(m) = marker {
+        tracing::info!(index = %didx, "resuming an interrupted copy: using the settings recorded before it tuned the index");
+        prepared.original_settings = m.original_settings;
+        prepared.dest_was_empty = m.dest_was_empty;
+        prepared.resumed = true;
+    } else {
+        let count = dst.count(didx, None).await.map_err(pre_dst)?;
+        if count > 0 && spec.dest.allow_existing != Some(true) {
+            return Err(WorkflowError::DestinationNotEmpty(format!(
+                "destination index `{didx}` on {} already holds {count} documents; set spec.dest.allowExisting: true to write into it",
+                dst.name()
+            )));
         }
-        let during = "creating the destination index";
-        dst.create_index(didx, &body)
+        prepared.original_settings = originals_of(&desc);
+        prepared.dest_was_empty = count == 0;
+    }
+    sink.prepared(&prepared)
+        .await
+        .map_err(WorkflowError::Sink)?;
+    let marker = Marker {
+        original_settings: prepared.original_settings.clone(),
+        dest_was_empty: prepared.dest_was_empty,
+        source: source_id,
+    };
+    let during = "tuning the destination for bulk loading";
+    // Serverless manages replicas and refresh: nothing to tune, so nothing to restore.
+    if !conn.dest_info.is_serverless() {
+        write_marker(dst, didx, Some(&marker))
             .await
             .map_err(|source| WorkflowError::Destination { during, source })?;
-        let marker = Marker {
-            original_settings: prepared.original_settings.clone(),
-            dest_was_empty: true,
-            source: source_id,
-        };
-        if !conn.dest_info.is_serverless() {
-            write_marker(dst, didx, Some(&marker))
-                .await
-                .map_err(|source| WorkflowError::Destination { during, source })?;
-        }
-        prepared.dest_index_uuid = dst
-            .describe_index(didx)
+        dst.put_settings(didx, &tuned_settings())
             .await
-            .ok()
-            .and_then(|d| d.setting("index.uuid"));
+            .map_err(|source| WorkflowError::Destination { during, source })?;
     }
     Ok(prepared)
 }
@@ -210,4 +179,68 @@ fn source_disabled(mappings: &Value) -> bool {
             .is_some_and(|e| e == &Value::Bool(false) || e == "false")
     };
     off(mappings) || mappings.as_object().is_some_and(|o| o.values().any(off))
+}
+
+/// Creates the destination index (absent at the existence check) and records the originals
+/// first; `false` when someone else created it meanwhile (then it is taken as existing).
+async fn create_destination<K: Sink>(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    sink: &K,
+    prepared: &mut Prepared,
+    resume: &Option<Prepared>,
+    source_desc: &crate::search::IndexDescription,
+    source_id: &str,
+) -> Result<bool, WorkflowError> {
+    let (dst, didx) = (&conn.dest, &spec.dest.index);
+    if let Some(r) = resume
+        && (r.dest_index_uuid.is_some() || r.checkpoints.iter().any(|c| c.written > 0))
+    {
+        return Err(WorkflowError::DestinationReplaced(format!(
+            "destination index `{didx}` was deleted during the copy; documents copied before are gone, so the copy stops"
+        )));
+    }
+    prepared.original_settings = match &resume {
+        Some(r) => r.original_settings.clone(),
+        None => originals_from_user(spec.dest.settings.as_ref()),
+    };
+    sink.prepared(prepared)
+        .await
+        .map_err(WorkflowError::Sink)?;
+    let mut body = create_body(
+        spec.dest.settings.as_ref(),
+        spec.dest.mappings.as_ref(),
+        source_desc,
+        None,
+    );
+    if conn.dest_info.is_serverless() {
+        super::serverless::untune(&mut body);
+    }
+    let during = "creating the destination index";
+    match dst.create_index(didx, &body).await {
+        Ok(_) => {}
+        // Created by someone else since the existence check (another copy, a user, a writer
+        // through an index template): it is checked as the existing index it now is.
+        Err(SearchError::Api { kind, .. }) if kind == "resource_already_exists_exception" => {
+            tracing::info!(index = %didx, "the destination index was created by someone else meanwhile; taking it as an existing index");
+            return Ok(false);
+        }
+        Err(source) => return Err(WorkflowError::Destination { during, source }),
+    }
+    let marker = Marker {
+        original_settings: prepared.original_settings.clone(),
+        dest_was_empty: true,
+        source: source_id.to_string(),
+    };
+    if !conn.dest_info.is_serverless() {
+        write_marker(dst, didx, Some(&marker))
+            .await
+            .map_err(|source| WorkflowError::Destination { during, source })?;
+    }
+    prepared.dest_index_uuid = dst
+        .describe_index(didx)
+        .await
+        .ok()
+        .and_then(|d| d.setting("index.uuid"));
+    Ok(true)
 }
