@@ -204,9 +204,7 @@ async fn create_destination<K: Sink>(
         Some(r) => r.original_settings.clone(),
         None => originals_from_user(spec.dest.settings.as_ref()),
     };
-    sink.prepared(prepared)
-        .await
-        .map_err(WorkflowError::Sink)?;
+    sink.prepared(prepared).await.map_err(WorkflowError::Sink)?;
     let mut body = create_body(
         spec.dest.settings.as_ref(),
         spec.dest.mappings.as_ref(),

@@ -840,3 +840,83 @@ async fn max_docs_is_one_budget_across_the_replicas_sharing_a_copy() {
     );
     drop((first, second));
 }
+
+/// Scale-out on a real Elasticsearch 8 (PIT paging, slices by doc id within ONE point in time):
+/// the point in time is deleted on the source mid-copy. The planner opens a new one (a new PIT
+/// generation in the slice Leases), every slice, finished ones included, reads again under it,
+/// and the copy ends Succeeded with the destination equal to the source by checksum and the
+/// restart reported.
+#[tokio::test]
+async fn a_pit_lost_mid_copy_in_scale_out_restarts_every_slice_under_one_new_pit() {
+    let client = client().await;
+    apply_crd().await;
+    let ns = namespace(&client, "rr-scale-pit").await;
+    let es = engine(EngineKind::Elasticsearch8);
+    let (sidx, didx) = (unique_index("scale-src"), unique_index("scale-dst"));
+    const N: u64 = 6_000;
+    create_index(
+        es.url(),
+        &sidx,
+        json!({"settings": {"number_of_shards": 1, "number_of_replicas": 0}}),
+    )
+    .await;
+    load(es.url(), &sidx, &docs(N as usize)).await;
+    let (first, _) = start(&ns, es.url()).await;
+    eventually("a leader", Duration::from_secs(30), || {
+        let log = first.log();
+        async move { log.contains("this replica is the leader").then_some(()) }
+    })
+    .await;
+    let (second, _) = start(&ns, es.url()).await;
+    create_reindex(
+        &client,
+        &ns,
+        "pitlost",
+        json!({
+            "source": {"remote": {"host": es.url()}, "index": sidx, "size": 100, "slices": 4, "paging": "pit"},
+            "dest": {"index": didx},
+            "requestsPerSecond": 400,
+            "verify": "Checksum",
+        }),
+    )
+    .await;
+    wait_status(
+        &client,
+        &ns,
+        "pitlost",
+        "documents written",
+        Duration::from_secs(120),
+        |s| s.progress.as_ref().is_some_and(|p| p.written > 1000),
+    )
+    .await;
+    let held = slices(&client, &ns).await;
+    let pit = held
+        .iter()
+        .find_map(|s| s.pit.as_ref().map(|(_, id)| id.clone()))
+        .expect("the slice Leases name the planner's point in time");
+    let (code, body) = call(
+        "DELETE",
+        &format!("{}/_pit", es.url()),
+        Some(json!({ "id": pit })),
+    )
+    .await;
+    assert_eq!(code, 200, "deleting the point in time: {body}");
+    let status = succeeded(&client, &ns, "pitlost", N, 4).await;
+    equal(es.url(), &sidx, es.url(), &didx, N).await;
+    let message = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("point in time was lost"),
+        "the restart is reported: {message}"
+    );
+    let after = slices(&client, &ns).await;
+    assert!(
+        after.is_empty(),
+        "slice Leases deleted after the copy: {after:?}"
+    );
+    drop((first, second));
+}
