@@ -180,6 +180,29 @@ impl SearchClient {
         Ok(true)
     }
 
+    /// Asks for gzip'd responses (`on`) or not from the next request on, for every clone of
+    /// this client; `false` when that was already so.
+    pub fn set_compress_responses(&self, on: bool) -> Result<bool, SearchError> {
+        let mut build = self.build.lock().unwrap_or_else(|p| p.into_inner());
+        if build.compress_responses == on {
+            return Ok(false);
+        }
+        let mut next = build.clone();
+        next.compress_responses = on;
+        let http = build_http(&next)?;
+        *self.http.write().unwrap_or_else(|p| p.into_inner()) = http;
+        *build = next;
+        Ok(true)
+    }
+
+    /// Whether responses are asked for gzip'd.
+    pub fn compresses_responses(&self) -> bool {
+        self.build
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .compress_responses
+    }
+
     /// The credentials in use now.
     pub(super) fn current_credentials(&self) -> Arc<Credentials> {
         self.credentials

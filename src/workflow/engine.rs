@@ -39,6 +39,7 @@ pub(super) async fn copy<K: Sink>(
     job: &Job,
     stats: &Arc<CopyStats>,
 ) -> Result<CopyStep, WorkflowError> {
+    let compression = super::compression::choose(spec, &conn.source).await;
     let paging = crate::copy::pager::choose(
         &conn.source,
         &spec.source.index,
@@ -50,8 +51,21 @@ pub(super) async fn copy<K: Sink>(
     .map_err(WorkflowError::SourceNotCopyable)?;
     let plan = copy_plan(spec, conn, prepared, job.throttle.clone(), paging);
     match job.slice_runner.clone().filter(|_| spreadable(spec)) {
-        Some(runner) => spread(spec, conn, sink, prepared, job, stats, plan, runner).await,
-        None => here(spec, conn, sink, prepared, job, stats, plan).await,
+        Some(runner) => {
+            spread(
+                spec,
+                conn,
+                sink,
+                prepared,
+                job,
+                stats,
+                plan,
+                runner,
+                compression,
+            )
+            .await
+        }
+        None => here(spec, conn, sink, prepared, job, stats, plan, compression).await,
     }
 }
 
@@ -71,6 +85,7 @@ fn spreadable(spec: &RemoteReindexSpec) -> bool {
 }
 
 /// Every slice in this process; a live copy then catches up and cuts over.
+#[allow(clippy::too_many_arguments)]
 async fn here<K: Sink>(
     spec: &RemoteReindexSpec,
     conn: &Connected,
@@ -79,6 +94,7 @@ async fn here<K: Sink>(
     job: &Job,
     stats: &Arc<CopyStats>,
     plan: CopyPlan,
+    compression: Option<String>,
 ) -> Result<CopyStep, WorkflowError> {
     let paging = plan.paging.name();
     let max_docs = plan.max_docs;
@@ -99,13 +115,14 @@ async fn here<K: Sink>(
         .await
         .map_err(WorkflowError::Sink)?;
     let msg = format!(
-        "copying {total} documents from {}/{} to {}/{} with {} slice(s) by {paging} ({})",
+        "copying {total} documents from {}/{} to {}/{} with {} slice(s) by {paging} ({}){}",
         conn.source.name(),
         spec.source.index,
         conn.dest.name(),
         spec.dest.index,
         prepared.slices,
-        prepared.summary
+        prepared.summary,
+        shown(compression.as_deref())
     );
     sink.phase(Phase::Copying, "Copying", msg)
         .await
@@ -143,16 +160,18 @@ async fn spread<K: Sink>(
     stats: &Arc<CopyStats>,
     plan: CopyPlan,
     runner: Arc<dyn SliceRunner>,
+    compression: Option<String>,
 ) -> Result<CopyStep, WorkflowError> {
     let paging = plan.paging.name();
     let msg = format!(
-        "copying from {}/{} to {}/{} with {} slice(s) by {paging}, spread over the operator's replicas ({})",
+        "copying from {}/{} to {}/{} with {} slice(s) by {paging}, spread over the operator's replicas ({}){}",
         conn.source.name(),
         spec.source.index,
         conn.dest.name(),
         spec.dest.index,
         prepared.slices,
-        prepared.summary
+        prepared.summary,
+        shown(compression.as_deref())
     );
     sink.phase(Phase::Copying, "Copying", msg)
         .await
@@ -196,4 +215,9 @@ async fn spread<K: Sink>(
         task_counts_only: false,
         cutover: None,
     })
+}
+
+/// The compression choice as the Copying message shows it (`; responses gzip'd (…)`).
+fn shown(compression: Option<&str>) -> String {
+    compression.map_or_else(String::new, |c| format!("; {c}"))
 }

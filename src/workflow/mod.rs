@@ -7,6 +7,7 @@
 //! here.
 
 pub mod catchup;
+mod compression;
 mod connected;
 mod cutover;
 mod cutover_checksum;

@@ -1,0 +1,131 @@
+//! Response compression by measurement, not by host name. Across a slow link the bytes are the
+//! limit and gzip'd pages copy several times faster (the WAN bench's 100 Mbit/s row: gzip off
+//! reached 0.34 of gzip on); on a fast link the source's and the copier's CPU are, and gzip
+//! costs a third of the speed (loopback: 0.65–0.7 of uncompressed; docs/benchmarks.md). Before
+//! the copy reads the source, one page is read uncompressed and timed: its bytes over the time
+//! it took beyond the source's own `took` and one round trip are the link's speed, and gzip is
+//! asked for when that is below [`GZIP_BELOW`]. `source.remote.compressResponses` set in the
+//! spec always wins; a page too small to judge keeps the host-name default.
+
+use crate::api::RemoteReindexSpec;
+use crate::search::{SearchClient, TimedPage};
+use std::time::Duration;
+
+/// Below this link speed (bytes per second, 200 Mbit/s) gzip'd responses pay for their CPU.
+pub const GZIP_BELOW: f64 = 25e6;
+
+/// Pages smaller than this say more about fixed costs than about the link.
+const MIN_SAMPLE_BYTES: u64 = 64 * 1024;
+
+/// Documents in the timed page (at most the copy's own page size).
+const SAMPLE_DOCS: u32 = 500;
+
+/// The link's speed (bytes per second) from one timed page and one round trip, or `None` when
+/// the page is too small to judge.
+pub fn link_speed(page: TimedPage, round_trip: Duration) -> Option<f64> {
+    if page.bytes < MIN_SAMPLE_BYTES {
+        return None;
+    }
+    let transfer = page
+        .elapsed
+        .saturating_sub(page.server)
+        .saturating_sub(round_trip)
+        .max(Duration::from_millis(1));
+    Some(page.bytes as f64 / transfer.as_secs_f64())
+}
+
+/// Whether gzip'd responses copy faster over a link of this speed.
+pub fn gzip_pays(bytes_per_second: f64) -> bool {
+    bytes_per_second < GZIP_BELOW
+}
+
+/// Measures the link to `spec`'s source and sets `source`'s response compression from it,
+/// unless the spec decides; returns what was chosen and why, for the Copying message.
+pub async fn choose(spec: &RemoteReindexSpec, source: &SearchClient) -> Option<String> {
+    if spec.source.remote.compress_responses.is_some() {
+        return None;
+    }
+    let default = source.compresses_responses();
+    // The sample must arrive uncompressed: its bytes are what the link carries without gzip.
+    source.set_compress_responses(false).ok()?;
+    let size = spec.source.size.map_or(SAMPLE_DOCS, |s| {
+        (s.clamp(1, 10_000) as u32).min(SAMPLE_DOCS)
+    });
+    let measured = async {
+        let round_trip = source.timed_round_trip().await.ok()?;
+        let page = source
+            .timed_page(&spec.source.index, spec.source.query.as_ref(), size)
+            .await
+            .ok()?;
+        Some((link_speed(page, round_trip), page))
+    }
+    .await;
+    let (on, why) = match measured {
+        Some((Some(speed), _)) => (
+            gzip_pays(speed),
+            format!("link measured at {:.1} MB/s", speed / 1e6),
+        ),
+        Some((None, page)) => (
+            default,
+            format!(
+                "a {} byte sample page is too small to judge the link: the host-name default",
+                page.bytes
+            ),
+        ),
+        None => (
+            default,
+            "the link could not be measured: the host-name default".to_string(),
+        ),
+    };
+    source.set_compress_responses(on).ok()?;
+    let choice = format!(
+        "responses {} ({why})",
+        if on { "gzip'd" } else { "uncompressed" }
+    );
+    tracing::info!(gzip = on, %why, "response compression chosen");
+    Some(choice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(bytes: u64, elapsed_ms: u64, server_ms: u64) -> TimedPage {
+        TimedPage {
+            bytes,
+            elapsed: Duration::from_millis(elapsed_ms),
+            server: Duration::from_millis(server_ms),
+        }
+    }
+
+    #[test]
+    fn a_fast_link_keeps_responses_uncompressed() {
+        // 2 MB in 12 ms of which 5 ms the source's search and 1 ms a round trip: 333 MB/s.
+        let speed = link_speed(page(2_000_000, 12, 5), Duration::from_millis(1)).unwrap();
+        assert!(speed > 300e6, "{speed}");
+        assert!(!gzip_pays(speed));
+    }
+
+    #[test]
+    fn a_100_mbit_link_asks_for_gzip() {
+        // 2 MB over 12.5 MB/s: 160 ms of transfer, plus 25 ms each way and 5 ms of search.
+        let speed = link_speed(page(2_000_000, 215, 5), Duration::from_millis(50)).unwrap();
+        assert!((12e6..13.5e6).contains(&speed), "{speed}");
+        assert!(gzip_pays(speed));
+    }
+
+    #[test]
+    fn latency_alone_is_not_a_slow_link() {
+        // 50 ms each way, the bytes themselves arrive at loopback speed.
+        let speed = link_speed(page(2_000_000, 108, 5), Duration::from_millis(100)).unwrap();
+        assert!(!gzip_pays(speed), "{speed}");
+    }
+
+    #[test]
+    fn a_small_page_is_not_judged() {
+        assert_eq!(link_speed(page(10_000, 50, 1), Duration::ZERO), None);
+        // Nothing left after the search and the round trip: at most 1 ms of transfer counted.
+        let speed = link_speed(page(100_000, 5, 5), Duration::from_millis(1)).unwrap();
+        assert!(speed >= 100e6);
+    }
+}
