@@ -53,7 +53,7 @@ the data ~3 min and the bandwidth rows (one round) ~4 min. To stay under 20 minu
 rows run one round only and the native reindex is not run on them; cut --delays or --rounds for a
 quicker look.
 """
-import argparse, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, http.client, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no scripts/__pycache__ from importing the other benches
@@ -247,6 +247,7 @@ class WanBench:
         self.a, self.src, self.dst, self.src_d, self.dst_d = a, src, dst, src_d, dst_d
         self.tp, self.proxy_url, self.source_addr, self.link, self.work = tp, proxy_url, source_addr, link, work
         self.net = None  # (delay ms, bandwidth KB/s or 0) now configured
+        self.request_ms = {}  # per network: probe()'s ms for one request on an open connection
 
     def set_net(self, delay, kbps):
         if self.net == (delay, kbps):
@@ -261,6 +262,27 @@ class WanBench:
                 self.tp.call("POST", "/proxies/wan/toxics", {"name": f"latency_{stream}", "type": "latency",
                                                             "stream": stream, "attributes": {"latency": delay, "jitter": 0}})
         self.net = (delay, kbps)
+        if self.net not in self.request_ms:
+            self.request_ms[self.net] = self.probe()
+            print(f"  {net_label(delay, kbps)}: one request through the proxy takes {self.request_ms[self.net]:.1f} ms",
+                  file=sys.stderr, flush=True)
+
+    def probe(self):
+        """Median ms of 3 `GET /` to the source through the proxy on one open connection: shows
+        the toxics are in force (2 x the one-way delay plus the source's own time)."""
+        host, port = self.proxy_url.split("://", 1)[1].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        times = []
+        try:
+            for i in range(4):
+                t0 = time.perf_counter()
+                conn.request("GET", "/")
+                conn.getresponse().read()
+                if i:  # the first one also opened the connection
+                    times.append((time.perf_counter() - t0) * 1000)
+        finally:
+            conn.close()
+        return sorted(times)[1]
 
     def proxies_cpu(self):
         return self.tp.cpu() + (self.link.cpu() if self.link else 0.0)
@@ -346,12 +368,12 @@ def fmt_ratio(x):
     return "-" if x is None else f"{x:.2f}"
 
 
-def table(a, rows, best, data_mb, n):
+def table(rows, best, request_ms):
     """rows: the (net key, copier key) of every row in order; best: the best Row of each."""
-    print("| network (one-way delay / link) | copier | docs/s | vs native 1000 | vs native 5000 | vs own 0 ms "
+    print("| network (one-way delay / link) | request ms | copier | docs/s | vs native 1000 | vs native 5000 | vs own 0 ms "
           "| MB sent by the source | proxies CPU s | peak RSS MiB | slices / compression | load avg (1 min) "
           "| every round, docs/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key in rows:
         (delay, kbps), copier = key
         r = best[key]
@@ -372,7 +394,8 @@ def table(a, rows, best, data_mb, n):
                 comp = {"rr-gzip": "on (manifest)", "rr-nogzip": "off (manifest)"}.get(copier, "off (loopback)")
             choice = f"{slices or '?'} / {comp}"
         rounds = " / ".join(f"{x.rate:.0f}" for x in r.rounds)
-        print(f"| {net_label(delay, kbps)} | {r.copier} | {r.rate:.0f} | {vs[0]} | {vs[1]} | {vs0} | {r.wire_mb:.0f} "
+        ms = request_ms.get((delay, kbps))
+        print(f"| {net_label(delay, kbps)} | {'-' if ms is None else f'{ms:.1f}'} | {r.copier} | {r.rate:.0f} | {vs[0]} | {vs[1]} | {vs0} | {r.wire_mb:.0f} "
               f"| {r.proxy_cpu:.1f} | {rss} | {choice} | {r.load:.1f} | {rounds} |")
 
 
@@ -473,11 +496,11 @@ def main():
         print(f"The source only through toxiproxy ({proxy_url}): `latency` toxics of the delay on both directions"
               + (f"; {link_note}" if link_note else "") + ".")
         print(f"Rows: each copier's best of {a.rounds} round(s) (bandwidth rows: {min(a.bandwidth_rounds, a.rounds)});"
-              " 'vs native' = docs/s over the native remote reindex's at the same delay; 'vs own 0 ms' = docs/s over"
+              " 'vs native' = docs/s over the native remote reindex's at the same delay; 'request ms' = one `GET /` through the proxy on an open connection; 'vs own 0 ms' = docs/s over"
               " the same copier's at 0 ms (how much of the latency it hides); 'MB sent by the source' = bytes the"
               " proxy passed downstream (gzip'd or not); 'proxies CPU s' = toxiproxy processes' CPU during the row.\n")
         keys = [(net, k) for net, k, _ in specs if (net, k) in best]
-        table(a, keys, best, data_mb, a.n)
+        table(keys, best, b.request_ms)
         print()
         for key in keys:
             if key[1].startswith("rr"):
