@@ -7,9 +7,9 @@
 #   scripts/bench.sh --engines [N=20000] [--shards 2] [--loaders 1,2,4,8] [--rounds 2] [--skip-elasticdump]
 #       # real engines, Elasticsearch 7.17 → OpenSearch 2.19: ingest ceiling, native remote
 #       # reindex, elasticdump, remote-reindex (scripts/bench_engines.py); 2.5-6 min on 2 cores
-#   scripts/bench.sh --wan [N=100000] [--delays 0,5,25,50] [--rounds 2] [--bandwidth 12500] [--no-target]
+#   scripts/bench.sh --wan [N=100000] [--delays 0,25,50] [--rounds 2] [--bandwidth 12500] [--no-target]
 #       # the same engines with the source behind toxiproxy: native remote reindex vs remote-reindex
-#       # at each one-way delay and on one shared 100 Mbit/s link (scripts/bench_wan.py); ~17 min;
+#       # at each one-way delay and on one shared 100 Mbit/s link (scripts/bench_wan.py); < 20 min;
 #       # exits non-zero when remote-reindex at 25 ms is below 0.9 of its 0 ms speed
 #   (RR_BIN=path overrides the binary, e.g. a debug build; ENGINE_HEAP the engines' heap)
 set -euo pipefail
