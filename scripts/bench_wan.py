@@ -48,13 +48,13 @@ metrics; the 1-minute load average with every row.
 Exits non-zero when remote-reindex's default at 25 ms is below 0.9 of its own 0 ms speed (issue
 25's target; --no-target skips the check).
 
-Duration on the 2-core machine with the defaults (N 100,000, 1.04 GB): 22.1 min with --delays
-0,5,25,50 and a 20,000-document warm-up at load average 3-8 (another session compiling): loading
-the data 2.2 min (the generator's Python is most of it), each delay row 25-45 s, the link rows
-(one round) 4.4 min. To stay under 20 minutes the defaults leave out the 5 ms delay (issue 25
-lists 0, 5, 25 and 50; --delays 0,5,25,50 adds ~2.6 min), warm up with 10,000 documents, run the
-link rows in one round and without the native reindex. --delays 0,25 --rounds 1 --bandwidth 0 is
-a first look in ~6 min.
+Duration on the 2-core machine with the defaults (N 100,000, 1.04 GB): 17.0 min at load average
+1.5-8 (other sessions' tests and builds): loading the data 3.1 min (the generator's Python is most
+of it), each delay row 16-53 s, the link rows (one round) 3.8 min. With --delays 0,5,25,50 and a
+20,000-document warm-up it took 22.2 min, so to stay under 20 minutes the defaults leave out the
+5 ms delay (issue 25 lists 0, 5, 25 and 50; --delays 0,5,25,50 adds ~2.6 min), warm up with 10,000
+documents, and run the link rows in one round and without the native reindex.
+--delays 0,25 --rounds 1 --bandwidth 0 is a first look in ~6 min.
 """
 import argparse, http.client, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
@@ -213,8 +213,10 @@ class SharedLink:
         if self.fwd:
             self.fwd.stop()
         if self.created:
-            # Deleting the namespace deletes its veth end, and with it the pair.
+            # Deleting the namespace deletes its veth end, and with it the pair; the host end by
+            # itself when the setup failed before moving the other end into the namespace.
             subprocess.call(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
+            subprocess.call(["ip", "link", "del", self.veth_host], stderr=subprocess.DEVNULL)
 
 
 class Row:
