@@ -240,10 +240,14 @@ def choices(lines):
             or re.search(r"\bslices?\b[\s:=]+(\d+)", line, re.IGNORECASE)
         if m and slices is None:
             slices = m.group(1)
-        m = re.search(r"\b(?:gzip|compression|compressResponses|compressed responses)\b[\s:=]*"
-                      r"(on|off|true|false|yes|no|enabled|disabled|none|gzip)\b(?:\s*\(([^)]*)\))?", line, re.IGNORECASE)
+        # remote-reindex's Copying line: "; responses gzip'd (link measured at 11.9 MB/s)" or
+        # "; responses uncompressed (...)".
+        m = re.search(r"\bresponses (gzip'd|uncompressed) \(([^)]*)\)", line) \
+            or re.search(r"\b(?:gzip|compression|compressResponses|compressed responses)\b[\s:=]*"
+                         r"(on|off|true|false|yes|no|enabled|disabled|none|gzip)\b(?:\s*\(([^)]*)\))?", line, re.IGNORECASE)
         if m and compression is None:
-            compression = m.group(1).lower() + (f" ({m.group(2)})" if m.group(2) else "")
+            word = {"gzip'd": "on", "uncompressed": "off"}.get(m.group(1), m.group(1).lower())
+            compression = word + (f" ({m.group(2)})" if m.group(2) else "")
     return slices, compression
 
 
