@@ -67,11 +67,13 @@ pub struct Endpoint {
     /// Compress request bodies (bulk) with gzip (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress_requests: Option<bool>,
-    /// Ask for gzip-compressed responses. Default: true (less traffic across a WAN), except for
-    /// hosts on a local network — literal loopback, private (10/8, 172.16/12, 192.168/16,
-    /// fc00::/7) or link-local addresses, `localhost`, in-cluster `*.svc` / `*.cluster.local`
-    /// names — where compressing and inflating scroll pages costs more CPU than it saves
-    /// (measured: 0.65–0.7 of the uncompressed speed on loopback; docs/benchmarks.md).
+    /// Ask for gzip-compressed responses. Default, for the source of an engine-mode copy: by
+    /// measurement — one page is read uncompressed before the copy and gzip is asked for when
+    /// the link carries less than 25 MB/s (across a 100 Mbit/s link gzip copies ~3× faster; on a
+    /// fast link it costs a third of the speed: docs/benchmarks.md); the choice is shown in the
+    /// Copying message. Otherwise, and when the sample is too small to judge: true, except for
+    /// hosts on a local network (literal loopback, private or link-local addresses,
+    /// `localhost`, in-cluster `*.svc` / `*.cluster.local` names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress_responses: Option<bool>,
     /// Not supported: inline credentials would end up in etcd and in `kubectl get -o yaml`.
