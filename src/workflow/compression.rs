@@ -2,7 +2,8 @@
 //! limit and gzip'd pages copy several times faster (the WAN bench's 100 Mbit/s row: gzip off
 //! reached 0.34 of gzip on); on a fast link the source's and the copier's CPU are, and gzip
 //! costs a third of the speed (loopback: 0.65–0.7 of uncompressed; docs/benchmarks.md). Before
-//! the copy reads the source, one page is read uncompressed and timed: its bytes over the time
+//! the copy reads the source, one page of about 2 MiB (sized from one document) is read
+//! uncompressed and timed: its bytes over the time
 //! it took beyond the source's own `took` and one round trip are the link's speed, and gzip is
 //! asked for when that is below [`GZIP_BELOW`]. `source.remote.compressResponses` set in the
 //! spec always wins; a page too small to judge keeps the host-name default.
@@ -17,8 +18,17 @@ pub const GZIP_BELOW: f64 = 25e6;
 /// Pages smaller than this say more about fixed costs than about the link.
 const MIN_SAMPLE_BYTES: u64 = 64 * 1024;
 
-/// Documents in the timed page (at most the copy's own page size).
-const SAMPLE_DOCS: u32 = 500;
+/// The timed page aims at this many bytes (held in memory once, before the copy starts).
+const SAMPLE_BYTES: u64 = 2 << 20;
+
+/// Documents in the timed page at most (and never more than the copy's own page size).
+const SAMPLE_DOCS: u64 = 500;
+
+/// Documents in the timed page for documents of `per_doc` bytes: about [`SAMPLE_BYTES`], at
+/// least one, at most `max_docs`.
+pub fn sample_docs(per_doc: u64, max_docs: u64) -> u32 {
+    (SAMPLE_BYTES / per_doc.max(1)).clamp(1, max_docs.max(1)) as u32
+}
 
 /// The link's speed (bytes per second) from one timed page and one round trip, or `None` when
 /// the page is too small to judge.
@@ -48,15 +58,21 @@ pub async fn choose(spec: &RemoteReindexSpec, source: &SearchClient) -> Option<S
     let default = source.compresses_responses();
     // The sample must arrive uncompressed: its bytes are what the link carries without gzip.
     source.set_compress_responses(false).ok()?;
-    let size = spec.source.size.map_or(SAMPLE_DOCS, |s| {
-        (s.clamp(1, 10_000) as u32).min(SAMPLE_DOCS)
+    let max_docs = spec.source.size.map_or(SAMPLE_DOCS, |s| {
+        (s.clamp(1, 10_000) as u64).min(SAMPLE_DOCS)
     });
+    let (index, query) = (&spec.source.index, spec.source.query.as_ref());
     let measured = async {
         let round_trip = source.timed_round_trip().await.ok()?;
-        let page = source
-            .timed_page(&spec.source.index, spec.source.query.as_ref(), size)
-            .await
-            .ok()?;
+        // One document first: its size bounds the timed page to about SAMPLE_BYTES, so large
+        // documents never make the sample a memory spike.
+        let one = source.timed_page(index, query, 1).await.ok()?;
+        let size = sample_docs(one.bytes, max_docs);
+        let page = if size <= 1 {
+            one
+        } else {
+            source.timed_page(index, query, size).await.ok()?
+        };
         Some((link_speed(page, round_trip), page))
     }
     .await;
@@ -119,6 +135,23 @@ mod tests {
         // 50 ms each way, the bytes themselves arrive at loopback speed.
         let speed = link_speed(page(2_000_000, 108, 5), Duration::from_millis(100)).unwrap();
         assert!(!gzip_pays(speed), "{speed}");
+    }
+
+    #[test]
+    fn the_sample_is_bounded_in_bytes() {
+        assert_eq!(
+            sample_docs(1_000, 500),
+            500,
+            "small documents: the document cap"
+        );
+        assert_eq!(sample_docs(10_000, 500), 209, "about 2 MiB");
+        assert_eq!(sample_docs(1 << 20, 500), 2, "1 MiB documents: two");
+        assert_eq!(sample_docs(30 << 20, 500), 1, "one huge document: just it");
+        assert_eq!(
+            sample_docs(1_000, 100),
+            100,
+            "never above the copy's page size"
+        );
     }
 
     #[test]
