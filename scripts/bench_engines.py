@@ -50,6 +50,21 @@ def load1():
     return os.getloadavg()[0]
 
 
+def native_reindex(dst, body):
+    """The destination's own remote reindex of `body`, started as a task and followed to its end;
+    exits on a refusal, an error or failures."""
+    r = req("POST", f"{dst}/_reindex?wait_for_completion=false", body)
+    if not r or "task" not in r:
+        sys.exit(f"POST _reindex failed: {r}")
+    while True:
+        t = req("GET", f"{dst}/_tasks/{r['task']}?wait_for_completion=true&timeout=30s")
+        if t.get("completed"):
+            break
+    resp = t.get("response") or {}
+    if t.get("error") or resp.get("failures"):
+        sys.exit(f"native reindex failed: {json.dumps(t.get('error') or resp.get('failures'))[:1000]}")
+
+
 def fresh(dst, index, shards):
     """A destination index as every copier gets it: the source's mapping and shard count, with
     remote-reindex's copy-time settings."""
@@ -172,18 +187,8 @@ class Bench:
     def native(self, size):
 
         def run():
-            r = req("POST", f"{self.dst}/_reindex?wait_for_completion=false",
-                    {"source": {"remote": {"host": self.src}, "index": "src", "size": size},
-                     "dest": {"index": "native"}})
-            if not r or "task" not in r:
-                sys.exit(f"POST _reindex failed: {r}")
-            while True:
-                t = req("GET", f"{self.dst}/_tasks/{r['task']}?wait_for_completion=true&timeout=30s")
-                if t.get("completed"):
-                    break
-            resp = t.get("response") or {}
-            if t.get("error") or resp.get("failures"):
-                sys.exit(f"native reindex failed: {json.dumps(t.get('error') or resp.get('failures'))[:1000]}")
+            native_reindex(self.dst, {"source": {"remote": {"host": self.src}, "index": "src", "size": size},
+                                      "dest": {"index": "native"}})
             return None, None
         row = self.measured(f"native remote reindex, size {size}", "native", run)
         drop(self.dst, "native")

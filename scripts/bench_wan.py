@@ -61,7 +61,7 @@ import argparse, http.client, json, os, re, shutil, signal, socket, subprocess, 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # no scripts/__pycache__ from importing the other benches
 from bench import ROOT, TOOLS, binary, count, jvm_cpu, req  # noqa: E402
-from bench_engines import MAPPING, drop, fresh, load1, phases, refresh, spawn, start_engine, version, wait_process  # noqa: E402
+from bench_engines import MAPPING, drop, fresh, load1, native_reindex, phases, refresh, spawn, start_engine, version, wait_process  # noqa: E402
 
 TARGET_25MS = 0.9  # issue 25: at 25 ms one way, >= 0.9 of the default's own 0 ms speed
 WARMUP_DOCS = 10_000
@@ -326,16 +326,7 @@ class WanBench:
             body["max_docs"] = max_docs
 
         def run():
-            r = req("POST", f"{self.dst}/_reindex?wait_for_completion=false", body)
-            if not r or "task" not in r:
-                sys.exit(f"POST _reindex failed: {r}")
-            while True:
-                t = req("GET", f"{self.dst}/_tasks/{r['task']}?wait_for_completion=true&timeout=30s")
-                if t.get("completed"):
-                    break
-            resp = t.get("response") or {}
-            if t.get("error") or resp.get("failures"):
-                sys.exit(f"native reindex failed: {json.dumps(t.get('error') or resp.get('failures'))[:1000]}")
+            native_reindex(self.dst, body)
             return None, None, None
         return self.measured(net, f"native remote reindex, size {size}", "native", run, True, max_docs or self.a.n)
 

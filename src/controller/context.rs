@@ -68,6 +68,27 @@ impl Context {
         })
     }
 
+    /// Runs `work`, one reconcile of `obj` (a `kind`), in a `reconcile` span naming it
+    /// (namespace, name, generation), counted in `reconciliations_total` and timed in
+    /// `reconcile_duration_seconds`.
+    pub async fn reconcile_traced<T>(
+        &self,
+        kind: &'static str,
+        obj: &impl kube::ResourceExt,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "reconcile",
+            kind,
+            namespace = obj.namespace().unwrap_or_default(),
+            name = obj.name_any(),
+            generation = obj.meta().generation.unwrap_or(0)
+        );
+        let _timer = self.metrics.reconcile_timer();
+        work.instrument(span).await
+    }
+
     /// Workflow settings for a resource in `namespace` that `decision` allowed (hosts were
     /// checked by the policy, so validation does not check them again).
     pub fn settings(&self, namespace: &str, decision: &Decision) -> Settings {

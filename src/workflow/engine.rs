@@ -114,16 +114,8 @@ async fn here<K: Sink>(
     sink.expected(total, paging)
         .await
         .map_err(WorkflowError::Sink)?;
-    let msg = format!(
-        "copying {total} documents from {}/{} to {}/{} with {} slice(s) by {paging} ({}){}",
-        conn.source.name(),
-        spec.source.index,
-        conn.dest.name(),
-        spec.dest.index,
-        prepared.slices,
-        prepared.summary,
-        shown(compression.as_deref())
-    );
+    let what = format!("{total} documents ");
+    let msg = copying_message(spec, conn, prepared, &what, paging, "", &compression);
     sink.phase(Phase::Copying, "Copying", msg)
         .await
         .map_err(WorkflowError::Sink)?;
@@ -163,16 +155,8 @@ async fn spread<K: Sink>(
     compression: Option<String>,
 ) -> Result<CopyStep, WorkflowError> {
     let paging = plan.paging.name();
-    let msg = format!(
-        "copying from {}/{} to {}/{} with {} slice(s) by {paging}, spread over the operator's replicas ({}){}",
-        conn.source.name(),
-        spec.source.index,
-        conn.dest.name(),
-        spec.dest.index,
-        prepared.slices,
-        prepared.summary,
-        shown(compression.as_deref())
-    );
+    let spread = ", spread over the operator's replicas";
+    let msg = copying_message(spec, conn, prepared, "", paging, spread, &compression);
     sink.phase(Phase::Copying, "Copying", msg)
         .await
         .map_err(WorkflowError::Sink)?;
@@ -217,7 +201,27 @@ async fn spread<K: Sink>(
     })
 }
 
-/// The compression choice as the Copying message shows it (`; responses gzip'd (…)`).
-fn shown(compression: Option<&str>) -> String {
-    compression.map_or_else(String::new, |c| format!("; {c}"))
+/// The Copying phase's message: `copying [<what>]from <source> to <dest> with N slice(s) by
+/// <paging><how> (<versions>)[; <compression choice>]`.
+fn copying_message(
+    spec: &RemoteReindexSpec,
+    conn: &Connected,
+    prepared: &Prepared,
+    what: &str,
+    paging: &str,
+    how: &str,
+    compression: &Option<String>,
+) -> String {
+    let compression = compression
+        .as_deref()
+        .map_or_else(String::new, |c| format!("; {c}"));
+    format!(
+        "copying {what}from {}/{} to {}/{} with {} slice(s) by {paging}{how} ({}){compression}",
+        conn.source.name(),
+        spec.source.index,
+        conn.dest.name(),
+        spec.dest.index,
+        prepared.slices,
+        prepared.summary,
+    )
 }

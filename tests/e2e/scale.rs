@@ -92,6 +92,17 @@ async fn start(ns: &str, dest: &str) -> (Operator, String) {
     (op, id)
 }
 
+/// Two operators: the first once it leads, then a second (a standby that also copies slices).
+async fn leader_then_standby(ns: &str, dest: &str) -> ((Operator, String), (Operator, String)) {
+    let first = start(ns, dest).await;
+    eventually("a leader", Duration::from_secs(30), || {
+        let log = first.0.log();
+        async move { log.contains("this replica is the leader").then_some(()) }
+    })
+    .await;
+    (first, start(ns, dest).await)
+}
+
 async fn slices(client: &kube::Client, ns: &str) -> Vec<SliceInfo> {
     let api: Api<Lease> = Api::namespaced(client.clone(), ns);
     api.list(&ListParams::default().labels("reindex.dev/lease-role=slice"))
@@ -710,13 +721,7 @@ async fn the_leader_killed_mid_copy_is_replaced_and_its_slices_are_taken_over() 
     let (sidx, didx) = (unique_index("scale-src"), unique_index("scale-dst"));
     const N: u64 = 12_000;
     load(es.url(), &sidx, &docs(N as usize)).await;
-    let (mut first, first_id) = start(&ns, es.url()).await;
-    eventually("a leader", Duration::from_secs(30), || {
-        let log = first.log();
-        async move { log.contains("this replica is the leader").then_some(()) }
-    })
-    .await;
-    let (second, second_id) = start(&ns, es.url()).await;
+    let ((mut first, first_id), (second, second_id)) = leader_then_standby(&ns, es.url()).await;
     create_reindex(
         &client,
         &ns,
@@ -805,13 +810,7 @@ async fn max_docs_is_one_budget_across_the_replicas_sharing_a_copy() {
     )
     .await;
     load(es.url(), &sidx, &docs(N as usize)).await;
-    let (first, _) = start(&ns, es.url()).await;
-    eventually("a leader", Duration::from_secs(30), || {
-        let log = first.log();
-        async move { log.contains("this replica is the leader").then_some(()) }
-    })
-    .await;
-    let (second, _) = start(&ns, es.url()).await;
+    let ((first, _), (second, _)) = leader_then_standby(&ns, es.url()).await;
     create_reindex(
         &client,
         &ns,
@@ -861,13 +860,7 @@ async fn a_pit_lost_mid_copy_in_scale_out_restarts_every_slice_under_one_new_pit
     )
     .await;
     load(es.url(), &sidx, &docs(N as usize)).await;
-    let (first, _) = start(&ns, es.url()).await;
-    eventually("a leader", Duration::from_secs(30), || {
-        let log = first.log();
-        async move { log.contains("this replica is the leader").then_some(()) }
-    })
-    .await;
-    let (second, _) = start(&ns, es.url()).await;
+    let ((first, _), (second, _)) = leader_then_standby(&ns, es.url()).await;
     create_reindex(
         &client,
         &ns,

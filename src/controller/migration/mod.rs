@@ -23,7 +23,6 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::Instrument;
 
 /// The finalizer that makes deletion remove the children (and so restore their destinations)
 /// first: the API server may have no garbage collector.
@@ -34,16 +33,8 @@ pub type Error = kube::runtime::finalizer::Error<ReconcileError>;
 
 /// Reconciles one `Migration` (in a span naming it; counted and timed in the metrics).
 pub async fn reconcile(obj: Arc<Migration>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let span = tracing::info_span!(
-        "reconcile",
-        kind = "Migration",
-        namespace = obj.namespace().unwrap_or_default(),
-        name = obj.name_any(),
-        generation = obj.metadata.generation.unwrap_or(0)
-    );
-    let metrics = ctx.clone();
-    let _timer = metrics.metrics.reconcile_timer();
-    reconcile_inner(obj, ctx).instrument(span).await
+    let work = reconcile_inner(obj.clone(), ctx.clone());
+    ctx.reconcile_traced("Migration", obj.as_ref(), work).await
 }
 
 async fn reconcile_inner(obj: Arc<Migration>, ctx: Arc<Context>) -> Result<Action, Error> {

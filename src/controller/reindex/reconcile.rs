@@ -17,23 +17,15 @@ use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::Instrument;
 
 /// The error type the controller sees.
 pub type Error = kube::runtime::finalizer::Error<ReconcileError>;
 
 /// Reconciles one `RemoteReindex` (in a span naming it; counted and timed in the metrics).
 pub async fn reconcile(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let span = tracing::info_span!(
-        "reconcile",
-        kind = "RemoteReindex",
-        namespace = obj.namespace().unwrap_or_default(),
-        name = obj.name_any(),
-        generation = obj.metadata.generation.unwrap_or(0)
-    );
-    let metrics = ctx.clone();
-    let _timer = metrics.metrics.reconcile_timer();
-    reconcile_inner(obj, ctx).instrument(span).await
+    let work = reconcile_inner(obj.clone(), ctx.clone());
+    ctx.reconcile_traced("RemoteReindex", obj.as_ref(), work)
+        .await
 }
 
 async fn reconcile_inner(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Action, Error> {
