@@ -8,7 +8,8 @@ use super::super::secrets::KubeSecrets;
 use super::cleanup::owned_children;
 use super::patch_status;
 use crate::api::{
-    FailurePolicy, IndexState, MetadataItem, Migration, MigrationPhase, Phase, RemoteReindex,
+    Change, FailurePolicy, IndexState, MetadataItem, Migration, MigrationPhase,
+    MigrationProgressPatch, MigrationStatusPatch, Phase, RemoteReindex,
 };
 use crate::migration::aggregate::{ChildView, aggregate, failed_message};
 use crate::migration::child::child_object;
@@ -257,16 +258,21 @@ pub async fn advance(
     let failed_templates = templates.iter().filter(|t| t.state == "Failed").count();
     let bad_aliases = aliases.iter().filter(|a| a.state != "Created").count();
     let mut conds = status.conditions.clone();
-    let mut st = json!({
-        "observedGeneration": generation,
-        "plan": agg.plan,
-        "indices": agg.counts,
-        "progress": agg.progress,
-        "failed": agg.failed,
-        "failedNotListed": (agg.failed_not_listed > 0).then_some(agg.failed_not_listed),
-        "aliases": aliases,
-        "templates": templates,
-    });
+    let failed_not_listed = (agg.failed_not_listed > 0).then_some(agg.failed_not_listed);
+    let mut st = MigrationStatusPatch {
+        observed_generation: generation.into(),
+        // A running Migration's `eta` is replaced, or cleared when there is none yet.
+        progress: Change::Set(
+            MigrationProgressPatch::from(&agg.progress).with_eta(agg.progress.eta.clone()),
+        ),
+        failed: Change::Set(agg.failed.clone()),
+        failed_not_listed: failed_not_listed.into(),
+        plan: Change::Set(agg.plan.clone()),
+        indices: Change::Set(agg.counts.clone()),
+        aliases: Change::Set(aliases.clone()),
+        templates: Change::Set(templates.clone()),
+        ..Default::default()
+    };
     let finished = done && !aliases.iter().any(|a| a.state == "Waiting");
     if finished || (stopped && agg.counts.running == 0) {
         let (phase, reason, message) = if agg.counts.failed > 0 {
@@ -296,11 +302,11 @@ pub async fn advance(
             )
         };
         conditions(&mut conds, phase, reason, &message, generation);
-        st["phase"] = json!(phase);
-        st["completedAt"] = json!(now());
-        st["conditions"] = json!(conds);
-        st["progress"]["eta"] = serde_json::Value::Null;
-        patch_status(ctx, api, &name, st).await?;
+        st.phase = Change::Set(phase);
+        st.completed_at = Change::Set(now());
+        st.conditions = Change::Set(conds);
+        st.progress = Change::Set(MigrationProgressPatch::from(&agg.progress).with_eta(None));
+        patch_status(ctx, api, &name, &st).await?;
         let kind = if phase == MigrationPhase::Succeeded {
             EventType::Normal
         } else {
@@ -320,11 +326,8 @@ pub async fn advance(
             generation,
         );
     }
-    st["conditions"] = json!(conds);
-    if agg.progress.eta.is_none() {
-        st["progress"]["eta"] = serde_json::Value::Null;
-    }
-    patch_status(ctx, api, &name, st).await?;
+    st.conditions = Change::Set(conds);
+    patch_status(ctx, api, &name, &st).await?;
     Ok(Action::requeue(Duration::from_secs(2)))
 }
 

@@ -8,7 +8,8 @@ use super::super::secrets::KubeSecrets;
 use super::advance::conditions;
 use super::patch_status;
 use crate::api::{
-    IndexFailure, IndexState, MetadataItem, Migration, MigrationPhase, PlannedIndex, ScrollContexts,
+    Change, IndexFailure, IndexState, MetadataItem, Migration, MigrationPhase,
+    MigrationProgressPatch, MigrationStatusPatch, PlannedIndex, ScrollContexts,
 };
 use crate::migration::aggregate::{FAILED_LISTED, aggregate};
 use crate::migration::metadata;
@@ -16,7 +17,6 @@ use crate::migration::plan::{build, connect_migration};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 use std::time::Duration;
 
 /// Plans the Migration and copies its templates; fails it when nothing can be copied.
@@ -42,7 +42,14 @@ pub async fn start(
             "resolving indices and checking both clusters",
             generation,
         );
-        patch_status(ctx, api, &name, json!({"phase": "Pending", "conditions": conds, "observedGeneration": generation, "startedAt": now()})).await?;
+        let pending = MigrationStatusPatch {
+            phase: Change::Set(MigrationPhase::Pending),
+            conditions: Change::Set(conds.clone()),
+            observed_generation: generation.into(),
+            started_at: Change::Set(now()),
+            ..Default::default()
+        };
+        patch_status(ctx, api, &name, &pending).await?;
         ctx.event(
             &reference,
             EventType::Normal,
@@ -61,7 +68,13 @@ pub async fn start(
             &message,
             generation,
         );
-        json!({"phase": "Failed", "conditions": conds, "observedGeneration": generation, "completedAt": now()})
+        MigrationStatusPatch {
+            phase: Change::Set(MigrationPhase::Failed),
+            conditions: Change::Set(conds),
+            observed_generation: generation.into(),
+            completed_at: Change::Set(now()),
+            ..Default::default()
+        }
     };
     let refused = |refusal: crate::policy::Refusal| {
         let msg = format!(
@@ -74,7 +87,7 @@ pub async fn start(
         Ok(s) => s,
         Err(refusal) => {
             let (reason, msg) = refused(refusal);
-            patch_status(ctx, api, &name, fail(reason, msg.clone())).await?;
+            patch_status(ctx, api, &name, &fail(reason, msg.clone())).await?;
             ctx.event(&reference, EventType::Warning, reason, &msg)
                 .await;
             return Ok(Action::await_change());
@@ -84,7 +97,7 @@ pub async fn start(
         Ok(c) => c,
         Err(e) => {
             let msg = e.to_string();
-            patch_status(ctx, api, &name, fail(e.reason(), msg.clone())).await?;
+            patch_status(ctx, api, &name, &fail(e.reason(), msg.clone())).await?;
             ctx.event(&reference, EventType::Warning, e.reason(), &msg)
                 .await;
             return Ok(Action::await_change());
@@ -97,7 +110,7 @@ pub async fn start(
         }
         Err(e) => {
             let reason = crate::workflow::search_reason(&e);
-            patch_status(ctx, api, &name, fail(reason, e.to_string())).await?;
+            patch_status(ctx, api, &name, &fail(reason, e.to_string())).await?;
             ctx.event(&reference, EventType::Warning, reason, &e.to_string())
                 .await;
             return Ok(Action::await_change());
@@ -127,8 +140,8 @@ pub async fn start(
             ),
         };
         let mut st = fail(&reason, msg.clone());
-        st["skipped"] = json!(skipped.iter().take(FAILED_LISTED).collect::<Vec<_>>());
-        patch_status(ctx, api, &name, st).await?;
+        st.skipped = Change::Set(skipped.iter().take(FAILED_LISTED).cloned().collect());
+        patch_status(ctx, api, &name, &st).await?;
         ctx.event(&reference, EventType::Warning, &reason, &msg)
             .await;
         return Ok(Action::await_change());
@@ -146,7 +159,7 @@ pub async fn start(
     let names = metadata::dest_names(copies, &alias_names);
     if let Err(refusal) = super::allowed_settings(ctx, &ns, &obj.spec, &indices, &names).await {
         let (reason, msg) = refused(refusal);
-        patch_status(ctx, api, &name, fail(reason, msg.clone())).await?;
+        patch_status(ctx, api, &name, &fail(reason, msg.clone())).await?;
         ctx.event(&reference, EventType::Warning, reason, &msg)
             .await;
         return Ok(Action::await_change());
@@ -227,19 +240,20 @@ pub async fn start(
         limit: plan.context_limit as i64,
         parallelism: plan.parallelism as i64,
     };
-    let status = json!({
-        "phase": "Running",
-        "observedGeneration": generation,
-        "conditions": conds,
-        "plan": entries,
-        "indices": agg.counts,
-        "progress": agg.progress,
-        "skipped": skipped.iter().take(FAILED_LISTED).collect::<Vec<_>>(),
-        "scrollContexts": contexts,
-        "templates": templates,
-        "aliases": aliases,
-    });
-    patch_status(ctx, api, &name, status).await?;
+    let status = MigrationStatusPatch {
+        phase: Change::Set(MigrationPhase::Running),
+        observed_generation: generation.into(),
+        conditions: Change::Set(conds),
+        progress: Change::Set(MigrationProgressPatch::from(&agg.progress)),
+        plan: Change::Set(entries),
+        indices: Change::Set(agg.counts),
+        skipped: Change::Set(skipped.into_iter().take(FAILED_LISTED).collect()),
+        scroll_contexts: Change::Set(contexts),
+        templates: Change::Set(templates),
+        aliases: Change::Set(aliases),
+        ..Default::default()
+    };
+    patch_status(ctx, api, &name, &status).await?;
     ctx.event(&reference, EventType::Normal, "Planned", &message)
         .await;
     Ok(Action::requeue(Duration::from_millis(200)))

@@ -2,10 +2,10 @@
 //! `CutOver` conditions, Events and metrics; the registry entry's trigger starts the cutover.
 
 use super::writer::{StatusWriter, api_message};
+use crate::api::{Change, RemoteReindexStatusPatch};
 use crate::controller::metrics::CopyMetrics;
 use crate::workflow::CatchUpReport;
 use kube::runtime::events::EventType;
-use serde_json::json;
 use std::sync::Arc;
 
 /// The `Synced` condition type: the last catch-up round ended within `maxLag`.
@@ -19,18 +19,21 @@ pub async fn report(
     metrics: &CopyMetrics,
     r: &CatchUpReport,
 ) -> Result<(), String> {
-    let mut status = json!({ "catchUp": r.status });
+    let mut status = RemoteReindexStatusPatch {
+        catch_up: Change::Set(r.status.clone()),
+        ..Default::default()
+    };
     if let Some(synced) = r.synced {
         let reason = if synced { "WithinMaxLag" } else { "Lagging" };
-        status["conditions"] = writer.condition(SYNCED, synced, reason, &r.message);
+        status.conditions = Change::Set(writer.condition(SYNCED, synced, reason, &r.message));
     }
     if r.cut_over {
-        status["conditions"] = writer.condition(CUT_OVER, true, "CutOver", &r.message);
+        status.conditions = Change::Set(writer.condition(CUT_OVER, true, "CutOver", &r.message));
     }
     if let (Some(round), Some(lag)) = (&r.round, r.lag) {
         metrics.round(round, lag);
     }
-    writer.patch(status).await.map_err(|e| api_message(&e))?;
+    writer.patch(&status).await.map_err(|e| api_message(&e))?;
     if let Some(notice) = &r.future {
         writer
             .event(EventType::Warning, "FutureDocuments", notice)

@@ -7,10 +7,10 @@ use super::cleanup::{FINALIZER, cleanup};
 use super::registry::{Entry, changes_not_applied};
 use super::status::SPEC_APPLIED;
 use super::task;
-use super::writer::patch_status;
-use crate::api::{Phase, RemoteReindex};
+use crate::api::{Change, Phase, RemoteReindex, RemoteReindexStatusPatch};
 use crate::controller::context::Context;
 use crate::controller::error::ReconcileError;
+use crate::controller::status_patch::fenced_patch_status;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event, finalizer};
@@ -85,13 +85,12 @@ async fn apply(
             if !phase.is_some_and(Phase::is_terminal)
                 && let Some(patch) = entry.final_patch()
             {
-                ctx.leadership.check().map_err(ReconcileError::NotLeader)?;
-                patch_status(
+                fenced_patch_status(
+                    &ctx.leadership,
                     api,
                     &obj.name_any(),
-                    patch,
+                    &patch,
                     obj.resource_version().as_deref(),
-                    ctx.leadership.identity(),
                 )
                 .await?;
             }
@@ -271,14 +270,18 @@ async fn set_phase(
         .map(|s| s.conditions.clone())
         .unwrap_or_default();
     super::status::apply_phase(&mut conditions, phase, reason, message, Some(generation));
-    let patch = serde_json::json!({ "phase": phase, "observedGeneration": generation, "conditions": conditions });
-    leadership.check().map_err(ReconcileError::NotLeader)?;
-    patch_status(
+    let patch = RemoteReindexStatusPatch {
+        phase: Change::Set(phase),
+        observed_generation: Change::Set(generation),
+        conditions: Change::Set(conditions),
+        ..Default::default()
+    };
+    fenced_patch_status(
+        leadership,
         api,
         &obj.name_any(),
-        patch,
+        &patch,
         obj.resource_version().as_deref(),
-        leadership.identity(),
     )
     .await?;
     Ok(())

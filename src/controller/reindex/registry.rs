@@ -1,7 +1,7 @@
 //! The copies this process runs, keyed by resource UID, so that a re-reconcile never starts a
 //! second copy and deletion can stop the running one.
 
-use crate::api::RemoteReindexSpec;
+use crate::api::{RemoteReindexSpec, RemoteReindexStatusPatch};
 use crate::copy::Stop;
 use crate::copy::Throttle;
 use serde_json::Value;
@@ -30,7 +30,7 @@ pub struct Entry {
     pub spec: RemoteReindexSpec,
     generation: AtomicI64,
     warned_generation: AtomicI64,
-    final_patch: Mutex<Option<Value>>,
+    final_patch: Mutex<Option<RemoteReindexStatusPatch>>,
     /// The policy's `maxRequestsPerSecond` when the copy started (and which policy set it).
     rate_ceiling: Mutex<Option<(f64, String)>>,
 }
@@ -104,14 +104,14 @@ impl Entry {
     }
 
     /// Keeps the terminal status patch, so a reconcile can re-apply it if writing it failed.
-    pub fn set_final_patch(&self, patch: Value) {
+    pub fn set_final_patch(&self, patch: RemoteReindexStatusPatch) {
         if let Ok(mut p) = self.final_patch.lock() {
             *p = Some(patch);
         }
     }
 
     /// The terminal status patch, once the task wrote (or tried to write) it.
-    pub fn final_patch(&self) -> Option<Value> {
+    pub fn final_patch(&self) -> Option<RemoteReindexStatusPatch> {
         self.final_patch.lock().ok().and_then(|p| p.clone())
     }
 }

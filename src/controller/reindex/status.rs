@@ -1,7 +1,7 @@
 //! Pure helpers for `.status`: conditions with a stable `lastTransitionTime`, and the progress
 //! block as a merge patch (the block itself comes from `workflow::progress`).
 
-use crate::api::{Phase, Progress};
+use crate::api::Phase;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
@@ -102,18 +102,6 @@ pub fn apply_retrying(
     set_condition(conditions, DEGRADED, true, reason, message, generation);
 }
 
-/// `p` as a merge-patch value: absent optional fields become `null`, so a stale `eta` or rate
-/// from an earlier patch is removed rather than kept.
-pub fn progress_patch(p: &Progress) -> serde_json::Value {
-    let mut v = serde_json::to_value(p).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        for k in ["total", "percent", "docsPerSecond", "eta", "summary"] {
-            o.entry(k).or_insert(serde_json::Value::Null);
-        }
-    }
-    v
-}
-
 /// The condition type saying whether the running copy applies the current spec: `False`
 /// (`ChangeNotApplied`) names the edited fields it cannot apply while it runs.
 pub const SPEC_APPLIED: &str = "SpecApplied";
@@ -121,8 +109,6 @@ pub const SPEC_APPLIED: &str = "SpecApplied";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::copy::StatsSnapshot;
-    use crate::workflow::progress::progress;
 
     #[test]
     fn transition_time_changes_only_with_status() {
@@ -192,13 +178,5 @@ mod tests {
             (get(DEGRADED).status.as_str(), get(DEGRADED).reason.as_str()),
             ("False", "AsExpected")
         );
-    }
-
-    #[test]
-    fn progress_patch_nulls_absent_fields() {
-        let v = progress_patch(&progress(&StatsSnapshot::default(), Some(5), None));
-        assert_eq!(v["eta"], serde_json::Value::Null);
-        assert!(v.as_object().unwrap().contains_key("eta"));
-        assert_eq!(v["summary"], "0/5 (0%)");
     }
 }

@@ -4,16 +4,17 @@
 use super::live::CutoverWatch;
 use super::registry::Entry;
 use super::sink::{StatusSink, failures_patch};
-use super::status::{now, progress_patch};
+use super::status::now;
 use super::writer::{StatusWriter, WriteError, api_message, is_not_found};
-use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
+use crate::api::{
+    Change, Phase, ProgressPatch, RemoteReindex, RemoteReindexStatus, RemoteReindexStatusPatch,
+};
 use crate::controller::context::Admitted;
 use crate::controller::context::Context;
 use crate::workflow::progress::progress;
 use crate::workflow::{self, Job, Outcome, Prepared, WorkflowError};
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -103,20 +104,27 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
             "validating the spec and connecting to both clusters".to_string(),
         ),
     };
-    let mut start = json!({ "progress": null, "completedAt": null, "failures": null, "openScrolls": null, "verification": null });
+    let mut start = RemoteReindexStatusPatch {
+        progress: Change::Clear,
+        completed_at: Change::Clear,
+        failures: Change::Clear,
+        open_scrolls: Change::Clear,
+        verification: Change::Clear,
+        ..Default::default()
+    };
     if resume.is_none() {
-        for k in [
-            "originalSettings",
-            "destWasEmpty",
-            "destIndexUuid",
-            "startedAt",
-            "slices",
-            "catchUp",
-            "task",
-        ] {
-            start[k] = Value::Null;
-        }
-        start["target"] = json!(crate::api::CopyTarget::of(&obj.spec));
+        // A new copy: nothing recorded by an earlier one applies.
+        start = RemoteReindexStatusPatch {
+            original_settings: Change::Clear,
+            dest_was_empty: Change::Clear,
+            dest_index_uuid: Change::Clear,
+            started_at: Change::Clear,
+            slices: Change::Clear,
+            catch_up: Change::Clear,
+            task: Change::Clear,
+            target: Change::Set(crate::api::CopyTarget::of(&obj.spec)),
+            ..start
+        };
     }
     if let Err(e) = writer.phase(Phase::Pending, reason, &message, start).await {
         tracing::warn!(name = %obj.name_any(), error = %api_message(&e), "could not record the Pending phase; the copy goes on");
@@ -210,12 +218,16 @@ async fn finish(
             // The checkpoints after the drain: done slices are skipped by the successor, and a
             // scroll kept on shutdown is continued when nothing fetched from it is unwritten.
             let mode = entry.stop.mode();
-            let mut patch = json!({ "openScrolls": null });
+            let mut patch = RemoteReindexStatusPatch {
+                open_scrolls: Change::Clear,
+                ..Default::default()
+            };
             if let Some((s, total)) = &stats {
-                patch["progress"] = progress_patch(&progress(&s.snapshot(), *total, None));
-                patch["slices"] = json!(crate::copy::slices_status(&s.checkpoints()));
+                patch.progress =
+                    Change::Set(ProgressPatch::from(&progress(&s.snapshot(), *total, None)));
+                patch.slices = Change::Set(crate::copy::slices_status(&s.checkpoints()));
                 if mode.keeps_scrolls() {
-                    patch["openScrolls"] = json!(s.open_scrolls());
+                    patch.open_scrolls = Change::Set(s.open_scrolls());
                 }
             }
             if mode == crate::copy::StopMode::Suspend {
@@ -229,7 +241,7 @@ async fn finish(
                 }
                 return "suspended";
             }
-            if let Err(e) = writer.patch(patch).await
+            if let Err(e) = writer.patch(&patch).await
                 && !is_not_found(&e)
             {
                 tracing::warn!(error = %e, "could not record the interruption");
@@ -256,7 +268,7 @@ async fn finish(
         Ok(_) => tracing::info!(name = %obj.name_any(), message, "copy succeeded"),
         Err(_) => tracing::warn!(name = %obj.name_any(), reason, message, "copy failed"),
     }
-    match writer.patch(patch).await {
+    match writer.patch(&patch).await {
         Ok(()) => {
             let type_ = if phase == Phase::Failed {
                 EventType::Warning
@@ -289,7 +301,7 @@ async fn finish(
 }
 
 /// The terminal status after success.
-fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
+fn succeeded(writer: &StatusWriter, o: &Outcome) -> RemoteReindexStatusPatch {
     let reason = o.reason;
     let message = o.message();
     let verified = match (&o.checksum, o.verified) {
@@ -302,18 +314,16 @@ fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
     let mut p = progress(&o.stats, o.prepared.total, Some(rate));
     p.retries = o.retries as i64;
     p.eta = None;
-    json!({
-        "phase": Phase::Succeeded,
-        "observedGeneration": writer.generation(),
-        "conditions": writer.conditions_for(Phase::Succeeded, reason, &message),
-        "progress": progress_patch(&p),
-        "paging": o.paging,
+    RemoteReindexStatusPatch {
+        progress: Change::Set(ProgressPatch::from(&p)),
+        paging: Change::Set(o.paging.to_string()),
         // The final checkpoints: every slice done, no scroll or PIT cursor left behind.
-        "slices": crate::copy::slices_status(&o.checkpoints),
-        "openScrolls": null,
-        "completedAt": now(),
-        "verification": o.checksum.as_ref().map(|c| c.status()),
-    })
+        slices: Change::Set(crate::copy::slices_status(&o.checkpoints)),
+        open_scrolls: Change::Clear,
+        completed_at: Change::Set(now()),
+        verification: o.checksum.as_ref().map(|c| c.status()).into(),
+        ..writer.phase_patch(Phase::Succeeded, reason, &message)
+    }
 }
 
 /// The terminal status after a failure.
@@ -321,7 +331,7 @@ fn failed(
     writer: &StatusWriter,
     e: &WorkflowError,
     stats: Option<&(Arc<crate::copy::CopyStats>, Option<u64>)>,
-) -> Value {
+) -> RemoteReindexStatusPatch {
     if matches!(
         e,
         WorkflowError::CountMismatch { .. }
@@ -330,19 +340,17 @@ fn failed(
     ) {
         writer.set_condition(VERIFIED, false, e.reason(), &e.to_string());
     }
-    let mut status = json!({
-        "phase": Phase::Failed,
-        "observedGeneration": writer.generation(),
-        "conditions": writer.conditions_for(Phase::Failed, e.reason(), &e.to_string()),
-        "openScrolls": null,
-        "completedAt": now(),
-    });
+    let mut status = RemoteReindexStatusPatch {
+        open_scrolls: Change::Clear,
+        completed_at: Change::Set(now()),
+        ..writer.phase_patch(Phase::Failed, e.reason(), &e.to_string())
+    };
     if let WorkflowError::ChecksumMismatch(report) = e {
-        status["verification"] = json!(report.status());
+        status.verification = Change::Set(report.status());
     }
     if let Some((s, total)) = stats {
-        status["progress"] = progress_patch(&progress(&s.snapshot(), *total, None));
-        status["failures"] = failures_patch(s);
+        status.progress = Change::Set(ProgressPatch::from(&progress(&s.snapshot(), *total, None)));
+        status.failures = failures_patch(s);
     }
     status
 }
