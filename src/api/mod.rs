@@ -10,6 +10,7 @@ mod live;
 mod migration;
 mod patch;
 mod policy;
+mod reason;
 pub mod reference;
 mod schema;
 mod spec;
@@ -23,6 +24,7 @@ pub use live::*;
 pub use migration::*;
 pub use patch::*;
 pub use policy::*;
+pub use reason::Reason;
 pub use spec::*;
 pub use status::*;
 

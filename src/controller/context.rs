@@ -116,7 +116,7 @@ impl Context {
         &self,
         reference: &ObjectReference,
         type_: EventType,
-        reason: &str,
+        reason: crate::api::Reason,
         note: &str,
     ) {
         let ev = Event {
@@ -127,7 +127,7 @@ impl Context {
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&ev, reference).await {
-            tracing::warn!(error = %e, reason, "could not publish an Event");
+            tracing::warn!(error = %e, %reason, "could not publish an Event");
         }
     }
 }

@@ -12,6 +12,7 @@ use super::outcome::Outcome;
 use super::prepared::Prepared;
 use super::resolve::{SecretSource, Settings, connect_reporting};
 use super::sink::Sink;
+use crate::api::Reason;
 use crate::api::{CopyMode, Phase, RemoteReindexSpec};
 use crate::copy::CopyStats;
 use std::future::Future;
@@ -42,7 +43,7 @@ pub async fn run<S: SecretSource, K: Sink>(
             "connected after {attempts} attempts ({}); preparing the destination",
             conn.summary
         );
-        sink.phase(Phase::Pending, "Pending", msg)
+        sink.phase(Phase::Pending, Reason::Pending, msg)
             .await
             .map_err(WorkflowError::Sink)?;
     }
@@ -106,7 +107,7 @@ async fn copy_and_finalize<K: Sink>(
                 method: cut.method,
                 checksum: cut.checksum.clone(),
                 checkpoints: stats.checkpoints(),
-                reason: "CutOver",
+                reason: Reason::CutOver,
                 copy_time: step.copy_time,
                 retries,
                 cutover: Some(cut),

@@ -7,6 +7,7 @@ use super::super::reindex::status::{DEGRADED, PROGRESSING, READY, now, set_condi
 use super::super::secrets::KubeSecrets;
 use super::cleanup::owned_children;
 use super::patch_status;
+use crate::api::Reason;
 use crate::api::{
     Change, FailurePolicy, IndexState, MetadataItem, Migration, MigrationPhase,
     MigrationProgressPatch, MigrationStatusPatch, Phase, RemoteReindex,
@@ -29,7 +30,7 @@ use std::time::Duration;
 pub fn conditions(
     conds: &mut Vec<Condition>,
     phase: MigrationPhase,
-    reason: &str,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
 ) {
@@ -50,7 +51,7 @@ pub fn conditions(
             conds,
             DEGRADED,
             false,
-            "AsExpected",
+            Reason::AsExpected,
             "no errors",
             generation,
         );
@@ -65,7 +66,7 @@ pub async fn index_event(
     obj: &Migration,
     child: &str,
     type_: EventType,
-    reason: &str,
+    reason: Reason,
     note: &str,
 ) {
     let related = k8s_openapi::api::core::v1::ObjectReference {
@@ -83,7 +84,7 @@ pub async fn index_event(
         secondary: Some(related),
     };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
-        tracing::warn!(error = %e, reason, "could not publish an Event");
+        tracing::warn!(error = %e, %reason, "could not publish an Event");
     }
 }
 
@@ -163,13 +164,13 @@ pub async fn advance(
         match (t.to, &t.failure) {
             (IndexState::Succeeded, _) => {
                 let note = format!("{}: copied and verified", t.index);
-                ctx.event(&reference, EventType::Normal, "IndexSucceeded", &note)
+                ctx.event(&reference, EventType::Normal, Reason::IndexSucceeded, &note)
                     .await;
             }
             (IndexState::Failed, f) => {
                 let (reason, msg) = f.clone().unwrap_or_default();
                 let note = format!("{} failed [{reason}]: {msg}", t.index);
-                ctx.event(&reference, EventType::Warning, "IndexFailed", &note)
+                ctx.event(&reference, EventType::Warning, Reason::IndexFailed, &note)
                     .await;
             }
             _ => {}
@@ -196,7 +197,15 @@ pub async fn advance(
         agg.counts.pending -= 1;
         agg.counts.running += 1;
         let note = format!("{} → {} (RemoteReindex {})", e.index, e.dest_index, e.child);
-        index_event(ctx, obj, &e.child, EventType::Normal, "IndexStarted", &note).await;
+        index_event(
+            ctx,
+            obj,
+            &e.child,
+            EventType::Normal,
+            Reason::IndexStarted,
+            &note,
+        )
+        .await;
     }
 
     // Aliases: created once every index they span has verified; never over a failed one.
@@ -236,8 +245,13 @@ pub async fn advance(
                 a.name,
                 a.message.as_deref().unwrap_or_default()
             );
-            ctx.event(&reference, EventType::Warning, "AliasIncomplete", &note)
-                .await;
+            ctx.event(
+                &reference,
+                EventType::Warning,
+                Reason::AliasIncomplete,
+                &note,
+            )
+            .await;
         }
     }
     let done = agg.counts.pending == 0 && agg.counts.running == 0 && agg.counts.syncing == 0;
@@ -278,13 +292,13 @@ pub async fn advance(
         let (phase, reason, message) = if agg.counts.failed > 0 {
             (
                 MigrationPhase::Failed,
-                "IndicesFailed",
+                Reason::IndicesFailed,
                 failed_message(&agg.failed, agg.failed_not_listed),
             )
         } else if failed_templates + bad_aliases > 0 {
             (
                 MigrationPhase::Failed,
-                "MetadataFailed",
+                Reason::MetadataFailed,
                 format!(
                     "{failed_templates} template(s) and {bad_aliases} alias(es) failed; see status.templates and status.aliases"
                 ),
@@ -292,7 +306,7 @@ pub async fn advance(
         } else {
             (
                 MigrationPhase::Succeeded,
-                "Migrated",
+                Reason::Migrated,
                 format!(
                     "{} indices copied and verified, {} templates, {} aliases",
                     agg.counts.succeeded,
@@ -321,7 +335,7 @@ pub async fn advance(
             &mut conds,
             DEGRADED,
             true,
-            "IndicesFailed",
+            Reason::IndicesFailed,
             &message,
             generation,
         );
@@ -363,7 +377,7 @@ async fn create_aliases(
                 "{} (field {}; refused by {})",
                 refusal.message, refusal.field, refusal.by
             );
-            tracing::warn!(reason = refusal.reason, field = %refusal.field, "the policy refuses what the Migration would write; aliases wait");
+            tracing::warn!(reason = %refusal.reason, field = %refusal.field, "the policy refuses what the Migration would write; aliases wait");
             for &n in ready {
                 if aliases[n].state != "Failed" {
                     aliases[n].state = "Failed".into();
@@ -404,7 +418,7 @@ async fn create_aliases(
                     a.state = "Created".into();
                     a.message = None;
                     let note = format!("alias {} created over {}", a.name, a.indices.join(", "));
-                    ctx.event(&reference, EventType::Normal, "AliasCreated", &note)
+                    ctx.event(&reference, EventType::Normal, Reason::AliasCreated, &note)
                         .await;
                 }
                 Err(e) => {
@@ -413,7 +427,7 @@ async fn create_aliases(
                     ctx.event(
                         &reference,
                         EventType::Warning,
-                        "AliasFailed",
+                        Reason::AliasFailed,
                         &e.to_string(),
                     )
                     .await;

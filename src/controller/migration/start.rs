@@ -7,6 +7,7 @@ use super::super::reindex::status::now;
 use super::super::secrets::KubeSecrets;
 use super::advance::conditions;
 use super::patch_status;
+use crate::api::Reason;
 use crate::api::{
     Change, IndexFailure, IndexState, MetadataItem, Migration, MigrationPhase,
     MigrationProgressPatch, MigrationStatusPatch, PlannedIndex, ScrollContexts,
@@ -38,7 +39,7 @@ pub async fn start(
         conditions(
             &mut conds,
             MigrationPhase::Pending,
-            "Planning",
+            Reason::Planning,
             "resolving indices and checking both clusters",
             generation,
         );
@@ -53,13 +54,13 @@ pub async fn start(
         ctx.event(
             &reference,
             EventType::Normal,
-            "Pending",
+            Reason::Pending,
             "resolving indices and checking both clusters",
         )
         .await;
     }
     let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
-    let fail = |reason: &str, message: String| {
+    let fail = |reason: Reason, message: String| {
         let mut conds = conds.clone();
         conditions(
             &mut conds,
@@ -121,28 +122,28 @@ pub async fn start(
         .iter()
         .map(|(index, reason, message)| IndexFailure {
             index: index.clone(),
-            reason: reason.clone(),
+            reason: reason.to_string(),
             message: message.clone(),
         })
         .collect();
-    for s in skipped.iter().take(20) {
-        ctx.event(&reference, EventType::Warning, &s.reason, &s.message)
+    for (_, reason, message) in plan.not_copied.iter().take(20) {
+        ctx.event(&reference, EventType::Warning, *reason, message)
             .await;
     }
     if plan.indices.is_empty() {
-        let (reason, msg) = match skipped.first() {
-            Some(s) if skipped.iter().all(|x| x.reason == s.reason) => {
-                (s.reason.clone(), format!("nothing to copy: {}", s.message))
+        let (reason, msg) = match plan.not_copied.first() {
+            Some((_, first, message)) if plan.not_copied.iter().all(|x| x.1 == *first) => {
+                (*first, format!("nothing to copy: {message}"))
             }
             _ => (
-                "NoIndices".to_string(),
+                Reason::NoIndices,
                 format!("no open index matches {:?}", obj.spec.indices),
             ),
         };
-        let mut st = fail(&reason, msg.clone());
+        let mut st = fail(reason, msg.clone());
         st.skipped = Change::Set(skipped.iter().take(FAILED_LISTED).cloned().collect());
         patch_status(ctx, api, &name, &st).await?;
-        ctx.event(&reference, EventType::Warning, &reason, &msg)
+        ctx.event(&reference, EventType::Warning, reason, &msg)
             .await;
         return Ok(Action::await_change());
     }
@@ -173,7 +174,7 @@ pub async fn start(
         ctx.event(
             &reference,
             EventType::Warning,
-            "DestinationWillReject",
+            Reason::DestinationWillReject,
             &rejects.join("; "),
         )
         .await;
@@ -190,8 +191,13 @@ pub async fn start(
             t.name,
             t.message.as_deref().unwrap_or_default()
         );
-        ctx.event(&reference, EventType::Warning, "TemplateFailed", &note)
-            .await;
+        ctx.event(
+            &reference,
+            EventType::Warning,
+            Reason::TemplateFailed,
+            &note,
+        )
+        .await;
     }
     let aliases: Vec<MetadataItem> = plan
         .alias_copies
@@ -231,7 +237,7 @@ pub async fn start(
     conditions(
         &mut conds,
         MigrationPhase::Running,
-        "Running",
+        Reason::Running,
         &message,
         generation,
     );
@@ -254,7 +260,7 @@ pub async fn start(
         ..Default::default()
     };
     patch_status(ctx, api, &name, &status).await?;
-    ctx.event(&reference, EventType::Normal, "Planned", &message)
+    ctx.event(&reference, EventType::Normal, Reason::Planned, &message)
         .await;
     Ok(Action::requeue(Duration::from_millis(200)))
 }

@@ -3,7 +3,7 @@
 
 use super::writer::StatusWriter;
 use super::writer::api_message;
-use crate::api::{Change, FailedDoc, Phase, ProgressPatch, RemoteReindexStatusPatch};
+use crate::api::{Change, FailedDoc, Phase, ProgressPatch, Reason, RemoteReindexStatusPatch};
 use crate::controller::metrics::CopyMetrics;
 use crate::copy::{CopyStats, StatsSnapshot};
 use crate::workflow::progress::{RateWindow, progress};
@@ -27,7 +27,7 @@ pub struct StatusSink {
     sampler: Mutex<Option<(CancellationToken, JoinHandle<()>)>>,
     stats: Mutex<Option<(Arc<CopyStats>, Option<u64>)>>,
     /// The reason of the last pre-flight retry an Event was recorded for.
-    retry_reason: Mutex<Option<&'static str>>,
+    retry_reason: Mutex<Option<Reason>>,
 }
 
 impl StatusSink {
@@ -67,13 +67,8 @@ impl StatusSink {
 }
 
 impl Sink for StatusSink {
-    async fn phase(
-        &self,
-        phase: Phase,
-        reason: &'static str,
-        message: String,
-    ) -> Result<(), String> {
-        tracing::info!(%phase, reason, message, "phase");
+    async fn phase(&self, phase: Phase, reason: Reason, message: String) -> Result<(), String> {
+        tracing::info!(%phase, %reason, message, "phase");
         self.metrics.set_phase(phase);
         self.writer
             .phase(phase, reason, &message, RemoteReindexStatusPatch::default())

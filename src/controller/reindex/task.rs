@@ -6,6 +6,7 @@ use super::registry::Entry;
 use super::sink::{StatusSink, failures_patch};
 use super::status::now;
 use super::writer::{StatusWriter, WriteError, api_message, is_not_found};
+use crate::api::Reason;
 use crate::api::{
     Change, Phase, ProgressPatch, RemoteReindex, RemoteReindexStatus, RemoteReindexStatusPatch,
 };
@@ -62,7 +63,7 @@ pub fn spawn(ctx: Arc<Context>, obj: &RemoteReindex, uid: &str) -> Arc<Entry> {
         writer.set_condition(
             super::status::SPEC_APPLIED,
             true,
-            "Applied",
+            Reason::Applied,
             &format!("the copy runs the spec of generation {generation}"),
         );
     }
@@ -96,11 +97,11 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     let resume = resume_from(status);
     let (reason, message) = match &resume {
         Some(_) => (
-            "Resuming",
+            Reason::Resuming,
             "resuming an interrupted copy with the settings recorded before tuning".to_string(),
         ),
         None => (
-            "Pending",
+            Reason::Pending,
             "validating the spec and connecting to both clusters".to_string(),
         ),
     };
@@ -189,7 +190,7 @@ async fn copy(
                 "{field}: TLS certificate verification is disabled (tls.insecureSkipVerify); anyone on the path can read and change the data"
             );
             writer
-                .event(EventType::Warning, "InsecureSkipVerify", &note)
+                .event(EventType::Warning, Reason::InsecureSkipVerify, &note)
                 .await;
         }
     }
@@ -233,7 +234,7 @@ async fn finish(
             if mode == crate::copy::StopMode::Suspend {
                 let msg = "suspended (spec.suspend: true): scrolls cleared, destination kept tuned; set suspend to false to resume";
                 if let Err(e) = writer
-                    .phase(Phase::Suspended, "Suspended", msg, patch)
+                    .phase(Phase::Suspended, Reason::Suspended, msg, patch)
                     .await
                     && !is_not_found(&e)
                 {
@@ -251,7 +252,9 @@ async fn finish(
             } else {
                 "copy stopped (resource deleted); destination settings restored"
             };
-            writer.event(EventType::Normal, "Interrupted", note).await;
+            writer
+                .event(EventType::Normal, Reason::Interrupted, note)
+                .await;
             return "interrupted";
         }
         Err(e) => {
@@ -266,7 +269,7 @@ async fn finish(
     };
     match &result {
         Ok(_) => tracing::info!(name = %obj.name_any(), message, "copy succeeded"),
-        Err(_) => tracing::warn!(name = %obj.name_any(), reason, message, "copy failed"),
+        Err(_) => tracing::warn!(name = %obj.name_any(), %reason, message, "copy failed"),
     }
     match writer.patch(&patch).await {
         Ok(()) => {
@@ -284,7 +287,7 @@ async fn finish(
             tracing::error!(name = %obj.name_any(), error = %api_message(&e), "could not write the terminal status; the next reconcile retries");
             // An Event may still get through (e.g. RBAC without `remotereindexes/status`), so
             // that `kubectl describe` shows why the status is stuck.
-            let note = if reason == "StatusUpdateFailed" {
+            let note = if reason == Reason::StatusUpdateFailed {
                 format!("cannot write .status: {}", api_message(&e))
             } else {
                 format!(
@@ -293,7 +296,7 @@ async fn finish(
                 )
             };
             writer
-                .event(EventType::Warning, "StatusUpdateFailed", &note)
+                .event(EventType::Warning, Reason::StatusUpdateFailed, &note)
                 .await;
         }
     }
@@ -305,9 +308,9 @@ fn succeeded(writer: &StatusWriter, o: &Outcome) -> RemoteReindexStatusPatch {
     let reason = o.reason;
     let message = o.message();
     let verified = match (&o.checksum, o.verified) {
-        (Some(_), _) => (true, "ChecksumMatched"),
-        (None, true) => (true, "CountMatched"),
-        (None, false) => (false, "NotVerified"),
+        (Some(_), _) => (true, Reason::ChecksumMatched),
+        (None, true) => (true, Reason::CountMatched),
+        (None, false) => (false, Reason::NotVerified),
     };
     writer.set_condition(VERIFIED, verified.0, verified.1, &message);
     let rate = o.stats.written as f64 / o.copy_time.as_secs_f64().max(0.001);

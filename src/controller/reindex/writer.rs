@@ -9,6 +9,7 @@
 
 use super::registry::Entry;
 use super::status::{apply_phase, apply_retrying};
+use crate::api::Reason;
 use crate::api::{Change, Phase, RemoteReindex, RemoteReindexStatusPatch};
 use crate::controller::context::Context;
 use crate::controller::status_patch::{is_conflict, kube_message, patch_status};
@@ -127,7 +128,7 @@ impl StatusWriter {
     }
 
     /// Updates the conditions for `phase` and returns them all, for a patch.
-    pub fn conditions_for(&self, phase: Phase, reason: &str, message: &str) -> Vec<Condition> {
+    pub fn conditions_for(&self, phase: Phase, reason: Reason, message: &str) -> Vec<Condition> {
         let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
         apply_phase(&mut cs, phase, reason, message, Some(self.generation()));
         cs.clone()
@@ -138,7 +139,7 @@ impl StatusWriter {
         &self,
         type_: &str,
         status: bool,
-        reason: &str,
+        reason: Reason,
         message: &str,
     ) -> Vec<Condition> {
         self.set_condition(type_, status, reason, message);
@@ -152,7 +153,7 @@ impl StatusWriter {
     pub fn phase_patch(
         &self,
         phase: Phase,
-        reason: &str,
+        reason: Reason,
         message: &str,
     ) -> RemoteReindexStatusPatch {
         RemoteReindexStatusPatch {
@@ -164,7 +165,7 @@ impl StatusWriter {
     }
 
     /// Sets one more condition (e.g. `Verified`) in the list the next phase patch writes.
-    pub fn set_condition(&self, type_: &str, status: bool, reason: &str, message: &str) {
+    pub fn set_condition(&self, type_: &str, status: bool, reason: Reason, message: &str) {
         let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
         super::status::set_condition(
             &mut cs,
@@ -192,7 +193,7 @@ impl StatusWriter {
         &self,
         type_: &str,
         status: bool,
-        reason: &str,
+        reason: Reason,
         message: &str,
     ) -> Result<(), WriteError> {
         let conditions = self.condition(type_, status, reason, message);
@@ -208,7 +209,7 @@ impl StatusWriter {
     pub async fn phase(
         &self,
         phase: Phase,
-        reason: &str,
+        reason: Reason,
         message: &str,
         extra: RemoteReindexStatusPatch,
     ) -> Result<(), WriteError> {
@@ -231,7 +232,7 @@ impl StatusWriter {
 
     /// Pre-flight failed and is retried: phase `Pending` with the failure's reason in the
     /// conditions (see [`apply_retrying`]). No Event: the caller decides when one is new.
-    pub async fn retrying(&self, reason: &str, message: &str) -> Result<(), WriteError> {
+    pub async fn retrying(&self, reason: Reason, message: &str) -> Result<(), WriteError> {
         let conditions = {
             let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
             apply_retrying(&mut cs, reason, message, Some(self.generation()));
@@ -247,7 +248,7 @@ impl StatusWriter {
     }
 
     /// Records an Event about this resource.
-    pub async fn event(&self, type_: EventType, reason: &str, note: &str) {
+    pub async fn event(&self, type_: EventType, reason: Reason, note: &str) {
         self.ctx.event(&self.reference, type_, reason, note).await;
     }
 }
