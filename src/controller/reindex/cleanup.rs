@@ -34,12 +34,9 @@ pub async fn cleanup(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Actio
     // Scale-out: a deleted copy's slice Leases go too, whoever planned them (the workers'
     // next renewal fails and they stop); the tests' API server runs no garbage collector.
     if let Some(scale) = &ctx.scale {
-        crate::controller::scale::delete_slice_leases(
-            scale,
-            &obj.namespace().unwrap_or_default(),
-            &uid,
-        )
-        .await;
+        scale
+            .delete_slice_leases(&obj.namespace().unwrap_or_default(), &uid)
+            .await;
     }
     if let Some(entry) = ctx.registry.get(&uid) {
         let was_running = entry.is_running();

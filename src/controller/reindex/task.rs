@@ -56,7 +56,9 @@ pub fn spawn(ctx: Arc<Context>, obj: &RemoteReindex, uid: &str) -> Arc<Entry> {
     ));
     ctx.registry.insert(uid, entry.clone());
     let writer = Arc::new(StatusWriter::new(ctx.clone(), entry.clone(), obj));
-    entry.set_writer(&writer);
+    entry.set_writer(
+        Arc::downgrade(&writer) as std::sync::Weak<dyn super::registry::RunningConditions>
+    );
     let generation = entry.generation();
     if writer.has_condition(super::status::SPEC_APPLIED, false) {
         // An edit the previous copy could not apply runs now.

@@ -262,3 +262,23 @@ pub fn api_message(e: &WriteError) -> String {
 pub fn is_not_found(e: &WriteError) -> bool {
     matches!(e, WriteError::Kube(kube::Error::Api(s)) if s.code == 404)
 }
+
+impl super::registry::RunningConditions for StatusWriter {
+    fn has_condition(&self, type_: &str, status: bool) -> bool {
+        StatusWriter::has_condition(self, type_, status)
+    }
+
+    fn note<'a>(
+        &'a self,
+        type_: &'a str,
+        status: bool,
+        reason: Reason,
+        message: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            StatusWriter::note(self, type_, status, reason, message)
+                .await
+                .map_err(|e| api_message(&e))
+        })
+    }
+}
