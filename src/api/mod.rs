@@ -1,5 +1,7 @@
 //! The custom resources of `reindex.dev/v1alpha1`: `RemoteReindex` (spec, status, live catch-up),
-//! `Migration` and `ReindexPolicy`, with their units and validation.
+//! `Migration` and `ReindexPolicy`, with their units and validation; the typed merge patches of
+//! their status ([`Change`], [`RemoteReindexStatusPatch`], [`MigrationStatusPatch`]) and the
+//! [`Reason`] every condition and Event carries.
 //!
 //! These types are the single source of truth for the CRDs in `crds/` (see [`crd_yaml`]) and for
 //! the manifests that `remote-reindex run -f` reads. Plain data: nothing here talks to a cluster.

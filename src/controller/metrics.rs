@@ -31,8 +31,7 @@
 //! | `active_copy_catchup_lag_seconds{namespace,name}` | gauge | lag of a running copy's last catch-up round |
 //! | `slices_held{namespace,name,slice}` | gauge | scale-out: 1 for each slice this pod copies now |
 
-use crate::api::Phase;
-use crate::api::Reason;
+use crate::api::{Phase, Reason};
 use crate::copy::{BulkObserver, StatsSnapshot};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;

@@ -4,8 +4,7 @@
 //! the hosts and refuse link-local/metadata addresses. Nothing connects to a search cluster
 //! before this has passed; a policy change applies to copies that start afterwards.
 
-use crate::api::Reason;
-use crate::api::{Endpoint, ReindexPolicy, RemoteReindexSpec};
+use crate::api::{Endpoint, Reason, ReindexPolicy, RemoteReindexSpec};
 use crate::policy::{Decision, DestName, Effective, OperatorLimits, Refusal, address};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;

@@ -2,9 +2,8 @@
 //! reads them (source, destination, limits). Nothing here touches the network.
 
 use super::{Effective, Globs, Refusal};
-use crate::api::Reason;
 use crate::api::units::Slices;
-use crate::api::{Endpoint, RemoteReindexSpec};
+use crate::api::{Endpoint, Reason, RemoteReindexSpec};
 use crate::net::host_port;
 use std::net::IpAddr;
 use url::Url;

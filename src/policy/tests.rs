@@ -1,8 +1,7 @@
 //! The combination rules and every refusal of [`Effective::check`], without a cluster.
 
 use super::*;
-use crate::api::Reason;
-use crate::api::{Endpoint, RemoteReindexSpec};
+use crate::api::{Endpoint, Reason, RemoteReindexSpec};
 use serde_json::json;
 
 fn spec(v: serde_json::Value) -> RemoteReindexSpec {

@@ -9,8 +9,7 @@
 use super::connected::Connected;
 use super::error::WorkflowError;
 use super::prepared::Prepared;
-use crate::api::Reason;
-use crate::api::RemoteReindexSpec;
+use crate::api::{Reason, RemoteReindexSpec};
 use crate::copy::Stop;
 use crate::verify::{ChecksumReport, DocKey};
 use bytes::Bytes;

@@ -8,8 +8,7 @@ use super::job::Job;
 use super::outcome::Outcome;
 use super::prepared::Prepared;
 use super::sink::Sink;
-use crate::api::Reason;
-use crate::api::{Phase, RemoteReindexSpec, Verify};
+use crate::api::{Phase, Reason, RemoteReindexSpec, Verify};
 use crate::copy::CopyStats;
 
 /// Finalizes the copy `step` made: the outcome, or why the destination is not what it must be.

@@ -2,8 +2,7 @@
 
 use super::CutoverOutcome;
 use super::prepared::Prepared;
-use crate::api::Reason;
-use crate::api::Verify;
+use crate::api::{Reason, Verify};
 use crate::copy::{SliceCheckpoint, StatsSnapshot};
 use std::time::Duration;
 

@@ -10,9 +10,8 @@ use super::destination::{
 use super::error::WorkflowError;
 use super::prepared::Prepared;
 use super::sink::Sink;
-use crate::api::Reason;
 use crate::api::units::Slices;
-use crate::api::{CopyMode, OriginalSettings, RemoteReindexSpec, Verify};
+use crate::api::{CopyMode, OriginalSettings, Reason, RemoteReindexSpec, Verify};
 use crate::search::SearchError;
 use serde_json::Value;
 

@@ -4,9 +4,8 @@ use super::connected::Connected;
 use super::error::WorkflowError;
 use super::preflight::PreflightRetry;
 use super::versions::version_rule;
-use crate::api::Reason;
 use crate::api::validate::{Invalid, Policy, validate};
-use crate::api::{Endpoint, RemoteReindexSpec, SecretRef};
+use crate::api::{Endpoint, Reason, RemoteReindexSpec, SecretRef};
 use crate::policy::Refusal;
 use crate::search::{
     AwsCredentialSource, AwsCredentials, AwsSigner, ClientOptions, ClusterInfo, Credentials,

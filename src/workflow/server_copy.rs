@@ -13,8 +13,7 @@ use super::server_request::{
     classify, is_this_copy, proceeds, redact, refused_host, reindex_body, source_credentials,
 };
 use super::sink::Sink;
-use crate::api::Reason;
-use crate::api::{Phase, RemoteReindexSpec};
+use crate::api::{Phase, Reason, RemoteReindexSpec};
 use crate::copy::{CopyError, CopyStats, FailureSample, StatsSnapshot, Stop, StopMode, Throttle};
 use crate::search::{SearchClient, SearchError, TaskFailure, TaskState};
 use std::sync::Arc;

@@ -7,10 +7,9 @@ use super::super::reindex::status::{DEGRADED, PROGRESSING, READY, now, set_condi
 use super::super::secrets::KubeSecrets;
 use super::cleanup::owned_children;
 use super::patch_status;
-use crate::api::Reason;
 use crate::api::{
     Change, FailurePolicy, IndexState, MetadataItem, Migration, MigrationPhase,
-    MigrationProgressPatch, MigrationStatusPatch, Phase, RemoteReindex,
+    MigrationProgressPatch, MigrationStatusPatch, Phase, Reason, RemoteReindex,
 };
 use crate::migration::aggregate::{ChildView, aggregate, failed_message};
 use crate::migration::child::child_object;

@@ -7,10 +7,9 @@ use super::super::reindex::status::now;
 use super::super::secrets::KubeSecrets;
 use super::advance::conditions;
 use super::patch_status;
-use crate::api::Reason;
 use crate::api::{
     Change, IndexFailure, IndexState, MetadataItem, Migration, MigrationPhase,
-    MigrationProgressPatch, MigrationStatusPatch, PlannedIndex, ScrollContexts,
+    MigrationProgressPatch, MigrationStatusPatch, PlannedIndex, Reason, ScrollContexts,
 };
 use crate::migration::aggregate::{FAILED_LISTED, aggregate};
 use crate::migration::metadata;

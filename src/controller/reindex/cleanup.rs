@@ -3,8 +3,7 @@
 //! one (a dead process), cancel its reindex task (`mode: Server`), clear its scrolls and restore
 //! the recorded settings.
 
-use crate::api::Reason;
-use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
+use crate::api::{Phase, Reason, RemoteReindex, RemoteReindexStatus};
 use crate::controller::context::Context;
 use crate::controller::error::ReconcileError;
 use crate::controller::secrets::KubeSecrets;

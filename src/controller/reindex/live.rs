@@ -2,8 +2,7 @@
 //! `CutOver` conditions, Events and metrics; the registry entry's trigger starts the cutover.
 
 use super::writer::{StatusWriter, api_message};
-use crate::api::Reason;
-use crate::api::{Change, RemoteReindexStatusPatch};
+use crate::api::{Change, Reason, RemoteReindexStatusPatch};
 use crate::controller::metrics::CopyMetrics;
 use crate::workflow::CatchUpReport;
 use kube::runtime::events::EventType;

@@ -6,9 +6,9 @@ use super::registry::Entry;
 use super::sink::{StatusSink, failures_patch};
 use super::status::now;
 use super::writer::{StatusWriter, WriteError, api_message, is_not_found};
-use crate::api::Reason;
 use crate::api::{
-    Change, Phase, ProgressPatch, RemoteReindex, RemoteReindexStatus, RemoteReindexStatusPatch,
+    Change, Phase, ProgressPatch, Reason, RemoteReindex, RemoteReindexStatus,
+    RemoteReindexStatusPatch,
 };
 use crate::controller::context::Admitted;
 use crate::controller::context::Context;

@@ -1,6 +1,7 @@
 //! `StatusWriter`: the single writer of one resource's `.status` while its copy task runs.
-//! Every write is a merge patch of the status subresource; conditions are kept here (the task
-//! is the only writer) so `lastTransitionTime` stays stable.
+//! Every write is a typed merge patch ([`RemoteReindexStatusPatch`]) of the status subresource,
+//! sent by [`patch_status`]; conditions are kept here (the task is the only writer) so
+//! `lastTransitionTime` stays stable.
 //!
 //! Writes are fenced: each is refused locally once this process's leadership budget is spent,
 //! and each carries the `resourceVersion` this writer last saw, so that the API server refuses
@@ -9,8 +10,7 @@
 
 use super::registry::Entry;
 use super::status::{apply_phase, apply_retrying};
-use crate::api::Reason;
-use crate::api::{Change, Phase, RemoteReindex, RemoteReindexStatusPatch};
+use crate::api::{Change, Phase, Reason, RemoteReindex, RemoteReindexStatusPatch};
 use crate::controller::context::Context;
 use crate::controller::status_patch::{is_conflict, kube_message, patch_status};
 use k8s_openapi::api::core::v1::ObjectReference;
