@@ -10,19 +10,21 @@ use super::destination::{
 use super::error::WorkflowError;
 use super::prepared::Prepared;
 use super::sink::Sink;
+use super::slicing::SourceShape;
 use crate::api::units::Slices;
 use crate::api::{CopyMode, OriginalSettings, RemoteReindexSpec, Verify};
 use crate::search::SearchError;
 use serde_json::Value;
 
 /// Prepares the copy `spec` describes on the connected clusters; `resume` is what an earlier
-/// attempt persisted (its originals win over whatever the destination shows now).
+/// attempt persisted (its originals win over whatever the destination shows now). Also returns
+/// what it saw of the source index, for the slice count.
 pub(super) async fn prepare<K: Sink>(
     spec: &RemoteReindexSpec,
     conn: &Connected,
     sink: &K,
     resume: Option<Prepared>,
-) -> Result<Prepared, WorkflowError> {
+) -> Result<(Prepared, SourceShape), WorkflowError> {
     let (src, dst) = (&conn.source, &conn.dest);
     let pre_src = |e: SearchError| WorkflowError::Preflight {
         which: "source",
@@ -78,10 +80,16 @@ pub(super) async fn prepare<K: Sink>(
         .setting("index.number_of_shards")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
+    // Unset and `auto` start from today's count; the engine's copy step may raise it from
+    // what it measures of the link (super::slicing) before any slice starts.
     let slices = match spec.source.slices.clone().unwrap_or_default() {
         Slices::Count(n) => n.max(1),
         Slices::Auto(_) if spec.mode() == CopyMode::Server => 1,
-        Slices::Auto(_) => shards.clamp(1, 16),
+        Slices::Auto(_) => shards.clamp(1, super::slicing::MAX_SLICES),
+    };
+    let shape = SourceShape {
+        shards,
+        docs: total,
     };
     let didx = &spec.dest.index;
     let source_id = format!("{}/{}", src.name(), sidx);
@@ -116,7 +124,7 @@ pub(super) async fn prepare<K: Sink>(
         )
         .await?
     {
-        return Ok(prepared);
+        return Ok((prepared, shape));
     }
     let desc = dst.describe_index(didx).await.map_err(pre_dst)?;
     prepared.dest_index_uuid = desc.setting("index.uuid");
@@ -132,6 +140,12 @@ pub(super) async fn prepare<K: Sink>(
         prepared.original_settings = r.original_settings;
         prepared.dest_was_empty = r.dest_was_empty;
         prepared.checkpoints = r.checkpoints;
+        // The slice count partitions the source: checkpoints written with a chosen count are
+        // continued with it (an explicit `slices: N` still wins, and starts over if it differs).
+        if !matches!(spec.source.slices, Some(Slices::Count(_))) && !prepared.checkpoints.is_empty()
+        {
+            prepared.slices = prepared.checkpoints.len() as u32;
+        }
         prepared.catch_up = r.catch_up;
         prepared.task = r.task;
     } else if let Some(m) = marker {
@@ -168,7 +182,7 @@ pub(super) async fn prepare<K: Sink>(
             .await
             .map_err(|source| WorkflowError::Destination { during, source })?;
     }
-    Ok(prepared)
+    Ok((prepared, shape))
 }
 
 /// True when the mapping (typed or not) has `_source.enabled: false`.
