@@ -140,12 +140,7 @@ pub(super) async fn prepare<K: Sink>(
         prepared.original_settings = r.original_settings;
         prepared.dest_was_empty = r.dest_was_empty;
         prepared.checkpoints = r.checkpoints;
-        // The slice count partitions the source: checkpoints written with a chosen count are
-        // continued with it (an explicit `slices: N` still wins, and starts over if it differs).
-        if !matches!(spec.source.slices, Some(Slices::Count(_))) && !prepared.checkpoints.is_empty()
-        {
-            prepared.slices = prepared.checkpoints.len() as u32;
-        }
+        prepared.slices = resumed_slices(spec, prepared.slices, &prepared.checkpoints);
         prepared.catch_up = r.catch_up;
         prepared.task = r.task;
     } else if let Some(m) = marker {
@@ -183,6 +178,21 @@ pub(super) async fn prepare<K: Sink>(
             .map_err(|source| WorkflowError::Destination { during, source })?;
     }
     Ok((prepared, shape))
+}
+
+/// The slice count of a resumed copy whose spec says `slices` would start with `fresh`: the
+/// count partitions the source, so checkpoints written with a count the copier chose (unset or
+/// `auto`) are continued with it; an explicit `slices: N` wins (and starts over if it differs).
+fn resumed_slices(
+    spec: &RemoteReindexSpec,
+    fresh: u32,
+    checkpoints: &[crate::copy::SliceCheckpoint],
+) -> u32 {
+    match spec.source.slices {
+        Some(Slices::Count(_)) => fresh,
+        _ if checkpoints.is_empty() => fresh,
+        _ => checkpoints.len() as u32,
+    }
 }
 
 /// True when the mapping (typed or not) has `_source.enabled: false`.
@@ -255,4 +265,44 @@ async fn create_destination<K: Sink>(
         .ok()
         .and_then(|d| d.setting("index.uuid"));
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::SliceCheckpoint;
+
+    fn spec(slices: Option<Slices>) -> RemoteReindexSpec {
+        let mut s: RemoteReindexSpec = serde_json::from_value(serde_json::json!({
+            "source": {"remote": {"host": "http://127.0.0.1:9200"}, "index": "a"},
+            "dest": {"index": "b"}
+        }))
+        .unwrap();
+        s.source.slices = slices;
+        s
+    }
+
+    fn checkpoints(n: u32) -> Vec<SliceCheckpoint> {
+        (0..n)
+            .map(|id| SliceCheckpoint {
+                id,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_resumed_copy_keeps_the_count_its_checkpoints_were_written_with() {
+        // Chosen by measurement (4 slices across a WAN); today the measurement would say 1.
+        assert_eq!(resumed_slices(&spec(None), 1, &checkpoints(4)), 4);
+        let auto = Some(Slices::Auto(crate::api::units::AutoSlices::Auto));
+        assert_eq!(resumed_slices(&spec(auto), 2, &checkpoints(5)), 5);
+        // No checkpoints yet: decided afresh.
+        assert_eq!(resumed_slices(&spec(None), 1, &[]), 1);
+        // An explicit count wins.
+        assert_eq!(
+            resumed_slices(&spec(Some(Slices::Count(3))), 3, &checkpoints(4)),
+            3
+        );
+    }
 }
