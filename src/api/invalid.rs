@@ -9,14 +9,14 @@ pub struct Invalid {
     /// What is wrong and how to fix it.
     pub message: String,
     /// The condition reason: `InvalidSpec` or `InvalidAuth`.
-    pub reason: &'static str,
+    pub reason: super::Reason,
 }
 
 pub(super) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
     Invalid {
         field: field.into(),
         message: message.into(),
-        reason: "InvalidSpec",
+        reason: super::Reason::InvalidSpec,
     }
 }
 

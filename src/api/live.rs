@@ -6,6 +6,7 @@
 //! the destination documents the source no longer has.
 
 use super::units::EsDuration;
+use crate::api::Reason;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -157,7 +158,7 @@ pub(crate) fn check(spec: &super::RemoteReindexSpec, errs: &mut Vec<super::inval
     let invalid = |field: &str, message: String| super::invalid::Invalid {
         field: field.to_string(),
         message,
-        reason: "InvalidSpec",
+        reason: Reason::InvalidSpec,
     };
     let cutover = spec.cutover.as_ref();
     let Some(c) = &spec.catch_up else {

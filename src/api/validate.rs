@@ -6,6 +6,7 @@
 use super::invalid::invalid;
 pub use super::invalid::{Invalid, check_index_name};
 use super::{Endpoint, RemoteReindexSpec};
+use crate::api::Reason;
 use crate::net::host_port;
 use url::Url;
 
@@ -198,7 +199,7 @@ fn check_endpoint(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
                 "at most one authentication mode may be set, found {}",
                 modes.join(" and ")
             ),
-            reason: "InvalidAuth",
+            reason: Reason::InvalidAuth,
         });
     }
     check_aws(field, ep, errs);
@@ -206,7 +207,7 @@ fn check_endpoint(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
         errs.push(Invalid {
             field: field.to_string(),
             message: "inline username/password are not accepted; put them in a Secret and use basicAuth.secretRef".into(),
-            reason: "InvalidAuth",
+            reason: Reason::InvalidAuth,
         });
     }
     let has_credentials = !modes.is_empty();
@@ -218,7 +219,7 @@ fn check_endpoint(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
         errs.push(Invalid {
             field: format!("{field}.host"),
             message: format!("refusing to send credentials over plain http to {}; use https or set allowInsecureHttp: true", host_port(&url)),
-            reason: "InvalidAuth",
+            reason: Reason::InvalidAuth,
         });
     }
     duration(
@@ -238,7 +239,7 @@ fn check_aws(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
     let auth = |message: String| Invalid {
         field: field.to_string(),
         message,
-        reason: "InvalidAuth",
+        reason: Reason::InvalidAuth,
     };
     if ep.external == Some(true) {
         let others: Vec<_> = ep

@@ -5,8 +5,9 @@
 
 use super::invalid::Invalid;
 use super::{CopyMode, Endpoint, RemoteReindexSpec};
+use crate::api::Reason;
 
-fn invalid(field: impl Into<String>, message: impl Into<String>, reason: &'static str) -> Invalid {
+fn invalid(field: impl Into<String>, message: impl Into<String>, reason: Reason) -> Invalid {
     Invalid {
         field: field.into(),
         message: message.into(),
@@ -44,7 +45,7 @@ pub fn check_headers(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
             errs.push(invalid(
                 f,
                 format!("`{name}` is not an HTTP header name"),
-                "InvalidSpec",
+                Reason::InvalidSpec,
             ));
         } else if name.eq_ignore_ascii_case("authorization")
             || name.eq_ignore_ascii_case("proxy-authorization")
@@ -52,19 +53,19 @@ pub fn check_headers(field: &str, ep: &Endpoint, errs: &mut Vec<Invalid>) {
             errs.push(invalid(
                 f,
                 format!("`{name}` would put a credential in the resource in plain text; use basicAuth.secretRef"),
-                "InvalidAuth",
+                Reason::InvalidAuth,
             ));
         } else if routing_header(name) {
             errs.push(invalid(
                 f,
                 format!("`{name}` changes where or how requests are routed (Host, Connection, Content-Length, Transfer-Encoding, TE, Upgrade, Keep-Alive, Expect, Proxy-*, Forwarded, X-Forwarded-* are set by the client, never by a resource); remove it"),
-                "InvalidSpec",
+                Reason::InvalidSpec,
             ));
         } else if reqwest::header::HeaderValue::from_str(value).is_err() {
             errs.push(invalid(
                 f,
                 format!("the value of `{name}` is not a valid header value"),
-                "InvalidSpec",
+                Reason::InvalidSpec,
             ));
         }
     }
@@ -93,14 +94,14 @@ pub fn check_server_mode(
             format!(
                 "{why}: a reindex from a remote cannot be sliced; remove slices or use mode: Engine"
             ),
-            "InvalidSpec",
+            Reason::InvalidSpec,
         ));
     }
     if spec.source.paging == Some(super::PagingMode::Pit) {
         errs.push(invalid(
             "spec.source.paging",
             format!("{why}: the destination reads the source with its own scroll; remove paging or use mode: Engine"),
-            "InvalidSpec",
+            Reason::InvalidSpec,
         ));
     }
     if let Some(tls) = &src.tls {
@@ -115,7 +116,7 @@ pub fn check_server_mode(
             errs.push(invalid(
                 format!("{f}.tls.{name}"),
                 format!("{why}: the destination verifies the source's certificate with its own node settings (reindex.ssl.*, its JVM trust store), which a resource cannot change; remove it, configure the destination's nodes, or use mode: Engine"),
-                "InvalidSpec",
+                Reason::InvalidSpec,
             ));
         }
     }
@@ -123,14 +124,14 @@ pub fn check_server_mode(
         errs.push(invalid(
             format!("{f}.proxy"),
             format!("{why}: the remote reindex connects directly and cannot use a proxy; use mode: Engine"),
-            "InvalidSpec",
+            Reason::InvalidSpec,
         ));
     }
     if src.aws.is_some() {
         errs.push(invalid(
             format!("{f}.aws"),
             format!("{why}: the destination cannot sign requests to the source with the operator's credentials; on Amazon OpenSearch Service use source.remote.region (the domain signs with its own role), or use mode: Engine"),
-            "InvalidAuth",
+            Reason::InvalidAuth,
         ));
     }
     for (name, on) in [
@@ -141,7 +142,7 @@ pub fn check_server_mode(
             errs.push(invalid(
                 format!("{f}.{name}"),
                 format!("{why}: the remote reindex authenticates with username and password only (basicAuth); use mode: Engine"),
-                "InvalidAuth",
+                Reason::InvalidAuth,
             ));
         }
     }
@@ -156,7 +157,7 @@ pub fn check_server_mode(
             errs.push(invalid(
                 name,
                 format!("{why}: the destination sizes its own bulk requests (one per source.size batch); remove it"),
-                "InvalidSpec",
+                Reason::InvalidSpec,
             ));
         }
     }
@@ -164,7 +165,7 @@ pub fn check_server_mode(
         errs.push(invalid(
             "spec.dest.remote.aws.service",
             format!("{why}: OpenSearch Serverless has no reindex from a remote; use mode: Engine"),
-            "InvalidSpec",
+            Reason::InvalidSpec,
         ));
     }
 }
@@ -213,7 +214,7 @@ mod tests {
         assert!(errors(&src("region: eu-west-1", "")).is_empty());
         assert_eq!(
             fields(errors(&src("", "slices: 4,"))),
-            [("spec.source.slices".into(), "InvalidSpec")]
+            [("spec.source.slices".into(), Reason::InvalidSpec)]
         );
         assert!(errors(&src("", "slices: 1,")).is_empty());
         assert_eq!(
@@ -222,28 +223,31 @@ mod tests {
                 ""
             ))),
             [
-                ("spec.source.remote.tls.caSecretRef".into(), "InvalidSpec"),
+                (
+                    "spec.source.remote.tls.caSecretRef".into(),
+                    Reason::InvalidSpec
+                ),
                 (
                     "spec.source.remote.tls.clientCertSecretRef".into(),
-                    "InvalidSpec"
+                    Reason::InvalidSpec
                 )
             ]
         );
         assert_eq!(
             fields(errors(&src("proxy: {url: 'http://p:3128'}", ""))),
-            [("spec.source.remote.proxy".into(), "InvalidSpec")]
+            [("spec.source.remote.proxy".into(), Reason::InvalidSpec)]
         );
         assert_eq!(
             fields(errors(&src("aws: {region: eu-west-1}", ""))),
-            [("spec.source.remote.aws".into(), "InvalidAuth")]
+            [("spec.source.remote.aws".into(), Reason::InvalidAuth)]
         );
         assert_eq!(
             fields(errors(&src("apiKey: {secretRef: {name: k}}", ""))),
-            [("spec.source.remote.apiKey".into(), "InvalidAuth")]
+            [("spec.source.remote.apiKey".into(), Reason::InvalidAuth)]
         );
         assert_eq!(
             fields(errors(&src("bearerToken: {secretRef: {name: k}}", ""))),
-            [("spec.source.remote.bearerToken".into(), "InvalidAuth")]
+            [("spec.source.remote.bearerToken".into(), Reason::InvalidAuth)]
         );
         let e = errors(
             "{mode: Server, source: {index: a, remote: {host: 'http://127.0.0.1:9201'}}, dest: {index: b, bulkBytes: 1Mi, remote: {host: 'https://x.aoss.amazonaws.com', aws: {region: eu-west-1, service: aoss}}}}",
@@ -251,8 +255,8 @@ mod tests {
         assert_eq!(
             fields(e),
             [
-                ("spec.dest.bulkBytes".into(), "InvalidSpec"),
-                ("spec.dest.remote.aws.service".into(), "InvalidSpec")
+                ("spec.dest.bulkBytes".into(), Reason::InvalidSpec),
+                ("spec.dest.remote.aws.service".into(), Reason::InvalidSpec)
             ]
         );
         // Engine mode can do all of it.
@@ -330,8 +334,8 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("InvalidAuth", "Authorization".to_string()),
-                ("InvalidSpec", "bad name".to_string())
+                (Reason::InvalidAuth, "Authorization".to_string()),
+                (Reason::InvalidSpec, "bad name".to_string())
             ]
         );
     }

@@ -24,7 +24,7 @@ struct IndexSink {
 }
 
 impl Sink for IndexSink {
-    async fn phase(&self, _: Phase, _: &'static str, _: String) -> Result<(), String> {
+    async fn phase(&self, _: Phase, _: crate::api::Reason, _: String) -> Result<(), String> {
         Ok(())
     }
     async fn prepared(&self, _: &Prepared) -> Result<(), String> {

@@ -49,7 +49,7 @@ impl Sink for TerminalSink {
     async fn phase(
         &self,
         phase: Phase,
-        _reason: &'static str,
+        _reason: crate::api::Reason,
         message: String,
     ) -> Result<(), String> {
         if phase == Phase::Finalizing {

@@ -32,7 +32,25 @@ pub struct Context {
     /// status write.
     pub leadership: std::sync::Arc<super::leader::Leadership>,
     /// Scale-out (`--scale-out`): copies' slices go to every replica's worker through Leases.
-    pub scale: Option<std::sync::Arc<crate::controller::scale::Scale>>,
+    pub scale: Option<std::sync::Arc<dyn ScaleOut>>,
+}
+
+/// Scale-out as the reconcilers use it (implemented in [`super::scale`]; a trait, so that the
+/// Context does not depend on the scale-out module, whose workers run on the Context).
+pub trait ScaleOut: Send + Sync {
+    /// The copy step for `obj`: its slices go to the workers through Leases.
+    fn runner(
+        &self,
+        obj: &crate::api::RemoteReindex,
+    ) -> std::sync::Arc<dyn crate::workflow::SliceRunner>;
+
+    /// Deletes the slice Leases of the copy `uid` in `namespace`, whoever planned them (best
+    /// effort: the workers' next renewal fails and they stop).
+    fn delete_slice_leases<'a>(
+        &'a self,
+        namespace: &'a str,
+        uid: &'a str,
+    ) -> futures::future::BoxFuture<'a, ()>;
 }
 
 /// A copy the tenant policy allowed, with what it may use: the policy's decision, the Secrets
@@ -116,7 +134,7 @@ impl Context {
         &self,
         reference: &ObjectReference,
         type_: EventType,
-        reason: &str,
+        reason: crate::api::Reason,
         note: &str,
     ) {
         let ev = Event {
@@ -127,7 +145,7 @@ impl Context {
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&ev, reference).await {
-            tracing::warn!(error = %e, reason, "could not publish an Event");
+            tracing::warn!(error = %e, %reason, "could not publish an Event");
         }
     }
 }

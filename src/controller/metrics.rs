@@ -32,6 +32,7 @@
 //! | `slices_held{namespace,name,slice}` | gauge | scale-out: 1 for each slice this pod copies now |
 
 use crate::api::Phase;
+use crate::api::Reason;
 use crate::copy::{BulkObserver, StatsSnapshot};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -328,9 +329,11 @@ impl Metrics {
     }
 
     /// Counts a copy that failed with the condition `reason`.
-    pub fn failed(&self, reason: &'static str) {
+    pub fn failed(&self, reason: Reason) {
         self.copy_failures
-            .get_or_create(&ReasonLabel { reason })
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            })
             .inc();
     }
 
@@ -560,7 +563,7 @@ mod tests {
         let m = Metrics::default();
         m.reconciliations.inc();
         m.finished("succeeded");
-        m.failed("Unreachable");
+        m.failed(crate::api::Reason::Unreachable);
         let text = m.render();
         for line in [
             "remote_reindex_reconciliations_total 1",

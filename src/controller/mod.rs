@@ -20,6 +20,7 @@ pub mod reindex;
 mod runner;
 pub mod scale;
 pub mod secrets;
+pub mod status_patch;
 
 pub use runner::run;
 

@@ -4,6 +4,7 @@
 //! the hosts and refuse link-local/metadata addresses. Nothing connects to a search cluster
 //! before this has passed; a policy change applies to copies that start afterwards.
 
+use crate::api::Reason;
 use crate::api::{Endpoint, ReindexPolicy, RemoteReindexSpec};
 use crate::policy::{Decision, DestName, Effective, OperatorLimits, Refusal, address};
 use futures::StreamExt;
@@ -105,7 +106,7 @@ impl Policies {
     /// select it.
     async fn effective(&self, client: &Client, ns: &str) -> Result<Effective, Refusal> {
         let unavailable = |message: String| Refusal {
-            reason: "PolicyUnavailable",
+            reason: Reason::PolicyUnavailable,
             field: "metadata.namespace".into(),
             message,
             by: "the operator (it refuses what it cannot check)".into(),
@@ -139,7 +140,7 @@ impl Policies {
                 Ok(s) => s,
                 Err(e) => {
                     return Err(Refusal {
-                        reason: "PolicyInvalid",
+                        reason: Reason::PolicyInvalid,
                         field: "metadata.namespace".into(),
                         message: format!(
                             "the policy's namespaceSelector is invalid ({e}), so the operator cannot tell whether it applies"

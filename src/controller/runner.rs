@@ -85,7 +85,7 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         policies: policies.clone(),
         user_agent: args.user_agent.clone(),
         metrics: Default::default(),
-        scale: scale.clone(),
+        scale: scale.as_ref().map(crate::controller::scale::Scale::handle),
     });
 
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
@@ -120,7 +120,8 @@ pub async fn run(args: ControllerArgs) -> Result<(), ControllerError> {
         }
     });
     // Every replica copies slices, the standbys too.
-    let worker = scale.map(|s| s.start_worker(ctx.clone(), stop.clone()));
+    let worker =
+        scale.map(|s| crate::controller::scale::start_worker(s, ctx.clone(), stop.clone()));
     let mut election = None;
     if args.leader_election {
         let le = Arc::new(leader::LeaderElection::new(

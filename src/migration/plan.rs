@@ -69,7 +69,7 @@ pub struct Plan {
     /// Indices to copy, larger first.
     pub indices: Vec<PlanRow>,
     /// Matches not copied (closed, data streams) with the reason.
-    pub not_copied: Vec<(String, String, String)>,
+    pub not_copied: Vec<(String, crate::api::Reason, String)>,
     /// Names given explicitly that match nothing.
     pub missing: Vec<String>,
     /// Templates to copy, in order.
@@ -153,7 +153,7 @@ pub async fn build(
         not_copied: res
             .refused
             .iter()
-            .map(|r: &Refused| (r.name.clone(), r.reason.to_string(), r.message.clone()))
+            .map(|r: &Refused| (r.name.clone(), r.reason, r.message.clone()))
             .collect(),
         missing: res.missing,
         templates: template_copies

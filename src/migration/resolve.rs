@@ -1,6 +1,7 @@
 //! Resolving `spec.indices` / `spec.exclude` against the source: which indices exist, their
 //! size, and which matches are not copied (closed indices, data streams).
 
+use crate::api::Reason;
 use crate::search::{SearchClient, SearchError};
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ pub struct Refused {
     /// The index or data stream.
     pub name: String,
     /// `IndexClosed` or `DataStreamNotSupported`.
-    pub reason: &'static str,
+    pub reason: crate::api::Reason,
     /// Details.
     pub message: String,
 }
@@ -113,7 +114,7 @@ pub fn resolution(
         if selected(name, false, include, exclude) {
             out.refused.push(Refused {
                 name: name.to_string(),
-                reason: "DataStreamNotSupported",
+                reason: Reason::DataStreamNotSupported,
                 message: format!(
                     "`{name}` is a data stream: its writes need op_type create and @timestamp; copy its backing indices by name or wait for data stream support"
                 ),
@@ -148,7 +149,7 @@ pub fn resolution(
         if !idx.open {
             out.refused.push(Refused {
                 name: idx.name.clone(),
-                reason: "IndexClosed",
+                reason: Reason::IndexClosed,
                 message: format!("`{}` is closed: open it to copy it", idx.name),
             });
             continue;
@@ -218,8 +219,8 @@ mod tests {
         assert_eq!(
             refused,
             [
-                ("logs-closed", "IndexClosed"),
-                ("logs-ds", "DataStreamNotSupported")
+                ("logs-closed", Reason::IndexClosed),
+                ("logs-ds", Reason::DataStreamNotSupported)
             ]
         );
         assert_eq!(r.missing, ["nothere"]);

@@ -3,6 +3,7 @@
 //! whoever named it. [`check_addresses`] is the pure rule; [`check_hosts`] is the resolver step.
 
 use super::{Decision, Refusal};
+use crate::api::Reason;
 use crate::net::is_link_local;
 use std::net::IpAddr;
 
@@ -42,7 +43,7 @@ pub async fn check_hosts(decision: &Decision) -> Result<(), Refusal> {
         };
         if let Err(ip) = check_addresses(&addrs, &decision.allowed_link_local) {
             return Err(Refusal {
-                reason: "LinkLocalNotAllowed",
+                reason: Reason::LinkLocalNotAllowed,
                 field: field.clone(),
                 message: format!(
                     "{host} resolves to {ip}, a link-local or cloud metadata address; list it in allowedLinkLocalIPs to allow it"

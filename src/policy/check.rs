@@ -2,6 +2,7 @@
 //! reads them (source, destination, limits). Nothing here touches the network.
 
 use super::{Effective, Globs, Refusal};
+use crate::api::Reason;
 use crate::api::units::Slices;
 use crate::api::{Endpoint, RemoteReindexSpec};
 use crate::net::host_port;
@@ -130,7 +131,7 @@ impl Effective {
         };
         if let Some((by, ip)) = self.bad_ips.first() {
             return Err(Refusal {
-                reason: "PolicyInvalid",
+                reason: Reason::PolicyInvalid,
                 field: "spec.source.remote.host".into(),
                 message: format!("`{ip}` in allowedLinkLocalIPs is not an IP address"),
                 by: by.clone(),
@@ -238,7 +239,7 @@ impl Effective {
                     self.default_by(hosts_field)
                 };
                 return Err(Refusal {
-                    reason: "HostNotAllowed",
+                    reason: Reason::HostNotAllowed,
                     field: url_field,
                     message: format!("{what} {hp} is not allowed: no host is"),
                     by,
@@ -246,7 +247,7 @@ impl Effective {
             }
             if let Some(g) = lists.iter().find(|g| !g.matches(&hp)) {
                 return Err(Refusal {
-                    reason: "HostNotAllowed",
+                    reason: Reason::HostNotAllowed,
                     field: url_field,
                     message: format!("{what} {hp} is not allowed (allowed: {})", g.shown()),
                     by: g.by.clone(),
@@ -277,7 +278,7 @@ impl Effective {
             self.ambient_aws
                 .check(&self.default_by("allowAmbientAwsIdentity"))
                 .map_err(|by| Refusal {
-                    reason: "AmbientIdentityNotAllowed",
+                    reason: Reason::AmbientIdentityNotAllowed,
                     field: format!("{field}.{f}"),
                     message: "signing with the operator's own AWS identity is not allowed; put credentials in a Secret and set aws.credentialsSecretRef".into(),
                     by,
@@ -287,7 +288,7 @@ impl Effective {
             self.insecure_skip_verify
                 .check(&self.default_by("allowInsecureSkipVerify"))
                 .map_err(|by| Refusal {
-                    reason: "InsecureTLSNotAllowed",
+                    reason: Reason::InsecureTLSNotAllowed,
                     field: format!("{field}.tls.insecureSkipVerify"),
                     message: "turning off TLS certificate verification is not allowed; give the CA in tls.caSecretRef or tls.caConfigMapRef".into(),
                     by,
@@ -297,7 +298,7 @@ impl Effective {
             self.insecure_http
                 .check(&self.default_by("allowInsecureHttp"))
                 .map_err(|by| Refusal {
-                    reason: "InsecureHttpNotAllowed",
+                    reason: Reason::InsecureHttpNotAllowed,
                     field: format!("{field}.allowInsecureHttp"),
                     message: "sending credentials over plain http is not allowed; use https".into(),
                     by,
@@ -312,7 +313,7 @@ impl Effective {
     fn dest_name(&self, n: &DestName) -> Result<bool, Refusal> {
         let name = n.name.as_str();
         let refuse = |message: String, by: String| Refusal {
-            reason: "DestIndexNotAllowed",
+            reason: Reason::DestIndexNotAllowed,
             field: n.field.clone(),
             message,
             by,
@@ -363,7 +364,7 @@ impl Effective {
                 Some(r) if r <= *max => {}
                 asked => {
                     return Err(Refusal {
-                        reason: "RateLimitExceeded",
+                        reason: Reason::RateLimitExceeded,
                         field: "spec.requestsPerSecond".into(),
                         message: format!(
                             "{} exceeds the maximum of {max} documents/s; set requestsPerSecond to at most {max}",
@@ -381,7 +382,7 @@ impl Effective {
             };
             if asked > *max {
                 return Err(Refusal {
-                    reason: "SlicesNotAllowed",
+                    reason: Reason::SlicesNotAllowed,
                     field: "spec.source.slices".into(),
                     message: format!("{shown} slices exceed the maximum of {max}"),
                     by: by.clone(),

@@ -34,7 +34,7 @@ pub const SECRET_LABEL: &str = "reindex.dev/use";
 #[error("{field}: {message} (refused by {by})")]
 pub struct Refusal {
     /// The condition reason, e.g. `HostNotAllowed`.
-    pub reason: &'static str,
+    pub reason: crate::api::Reason,
     /// The spec field, e.g. `spec.source.remote.proxy.url`.
     pub field: String,
     /// What is refused and how to allow it.

@@ -1,6 +1,7 @@
 //! The combination rules and every refusal of [`Effective::check`], without a cluster.
 
 use super::*;
+use crate::api::Reason;
 use crate::api::{Endpoint, RemoteReindexSpec};
 use serde_json::json;
 
@@ -139,7 +140,7 @@ fn the_proxy_must_be_allowed_too() {
     );
     assert_eq!(
         (r.reason, r.field.as_str()),
-        ("HostNotAllowed", "spec.source.remote.proxy.url")
+        (Reason::HostNotAllowed, "spec.source.remote.proxy.url")
     );
     assert!(r.message.contains("attacker.example.net:3128"), "{r}");
 }
@@ -154,7 +155,7 @@ fn destination_hosts_policy_narrows_the_operator_destination() {
     assert_eq!(
         (r.reason, r.field.as_str(), r.by.as_str()),
         (
-            "HostNotAllowed",
+            Reason::HostNotAllowed,
             "spec.dest.remote.host",
             "ReindexPolicy/p spec.allowedDestHosts"
         )
@@ -175,7 +176,10 @@ fn ambient_aws_identity_needs_a_grant_and_a_deny_wins() {
     let r = refused(&e, &s);
     assert_eq!(
         (r.reason, r.field.as_str()),
-        ("AmbientIdentityNotAllowed", "spec.source.remote.region")
+        (
+            Reason::AmbientIdentityNotAllowed,
+            "spec.source.remote.region"
+        )
     );
     let grant = ("grant", json!({"allowAmbientAwsIdentity": true}));
     assert!(
@@ -201,7 +205,7 @@ fn insecure_tls_and_http_need_a_grant() {
     assert_eq!(
         (r.reason, r.field.as_str()),
         (
-            "InsecureTLSNotAllowed",
+            Reason::InsecureTLSNotAllowed,
             "spec.source.remote.tls.insecureSkipVerify"
         )
     );
@@ -212,7 +216,7 @@ fn insecure_tls_and_http_need_a_grant() {
     assert_eq!(
         (r.reason, r.field.as_str()),
         (
-            "InsecureHttpNotAllowed",
+            Reason::InsecureHttpNotAllowed,
             "spec.source.remote.allowInsecureHttp"
         )
     );
@@ -244,7 +248,7 @@ fn the_smallest_rate_and_slice_maxima_apply() {
     assert_eq!(
         (r.reason, r.by.as_str()),
         (
-            "RateLimitExceeded",
+            Reason::RateLimitExceeded,
             "ReindexPolicy/b spec.maxRequestsPerSecond"
         )
     );
@@ -263,7 +267,7 @@ fn the_smallest_rate_and_slice_maxima_apply() {
     );
     assert_eq!(
         (r.reason, r.field.as_str()),
-        ("SlicesNotAllowed", "spec.source.slices")
+        (Reason::SlicesNotAllowed, "spec.source.slices")
     );
     let r = refused(
         &e,
@@ -290,7 +294,7 @@ fn dot_indices_need_an_explicit_dot_pattern() {
     let r = refused(&e, &s(".kibana_1"));
     assert_eq!(
         (r.reason, r.field.as_str()),
-        ("DestIndexNotAllowed", "spec.dest.index")
+        (Reason::DestIndexNotAllowed, "spec.dest.index")
     );
     assert!(e.check(&s("logs"), None).is_ok());
     let star = eff(
@@ -403,7 +407,7 @@ fn cutover_aliases_are_held_to_allowed_dest_indices() {
     let r = refused(&star, &s(json!([".kibana"])));
     assert_eq!(
         (r.reason, r.field.as_str()),
-        ("DestIndexNotAllowed", "spec.cutover.aliases[0]")
+        (Reason::DestIndexNotAllowed, "spec.cutover.aliases[0]")
     );
     // Without a list, every ordinary name stays allowed (the default), `.` names are not.
     let none = eff(&flag(&["*"]), &[]);

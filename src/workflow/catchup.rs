@@ -20,6 +20,7 @@ use super::error::WorkflowError;
 use super::job::Job;
 use super::prepared::Prepared;
 use super::sink::{CatchUpReport, Sink};
+use crate::api::Reason;
 use crate::api::{CatchUp, CatchUpStatus, Phase, RemoteReindexSpec, RoundStatus};
 use crate::copy::{CopyError, CopyPlan, CopyStats, StatsSnapshot, Stop, WriteOp, run_copy};
 use crate::search::SearchError;
@@ -83,7 +84,7 @@ impl<'a> CatchUpRun<'a> {
             WorkflowError::Invalid(vec![crate::api::validate::Invalid {
                 field: "spec.catchUp.field".into(),
                 message: m,
-                reason: "InvalidSpec",
+                reason: Reason::InvalidSpec,
             }])
         })?;
         let mut run = CatchUpRun {
@@ -362,7 +363,7 @@ impl<'a> CatchUpRun<'a> {
                 };
                 sink.phase(
                     Phase::Syncing,
-                    "Synced",
+                    Reason::Synced,
                     format!(
                         "the destination is within maxLag of the source ({}); {next}",
                         report.message

@@ -13,6 +13,7 @@ use super::error::WorkflowError;
 use super::job::Job;
 use super::prepared::Prepared;
 use super::sink::Sink;
+use crate::api::Reason;
 use crate::api::{CutoverVerify, Phase, RemoteReindexSpec, Verify};
 use crate::copy::{CopyPlan, Stop};
 use crate::search::SearchError;
@@ -79,7 +80,7 @@ impl CutoverOutcome {
     }
 }
 
-fn failed(reason: &'static str, message: String) -> WorkflowError {
+fn failed(reason: Reason, message: String) -> WorkflowError {
     WorkflowError::Cutover { reason, message }
 }
 
@@ -102,7 +103,7 @@ pub async fn cut_over<K: Sink>(
     let block = cutover.write_block_source == Some(true);
     sink.phase(
         Phase::Finalizing,
-        "CuttingOver",
+        Reason::CuttingOver,
         format!(
             "cutover requested: {}final round, restoring the destination's settings, verifying, moving aliases",
             if block { "blocking writes to the source, " } else { "" }
@@ -113,7 +114,7 @@ pub async fn cut_over<K: Sink>(
     let delete_missing = spec.catch_up.as_ref().is_some_and(|c| c.deletes_missing());
     if delete_missing && !prepared.dest_was_empty {
         return Err(failed(
-            "CutoverRefused",
+            Reason::CutoverRefused,
             format!(
                 "spec.catchUp.deleteMissing needs a destination that started empty (`{}` held documents before the copy, which the source never had); nothing was changed, the aliases were not moved",
                 spec.dest.index
@@ -135,7 +136,7 @@ pub async fn cut_over<K: Sink>(
                 .await
                 .map_err(|e| {
                     failed(
-                        "CutoverRefused",
+                        Reason::CutoverRefused,
                         format!(
                             "could not block writes to the source (spec.cutover.writeBlockSource): {e}; nothing was changed, the aliases were not moved"
                         ),
@@ -261,7 +262,7 @@ async fn verify_count(
         .map_err(dest_err("counting the destination"))?;
     if prepared.dest_was_empty && found != expected || found < expected {
         return Err(failed(
-            "VerificationFailed",
+            Reason::VerificationFailed,
             format!(
                 "cutover verification failed: the source holds {expected} documents, the destination {found}; the aliases were not moved"
             ),
@@ -292,7 +293,7 @@ async fn move_aliases(
     for alias in aliases {
         let now = dst.alias_indices(alias).await.map_err(|e| {
             failed(
-                "CutoverFailed",
+                Reason::CutoverFailed,
                 format!("could not read alias `{alias}` on the destination: {e}; the aliases were not moved"),
             )
         })?;
@@ -303,7 +304,7 @@ async fn move_aliases(
     }
     dst.update_aliases(&actions).await.map_err(|e| {
         failed(
-            "CutoverFailed",
+            Reason::CutoverFailed,
             format!("moving the aliases failed: {e}; the verified destination is ready, the aliases were not moved"),
         )
     })

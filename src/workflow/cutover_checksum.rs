@@ -9,6 +9,7 @@
 use super::connected::Connected;
 use super::error::WorkflowError;
 use super::prepared::Prepared;
+use crate::api::Reason;
 use crate::api::RemoteReindexSpec;
 use crate::copy::Stop;
 use crate::verify::{ChecksumReport, DocKey};
@@ -29,7 +30,7 @@ pub struct ChecksumVerified {
 
 fn failed(message: String) -> WorkflowError {
     WorkflowError::Cutover {
-        reason: "VerificationFailed",
+        reason: Reason::VerificationFailed,
         message,
     }
 }

@@ -13,6 +13,7 @@ use super::job::{Job, SliceRunner};
 use super::prepared::{Prepared, copy_error, copy_plan};
 use super::sink::Sink;
 use super::slicing::{Bounds, Choice, Measured, SourceShape};
+use crate::api::Reason;
 use crate::api::units::Slices;
 use crate::api::{Phase, RemoteReindexSpec};
 use crate::copy::{CopyError, CopyPlan, CopyStats, Paging, open_copy};
@@ -203,7 +204,7 @@ async fn here<K: Sink>(
         .map_err(WorkflowError::Sink)?;
     let what = format!("{total} documents ");
     let msg = copying_message(spec, conn, prepared, &what, paging, "", &compression);
-    sink.phase(Phase::Copying, "Copying", msg)
+    sink.phase(Phase::Copying, Reason::Copying, msg)
         .await
         .map_err(WorkflowError::Sink)?;
     sink.copying(stats.clone(), Some(total));
@@ -245,7 +246,7 @@ async fn spread<K: Sink>(
     let paging = plan.paging.name();
     let spread = ", spread over the operator's replicas";
     let msg = copying_message(spec, conn, prepared, "", paging, spread, &compression);
-    sink.phase(Phase::Copying, "Copying", msg)
+    sink.phase(Phase::Copying, Reason::Copying, msg)
         .await
         .map_err(WorkflowError::Sink)?;
     sink.copying(stats.clone(), None);

@@ -1,5 +1,6 @@
 //! Workflow errors and the one place that maps them to condition reasons and exit codes.
 
+use crate::api::Reason;
 use crate::api::validate::Invalid;
 use crate::copy::CopyError;
 use crate::search::SearchError;
@@ -90,7 +91,7 @@ pub enum WorkflowError {
     #[error("{message}")]
     Cutover {
         /// The condition reason: `CutoverRefused`, `VerificationFailed`, `CutoverFailed`.
-        reason: &'static str,
+        reason: Reason,
         /// What happened and what was left unchanged.
         message: String,
     },
@@ -113,40 +114,42 @@ pub enum WorkflowError {
 
 impl WorkflowError {
     /// The condition reason for this error.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            WorkflowError::Invalid(v) => v.first().map_or("InvalidSpec", |i| i.reason),
+            WorkflowError::Invalid(v) => v.first().map_or(Reason::InvalidSpec, |i| i.reason),
             // HostNotAllowed, AmbientIdentityNotAllowed, InsecureTLSNotAllowed,
             // InsecureHttpNotAllowed, SecretNotLabelled, LinkLocalNotAllowed, RateLimitExceeded,
             // SlicesNotAllowed, DestIndexNotAllowed, PolicyInvalid, PolicyUnavailable.
             WorkflowError::Refused(r) => r.reason,
-            WorkflowError::SecretNotFound { .. } => "SecretNotFound",
+            WorkflowError::SecretNotFound { .. } => Reason::SecretNotFound,
             WorkflowError::Preflight { source, .. } => search_reason(source),
-            WorkflowError::VersionMismatch(_) => "VersionMismatch",
-            WorkflowError::SourceNotCopyable(_) => "SourceNotCopyable",
-            WorkflowError::DestinationNotEmpty(_) => "DestinationNotEmpty",
-            WorkflowError::Copy(CopyError::Cancelled) | WorkflowError::Cancelled => "Cancelled",
+            WorkflowError::VersionMismatch(_) => Reason::VersionMismatch,
+            WorkflowError::SourceNotCopyable(_) => Reason::SourceNotCopyable,
+            WorkflowError::DestinationNotEmpty(_) => Reason::DestinationNotEmpty,
+            WorkflowError::Copy(CopyError::Cancelled) | WorkflowError::Cancelled => {
+                Reason::Cancelled
+            }
             WorkflowError::Copy(CopyError::Search { source, .. }) => match search_reason(source) {
-                "RequestFailed" => "CopyFailed",
+                Reason::RequestFailed => Reason::CopyFailed,
                 r => r,
             },
-            WorkflowError::Copy(CopyError::TooManyFailures { .. }) => "TooManyFailures",
-            WorkflowError::Copy(CopyError::Conflict { .. }) => "VersionConflict",
-            WorkflowError::Copy(_) => "CopyFailed",
-            WorkflowError::Destination { .. } => "DestinationFailed",
+            WorkflowError::Copy(CopyError::TooManyFailures { .. }) => Reason::TooManyFailures,
+            WorkflowError::Copy(CopyError::Conflict { .. }) => Reason::VersionConflict,
+            WorkflowError::Copy(_) => Reason::CopyFailed,
+            WorkflowError::Destination { .. } => Reason::DestinationFailed,
             WorkflowError::Source { source, .. } => match search_reason(source) {
-                "RequestFailed" => "CopyFailed",
+                Reason::RequestFailed => Reason::CopyFailed,
                 r => r,
             },
-            WorkflowError::CountMismatch { .. } => "CountMismatch",
-            WorkflowError::DestinationReplaced(_) => "DestinationReplaced",
-            WorkflowError::Cutover { reason, .. } => reason,
-            WorkflowError::ChecksumMismatch(_) => "ChecksumMismatch",
+            WorkflowError::CountMismatch { .. } => Reason::CountMismatch,
+            WorkflowError::DestinationReplaced(_) => Reason::DestinationReplaced,
+            WorkflowError::Cutover { reason, .. } => *reason,
+            WorkflowError::ChecksumMismatch(_) => Reason::ChecksumMismatch,
             WorkflowError::Verify(e) => match e.search_error().map(search_reason) {
-                Some("RequestFailed") | None => "VerificationFailed",
+                Some(Reason::RequestFailed) | None => Reason::VerificationFailed,
                 Some(r) => r,
             },
-            WorkflowError::Sink(_) => "StatusUpdateFailed",
+            WorkflowError::Sink(_) => Reason::StatusUpdateFailed,
             WorkflowError::Server(e) => e.reason(),
         }
     }
@@ -226,7 +229,7 @@ pub enum ServerError {
     #[error("starting the destination's reindex failed: {detail}")]
     Start {
         /// The reason of the client error.
-        reason: &'static str,
+        reason: Reason,
         /// The error, redacted.
         detail: String,
     },
@@ -234,16 +237,16 @@ pub enum ServerError {
 
 impl ServerError {
     /// The condition reason.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            ServerError::RemoteNotAllowed { .. } => "RemoteNotAllowed",
-            ServerError::RemoteBatchTooLarge(_) => "RemoteBatchTooLarge",
-            ServerError::RemoteUnreachable(_) => "RemoteUnreachable",
-            ServerError::RemoteAuth(_) => "AuthenticationFailed",
-            ServerError::TaskCancelled(_) => "TaskCancelled",
-            ServerError::TaskFailed(_) => "CopyFailed",
+            ServerError::RemoteNotAllowed { .. } => Reason::RemoteNotAllowed,
+            ServerError::RemoteBatchTooLarge(_) => Reason::RemoteBatchTooLarge,
+            ServerError::RemoteUnreachable(_) => Reason::RemoteUnreachable,
+            ServerError::RemoteAuth(_) => Reason::AuthenticationFailed,
+            ServerError::TaskCancelled(_) => Reason::TaskCancelled,
+            ServerError::TaskFailed(_) => Reason::CopyFailed,
             ServerError::Start { reason, .. } => match *reason {
-                "RequestFailed" => "CopyFailed",
+                Reason::RequestFailed => Reason::CopyFailed,
                 r => r,
             },
         }
@@ -251,18 +254,18 @@ impl ServerError {
 }
 
 /// Condition reason for a client error.
-pub fn search_reason(e: &SearchError) -> &'static str {
+pub fn search_reason(e: &SearchError) -> Reason {
     match e {
         SearchError::Unreachable { .. }
         | SearchError::Timeout { .. }
-        | SearchError::Interrupted { .. } => "Unreachable",
-        SearchError::Tls { .. } => "TLSHandshakeFailed",
+        | SearchError::Interrupted { .. } => Reason::Unreachable,
+        SearchError::Tls { .. } => Reason::TLSHandshakeFailed,
         SearchError::Unauthorized { .. } | SearchError::Credentials { .. } => {
-            "AuthenticationFailed"
+            Reason::AuthenticationFailed
         }
-        SearchError::Config { .. } => "InvalidSpec",
-        SearchError::Redirect { .. } => "RedirectNotFollowed",
-        SearchError::NotSent { .. } => "NotLeader",
-        SearchError::Api { .. } | SearchError::Decode { .. } => "RequestFailed",
+        SearchError::Config { .. } => Reason::InvalidSpec,
+        SearchError::Redirect { .. } => Reason::RedirectNotFollowed,
+        SearchError::NotSent { .. } => Reason::NotLeader,
+        SearchError::Api { .. } | SearchError::Decode { .. } => Reason::RequestFailed,
     }
 }

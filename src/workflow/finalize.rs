@@ -8,6 +8,7 @@ use super::job::Job;
 use super::outcome::Outcome;
 use super::prepared::Prepared;
 use super::sink::Sink;
+use crate::api::Reason;
 use crate::api::{Phase, RemoteReindexSpec, Verify};
 use crate::copy::CopyStats;
 
@@ -25,7 +26,7 @@ pub(super) async fn finalize<K: Sink>(
     let snap = stats.snapshot();
     sink.phase(
         Phase::Finalizing,
-        "Finalizing",
+        Reason::Finalizing,
         format!(
             "copied {} documents; restoring settings and verifying",
             snap.written
@@ -108,9 +109,9 @@ pub(super) async fn finalize<K: Sink>(
             count_verified || method == Verify::Checksum,
             step.task_counts_only,
         ) {
-            (true, true) if method == Verify::Count => "TaskCountsOnly",
-            (true, _) => "Verified",
-            (false, _) => "Copied",
+            (true, true) if method == Verify::Count => Reason::TaskCountsOnly,
+            (true, _) => Reason::Verified,
+            (false, _) => Reason::Copied,
         },
         copy_time: step.copy_time,
         retries,

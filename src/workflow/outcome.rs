@@ -2,6 +2,7 @@
 
 use super::CutoverOutcome;
 use super::prepared::Prepared;
+use crate::api::Reason;
 use crate::api::Verify;
 use crate::copy::{SliceCheckpoint, StatsSnapshot};
 use std::time::Duration;
@@ -31,7 +32,7 @@ pub struct Outcome {
     /// The success reason: `Verified` (against the source or the documents read), `Copied`
     /// (the destination was not empty) or `TaskCountsOnly` (`mode: Server` without access to
     /// the source: checked against the task's own counts only).
-    pub reason: &'static str,
+    pub reason: Reason,
     /// Wall time of the copy phase.
     pub copy_time: Duration,
     /// Requests retried (whole requests and resent items).
@@ -52,7 +53,7 @@ impl Outcome {
         }
         let rate = self.stats.written as f64 / self.copy_time.as_secs_f64().max(0.001);
         let check = match (&self.checksum, self.method, self.verified) {
-            (None, _, true) if self.reason == "TaskCountsOnly" => {
+            (None, _, true) if self.reason == Reason::TaskCountsOnly => {
                 "count checked against the reindex task's own counts only (the source is not reachable from here)".into()
             }
             (Some(c), _, _) => c.message(),

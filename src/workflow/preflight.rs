@@ -10,7 +10,7 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreflightRetry {
     /// The condition reason of the failure (the same the final error would carry).
-    pub reason: &'static str,
+    pub reason: crate::api::Reason,
     /// What failed (the error's message; never holds a secret).
     pub error: String,
     /// Attempts made so far (1 after the first failure).

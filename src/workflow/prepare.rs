@@ -11,6 +11,7 @@ use super::error::WorkflowError;
 use super::prepared::Prepared;
 use super::sink::Sink;
 use super::slicing::SourceShape;
+use crate::api::Reason;
 use crate::api::units::Slices;
 use crate::api::{CopyMode, OriginalSettings, RemoteReindexSpec, Verify};
 use crate::search::SearchError;
@@ -46,7 +47,7 @@ pub(super) async fn prepare<K: Sink>(
         return Err(WorkflowError::Invalid(vec![crate::api::validate::Invalid {
             field: "spec.verify".into(),
             message: "Checksum reads the source again, and the operator cannot reach it (mode: Server); use Count (then TaskCountsOnly) or let the operator reach the source".into(),
-            reason: "InvalidSpec",
+            reason: Reason::InvalidSpec,
         }]));
     }
     let sidx = &spec.source.index;

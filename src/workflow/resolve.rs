@@ -4,6 +4,7 @@ use super::connected::Connected;
 use super::error::WorkflowError;
 use super::preflight::PreflightRetry;
 use super::versions::version_rule;
+use crate::api::Reason;
 use crate::api::validate::{Invalid, Policy, validate};
 use crate::api::{Endpoint, RemoteReindexSpec, SecretRef};
 use crate::policy::Refusal;
@@ -351,7 +352,7 @@ pub(crate) async fn client_for<S: SecretSource>(
         WorkflowError::Invalid(vec![Invalid {
             field: field.to_string(),
             message: e.to_string(),
-            reason: "InvalidSpec",
+            reason: Reason::InvalidSpec,
         }])
     })?;
     if let Some(id) = &settings.opaque_id {
@@ -564,7 +565,7 @@ impl<S: SecretSource> Lookup<'_, S> {
                     r.name,
                     self.namespace
                 ),
-                reason: "SecretNamespaceNotAllowed",
+                reason: Reason::SecretNamespaceNotAllowed,
             }]));
         }
         match self.secrets.get(kind, &r.name).await {
@@ -582,7 +583,7 @@ impl<S: SecretSource> Lookup<'_, S> {
                 field: field.into(),
             }),
             Err(SecretError::NotLabelled(by)) => Err(WorkflowError::Refused(Refusal {
-                reason: "SecretNotLabelled",
+                reason: Reason::SecretNotLabelled,
                 field: field.into(),
                 message: format!(
                     "{} `{}` has no label {}: \"true\"; label it to let the operator use it",

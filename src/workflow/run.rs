@@ -13,6 +13,7 @@ use super::prepared::Prepared;
 use super::resolve::{SecretSource, Settings, connect_reporting};
 use super::sink::Sink;
 use super::slicing::SourceShape;
+use crate::api::Reason;
 use crate::api::{CopyMode, Phase, RemoteReindexSpec};
 use crate::copy::CopyStats;
 use std::future::Future;
@@ -43,7 +44,7 @@ pub async fn run<S: SecretSource, K: Sink>(
             "connected after {attempts} attempts ({}); preparing the destination",
             conn.summary
         );
-        sink.phase(Phase::Pending, "Pending", msg)
+        sink.phase(Phase::Pending, Reason::Pending, msg)
             .await
             .map_err(WorkflowError::Sink)?;
     }
@@ -111,7 +112,7 @@ async fn copy_and_finalize<K: Sink>(
                 method: cut.method,
                 checksum: cut.checksum.clone(),
                 checkpoints: stats.checkpoints(),
-                reason: "CutOver",
+                reason: Reason::CutOver,
                 copy_time: step.copy_time,
                 retries,
                 cutover: Some(cut),

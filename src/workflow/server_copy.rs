@@ -13,6 +13,7 @@ use super::server_request::{
     classify, is_this_copy, proceeds, redact, refused_host, reindex_body, source_credentials,
 };
 use super::sink::Sink;
+use crate::api::Reason;
 use crate::api::{Phase, RemoteReindexSpec};
 use crate::copy::{CopyError, CopyStats, FailureSample, StatsSnapshot, Stop, StopMode, Throttle};
 use crate::search::{SearchClient, SearchError, TaskFailure, TaskState};
@@ -52,7 +53,7 @@ pub(super) async fn step<K: Sink>(
         spec.dest.index,
         prepared.summary
     );
-    sink.phase(Phase::Copying, "Copying", msg)
+    sink.phase(Phase::Copying, Reason::Copying, msg)
         .await
         .map_err(WorkflowError::Sink)?;
     let started = std::time::Instant::now();
@@ -125,7 +126,7 @@ async fn copy<K: Sink>(
                     "the destination no longer knows reindex task {id} (its coordinating node restarted before the task finished, so no result was stored); copying again from the start"
                 );
                 tracing::warn!("{msg}");
-                sink.phase(Phase::Copying, "TaskLost", msg)
+                sink.phase(Phase::Copying, Reason::TaskLost, msg)
                     .await
                     .map_err(WorkflowError::Sink)?;
                 run.rerun = true;
@@ -227,7 +228,7 @@ async fn copy<K: Sink>(
                 rejected.len()
             );
             tracing::warn!("{note}");
-            sink.phase(Phase::Copying, "Copying", note)
+            sink.phase(Phase::Copying, Reason::Copying, note)
                 .await
                 .map_err(WorkflowError::Sink)?;
             run.rerun = true;

@@ -16,7 +16,7 @@ pub trait Sink: Send + Sync {
     fn phase(
         &self,
         phase: Phase,
-        reason: &'static str,
+        reason: crate::api::Reason,
         message: String,
     ) -> impl Future<Output = Result<(), String>> + Send;
     /// Persist this before the destination is tuned: a restart must read these originals.

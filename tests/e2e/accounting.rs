@@ -69,7 +69,7 @@ impl remote_reindex::workflow::Sink for Recorder {
     async fn phase(
         &self,
         phase: remote_reindex::api::Phase,
-        _reason: &'static str,
+        _reason: remote_reindex::api::Reason,
         _message: String,
     ) -> Result<(), String> {
         self.events.lock().unwrap().push(format!("phase {phase}"));

@@ -7,8 +7,10 @@ use super::super::reindex::status::{DEGRADED, PROGRESSING, READY, now, set_condi
 use super::super::secrets::KubeSecrets;
 use super::cleanup::owned_children;
 use super::patch_status;
+use crate::api::Reason;
 use crate::api::{
-    FailurePolicy, IndexState, MetadataItem, Migration, MigrationPhase, Phase, RemoteReindex,
+    Change, FailurePolicy, IndexState, MetadataItem, Migration, MigrationPhase,
+    MigrationProgressPatch, MigrationStatusPatch, Phase, RemoteReindex,
 };
 use crate::migration::aggregate::{ChildView, aggregate, failed_message};
 use crate::migration::child::child_object;
@@ -28,7 +30,7 @@ use std::time::Duration;
 pub fn conditions(
     conds: &mut Vec<Condition>,
     phase: MigrationPhase,
-    reason: &str,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
 ) {
@@ -49,7 +51,7 @@ pub fn conditions(
             conds,
             DEGRADED,
             false,
-            "AsExpected",
+            Reason::AsExpected,
             "no errors",
             generation,
         );
@@ -64,7 +66,7 @@ pub async fn index_event(
     obj: &Migration,
     child: &str,
     type_: EventType,
-    reason: &str,
+    reason: Reason,
     note: &str,
 ) {
     let related = k8s_openapi::api::core::v1::ObjectReference {
@@ -82,7 +84,7 @@ pub async fn index_event(
         secondary: Some(related),
     };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
-        tracing::warn!(error = %e, reason, "could not publish an Event");
+        tracing::warn!(error = %e, %reason, "could not publish an Event");
     }
 }
 
@@ -162,13 +164,13 @@ pub async fn advance(
         match (t.to, &t.failure) {
             (IndexState::Succeeded, _) => {
                 let note = format!("{}: copied and verified", t.index);
-                ctx.event(&reference, EventType::Normal, "IndexSucceeded", &note)
+                ctx.event(&reference, EventType::Normal, Reason::IndexSucceeded, &note)
                     .await;
             }
             (IndexState::Failed, f) => {
                 let (reason, msg) = f.clone().unwrap_or_default();
                 let note = format!("{} failed [{reason}]: {msg}", t.index);
-                ctx.event(&reference, EventType::Warning, "IndexFailed", &note)
+                ctx.event(&reference, EventType::Warning, Reason::IndexFailed, &note)
                     .await;
             }
             _ => {}
@@ -195,7 +197,15 @@ pub async fn advance(
         agg.counts.pending -= 1;
         agg.counts.running += 1;
         let note = format!("{} → {} (RemoteReindex {})", e.index, e.dest_index, e.child);
-        index_event(ctx, obj, &e.child, EventType::Normal, "IndexStarted", &note).await;
+        index_event(
+            ctx,
+            obj,
+            &e.child,
+            EventType::Normal,
+            Reason::IndexStarted,
+            &note,
+        )
+        .await;
     }
 
     // Aliases: created once every index they span has verified; never over a failed one.
@@ -235,8 +245,13 @@ pub async fn advance(
                 a.name,
                 a.message.as_deref().unwrap_or_default()
             );
-            ctx.event(&reference, EventType::Warning, "AliasIncomplete", &note)
-                .await;
+            ctx.event(
+                &reference,
+                EventType::Warning,
+                Reason::AliasIncomplete,
+                &note,
+            )
+            .await;
         }
     }
     let done = agg.counts.pending == 0 && agg.counts.running == 0 && agg.counts.syncing == 0;
@@ -257,28 +272,33 @@ pub async fn advance(
     let failed_templates = templates.iter().filter(|t| t.state == "Failed").count();
     let bad_aliases = aliases.iter().filter(|a| a.state != "Created").count();
     let mut conds = status.conditions.clone();
-    let mut st = json!({
-        "observedGeneration": generation,
-        "plan": agg.plan,
-        "indices": agg.counts,
-        "progress": agg.progress,
-        "failed": agg.failed,
-        "failedNotListed": (agg.failed_not_listed > 0).then_some(agg.failed_not_listed),
-        "aliases": aliases,
-        "templates": templates,
-    });
+    let failed_not_listed = (agg.failed_not_listed > 0).then_some(agg.failed_not_listed);
+    let mut st = MigrationStatusPatch {
+        observed_generation: generation.into(),
+        // A running Migration's `eta` is replaced, or cleared when there is none yet.
+        progress: Change::Set(
+            MigrationProgressPatch::from(&agg.progress).with_eta(agg.progress.eta.clone()),
+        ),
+        failed: Change::Set(agg.failed.clone()),
+        failed_not_listed: failed_not_listed.into(),
+        plan: Change::Set(agg.plan.clone()),
+        indices: Change::Set(agg.counts.clone()),
+        aliases: Change::Set(aliases.clone()),
+        templates: Change::Set(templates.clone()),
+        ..Default::default()
+    };
     let finished = done && !aliases.iter().any(|a| a.state == "Waiting");
     if finished || (stopped && agg.counts.running == 0) {
         let (phase, reason, message) = if agg.counts.failed > 0 {
             (
                 MigrationPhase::Failed,
-                "IndicesFailed",
+                Reason::IndicesFailed,
                 failed_message(&agg.failed, agg.failed_not_listed),
             )
         } else if failed_templates + bad_aliases > 0 {
             (
                 MigrationPhase::Failed,
-                "MetadataFailed",
+                Reason::MetadataFailed,
                 format!(
                     "{failed_templates} template(s) and {bad_aliases} alias(es) failed; see status.templates and status.aliases"
                 ),
@@ -286,7 +306,7 @@ pub async fn advance(
         } else {
             (
                 MigrationPhase::Succeeded,
-                "Migrated",
+                Reason::Migrated,
                 format!(
                     "{} indices copied and verified, {} templates, {} aliases",
                     agg.counts.succeeded,
@@ -296,11 +316,11 @@ pub async fn advance(
             )
         };
         conditions(&mut conds, phase, reason, &message, generation);
-        st["phase"] = json!(phase);
-        st["completedAt"] = json!(now());
-        st["conditions"] = json!(conds);
-        st["progress"]["eta"] = serde_json::Value::Null;
-        patch_status(ctx, api, &name, st).await?;
+        st.phase = Change::Set(phase);
+        st.completed_at = Change::Set(now());
+        st.conditions = Change::Set(conds);
+        st.progress = Change::Set(MigrationProgressPatch::from(&agg.progress).with_eta(None));
+        patch_status(ctx, api, &name, &st).await?;
         let kind = if phase == MigrationPhase::Succeeded {
             EventType::Normal
         } else {
@@ -315,16 +335,13 @@ pub async fn advance(
             &mut conds,
             DEGRADED,
             true,
-            "IndicesFailed",
+            Reason::IndicesFailed,
             &message,
             generation,
         );
     }
-    st["conditions"] = json!(conds);
-    if agg.progress.eta.is_none() {
-        st["progress"]["eta"] = serde_json::Value::Null;
-    }
-    patch_status(ctx, api, &name, st).await?;
+    st.conditions = Change::Set(conds);
+    patch_status(ctx, api, &name, &st).await?;
     Ok(Action::requeue(Duration::from_secs(2)))
 }
 
@@ -360,7 +377,7 @@ async fn create_aliases(
                 "{} (field {}; refused by {})",
                 refusal.message, refusal.field, refusal.by
             );
-            tracing::warn!(reason = refusal.reason, field = %refusal.field, "the policy refuses what the Migration would write; aliases wait");
+            tracing::warn!(reason = %refusal.reason, field = %refusal.field, "the policy refuses what the Migration would write; aliases wait");
             for &n in ready {
                 if aliases[n].state != "Failed" {
                     aliases[n].state = "Failed".into();
@@ -401,7 +418,7 @@ async fn create_aliases(
                     a.state = "Created".into();
                     a.message = None;
                     let note = format!("alias {} created over {}", a.name, a.indices.join(", "));
-                    ctx.event(&reference, EventType::Normal, "AliasCreated", &note)
+                    ctx.event(&reference, EventType::Normal, Reason::AliasCreated, &note)
                         .await;
                 }
                 Err(e) => {
@@ -410,7 +427,7 @@ async fn create_aliases(
                     ctx.event(
                         &reference,
                         EventType::Warning,
-                        "AliasFailed",
+                        Reason::AliasFailed,
                         &e.to_string(),
                     )
                     .await;

@@ -13,14 +13,12 @@ mod start;
 
 use super::context::Context;
 use super::error::ReconcileError;
-use crate::api::{Migration, MigrationPhase, RemoteReindex};
+use crate::api::{Migration, MigrationPhase, MigrationStatusPatch, RemoteReindex};
 use futures::StreamExt;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
-use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,25 +83,15 @@ async fn apply(
     }
 }
 
-/// Merge-patches the Migration's status; refused unsent once this replica's leadership budget
-/// is spent (another replica may lead by now), like the `RemoteReindex` status writer. The
-/// patch names the replica as field manager.
+/// Merge-patches the Migration's status as the leader (see
+/// [`super::status_patch::fenced_patch_status`]); the patch names the replica as field manager.
 async fn patch_status(
     ctx: &Context,
     api: &Api<Migration>,
     name: &str,
-    status: Value,
+    status: &MigrationStatusPatch,
 ) -> Result<(), ReconcileError> {
-    ctx.leadership.check().map_err(|why| {
-        tracing::error!(name, reason = %why, "refusing to write the Migration status: this replica is no longer the leader");
-        ReconcileError::NotLeader(why)
-    })?;
-    let params = PatchParams {
-        field_manager: ctx.leadership.identity().map(str::to_string),
-        ..Default::default()
-    };
-    api.patch_status(name, &params, &Patch::Merge(&json!({ "status": status })))
-        .await?;
+    super::status_patch::fenced_patch_status(&ctx.leadership, api, name, status, None).await?;
     Ok(())
 }
 

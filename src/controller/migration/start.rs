@@ -7,8 +7,10 @@ use super::super::reindex::status::now;
 use super::super::secrets::KubeSecrets;
 use super::advance::conditions;
 use super::patch_status;
+use crate::api::Reason;
 use crate::api::{
-    IndexFailure, IndexState, MetadataItem, Migration, MigrationPhase, PlannedIndex, ScrollContexts,
+    Change, IndexFailure, IndexState, MetadataItem, Migration, MigrationPhase,
+    MigrationProgressPatch, MigrationStatusPatch, PlannedIndex, ScrollContexts,
 };
 use crate::migration::aggregate::{FAILED_LISTED, aggregate};
 use crate::migration::metadata;
@@ -16,7 +18,6 @@ use crate::migration::plan::{build, connect_migration};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 use std::time::Duration;
 
 /// Plans the Migration and copies its templates; fails it when nothing can be copied.
@@ -38,21 +39,28 @@ pub async fn start(
         conditions(
             &mut conds,
             MigrationPhase::Pending,
-            "Planning",
+            Reason::Planning,
             "resolving indices and checking both clusters",
             generation,
         );
-        patch_status(ctx, api, &name, json!({"phase": "Pending", "conditions": conds, "observedGeneration": generation, "startedAt": now()})).await?;
+        let pending = MigrationStatusPatch {
+            phase: Change::Set(MigrationPhase::Pending),
+            conditions: Change::Set(conds.clone()),
+            observed_generation: generation.into(),
+            started_at: Change::Set(now()),
+            ..Default::default()
+        };
+        patch_status(ctx, api, &name, &pending).await?;
         ctx.event(
             &reference,
             EventType::Normal,
-            "Pending",
+            Reason::Pending,
             "resolving indices and checking both clusters",
         )
         .await;
     }
     let secrets = KubeSecrets::new(ctx.client.clone(), &ns);
-    let fail = |reason: &str, message: String| {
+    let fail = |reason: Reason, message: String| {
         let mut conds = conds.clone();
         conditions(
             &mut conds,
@@ -61,7 +69,13 @@ pub async fn start(
             &message,
             generation,
         );
-        json!({"phase": "Failed", "conditions": conds, "observedGeneration": generation, "completedAt": now()})
+        MigrationStatusPatch {
+            phase: Change::Set(MigrationPhase::Failed),
+            conditions: Change::Set(conds),
+            observed_generation: generation.into(),
+            completed_at: Change::Set(now()),
+            ..Default::default()
+        }
     };
     let refused = |refusal: crate::policy::Refusal| {
         let msg = format!(
@@ -74,7 +88,7 @@ pub async fn start(
         Ok(s) => s,
         Err(refusal) => {
             let (reason, msg) = refused(refusal);
-            patch_status(ctx, api, &name, fail(reason, msg.clone())).await?;
+            patch_status(ctx, api, &name, &fail(reason, msg.clone())).await?;
             ctx.event(&reference, EventType::Warning, reason, &msg)
                 .await;
             return Ok(Action::await_change());
@@ -84,7 +98,7 @@ pub async fn start(
         Ok(c) => c,
         Err(e) => {
             let msg = e.to_string();
-            patch_status(ctx, api, &name, fail(e.reason(), msg.clone())).await?;
+            patch_status(ctx, api, &name, &fail(e.reason(), msg.clone())).await?;
             ctx.event(&reference, EventType::Warning, e.reason(), &msg)
                 .await;
             return Ok(Action::await_change());
@@ -97,7 +111,7 @@ pub async fn start(
         }
         Err(e) => {
             let reason = crate::workflow::search_reason(&e);
-            patch_status(ctx, api, &name, fail(reason, e.to_string())).await?;
+            patch_status(ctx, api, &name, &fail(reason, e.to_string())).await?;
             ctx.event(&reference, EventType::Warning, reason, &e.to_string())
                 .await;
             return Ok(Action::await_change());
@@ -108,28 +122,28 @@ pub async fn start(
         .iter()
         .map(|(index, reason, message)| IndexFailure {
             index: index.clone(),
-            reason: reason.clone(),
+            reason: reason.to_string(),
             message: message.clone(),
         })
         .collect();
-    for s in skipped.iter().take(20) {
-        ctx.event(&reference, EventType::Warning, &s.reason, &s.message)
+    for (_, reason, message) in plan.not_copied.iter().take(20) {
+        ctx.event(&reference, EventType::Warning, *reason, message)
             .await;
     }
     if plan.indices.is_empty() {
-        let (reason, msg) = match skipped.first() {
-            Some(s) if skipped.iter().all(|x| x.reason == s.reason) => {
-                (s.reason.clone(), format!("nothing to copy: {}", s.message))
+        let (reason, msg) = match plan.not_copied.first() {
+            Some((_, first, message)) if plan.not_copied.iter().all(|x| x.1 == *first) => {
+                (*first, format!("nothing to copy: {message}"))
             }
             _ => (
-                "NoIndices".to_string(),
+                Reason::NoIndices,
                 format!("no open index matches {:?}", obj.spec.indices),
             ),
         };
-        let mut st = fail(&reason, msg.clone());
-        st["skipped"] = json!(skipped.iter().take(FAILED_LISTED).collect::<Vec<_>>());
-        patch_status(ctx, api, &name, st).await?;
-        ctx.event(&reference, EventType::Warning, &reason, &msg)
+        let mut st = fail(reason, msg.clone());
+        st.skipped = Change::Set(skipped.iter().take(FAILED_LISTED).cloned().collect());
+        patch_status(ctx, api, &name, &st).await?;
+        ctx.event(&reference, EventType::Warning, reason, &msg)
             .await;
         return Ok(Action::await_change());
     }
@@ -146,7 +160,7 @@ pub async fn start(
     let names = metadata::dest_names(copies, &alias_names);
     if let Err(refusal) = super::allowed_settings(ctx, &ns, &obj.spec, &indices, &names).await {
         let (reason, msg) = refused(refusal);
-        patch_status(ctx, api, &name, fail(reason, msg.clone())).await?;
+        patch_status(ctx, api, &name, &fail(reason, msg.clone())).await?;
         ctx.event(&reference, EventType::Warning, reason, &msg)
             .await;
         return Ok(Action::await_change());
@@ -160,7 +174,7 @@ pub async fn start(
         ctx.event(
             &reference,
             EventType::Warning,
-            "DestinationWillReject",
+            Reason::DestinationWillReject,
             &rejects.join("; "),
         )
         .await;
@@ -177,8 +191,13 @@ pub async fn start(
             t.name,
             t.message.as_deref().unwrap_or_default()
         );
-        ctx.event(&reference, EventType::Warning, "TemplateFailed", &note)
-            .await;
+        ctx.event(
+            &reference,
+            EventType::Warning,
+            Reason::TemplateFailed,
+            &note,
+        )
+        .await;
     }
     let aliases: Vec<MetadataItem> = plan
         .alias_copies
@@ -218,7 +237,7 @@ pub async fn start(
     conditions(
         &mut conds,
         MigrationPhase::Running,
-        "Running",
+        Reason::Running,
         &message,
         generation,
     );
@@ -227,20 +246,21 @@ pub async fn start(
         limit: plan.context_limit as i64,
         parallelism: plan.parallelism as i64,
     };
-    let status = json!({
-        "phase": "Running",
-        "observedGeneration": generation,
-        "conditions": conds,
-        "plan": entries,
-        "indices": agg.counts,
-        "progress": agg.progress,
-        "skipped": skipped.iter().take(FAILED_LISTED).collect::<Vec<_>>(),
-        "scrollContexts": contexts,
-        "templates": templates,
-        "aliases": aliases,
-    });
-    patch_status(ctx, api, &name, status).await?;
-    ctx.event(&reference, EventType::Normal, "Planned", &message)
+    let status = MigrationStatusPatch {
+        phase: Change::Set(MigrationPhase::Running),
+        observed_generation: generation.into(),
+        conditions: Change::Set(conds),
+        progress: Change::Set(MigrationProgressPatch::from(&agg.progress)),
+        plan: Change::Set(entries),
+        indices: Change::Set(agg.counts),
+        skipped: Change::Set(skipped.into_iter().take(FAILED_LISTED).collect()),
+        scroll_contexts: Change::Set(contexts),
+        templates: Change::Set(templates),
+        aliases: Change::Set(aliases),
+        ..Default::default()
+    };
+    patch_status(ctx, api, &name, &status).await?;
+    ctx.event(&reference, EventType::Normal, Reason::Planned, &message)
         .await;
     Ok(Action::requeue(Duration::from_millis(200)))
 }

@@ -3,6 +3,7 @@
 //! one (a dead process), cancel its reindex task (`mode: Server`), clear its scrolls and restore
 //! the recorded settings.
 
+use crate::api::Reason;
 use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
 use crate::controller::context::Context;
 use crate::controller::error::ReconcileError;
@@ -33,12 +34,9 @@ pub async fn cleanup(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Actio
     // Scale-out: a deleted copy's slice Leases go too, whoever planned them (the workers'
     // next renewal fails and they stop); the tests' API server runs no garbage collector.
     if let Some(scale) = &ctx.scale {
-        crate::controller::scale::delete_slice_leases(
-            scale,
-            &obj.namespace().unwrap_or_default(),
-            &uid,
-        )
-        .await;
+        scale
+            .delete_slice_leases(&obj.namespace().unwrap_or_default(), &uid)
+            .await;
     }
     if let Some(entry) = ctx.registry.get(&uid) {
         let was_running = entry.is_running();
@@ -80,7 +78,7 @@ pub async fn cleanup(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Actio
     match leftovers(&obj, &ctx, &status).await {
         Ok(()) => {
             let note = "an interrupted copy was cleaned up: scrolls cleared and the destination's settings restored";
-            ctx.event(&reference, EventType::Normal, "CleanedUp", note)
+            ctx.event(&reference, EventType::Normal, Reason::CleanedUp, note)
                 .await;
             Ok(Action::await_change())
         }
@@ -91,8 +89,13 @@ pub async fn cleanup(obj: Arc<RemoteReindex>, ctx: Arc<Context>) -> Result<Actio
             let note = format!(
                 "could not restore the destination or clear scrolls; removing the finalizer anyway: {message}"
             );
-            ctx.event(&reference, EventType::Warning, "CleanupAbandoned", &note)
-                .await;
+            ctx.event(
+                &reference,
+                EventType::Warning,
+                Reason::CleanupAbandoned,
+                &note,
+            )
+            .await;
             Ok(Action::await_change())
         }
     }

@@ -2,10 +2,11 @@
 //! `CutOver` conditions, Events and metrics; the registry entry's trigger starts the cutover.
 
 use super::writer::{StatusWriter, api_message};
+use crate::api::Reason;
+use crate::api::{Change, RemoteReindexStatusPatch};
 use crate::controller::metrics::CopyMetrics;
 use crate::workflow::CatchUpReport;
 use kube::runtime::events::EventType;
-use serde_json::json;
 use std::sync::Arc;
 
 /// The `Synced` condition type: the last catch-up round ended within `maxLag`.
@@ -19,29 +20,37 @@ pub async fn report(
     metrics: &CopyMetrics,
     r: &CatchUpReport,
 ) -> Result<(), String> {
-    let mut status = json!({ "catchUp": r.status });
+    let mut status = RemoteReindexStatusPatch {
+        catch_up: Change::Set(r.status.clone()),
+        ..Default::default()
+    };
     if let Some(synced) = r.synced {
-        let reason = if synced { "WithinMaxLag" } else { "Lagging" };
-        status["conditions"] = writer.condition(SYNCED, synced, reason, &r.message);
+        let reason = if synced {
+            Reason::WithinMaxLag
+        } else {
+            Reason::Lagging
+        };
+        status.conditions = Change::Set(writer.condition(SYNCED, synced, reason, &r.message));
     }
     if r.cut_over {
-        status["conditions"] = writer.condition(CUT_OVER, true, "CutOver", &r.message);
+        status.conditions =
+            Change::Set(writer.condition(CUT_OVER, true, Reason::CutOver, &r.message));
     }
     if let (Some(round), Some(lag)) = (&r.round, r.lag) {
         metrics.round(round, lag);
     }
-    writer.patch(status).await.map_err(|e| api_message(&e))?;
+    writer.patch(&status).await.map_err(|e| api_message(&e))?;
     if let Some(notice) = &r.future {
         writer
-            .event(EventType::Warning, "FutureDocuments", notice)
+            .event(EventType::Warning, Reason::FutureDocuments, notice)
             .await;
     }
     if r.round.is_some() && r.synced == Some(false) || r.round.is_none() && !r.cut_over {
         // Rounds under maxLag are routine; a lagging round and the mark are worth an Event.
         let reason = if r.round.is_some() {
-            "Lagging"
+            Reason::Lagging
         } else {
-            "HighWaterMark"
+            Reason::HighWaterMark
         };
         writer.event(EventType::Normal, reason, &r.message).await;
     }

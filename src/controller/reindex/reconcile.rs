@@ -7,10 +7,11 @@ use super::cleanup::{FINALIZER, cleanup};
 use super::registry::{Entry, changes_not_applied};
 use super::status::SPEC_APPLIED;
 use super::task;
-use super::writer::patch_status;
-use crate::api::{Phase, RemoteReindex};
+use crate::api::Reason;
+use crate::api::{Change, Phase, RemoteReindex, RemoteReindexStatusPatch};
 use crate::controller::context::Context;
 use crate::controller::error::ReconcileError;
+use crate::controller::status_patch::fenced_patch_status;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event, finalizer};
@@ -85,13 +86,12 @@ async fn apply(
             if !phase.is_some_and(Phase::is_terminal)
                 && let Some(patch) = entry.final_patch()
             {
-                ctx.leadership.check().map_err(ReconcileError::NotLeader)?;
-                patch_status(
+                fenced_patch_status(
+                    &ctx.leadership,
                     api,
                     &obj.name_any(),
-                    patch,
+                    &patch,
                     obj.resource_version().as_deref(),
-                    ctx.leadership.identity(),
                 )
                 .await?;
             }
@@ -118,14 +118,14 @@ async fn apply(
                     &ctx.leadership,
                     &obj,
                     Phase::Failed,
-                    "InvalidSpec",
+                    Reason::InvalidSpec,
                     &msg,
                 )
                 .await?;
                 ctx.event(
                     &obj.object_ref(&()),
                     EventType::Warning,
-                    "InvalidSpec",
+                    Reason::InvalidSpec,
                     &msg,
                 )
                 .await;
@@ -142,7 +142,7 @@ async fn apply(
                 &ctx.leadership,
                 &obj,
                 Phase::Suspended,
-                "Suspended",
+                Reason::Suspended,
                 msg,
             )
             .await?;
@@ -173,7 +173,7 @@ async fn running_copy_edited(obj: &RemoteReindex, entry: &Entry, ctx: &Context, 
             ctx.event(
                 &obj.object_ref(&()),
                 EventType::Warning,
-                "RateLimitExceeded",
+                Reason::RateLimitExceeded,
                 &note,
             )
             .await;
@@ -188,7 +188,7 @@ async fn running_copy_edited(obj: &RemoteReindex, entry: &Entry, ctx: &Context, 
         ctx.event(
             &obj.object_ref(&()),
             EventType::Normal,
-            "Rethrottled",
+            Reason::Rethrottled,
             &note,
         )
         .await;
@@ -212,7 +212,7 @@ async fn running_copy_edited(obj: &RemoteReindex, entry: &Entry, ctx: &Context, 
         ctx.event(
             &obj.object_ref(&()),
             EventType::Normal,
-            "CutoverRequested",
+            Reason::CutoverRequested,
             &note,
         )
         .await;
@@ -224,7 +224,7 @@ async fn running_copy_edited(obj: &RemoteReindex, entry: &Entry, ctx: &Context, 
             && w.has_condition(SPEC_APPLIED, false)
         {
             let msg = format!("the running copy applies the spec of generation {generation}");
-            if let Err(e) = w.note(SPEC_APPLIED, true, "Applied", &msg).await {
+            if let Err(e) = w.note(SPEC_APPLIED, true, Reason::Applied, &msg).await {
                 tracing::warn!(name = %obj.name_any(), error = %e, "could not record the SpecApplied condition");
             }
         }
@@ -240,14 +240,16 @@ async fn running_copy_edited(obj: &RemoteReindex, entry: &Entry, ctx: &Context, 
         );
         tracing::warn!(name = %obj.name_any(), namespace = ?obj.namespace(), generation, fields = %not_applied.join(", "), "spec edit not applied to the running copy");
         if let Some(w) = writer
-            && let Err(e) = w.note(SPEC_APPLIED, false, "ChangeNotApplied", &msg).await
+            && let Err(e) = w
+                .note(SPEC_APPLIED, false, Reason::ChangeNotApplied, &msg)
+                .await
         {
             tracing::warn!(name = %obj.name_any(), error = %e, "could not record the SpecApplied condition");
         }
         ctx.event(
             &obj.object_ref(&()),
             EventType::Warning,
-            "ChangeNotApplied",
+            Reason::ChangeNotApplied,
             &msg,
         )
         .await;
@@ -261,7 +263,7 @@ async fn set_phase(
     leadership: &crate::controller::leader::Leadership,
     obj: &RemoteReindex,
     phase: Phase,
-    reason: &str,
+    reason: Reason,
     message: &str,
 ) -> Result<(), ReconcileError> {
     let generation = obj.metadata.generation.unwrap_or(0);
@@ -271,14 +273,18 @@ async fn set_phase(
         .map(|s| s.conditions.clone())
         .unwrap_or_default();
     super::status::apply_phase(&mut conditions, phase, reason, message, Some(generation));
-    let patch = serde_json::json!({ "phase": phase, "observedGeneration": generation, "conditions": conditions });
-    leadership.check().map_err(ReconcileError::NotLeader)?;
-    patch_status(
+    let patch = RemoteReindexStatusPatch {
+        phase: Change::Set(phase),
+        observed_generation: Change::Set(generation),
+        conditions: Change::Set(conditions),
+        ..Default::default()
+    };
+    fenced_patch_status(
+        leadership,
         api,
         &obj.name_any(),
-        patch,
+        &patch,
         obj.resource_version().as_deref(),
-        leadership.identity(),
     )
     .await?;
     Ok(())

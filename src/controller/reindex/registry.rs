@@ -1,7 +1,7 @@
 //! The copies this process runs, keyed by resource UID, so that a re-reconcile never starts a
 //! second copy and deletion can stop the running one.
 
-use crate::api::RemoteReindexSpec;
+use crate::api::{Reason, RemoteReindexSpec, RemoteReindexStatusPatch};
 use crate::copy::Stop;
 use crate::copy::Throttle;
 use serde_json::Value;
@@ -30,13 +30,29 @@ pub struct Entry {
     pub spec: RemoteReindexSpec,
     generation: AtomicI64,
     warned_generation: AtomicI64,
-    final_patch: Mutex<Option<Value>>,
+    final_patch: Mutex<Option<RemoteReindexStatusPatch>>,
     /// The policy's `maxRequestsPerSecond` when the copy started (and which policy set it).
     rate_ceiling: Mutex<Option<(f64, String)>>,
 }
 
+/// The running copy's conditions as a reconcile sees them (implemented by the task's status
+/// writer; a trait, so that the registry does not depend on the writer, which holds the entry).
+pub trait RunningConditions: Send + Sync {
+    /// Whether condition `type_` is there with `status`.
+    fn has_condition(&self, type_: &str, status: bool) -> bool;
+
+    /// Sets one condition and writes the conditions at once, so the task's next patches keep it.
+    fn note<'a>(
+        &'a self,
+        type_: &'a str,
+        status: bool,
+        reason: Reason,
+        message: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>>;
+}
+
 /// Where an entry keeps its task's status writer (weakly: the writer holds the entry).
-struct WriterSlot(std::sync::OnceLock<std::sync::Weak<super::writer::StatusWriter>>);
+struct WriterSlot(std::sync::OnceLock<std::sync::Weak<dyn RunningConditions>>);
 
 impl std::fmt::Debug for WriterSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,12 +78,12 @@ impl Entry {
     }
 
     /// Records the task's status writer (once, when the task starts).
-    pub fn set_writer(&self, writer: &std::sync::Arc<super::writer::StatusWriter>) {
-        let _ = self.writer.0.set(std::sync::Arc::downgrade(writer));
+    pub fn set_writer(&self, writer: std::sync::Weak<dyn RunningConditions>) {
+        let _ = self.writer.0.set(writer);
     }
 
     /// The task's status writer while the task runs.
-    pub fn writer(&self) -> Option<std::sync::Arc<super::writer::StatusWriter>> {
+    pub fn writer(&self) -> Option<std::sync::Arc<dyn RunningConditions>> {
         self.writer.0.get().and_then(std::sync::Weak::upgrade)
     }
 
@@ -104,14 +120,14 @@ impl Entry {
     }
 
     /// Keeps the terminal status patch, so a reconcile can re-apply it if writing it failed.
-    pub fn set_final_patch(&self, patch: Value) {
+    pub fn set_final_patch(&self, patch: RemoteReindexStatusPatch) {
         if let Ok(mut p) = self.final_patch.lock() {
             *p = Some(patch);
         }
     }
 
     /// The terminal status patch, once the task wrote (or tried to write) it.
-    pub fn final_patch(&self) -> Option<Value> {
+    pub fn final_patch(&self) -> Option<RemoteReindexStatusPatch> {
         self.final_patch.lock().ok().and_then(|p| p.clone())
     }
 }

@@ -1,16 +1,14 @@
 //! The controller's [`Sink`]: phases become status patches and Events, `prepared` is persisted
 //! before the destination is tuned, and a sampler writes progress every few seconds.
 
-use super::status::progress_patch;
 use super::writer::StatusWriter;
 use super::writer::api_message;
-use crate::api::{FailedDoc, Phase};
+use crate::api::{Change, FailedDoc, Phase, ProgressPatch, Reason, RemoteReindexStatusPatch};
 use crate::controller::metrics::CopyMetrics;
 use crate::copy::{CopyStats, StatsSnapshot};
 use crate::workflow::progress::{RateWindow, progress};
 use crate::workflow::{PreflightRetry, Prepared, Sink};
 use kube::runtime::events::EventType;
-use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -29,7 +27,7 @@ pub struct StatusSink {
     sampler: Mutex<Option<(CancellationToken, JoinHandle<()>)>>,
     stats: Mutex<Option<(Arc<CopyStats>, Option<u64>)>>,
     /// The reason of the last pre-flight retry an Event was recorded for.
-    retry_reason: Mutex<Option<&'static str>>,
+    retry_reason: Mutex<Option<Reason>>,
 }
 
 impl StatusSink {
@@ -69,16 +67,11 @@ impl StatusSink {
 }
 
 impl Sink for StatusSink {
-    async fn phase(
-        &self,
-        phase: Phase,
-        reason: &'static str,
-        message: String,
-    ) -> Result<(), String> {
-        tracing::info!(%phase, reason, message, "phase");
+    async fn phase(&self, phase: Phase, reason: Reason, message: String) -> Result<(), String> {
+        tracing::info!(%phase, %reason, message, "phase");
         self.metrics.set_phase(phase);
         self.writer
-            .phase(phase, reason, &message, json!({}))
+            .phase(phase, reason, &message, RemoteReindexStatusPatch::default())
             .await
             .map_err(|e| api_message(&e))
     }
@@ -97,14 +90,24 @@ impl Sink for StatusSink {
             }
             self.metrics.start_from(&resumed);
         }
-        let status = json!({
-            "originalSettings": p.original_settings,
-            "destWasEmpty": p.dest_was_empty,
-            "destIndexUuid": p.dest_index_uuid,
-            "startedAt": super::status::now(),
-            "progress": { "total": p.total, "read": 0, "written": 0, "failed": 0 },
-        });
-        self.writer.patch(status).await.map_err(|e| api_message(&e))
+        let status = RemoteReindexStatusPatch {
+            original_settings: Change::Set(p.original_settings.clone()),
+            dest_was_empty: Change::Set(p.dest_was_empty),
+            dest_index_uuid: p.dest_index_uuid.clone().into(),
+            started_at: Change::Set(super::status::now()),
+            progress: Change::Set(ProgressPatch {
+                total: p.total.map(|t| t as i64).into(),
+                read: Change::Set(0),
+                written: Change::Set(0),
+                failed: Change::Set(0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.writer
+            .patch(&status)
+            .await
+            .map_err(|e| api_message(&e))
     }
 
     async fn catch_up(&self, report: &crate::workflow::CatchUpReport) -> Result<(), String> {
@@ -116,14 +119,24 @@ impl Sink for StatusSink {
             tracing::info!(task = t, "the destination's reindex task started");
         }
         self.writer
-            .patch(json!({ "task": task }))
+            .patch(&RemoteReindexStatusPatch {
+                task: task.map(str::to_string).into(),
+                ..Default::default()
+            })
             .await
             .map_err(|e| api_message(&e))
     }
 
     async fn expected(&self, expected: u64, paging: &'static str) -> Result<(), String> {
         self.writer
-            .patch(json!({ "paging": paging, "progress": { "total": expected } }))
+            .patch(&RemoteReindexStatusPatch {
+                paging: Change::Set(paging.to_string()),
+                progress: Change::Set(ProgressPatch {
+                    total: Change::Set(expected as i64),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
             .await
             .map_err(|e| api_message(&e))
     }
@@ -180,7 +193,7 @@ async fn sample(
     stop: CancellationToken,
 ) {
     let mut window = RateWindow::new(RATE_WINDOW);
-    let mut last: Option<Value> = None;
+    let mut last: Option<RemoteReindexStatusPatch> = None;
     loop {
         let stopped = tokio::select! {
             _ = stop.cancelled() => true,
@@ -192,29 +205,42 @@ async fn sample(
         if stopped {
             return;
         }
-        let status = json!({
-            "observedGeneration": writer.generation(),
-            "progress": progress_patch(&progress(&snap, total, rate)),
-            "openScrolls": stats.open_scrolls(),
-            // Periodic samples never claim a scroll is resumable: the reader may fetch more pages
-            // before the next sample, so only the checkpoint written after a drain is trusted.
-            "slices": crate::copy::slices_status(&stats.checkpoints().into_iter().map(|mut c| { c.resumable = false; c }).collect::<Vec<_>>()),
-            "failures": failures_patch(&stats),
-        });
+        // Periodic samples never claim a scroll is resumable: the reader may fetch more pages
+        // before the next sample, so only the checkpoint written after a drain is trusted.
+        let checkpoints: Vec<_> = stats
+            .checkpoints()
+            .into_iter()
+            .map(|mut c| {
+                c.resumable = false;
+                c
+            })
+            .collect();
+        let status = RemoteReindexStatusPatch {
+            observed_generation: Change::Set(writer.generation()),
+            progress: Change::Set(ProgressPatch::from(&progress(&snap, total, rate))),
+            open_scrolls: Change::Set(stats.open_scrolls()),
+            slices: Change::Set(crate::copy::slices_status(&checkpoints)),
+            failures: failures_patch(&stats),
+            ..Default::default()
+        };
         if last.as_ref() == Some(&status) {
             continue;
         }
-        match writer.patch(status.clone()).await {
+        match writer.patch(&status).await {
             Ok(()) => last = Some(status),
             Err(e) => tracing::warn!(error = %api_message(&e), "could not write progress"),
         }
     }
 }
 
-/// The failure sample for a patch (`null` when empty).
-pub fn failures_patch(stats: &CopyStats) -> Value {
+/// The failure sample for a patch (cleared when empty).
+pub fn failures_patch(stats: &CopyStats) -> Change<Vec<FailedDoc>> {
     let f = failed_docs(stats);
-    if f.is_empty() { Value::Null } else { json!(f) }
+    if f.is_empty() {
+        Change::Clear
+    } else {
+        Change::Set(f)
+    }
 }
 
 /// The failure sample as status entries.

@@ -1,7 +1,7 @@
 //! Pure helpers for `.status`: conditions with a stable `lastTransitionTime`, and the progress
 //! block as a merge patch (the block itself comes from `workflow::progress`).
 
-use crate::api::{Phase, Progress};
+use crate::api::{Phase, Reason};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
@@ -25,12 +25,16 @@ pub fn set_condition(
     conditions: &mut Vec<Condition>,
     type_: &str,
     status: bool,
-    reason: &str,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
 ) {
     let status = if status { "True" } else { "False" };
-    let message = if message.is_empty() { reason } else { message };
+    let message = if message.is_empty() {
+        reason.as_str()
+    } else {
+        message
+    };
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != status {
@@ -57,7 +61,7 @@ pub fn set_condition(
 pub fn apply_phase(
     conditions: &mut Vec<Condition>,
     phase: Phase,
-    reason: &str,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
 ) {
@@ -81,7 +85,7 @@ pub fn apply_phase(
     let (d_reason, d_message) = if degraded {
         (reason, message)
     } else {
-        ("AsExpected", "no errors")
+        (Reason::AsExpected, "no errors")
     };
     set_condition(
         conditions, DEGRADED, degraded, d_reason, d_message, generation,
@@ -93,25 +97,13 @@ pub fn apply_phase(
 /// failure's reason and message, so `kubectl get` shows why at once.
 pub fn apply_retrying(
     conditions: &mut Vec<Condition>,
-    reason: &str,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
 ) {
     set_condition(conditions, READY, false, reason, message, generation);
     set_condition(conditions, PROGRESSING, true, reason, message, generation);
     set_condition(conditions, DEGRADED, true, reason, message, generation);
-}
-
-/// `p` as a merge-patch value: absent optional fields become `null`, so a stale `eta` or rate
-/// from an earlier patch is removed rather than kept.
-pub fn progress_patch(p: &Progress) -> serde_json::Value {
-    let mut v = serde_json::to_value(p).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        for k in ["total", "percent", "docsPerSecond", "eta", "summary"] {
-            o.entry(k).or_insert(serde_json::Value::Null);
-        }
-    }
-    v
 }
 
 /// The condition type saying whether the running copy applies the current spec: `False`
@@ -121,23 +113,21 @@ pub const SPEC_APPLIED: &str = "SpecApplied";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::copy::StatsSnapshot;
-    use crate::workflow::progress::progress;
 
     #[test]
     fn transition_time_changes_only_with_status() {
         let mut cs = Vec::new();
-        set_condition(&mut cs, READY, false, "Pending", "", Some(1));
+        set_condition(&mut cs, READY, false, Reason::Pending, "", Some(1));
         let t0 = cs[0].last_transition_time.clone();
         cs[0].last_transition_time = Time(Timestamp::UNIX_EPOCH);
-        set_condition(&mut cs, READY, false, "Copying", "copying", Some(1));
+        set_condition(&mut cs, READY, false, Reason::Copying, "copying", Some(1));
         assert_eq!(
             cs[0].last_transition_time,
             Time(Timestamp::UNIX_EPOCH),
             "same status keeps the time"
         );
         assert_eq!(cs[0].reason, "Copying");
-        set_condition(&mut cs, READY, true, "Verified", "ok", Some(1));
+        set_condition(&mut cs, READY, true, Reason::Verified, "ok", Some(1));
         assert!(cs[0].last_transition_time.0 >= t0.0);
         assert_eq!(cs.len(), 1);
     }
@@ -148,7 +138,7 @@ mod tests {
         apply_phase(
             &mut cs,
             Phase::Failed,
-            "Unreachable",
+            Reason::Unreachable,
             "x is unreachable",
             Some(2),
         );
@@ -159,7 +149,7 @@ mod tests {
         );
         assert_eq!(get(DEGRADED).reason, "Unreachable");
         assert_eq!(get(PROGRESSING).status, "False");
-        apply_phase(&mut cs, Phase::Succeeded, "Verified", "ok", Some(3));
+        apply_phase(&mut cs, Phase::Succeeded, Reason::Verified, "ok", Some(3));
         let get = |t: &str| cs.iter().find(|c| c.type_ == t).cloned().unwrap();
         assert_eq!(
             (get(READY).status.as_str(), get(DEGRADED).status.as_str()),
@@ -171,10 +161,16 @@ mod tests {
     #[test]
     fn retrying_keeps_progressing_and_names_the_reason() {
         let mut cs = Vec::new();
-        apply_phase(&mut cs, Phase::Pending, "Pending", "connecting", Some(1));
+        apply_phase(
+            &mut cs,
+            Phase::Pending,
+            Reason::Pending,
+            "connecting",
+            Some(1),
+        );
         apply_retrying(
             &mut cs,
-            "SecretNotFound",
+            Reason::SecretNotFound,
             "Secret `a` does not exist",
             Some(1),
         );
@@ -186,19 +182,11 @@ mod tests {
             assert_eq!(get(t).reason, "SecretNotFound");
             assert_eq!(get(t).message, "Secret `a` does not exist");
         }
-        apply_phase(&mut cs, Phase::Copying, "Copying", "copying", Some(1));
+        apply_phase(&mut cs, Phase::Copying, Reason::Copying, "copying", Some(1));
         let get = |t: &str| cs.iter().find(|c| c.type_ == t).cloned().unwrap();
         assert_eq!(
             (get(DEGRADED).status.as_str(), get(DEGRADED).reason.as_str()),
             ("False", "AsExpected")
         );
-    }
-
-    #[test]
-    fn progress_patch_nulls_absent_fields() {
-        let v = progress_patch(&progress(&StatsSnapshot::default(), Some(5), None));
-        assert_eq!(v["eta"], serde_json::Value::Null);
-        assert!(v.as_object().unwrap().contains_key("eta"));
-        assert_eq!(v["summary"], "0/5 (0%)");
     }
 }

@@ -4,16 +4,18 @@
 use super::live::CutoverWatch;
 use super::registry::Entry;
 use super::sink::{StatusSink, failures_patch};
-use super::status::{now, progress_patch};
+use super::status::now;
 use super::writer::{StatusWriter, WriteError, api_message, is_not_found};
-use crate::api::{Phase, RemoteReindex, RemoteReindexStatus};
+use crate::api::Reason;
+use crate::api::{
+    Change, Phase, ProgressPatch, RemoteReindex, RemoteReindexStatus, RemoteReindexStatusPatch,
+};
 use crate::controller::context::Admitted;
 use crate::controller::context::Context;
 use crate::workflow::progress::progress;
 use crate::workflow::{self, Job, Outcome, Prepared, WorkflowError};
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -54,14 +56,16 @@ pub fn spawn(ctx: Arc<Context>, obj: &RemoteReindex, uid: &str) -> Arc<Entry> {
     ));
     ctx.registry.insert(uid, entry.clone());
     let writer = Arc::new(StatusWriter::new(ctx.clone(), entry.clone(), obj));
-    entry.set_writer(&writer);
+    entry.set_writer(
+        Arc::downgrade(&writer) as std::sync::Weak<dyn super::registry::RunningConditions>
+    );
     let generation = entry.generation();
     if writer.has_condition(super::status::SPEC_APPLIED, false) {
         // An edit the previous copy could not apply runs now.
         writer.set_condition(
             super::status::SPEC_APPLIED,
             true,
-            "Applied",
+            Reason::Applied,
             &format!("the copy runs the spec of generation {generation}"),
         );
     }
@@ -95,28 +99,35 @@ async fn run(writer: &Arc<StatusWriter>, obj: &RemoteReindex) -> &'static str {
     let resume = resume_from(status);
     let (reason, message) = match &resume {
         Some(_) => (
-            "Resuming",
+            Reason::Resuming,
             "resuming an interrupted copy with the settings recorded before tuning".to_string(),
         ),
         None => (
-            "Pending",
+            Reason::Pending,
             "validating the spec and connecting to both clusters".to_string(),
         ),
     };
-    let mut start = json!({ "progress": null, "completedAt": null, "failures": null, "openScrolls": null, "verification": null });
+    let mut start = RemoteReindexStatusPatch {
+        progress: Change::Clear,
+        completed_at: Change::Clear,
+        failures: Change::Clear,
+        open_scrolls: Change::Clear,
+        verification: Change::Clear,
+        ..Default::default()
+    };
     if resume.is_none() {
-        for k in [
-            "originalSettings",
-            "destWasEmpty",
-            "destIndexUuid",
-            "startedAt",
-            "slices",
-            "catchUp",
-            "task",
-        ] {
-            start[k] = Value::Null;
-        }
-        start["target"] = json!(crate::api::CopyTarget::of(&obj.spec));
+        // A new copy: nothing recorded by an earlier one applies.
+        start = RemoteReindexStatusPatch {
+            original_settings: Change::Clear,
+            dest_was_empty: Change::Clear,
+            dest_index_uuid: Change::Clear,
+            started_at: Change::Clear,
+            slices: Change::Clear,
+            catch_up: Change::Clear,
+            task: Change::Clear,
+            target: Change::Set(crate::api::CopyTarget::of(&obj.spec)),
+            ..start
+        };
     }
     if let Err(e) = writer.phase(Phase::Pending, reason, &message, start).await {
         tracing::warn!(name = %obj.name_any(), error = %api_message(&e), "could not record the Pending phase; the copy goes on");
@@ -181,7 +192,7 @@ async fn copy(
                 "{field}: TLS certificate verification is disabled (tls.insecureSkipVerify); anyone on the path can read and change the data"
             );
             writer
-                .event(EventType::Warning, "InsecureSkipVerify", &note)
+                .event(EventType::Warning, Reason::InsecureSkipVerify, &note)
                 .await;
         }
     }
@@ -210,18 +221,22 @@ async fn finish(
             // The checkpoints after the drain: done slices are skipped by the successor, and a
             // scroll kept on shutdown is continued when nothing fetched from it is unwritten.
             let mode = entry.stop.mode();
-            let mut patch = json!({ "openScrolls": null });
+            let mut patch = RemoteReindexStatusPatch {
+                open_scrolls: Change::Clear,
+                ..Default::default()
+            };
             if let Some((s, total)) = &stats {
-                patch["progress"] = progress_patch(&progress(&s.snapshot(), *total, None));
-                patch["slices"] = json!(crate::copy::slices_status(&s.checkpoints()));
+                patch.progress =
+                    Change::Set(ProgressPatch::from(&progress(&s.snapshot(), *total, None)));
+                patch.slices = Change::Set(crate::copy::slices_status(&s.checkpoints()));
                 if mode.keeps_scrolls() {
-                    patch["openScrolls"] = json!(s.open_scrolls());
+                    patch.open_scrolls = Change::Set(s.open_scrolls());
                 }
             }
             if mode == crate::copy::StopMode::Suspend {
                 let msg = "suspended (spec.suspend: true): scrolls cleared, destination kept tuned; set suspend to false to resume";
                 if let Err(e) = writer
-                    .phase(Phase::Suspended, "Suspended", msg, patch)
+                    .phase(Phase::Suspended, Reason::Suspended, msg, patch)
                     .await
                     && !is_not_found(&e)
                 {
@@ -229,7 +244,7 @@ async fn finish(
                 }
                 return "suspended";
             }
-            if let Err(e) = writer.patch(patch).await
+            if let Err(e) = writer.patch(&patch).await
                 && !is_not_found(&e)
             {
                 tracing::warn!(error = %e, "could not record the interruption");
@@ -239,7 +254,9 @@ async fn finish(
             } else {
                 "copy stopped (resource deleted); destination settings restored"
             };
-            writer.event(EventType::Normal, "Interrupted", note).await;
+            writer
+                .event(EventType::Normal, Reason::Interrupted, note)
+                .await;
             return "interrupted";
         }
         Err(e) => {
@@ -254,9 +271,9 @@ async fn finish(
     };
     match &result {
         Ok(_) => tracing::info!(name = %obj.name_any(), message, "copy succeeded"),
-        Err(_) => tracing::warn!(name = %obj.name_any(), reason, message, "copy failed"),
+        Err(_) => tracing::warn!(name = %obj.name_any(), %reason, message, "copy failed"),
     }
-    match writer.patch(patch).await {
+    match writer.patch(&patch).await {
         Ok(()) => {
             let type_ = if phase == Phase::Failed {
                 EventType::Warning
@@ -272,7 +289,7 @@ async fn finish(
             tracing::error!(name = %obj.name_any(), error = %api_message(&e), "could not write the terminal status; the next reconcile retries");
             // An Event may still get through (e.g. RBAC without `remotereindexes/status`), so
             // that `kubectl describe` shows why the status is stuck.
-            let note = if reason == "StatusUpdateFailed" {
+            let note = if reason == Reason::StatusUpdateFailed {
                 format!("cannot write .status: {}", api_message(&e))
             } else {
                 format!(
@@ -281,7 +298,7 @@ async fn finish(
                 )
             };
             writer
-                .event(EventType::Warning, "StatusUpdateFailed", &note)
+                .event(EventType::Warning, Reason::StatusUpdateFailed, &note)
                 .await;
         }
     }
@@ -289,31 +306,29 @@ async fn finish(
 }
 
 /// The terminal status after success.
-fn succeeded(writer: &StatusWriter, o: &Outcome) -> Value {
+fn succeeded(writer: &StatusWriter, o: &Outcome) -> RemoteReindexStatusPatch {
     let reason = o.reason;
     let message = o.message();
     let verified = match (&o.checksum, o.verified) {
-        (Some(_), _) => (true, "ChecksumMatched"),
-        (None, true) => (true, "CountMatched"),
-        (None, false) => (false, "NotVerified"),
+        (Some(_), _) => (true, Reason::ChecksumMatched),
+        (None, true) => (true, Reason::CountMatched),
+        (None, false) => (false, Reason::NotVerified),
     };
     writer.set_condition(VERIFIED, verified.0, verified.1, &message);
     let rate = o.stats.written as f64 / o.copy_time.as_secs_f64().max(0.001);
     let mut p = progress(&o.stats, o.prepared.total, Some(rate));
     p.retries = o.retries as i64;
     p.eta = None;
-    json!({
-        "phase": Phase::Succeeded,
-        "observedGeneration": writer.generation(),
-        "conditions": writer.conditions_for(Phase::Succeeded, reason, &message),
-        "progress": progress_patch(&p),
-        "paging": o.paging,
+    RemoteReindexStatusPatch {
+        progress: Change::Set(ProgressPatch::from(&p)),
+        paging: Change::Set(o.paging.to_string()),
         // The final checkpoints: every slice done, no scroll or PIT cursor left behind.
-        "slices": crate::copy::slices_status(&o.checkpoints),
-        "openScrolls": null,
-        "completedAt": now(),
-        "verification": o.checksum.as_ref().map(|c| c.status()),
-    })
+        slices: Change::Set(crate::copy::slices_status(&o.checkpoints)),
+        open_scrolls: Change::Clear,
+        completed_at: Change::Set(now()),
+        verification: o.checksum.as_ref().map(|c| c.status()).into(),
+        ..writer.phase_patch(Phase::Succeeded, reason, &message)
+    }
 }
 
 /// The terminal status after a failure.
@@ -321,7 +336,7 @@ fn failed(
     writer: &StatusWriter,
     e: &WorkflowError,
     stats: Option<&(Arc<crate::copy::CopyStats>, Option<u64>)>,
-) -> Value {
+) -> RemoteReindexStatusPatch {
     if matches!(
         e,
         WorkflowError::CountMismatch { .. }
@@ -330,19 +345,17 @@ fn failed(
     ) {
         writer.set_condition(VERIFIED, false, e.reason(), &e.to_string());
     }
-    let mut status = json!({
-        "phase": Phase::Failed,
-        "observedGeneration": writer.generation(),
-        "conditions": writer.conditions_for(Phase::Failed, e.reason(), &e.to_string()),
-        "openScrolls": null,
-        "completedAt": now(),
-    });
+    let mut status = RemoteReindexStatusPatch {
+        open_scrolls: Change::Clear,
+        completed_at: Change::Set(now()),
+        ..writer.phase_patch(Phase::Failed, e.reason(), &e.to_string())
+    };
     if let WorkflowError::ChecksumMismatch(report) = e {
-        status["verification"] = json!(report.status());
+        status.verification = Change::Set(report.status());
     }
     if let Some((s, total)) = stats {
-        status["progress"] = progress_patch(&progress(&s.snapshot(), *total, None));
-        status["failures"] = failures_patch(s);
+        status.progress = Change::Set(ProgressPatch::from(&progress(&s.snapshot(), *total, None)));
+        status.failures = failures_patch(s);
     }
     status
 }

@@ -9,16 +9,15 @@
 
 use super::registry::Entry;
 use super::status::{apply_phase, apply_retrying};
-use crate::api::{Phase, RemoteReindex};
+use crate::api::Reason;
+use crate::api::{Change, Phase, RemoteReindex, RemoteReindexStatusPatch};
 use crate::controller::context::Context;
+use crate::controller::status_patch::{is_conflict, kube_message, patch_status};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
-use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Why a status write did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +82,7 @@ impl StatusWriter {
 
     /// Merge-patches `.status` with `status` on the version last seen, retrying transient API
     /// errors a few times; fenced as the module doc says.
-    pub async fn patch(&self, status: Value) -> Result<(), WriteError> {
+    pub async fn patch(&self, status: &RemoteReindexStatusPatch) -> Result<(), WriteError> {
         let _one_at_a_time = self.writing.lock().await;
         let mut conflicts = 0;
         loop {
@@ -94,15 +93,7 @@ impl StatusWriter {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
             let manager = self.ctx.leadership.identity();
-            match patch_status(
-                &self.api,
-                &self.name,
-                status.clone(),
-                rv.as_deref(),
-                manager,
-            )
-            .await
-            {
+            match patch_status(&self.api, &self.name, status, rv.as_deref(), manager).await {
                 Ok(obj) => {
                     self.seen(obj.metadata.resource_version);
                     return Ok(());
@@ -136,22 +127,45 @@ impl StatusWriter {
         }
     }
 
-    /// Updates the conditions for `phase` and returns them as JSON for a patch.
-    pub fn conditions_for(&self, phase: Phase, reason: &str, message: &str) -> Value {
+    /// Updates the conditions for `phase` and returns them all, for a patch.
+    pub fn conditions_for(&self, phase: Phase, reason: Reason, message: &str) -> Vec<Condition> {
         let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
         apply_phase(&mut cs, phase, reason, message, Some(self.generation()));
-        serde_json::to_value(&*cs).unwrap_or(Value::Null)
+        cs.clone()
     }
 
-    /// Sets one more condition (`Synced`, `CutOver`) and returns all conditions as JSON.
-    pub fn condition(&self, type_: &str, status: bool, reason: &str, message: &str) -> Value {
+    /// Sets one more condition (`Synced`, `CutOver`) and returns them all, for a patch.
+    pub fn condition(
+        &self,
+        type_: &str,
+        status: bool,
+        reason: Reason,
+        message: &str,
+    ) -> Vec<Condition> {
         self.set_condition(type_, status, reason, message);
-        let cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
-        serde_json::to_value(&*cs).unwrap_or(Value::Null)
+        self.conditions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// `phase`, `observedGeneration` and the conditions for entering `phase`.
+    pub fn phase_patch(
+        &self,
+        phase: Phase,
+        reason: Reason,
+        message: &str,
+    ) -> RemoteReindexStatusPatch {
+        RemoteReindexStatusPatch {
+            phase: Change::Set(phase),
+            observed_generation: Change::Set(self.generation()),
+            conditions: Change::Set(self.conditions_for(phase, reason, message)),
+            ..Default::default()
+        }
     }
 
     /// Sets one more condition (e.g. `Verified`) in the list the next phase patch writes.
-    pub fn set_condition(&self, type_: &str, status: bool, reason: &str, message: &str) {
+    pub fn set_condition(&self, type_: &str, status: bool, reason: Reason, message: &str) {
         let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
         super::status::set_condition(
             &mut cs,
@@ -179,29 +193,34 @@ impl StatusWriter {
         &self,
         type_: &str,
         status: bool,
-        reason: &str,
+        reason: Reason,
         message: &str,
     ) -> Result<(), WriteError> {
         let conditions = self.condition(type_, status, reason, message);
-        self.patch(json!({ "conditions": conditions })).await
+        self.patch(&RemoteReindexStatusPatch {
+            conditions: Change::Set(conditions),
+            ..Default::default()
+        })
+        .await
     }
 
-    /// Enters a phase: patches `phase`, `observedGeneration` and conditions (plus `extra`
-    /// fields), then records an Event.
+    /// Enters a phase: patches `phase`, `observedGeneration` and conditions (plus the other
+    /// fields of `extra`), then records an Event.
     pub async fn phase(
         &self,
         phase: Phase,
-        reason: &str,
+        reason: Reason,
         message: &str,
-        extra: Value,
+        extra: RemoteReindexStatusPatch,
     ) -> Result<(), WriteError> {
-        let mut status = json!({
-            "phase": phase,
-            "observedGeneration": self.generation(),
-            "conditions": self.conditions_for(phase, reason, message),
-        });
-        merge(&mut status, extra);
-        self.patch(status).await?;
+        let entered = self.phase_patch(phase, reason, message);
+        let status = RemoteReindexStatusPatch {
+            phase: entered.phase,
+            observed_generation: entered.observed_generation,
+            conditions: entered.conditions,
+            ..extra
+        };
+        self.patch(&status).await?;
         let type_ = if phase == Phase::Failed {
             EventType::Warning
         } else {
@@ -213,72 +232,25 @@ impl StatusWriter {
 
     /// Pre-flight failed and is retried: phase `Pending` with the failure's reason in the
     /// conditions (see [`apply_retrying`]). No Event: the caller decides when one is new.
-    pub async fn retrying(&self, reason: &str, message: &str) -> Result<(), WriteError> {
+    pub async fn retrying(&self, reason: Reason, message: &str) -> Result<(), WriteError> {
         let conditions = {
             let mut cs = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
             apply_retrying(&mut cs, reason, message, Some(self.generation()));
-            serde_json::to_value(&*cs).unwrap_or(Value::Null)
+            cs.clone()
         };
-        self.patch(json!({
-            "phase": Phase::Pending,
-            "observedGeneration": self.generation(),
-            "conditions": conditions,
-        }))
+        self.patch(&RemoteReindexStatusPatch {
+            phase: Change::Set(Phase::Pending),
+            observed_generation: Change::Set(self.generation()),
+            conditions: Change::Set(conditions),
+            ..Default::default()
+        })
         .await
     }
 
     /// Records an Event about this resource.
-    pub async fn event(&self, type_: EventType, reason: &str, note: &str) {
+    pub async fn event(&self, type_: EventType, reason: Reason, note: &str) {
         self.ctx.event(&self.reference, type_, reason, note).await;
     }
-}
-
-/// Merge-patches `.status` of `name`, retrying transient API errors (not 4xx) a few times. With
-/// `resource_version` the patch applies only to that version (a 409 otherwise, not retried);
-/// `manager` names the field manager (default: the client's user agent).
-pub async fn patch_status(
-    api: &Api<RemoteReindex>,
-    name: &str,
-    status: Value,
-    resource_version: Option<&str>,
-    manager: Option<&str>,
-) -> Result<RemoteReindex, kube::Error> {
-    let params = PatchParams {
-        field_manager: manager.map(str::to_string),
-        ..Default::default()
-    };
-    let mut body = json!({ "status": status });
-    if let Some(rv) = resource_version {
-        body["metadata"] = json!({ "resourceVersion": rv });
-    }
-    let mut delay = Duration::from_millis(250);
-    let mut attempt = 1;
-    loop {
-        match api.patch_status(name, &params, &Patch::Merge(&body)).await {
-            Ok(obj) => return Ok(obj),
-            Err(e) if resource_version.is_some() && is_conflict(&e) => return Err(e),
-            Err(e) if attempt < 5 && is_transient(&e) => {
-                tracing::warn!(name, error = %e, "status patch failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Whether an API error may go away by itself (not a 4xx other than 409/429).
-pub fn is_transient(e: &kube::Error) -> bool {
-    match e {
-        kube::Error::Api(s) => s.code >= 500 || s.code == 429 || s.code == 409,
-        _ => true,
-    }
-}
-
-/// Whether the API server refused a write because the object changed (409).
-pub fn is_conflict(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
 /// A one-line description of a failed write.
@@ -286,25 +258,27 @@ pub fn api_message(e: &WriteError) -> String {
     e.to_string()
 }
 
-/// A one-line description of an API error (kube's `Display` of a `Status` is verbose).
-fn kube_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => format!(
-            "the API server answered {} {}: {}",
-            s.code, s.reason, s.message
-        ),
-        e => e.to_string(),
-    }
-}
-
 /// Whether a write failed because the object is gone.
 pub fn is_not_found(e: &WriteError) -> bool {
     matches!(e, WriteError::Kube(kube::Error::Api(s)) if s.code == 404)
 }
 
-/// Shallow merge of `extra`'s keys into `base` (both objects).
-fn merge(base: &mut Value, extra: Value) {
-    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
-        b.extend(e);
+impl super::registry::RunningConditions for StatusWriter {
+    fn has_condition(&self, type_: &str, status: bool) -> bool {
+        StatusWriter::has_condition(self, type_, status)
+    }
+
+    fn note<'a>(
+        &'a self,
+        type_: &'a str,
+        status: bool,
+        reason: Reason,
+        message: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            StatusWriter::note(self, type_, status, reason, message)
+                .await
+                .map_err(|e| api_message(&e))
+        })
     }
 }

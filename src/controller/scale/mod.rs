@@ -25,16 +25,15 @@ mod worker;
 pub use lease::{SliceInfo, SliceLeaseState};
 pub use members::fair_share;
 pub use planner::delete_slice_leases;
-pub use worker::WorkerHandle;
+pub use worker::{WorkerHandle, start_worker};
 
 use crate::api::RemoteReindex;
-use crate::controller::context::Context;
+use crate::controller::context::ScaleOut;
 use crate::workflow::SliceRunner;
 use kube::{Client, ResourceExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Flags of scale-out (part of `remote-reindex controller`).
 #[derive(Clone, Debug, clap::Args)]
@@ -122,23 +121,9 @@ impl Scale {
         (self.lease_duration() / 5).clamp(Duration::from_secs(1), Duration::from_secs(5))
     }
 
-    /// The copy step for `obj`: its slices go to the workers through Leases.
-    pub fn runner(self: &Arc<Self>, obj: &RemoteReindex) -> Arc<dyn SliceRunner> {
-        Arc::new(planner::Planner {
-            scale: self.clone(),
-            namespace: obj.namespace().unwrap_or_default(),
-            uid: obj.uid().unwrap_or_default(),
-            resource: obj.name_any(),
-        })
-    }
-
-    /// Starts this replica's worker (on every replica, leader or standby).
-    pub fn start_worker(
-        self: &Arc<Self>,
-        ctx: Arc<Context>,
-        stop: CancellationToken,
-    ) -> WorkerHandle {
-        worker::start(self.clone(), ctx, stop)
+    /// The handle the reconcilers use ([`crate::controller::context::Context::scale`]).
+    pub fn handle(self: &Arc<Self>) -> Arc<dyn ScaleOut> {
+        Arc::new(ScaleHandle(self.clone()))
     }
 
     /// A one-line account of the Lease requests sent so far.
@@ -148,5 +133,27 @@ impl Scale {
             self.writes.load(Ordering::Relaxed),
             self.reads.load(Ordering::Relaxed)
         )
+    }
+}
+
+/// [`Scale`] as the reconcilers see it.
+struct ScaleHandle(Arc<Scale>);
+
+impl ScaleOut for ScaleHandle {
+    fn runner(&self, obj: &RemoteReindex) -> Arc<dyn SliceRunner> {
+        Arc::new(planner::Planner {
+            scale: self.0.clone(),
+            namespace: obj.namespace().unwrap_or_default(),
+            uid: obj.uid().unwrap_or_default(),
+            resource: obj.name_any(),
+        })
+    }
+
+    fn delete_slice_leases<'a>(
+        &'a self,
+        namespace: &'a str,
+        uid: &'a str,
+    ) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(delete_slice_leases(&self.0, namespace, uid))
     }
 }

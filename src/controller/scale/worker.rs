@@ -61,7 +61,8 @@ struct Worker {
     held: Mutex<HashMap<String, Held>>,
 }
 
-pub(super) fn start(
+/// Starts this replica's worker (on every replica, leader or standby).
+pub fn start_worker(
     scale: Arc<Scale>,
     ctx: Arc<Context>,
     parent: CancellationToken,
