@@ -55,7 +55,8 @@ pub struct ReindexPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.001))]
     pub max_requests_per_second: Option<f64>,
-    /// The most slices (`spec.source.slices`) a copy may use; `auto` counts as 16.
+    /// The most slices (`spec.source.slices`) a copy may use; `auto` counts as 16. Slices the
+    /// copier adds by measurement (`slices` unset or `auto`) stay within it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_slices: Option<i64>,

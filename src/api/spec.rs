@@ -138,7 +138,8 @@ pub struct Source {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_docs: Option<i64>,
-    /// Parallel sliced scrolls: a number, or `auto` for one per primary shard (at most 16).
+    /// Parallel sliced reads: a number, or `auto` for one per primary shard (at most 16);
+    /// unset or `auto`, more across a slow round trip (see [`Slices`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slices: Option<Slices>,
     /// How the source is read: `auto` (default) probes at pre-flight for a point in time with

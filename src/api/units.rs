@@ -101,8 +101,15 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// How many parallel scrolls read the source: a count, or `auto` (the source's primary shard
-/// count, at most 16).
+/// How many parallel sliced reads read the source: a count (used as given), or `auto` (one
+/// per primary shard, at most 16). Unset or `auto`, the copier may add slices to hide the
+/// source's round trip (reads within a slice wait for each other), chosen once before any
+/// slice reads from the round trip and one timed page: about (page time + round trip) / page
+/// time, never below 1 (unset) or one per shard (`auto`), at most 16, the policy's
+/// `maxSlices`, a memory bound (each slice holds about a page and its bulks) and, read by
+/// scroll, max(shards, 4). A round trip under 2 ms (loopback, one data centre) adds none. The
+/// Copying message says how many and why; a resumed copy keeps the count its checkpoints
+/// (`status.slices`) were written with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 #[schemars(schema_with = "super::schema::slices")]
@@ -116,7 +123,7 @@ pub enum Slices {
 /// The literal `auto`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum AutoSlices {
-    /// One slice per primary shard of the source, at most 16.
+    /// One slice per primary shard of the source, at most 16, or more across a slow round trip.
     #[serde(rename = "auto")]
     Auto,
 }

@@ -20,6 +20,7 @@ mod throttle;
 mod writer;
 
 pub use pager::{Cursor, Paging};
+pub use reader::page_budget_for;
 pub use slice_status::{checkpoints_from, slices_status};
 pub use stats::{
     BulkObserver, CopyStats, FailureSample, SliceCheckpoint, SliceState, StatsSnapshot,

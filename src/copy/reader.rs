@@ -18,7 +18,12 @@ use tokio_util::sync::CancellationToken;
 /// Pages are kept under this many bytes where the documents allow it. A page is dropped before
 /// the next one is fetched, so a slice holds one page plus the bulk bodies cut from it.
 pub(super) fn page_budget(plan: &CopyPlan) -> usize {
-    (plan.bulk_bytes * 2).max(8 << 20)
+    page_budget_for(plan.bulk_bytes)
+}
+
+/// [`page_budget`] of a copy whose bulks are at most `bulk_bytes`.
+pub fn page_budget_for(bulk_bytes: usize) -> usize {
+    (bulk_bytes * 2).max(8 << 20)
 }
 
 /// The first page size: `plan.page_size`, lowered when a sample of the documents shows that a

@@ -26,6 +26,9 @@ pub struct Decision {
     pub connect_to: Vec<(String, String, u16)>,
     /// The `ReindexPolicy` resources that selected the namespace.
     pub policies: Vec<String>,
+    /// The most slices the copier may choose by itself when `spec.source.slices` is unset or
+    /// `auto` (the policies' lowest `maxSlices`; for the workflow's `Job::slices_at_most`).
+    pub max_slices: Option<u32>,
 }
 
 /// What a name the operator writes on the destination is (for messages and matching).
@@ -122,6 +125,7 @@ impl Effective {
             link_local_by: self.link_local_by(),
             rate_ceiling: self.max_rps.clone(),
             policies: self.policies.clone(),
+            max_slices: self.max_slices.as_ref().map(|(m, _)| *m),
             ..Default::default()
         };
         if let Some((by, ip)) = self.bad_ips.first() {

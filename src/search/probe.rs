@@ -19,6 +19,8 @@ pub struct TimedPage {
     pub elapsed: Duration,
     /// What the cluster says it spent on the search (`took`).
     pub server: Duration,
+    /// Documents in the page (fewer than asked for when the index holds fewer).
+    pub docs: u64,
 }
 
 impl SearchClient {
@@ -45,14 +47,17 @@ impl SearchClient {
             )
             .await?;
         let elapsed = started.elapsed();
-        let took = serde_json::from_slice::<Value>(&r.body)
-            .ok()
-            .and_then(|v| v["took"].as_u64())
-            .unwrap_or(0);
+        let parsed = serde_json::from_slice::<Value>(&r.body).ok();
+        let took = parsed.as_ref().and_then(|v| v["took"].as_u64());
+        let docs = parsed
+            .as_ref()
+            .and_then(|v| v["hits"]["hits"].as_array())
+            .map_or(0, |h| h.len() as u64);
         Ok(TimedPage {
             bytes: r.body.len() as u64,
             elapsed,
-            server: Duration::from_millis(took),
+            server: Duration::from_millis(took.unwrap_or(0)),
+            docs,
         })
     }
 

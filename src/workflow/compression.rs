@@ -49,20 +49,51 @@ pub fn gzip_pays(bytes_per_second: f64) -> bool {
     bytes_per_second < GZIP_BELOW
 }
 
+/// What the probe measured of the source (uncompressed): one round trip, the first document
+/// alone, and the timed page. The slice count ([`super::slicing`]) is chosen from it too.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Probe {
+    /// `GET /`.
+    pub round_trip: Duration,
+    /// One document: its size bounds the timed page.
+    pub one: TimedPage,
+    /// About [`SAMPLE_BYTES`] of documents.
+    pub page: TimedPage,
+}
+
+impl Probe {
+    /// The round trip without what the source spent answering: the lesser of `GET /` and the
+    /// one-document page beyond its `took` (two samples of the same path; on a busy machine
+    /// either may have waited for a CPU).
+    pub fn latency(&self) -> Duration {
+        self.round_trip
+            .min(self.one.elapsed.saturating_sub(self.one.server))
+    }
+}
+
 /// Measures the link to `spec`'s source and sets `source`'s response compression from it,
-/// unless the spec decides; returns what was chosen and why, for the Copying message.
-pub async fn choose(spec: &RemoteReindexSpec, source: &SearchClient) -> Option<String> {
-    if spec.source.remote.compress_responses.is_some() {
-        return None;
+/// unless the spec decides; returns what was chosen and why, for the Copying message, and the
+/// measurement. With the compression set by the spec the probe runs only when `measure` asks
+/// (the slice count needs it), and leaves the spec's setting in force.
+pub async fn choose(
+    spec: &RemoteReindexSpec,
+    source: &SearchClient,
+    measure: bool,
+) -> (Option<String>, Option<Probe>) {
+    let decide = spec.source.remote.compress_responses.is_none();
+    if !decide && !measure {
+        return (None, None);
     }
     let default = source.compresses_responses();
     // The sample must arrive uncompressed: its bytes are what the link carries without gzip.
-    source.set_compress_responses(false).ok()?;
+    if source.set_compress_responses(false).is_err() {
+        return (None, None);
+    }
     let max_docs = spec.source.size.map_or(SAMPLE_DOCS, |s| {
         (s.clamp(1, 10_000) as u64).min(SAMPLE_DOCS)
     });
     let (index, query) = (&spec.source.index, spec.source.query.as_ref());
-    let measured = async {
+    let probe = async {
         let round_trip = source.timed_round_trip().await.ok()?;
         // One document first: its size bounds the timed page to about SAMPLE_BYTES, so large
         // documents never make the sample a memory spike.
@@ -73,10 +104,19 @@ pub async fn choose(spec: &RemoteReindexSpec, source: &SearchClient) -> Option<S
         } else {
             source.timed_page(index, query, size).await.ok()?
         };
-        Some((link_speed(page, round_trip), page))
+        Some(Probe {
+            round_trip,
+            one,
+            page,
+        })
     }
     .await;
-    let (on, why) = match measured {
+    if !decide {
+        // The spec's setting stays in force.
+        let _ = source.set_compress_responses(default);
+        return (None, probe);
+    }
+    let (on, why) = match probe.map(|p| (link_speed(p.page, p.round_trip), p.page)) {
         Some((Some(speed), _)) => (
             gzip_pays(speed),
             format!("link measured at {:.1} MB/s", speed / 1e6),
@@ -93,13 +133,15 @@ pub async fn choose(spec: &RemoteReindexSpec, source: &SearchClient) -> Option<S
             "the link could not be measured: the host-name default".to_string(),
         ),
     };
-    source.set_compress_responses(on).ok()?;
+    if source.set_compress_responses(on).is_err() {
+        return (None, probe);
+    }
     let choice = format!(
         "responses {} ({why})",
         if on { "gzip'd" } else { "uncompressed" }
     );
     tracing::info!(gzip = on, %why, "response compression chosen");
-    Some(choice)
+    (Some(choice), probe)
 }
 
 #[cfg(test)]
@@ -111,6 +153,7 @@ mod tests {
             bytes,
             elapsed: Duration::from_millis(elapsed_ms),
             server: Duration::from_millis(server_ms),
+            docs: 1,
         }
     }
 

@@ -5,12 +5,15 @@
 //! cutover) always runs here.
 
 use super::catchup::CatchUpRun;
+use super::compression::Probe;
 use super::connected::Connected;
 use super::cutover::CutoverOutcome;
 use super::error::WorkflowError;
 use super::job::{Job, SliceRunner};
 use super::prepared::{Prepared, copy_error, copy_plan};
 use super::sink::Sink;
+use super::slicing::{Bounds, Choice, Measured, SourceShape};
+use crate::api::units::Slices;
 use crate::api::{Phase, Reason, RemoteReindexSpec};
 use crate::copy::{CopyError, CopyPlan, CopyStats, Paging, open_copy};
 use std::sync::Arc;
@@ -22,6 +25,8 @@ pub(super) struct CopyStep {
     pub expected: u64,
     /// How the source was read: `pit`, `scroll` or `server`.
     pub paging: &'static str,
+    /// The slices the copy read with (chosen by measurement when the spec left it open).
+    pub slices: u32,
     /// Wall time of the copy.
     pub copy_time: Duration,
     /// `mode: Server` without a route to the source: the counts are the task's own.
@@ -36,10 +41,15 @@ pub(super) async fn copy<K: Sink>(
     conn: &Connected,
     sink: &K,
     prepared: &Prepared,
+    shape: SourceShape,
     job: &Job,
     stats: &Arc<CopyStats>,
 ) -> Result<CopyStep, WorkflowError> {
-    let compression = super::compression::choose(spec, &conn.source).await;
+    // The slice count is the copier's to choose when the spec leaves it open and no
+    // checkpoints were written with one (they partition the source by it).
+    let choose_slices =
+        !matches!(spec.source.slices, Some(Slices::Count(_))) && prepared.checkpoints.is_empty();
+    let (compression, probe) = super::compression::choose(spec, &conn.source, choose_slices).await;
     let paging = crate::copy::pager::choose(
         &conn.source,
         &spec.source.index,
@@ -49,6 +59,21 @@ pub(super) async fn copy<K: Sink>(
     )
     .await
     .map_err(WorkflowError::SourceNotCopyable)?;
+    let mut notes: Vec<String> = compression.into_iter().collect();
+    let chosen;
+    let prepared = match probe.filter(|_| choose_slices) {
+        Some(probe) => {
+            let choice = choose_slice_count(spec, prepared, shape, job, &paging, &probe);
+            notes.extend(choice.why);
+            chosen = Prepared {
+                slices: choice.slices,
+                ..prepared.clone()
+            };
+            &chosen
+        }
+        None => prepared,
+    };
+    let compression = (!notes.is_empty()).then(|| notes.join("; "));
     let plan = copy_plan(spec, conn, prepared, job.throttle.clone(), paging);
     match job.slice_runner.clone().filter(|_| spreadable(spec)) {
         Some(runner) => {
@@ -67,6 +92,68 @@ pub(super) async fn copy<K: Sink>(
         }
         None => here(spec, conn, sink, prepared, job, stats, plan, compression).await,
     }
+}
+
+/// The slice count for a copy the probe measured (see [`super::slicing`]): its page time
+/// scaled to the copy's page (documents per page as the copy will ask, within the page's
+/// memory budget), bounded by today's count, the shards, the policy and the memory bound.
+fn choose_slice_count(
+    spec: &RemoteReindexSpec,
+    prepared: &Prepared,
+    shape: SourceShape,
+    job: &Job,
+    paging: &Paging,
+    probe: &Probe,
+) -> Choice {
+    let keep = Choice {
+        slices: prepared.slices,
+        why: None,
+    };
+    let page = probe.page;
+    if page.docs == 0 {
+        return keep;
+    }
+    let bulk_bytes = spec
+        .dest
+        .bulk_bytes
+        .as_ref()
+        .and_then(|b| b.bytes().ok())
+        .unwrap_or(5 << 20);
+    let per_doc = (page.bytes / page.docs).max(1);
+    let budget = crate::copy::page_budget_for(bulk_bytes as usize) as u64;
+    let page_docs = spec
+        .source
+        .size
+        .unwrap_or(1000)
+        .clamp(1, 10_000)
+        .min((budget / per_doc).max(1) as i64) as u64;
+    let latency = probe.latency();
+    // The sample's time beyond one round trip, scaled to the copy's page.
+    let sample = page.elapsed.saturating_sub(latency);
+    let page_time = sample.mul_f64(page_docs as f64 / page.docs as f64);
+    let measured = Measured {
+        round_trip: latency,
+        page_time,
+        page_bytes: per_doc * page_docs,
+        pages: shape.docs.map(|d| d.div_ceil(page_docs)),
+    };
+    let bounds = Bounds {
+        floor: prepared.slices,
+        shards: shape.shards,
+        scroll: matches!(paging, Paging::Scroll),
+        policy_max: job.max_slices,
+        bulk_bytes,
+        max_concurrent_bulk: spec.dest.max_concurrent_bulk.map(|n| n.max(1) as u32),
+    };
+    let choice = super::slicing::decide(&measured, None, &bounds);
+    tracing::info!(
+        slices = choice.slices,
+        round_trip_ms = latency.as_secs_f64() * 1e3,
+        page_ms = page_time.as_secs_f64() * 1e3,
+        page_docs,
+        "slice count chosen"
+    );
+    choice
 }
 
 /// Whether scale-out may spread this copy's slices over the replicas. A live copy (catch-up,
@@ -134,6 +221,7 @@ async fn here<K: Sink>(
             None => stats.expected(max_docs).unwrap_or(total),
         },
         paging,
+        slices: prepared.slices,
         copy_time,
         task_counts_only: false,
         cutover,
@@ -195,6 +283,7 @@ async fn spread<K: Sink>(
     Ok(CopyStep {
         expected,
         paging,
+        slices: prepared.slices,
         copy_time,
         task_counts_only: false,
         cutover: None,
@@ -202,7 +291,7 @@ async fn spread<K: Sink>(
 }
 
 /// The Copying phase's message: `copying [<what>]from <source> to <dest> with N slice(s) by
-/// <paging><how> (<versions>)[; <compression choice>]`.
+/// <paging><how> (<versions>)[; <compression choice>][; <why N slices>]`.
 fn copying_message(
     spec: &RemoteReindexSpec,
     conn: &Connected,

@@ -77,7 +77,7 @@ pub(super) async fn finalize<K: Sink>(
     }
     let checksum = match method {
         Verify::Checksum => Some(
-            crate::verify::compare_copy(spec, &conn.source, &conn.dest, prepared.slices, &job.stop)
+            crate::verify::compare_copy(spec, &conn.source, &conn.dest, step.slices, &job.stop)
                 .await
                 .ok_or(WorkflowError::Cancelled)??,
         ),
@@ -89,6 +89,7 @@ pub(super) async fn finalize<K: Sink>(
     let retries = snap.retries + conn.source.retries() + conn.dest.retries();
     let mut prepared = prepared.clone();
     prepared.total = Some(expected);
+    prepared.slices = step.slices;
     Ok(Outcome {
         stats: snap,
         prepared,

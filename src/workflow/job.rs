@@ -22,6 +22,9 @@ pub struct Job {
     /// Scale-out: who runs the engine's slices when other processes do (`None`: this process
     /// runs them all).
     pub slice_runner: Option<Arc<dyn SliceRunner>>,
+    /// The most slices the copier may choose by itself (the policy's `maxSlices`; `None`: 16).
+    /// An explicit `spec.source.slices` is the policy check's to refuse, not this.
+    pub max_slices: Option<u32>,
 }
 
 impl Job {
@@ -33,6 +36,15 @@ impl Job {
             stop,
             cutover: Arc::new(NeverCutOver),
             slice_runner: None,
+            max_slices: None,
+        }
+    }
+
+    /// Caps the slice count the copier chooses by measurement (the policy's `maxSlices`).
+    pub fn slices_at_most(self, max: Option<u32>) -> Self {
+        Self {
+            max_slices: max,
+            ..self
         }
     }
 

@@ -28,6 +28,7 @@ mod server_reach;
 mod server_request;
 mod serverless;
 mod sink;
+mod slicing;
 mod versions;
 
 pub use connected::Connected;

@@ -10,19 +10,21 @@ use super::destination::{
 use super::error::WorkflowError;
 use super::prepared::Prepared;
 use super::sink::Sink;
+use super::slicing::SourceShape;
 use crate::api::units::Slices;
 use crate::api::{CopyMode, OriginalSettings, Reason, RemoteReindexSpec, Verify};
 use crate::search::SearchError;
 use serde_json::Value;
 
 /// Prepares the copy `spec` describes on the connected clusters; `resume` is what an earlier
-/// attempt persisted (its originals win over whatever the destination shows now).
+/// attempt persisted (its originals win over whatever the destination shows now). Also returns
+/// what it saw of the source index, for the slice count.
 pub(super) async fn prepare<K: Sink>(
     spec: &RemoteReindexSpec,
     conn: &Connected,
     sink: &K,
     resume: Option<Prepared>,
-) -> Result<Prepared, WorkflowError> {
+) -> Result<(Prepared, SourceShape), WorkflowError> {
     let (src, dst) = (&conn.source, &conn.dest);
     let pre_src = |e: SearchError| WorkflowError::Preflight {
         which: "source",
@@ -78,10 +80,16 @@ pub(super) async fn prepare<K: Sink>(
         .setting("index.number_of_shards")
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
+    // Unset and `auto` start from today's count; the engine's copy step may raise it from
+    // what it measures of the link (super::slicing) before any slice starts.
     let slices = match spec.source.slices.clone().unwrap_or_default() {
         Slices::Count(n) => n.max(1),
         Slices::Auto(_) if spec.mode() == CopyMode::Server => 1,
-        Slices::Auto(_) => shards.clamp(1, 16),
+        Slices::Auto(_) => shards.clamp(1, super::slicing::MAX_SLICES),
+    };
+    let shape = SourceShape {
+        shards,
+        docs: total,
     };
     let didx = &spec.dest.index;
     let source_id = format!("{}/{}", src.name(), sidx);
@@ -116,7 +124,7 @@ pub(super) async fn prepare<K: Sink>(
         )
         .await?
     {
-        return Ok(prepared);
+        return Ok((prepared, shape));
     }
     let desc = dst.describe_index(didx).await.map_err(pre_dst)?;
     prepared.dest_index_uuid = desc.setting("index.uuid");
@@ -132,6 +140,7 @@ pub(super) async fn prepare<K: Sink>(
         prepared.original_settings = r.original_settings;
         prepared.dest_was_empty = r.dest_was_empty;
         prepared.checkpoints = r.checkpoints;
+        prepared.slices = resumed_slices(spec, prepared.slices, &prepared.checkpoints);
         prepared.catch_up = r.catch_up;
         prepared.task = r.task;
     } else if let Some(m) = marker {
@@ -168,7 +177,22 @@ pub(super) async fn prepare<K: Sink>(
             .await
             .map_err(|source| WorkflowError::Destination { during, source })?;
     }
-    Ok(prepared)
+    Ok((prepared, shape))
+}
+
+/// The slice count of a resumed copy whose spec says `slices` would start with `fresh`: the
+/// count partitions the source, so checkpoints written with a count the copier chose (unset or
+/// `auto`) are continued with it; an explicit `slices: N` wins (and starts over if it differs).
+fn resumed_slices(
+    spec: &RemoteReindexSpec,
+    fresh: u32,
+    checkpoints: &[crate::copy::SliceCheckpoint],
+) -> u32 {
+    match spec.source.slices {
+        Some(Slices::Count(_)) => fresh,
+        _ if checkpoints.is_empty() => fresh,
+        _ => checkpoints.len() as u32,
+    }
 }
 
 /// True when the mapping (typed or not) has `_source.enabled: false`.
@@ -241,4 +265,44 @@ async fn create_destination<K: Sink>(
         .ok()
         .and_then(|d| d.setting("index.uuid"));
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::SliceCheckpoint;
+
+    fn spec(slices: Option<Slices>) -> RemoteReindexSpec {
+        let mut s: RemoteReindexSpec = serde_json::from_value(serde_json::json!({
+            "source": {"remote": {"host": "http://127.0.0.1:9200"}, "index": "a"},
+            "dest": {"index": "b"}
+        }))
+        .unwrap();
+        s.source.slices = slices;
+        s
+    }
+
+    fn checkpoints(n: u32) -> Vec<SliceCheckpoint> {
+        (0..n)
+            .map(|id| SliceCheckpoint {
+                id,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_resumed_copy_keeps_the_count_its_checkpoints_were_written_with() {
+        // Chosen by measurement (4 slices across a WAN); today the measurement would say 1.
+        assert_eq!(resumed_slices(&spec(None), 1, &checkpoints(4)), 4);
+        let auto = Some(Slices::Auto(crate::api::units::AutoSlices::Auto));
+        assert_eq!(resumed_slices(&spec(auto), 2, &checkpoints(5)), 5);
+        // No checkpoints yet: decided afresh.
+        assert_eq!(resumed_slices(&spec(None), 1, &[]), 1);
+        // An explicit count wins.
+        assert_eq!(
+            resumed_slices(&spec(Some(Slices::Count(3))), 3, &checkpoints(4)),
+            3
+        );
+    }
 }

@@ -12,6 +12,7 @@ use super::outcome::Outcome;
 use super::prepared::Prepared;
 use super::resolve::{SecretSource, Settings, connect_reporting};
 use super::sink::Sink;
+use super::slicing::SourceShape;
 use crate::api::{CopyMode, Phase, Reason, RemoteReindexSpec};
 use crate::copy::CopyStats;
 use std::future::Future;
@@ -46,9 +47,9 @@ pub async fn run<S: SecretSource, K: Sink>(
             .await
             .map_err(WorkflowError::Sink)?;
     }
-    let prepared = super::prepare::prepare(spec, &conn, sink, job.resume.clone()).await?;
+    let (prepared, shape) = super::prepare::prepare(spec, &conn, sink, job.resume.clone()).await?;
     let rotation = rotate_while_copying(spec, secrets, settings, &conn);
-    let result = copy_and_finalize(spec, &conn, sink, &prepared, &job, rotation).await;
+    let result = copy_and_finalize(spec, &conn, sink, &prepared, shape, &job, rotation).await;
     let stop = &job.stop;
     let keep_tuned = matches!(result, Err(WorkflowError::Cancelled)) && stop.mode().keeps_tuning();
     if let Err(e) = &result
@@ -77,6 +78,7 @@ async fn copy_and_finalize<K: Sink>(
     conn: &Connected,
     sink: &K,
     prepared: &Prepared,
+    shape: SourceShape,
     job: &Job,
     rotation: impl Future<Output = ()>,
 ) -> Result<Outcome, WorkflowError> {
@@ -85,7 +87,7 @@ async fn copy_and_finalize<K: Sink>(
         if spec.mode() == CopyMode::Server {
             super::server_copy::step(spec, conn, sink, prepared, job, &stats).await
         } else {
-            super::engine::copy(spec, conn, sink, prepared, job, &stats).await
+            super::engine::copy(spec, conn, sink, prepared, shape, job, &stats).await
         }
     };
     let step: CopyStep = tokio::select! {
@@ -98,7 +100,10 @@ async fn copy_and_finalize<K: Sink>(
             let retries = snap.retries + conn.source.retries() + conn.dest.retries();
             Ok(Outcome {
                 stats: snap,
-                prepared: prepared.clone(),
+                prepared: Prepared {
+                    slices: step.slices,
+                    ..prepared.clone()
+                },
                 dest_count: cut.dest_count,
                 expected: cut.expected,
                 paging: step.paging,

@@ -69,6 +69,7 @@ pub(super) async fn step<K: Sink>(
     Ok(CopyStep {
         expected: copied.source_total.unwrap_or(stats.snapshot().read),
         paging: "server",
+        slices: prepared.slices,
         copy_time: started.elapsed(),
         task_counts_only: copied.source_total.is_none(),
         cutover: None,

@@ -157,7 +157,9 @@ async fn copy(
     let entry = &writer.entry;
     let status = obj.status.as_ref();
     let Admitted {
-        secrets, settings, ..
+        secrets,
+        settings,
+        decision,
     } = admitted;
     if let Some(stale) = status
         .map(|s| {
@@ -200,7 +202,8 @@ async fn copy(
     let job = Job::new(entry.throttle.clone(), entry.stop.clone())
         .resuming(resume)
         .cut_over_by(Arc::new(CutoverWatch(writer.clone())))
-        .slices_run_by(ctx.scale.as_ref().map(|s| s.runner(obj)));
+        .slices_run_by(ctx.scale.as_ref().map(|s| s.runner(obj)))
+        .slices_at_most(decision.max_slices);
     let result = workflow::run(&entry.spec, &secrets, &settings, &sink, job).await;
     sink.stop_sampler().await;
     (result, sink.stats())
