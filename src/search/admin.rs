@@ -46,18 +46,19 @@ impl SearchClient {
     /// Settings (flat) and mappings of an index.
     pub async fn describe_index(&self, index: &str) -> Result<IndexDescription, SearchError> {
         let path = format!("{}/_settings?flat_settings=true", seg(index));
-        let r = self
-            .request(Method::GET, &path, None, &[], Resend::Safe)
-            .await?;
+        let mpath = format!("{}/_mapping", seg(index));
+        // Settings and mappings at once: one round trip across a WAN.
+        let (r, mr) = tokio::join!(
+            self.request(Method::GET, &path, None, &[], Resend::Safe),
+            self.request(Method::GET, &mpath, None, &[], Resend::Safe),
+        );
+        let r = r?;
         let v: Value = serde_json::from_slice(&r.body)
             .map_err(|e| self.decode_error("GET", &path, e.to_string()))?;
         let (name, body) = first_entry(&v)
             .ok_or_else(|| self.decode_error("GET", &path, "no index in the response"))?;
         let settings = body["settings"].as_object().cloned().unwrap_or_default();
-        let mpath = format!("{}/_mapping", seg(index));
-        let r = self
-            .request(Method::GET, &mpath, None, &[], Resend::Safe)
-            .await?;
+        let r = mr?;
         let m: Value = serde_json::from_slice(&r.body)
             .map_err(|e| self.decode_error("GET", &mpath, e.to_string()))?;
         let mut mappings = m

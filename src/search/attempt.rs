@@ -110,6 +110,7 @@ impl SearchClient {
             }
         }
         // Nothing awaits between the fence's answer and the send.
+        let sent = std::time::Instant::now();
         let resp = req
             .send()
             .await
@@ -131,6 +132,7 @@ impl SearchClient {
             .bytes()
             .await
             .map_err(|e| self.transport_error(&method, path_only, e))?;
+        tracing::debug!(host = %self.name, %method, path = path_only, status = status.as_u16(), bytes = bytes.len(), ms = sent.elapsed().as_millis() as u64, "answered");
         if status.is_success() || ok_statuses.contains(&status.as_u16()) {
             return Ok(Response {
                 status,

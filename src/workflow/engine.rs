@@ -49,16 +49,20 @@ pub(super) async fn copy<K: Sink>(
     // checkpoints were written with one (they partition the source by it).
     let choose_slices =
         !matches!(spec.source.slices, Some(Slices::Count(_))) && prepared.checkpoints.is_empty();
-    let (compression, probe) = super::compression::choose(spec, &conn.source, choose_slices).await;
-    let paging = crate::copy::pager::choose(
-        &conn.source,
-        &spec.source.index,
-        spec.source.query.as_ref(),
-        &spec.source.keep_alive(),
-        spec.source.paging.unwrap_or_default(),
-    )
-    .await
-    .map_err(WorkflowError::SourceNotCopyable)?;
+    // The link's measurement and the paging probe are independent reads of the source: at
+    // once, so that a WAN's round trips are paid once for both.
+    let keep_alive = spec.source.keep_alive();
+    let ((compression, probe), paging) = tokio::join!(
+        super::compression::choose(spec, &conn.source, choose_slices),
+        crate::copy::pager::choose(
+            &conn.source,
+            &spec.source.index,
+            spec.source.query.as_ref(),
+            &keep_alive,
+            spec.source.paging.unwrap_or_default(),
+        ),
+    );
+    let paging = paging.map_err(WorkflowError::SourceNotCopyable)?;
     let mut notes: Vec<String> = compression.into_iter().collect();
     let chosen;
     let prepared = match probe.filter(|_| choose_slices) {

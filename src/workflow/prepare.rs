@@ -53,22 +53,26 @@ pub(super) async fn prepare<K: Sink>(
     // `mode: Server` without a route to the source: the destination's templates (or
     // `dest.mappings`) shape the index and the task reports the total.
     let (source_desc, total) = if conn.source_reachable {
-        if !src.index_exists(sidx).await.map_err(pre_src)? {
+        // Three reads at once (one round trip across a WAN), judged in the order they answer
+        // questions: a missing index is reported as missing, whatever the other two said.
+        let (exists, described, counted) = tokio::join!(
+            src.index_exists(sidx),
+            src.describe_index(sidx),
+            src.count(sidx, spec.source.query.as_ref()),
+        );
+        if !exists.map_err(pre_src)? {
             return Err(WorkflowError::SourceNotCopyable(format!(
                 "source index `{sidx}` does not exist on {}",
                 src.name()
             )));
         }
-        let source_desc = src.describe_index(sidx).await.map_err(pre_src)?;
+        let source_desc = described.map_err(pre_src)?;
         if source_disabled(&source_desc.mappings) {
             return Err(WorkflowError::SourceNotCopyable(format!(
                 "source index `{sidx}` has _source disabled: its documents cannot be read back, so they cannot be copied"
             )));
         }
-        let mut total = src
-            .count(sidx, spec.source.query.as_ref())
-            .await
-            .map_err(pre_src)?;
+        let mut total = counted.map_err(pre_src)?;
         if let Some(m) = spec.source.max_docs {
             total = total.min(m as u64);
         }

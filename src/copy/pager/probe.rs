@@ -45,18 +45,20 @@ async fn probe(
         return Err("no point-in-time API".into());
     };
     let query = query.cloned().unwrap_or_else(|| json!({"match_all": {}}));
-    let mut body = json!({
+    let body = json!({
         "size": 1,
         "query": query,
         "sort": ["_shard_doc"],
         "pit": {"id": id, "keep_alive": keep_alive},
         "track_total_hits": false,
     });
-    let mut result = source.search_pit_raw(&body).await.map(|_| ());
-    if result.is_ok() {
-        body["slice"] = json!({"id": 0, "max": 2});
-        result = source.search_pit_raw(&body).await.map(|_| ());
-    }
+    let mut sliced = body.clone();
+    sliced["slice"] = json!({"id": 0, "max": 2});
+    // Both searches at once (one round trip across a WAN); the plain one's failure is reported
+    // first, as when they ran one after the other.
+    let (plain, sliced) =
+        tokio::join!(source.search_pit_raw(&body), source.search_pit_raw(&sliced));
+    let result = plain.and(sliced).map(|_| ());
     let shared = SharedPit::new(
         source.clone(),
         api,
