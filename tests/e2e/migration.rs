@@ -52,30 +52,11 @@ async fn event_count(client: &Client, ns: &str, name: &str, reason: &str) -> i32
 /// Applies both CRDs.
 pub(crate) async fn apply_crds() {
     apply_crd().await;
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/migration.yaml");
-    let mut last = String::new();
-    for _ in 0..10 {
-        let (code, out, err) = kubectl(
-            &["apply", "--server-side", "--force-conflicts", "-f", file],
-            None,
-        );
-        if code == 0 {
-            let (code, out, err) = kubectl(
-                &[
-                    "wait",
-                    "--for=condition=Established",
-                    "--timeout=60s",
-                    "crd/migrations.reindex.dev",
-                ],
-                None,
-            );
-            assert_eq!(code, 0, "Migration CRD not established: {out}{err}");
-            return;
-        }
-        last = format!("{out}{err}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    panic!("kubectl apply -f crds/migration.yaml failed: {last}");
+    crate::controller::k8s::apply_one_crd(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/crds/migration.yaml"),
+        "crd/migrations.reindex.dev",
+    )
+    .await;
 }
 
 async fn put(base: &str, path: &str, body: Value) {

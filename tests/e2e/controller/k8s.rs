@@ -101,7 +101,7 @@ pub async fn apply_crd() {
     }
 }
 
-async fn apply_one_crd(file: &str, crd: &str) {
+pub(crate) async fn apply_one_crd(file: &str, crd: &str) {
     let mut last = String::new();
     for _ in 0..10 {
         let (code, out, err) = kubectl(
@@ -109,17 +109,36 @@ async fn apply_one_crd(file: &str, crd: &str) {
             None,
         );
         if code == 0 {
-            let (code, out, err) = kubectl(
-                &["wait", "--for=condition=Established", "--timeout=60s", crd],
-                None,
-            );
-            assert_eq!(code, 0, "CRD not established: {out}{err}");
+            wait_established(crd).await;
             return;
         }
         last = format!("{out}{err}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     panic!("kubectl apply -f {file} failed: {last}");
+}
+
+/// Waits until `crd` is Established. Right after an apply (another test process may be applying
+/// the same CRD), `kubectl wait` can read the CRD before the API server wrote its
+/// `status.conditions` and fail at once ("accessor error: <nil> is of the type <nil>"): that
+/// answer is asked again, any other failure is one.
+async fn wait_established(crd: &str) {
+    let mut answer = String::new();
+    for _ in 0..20 {
+        let (code, out, err) = kubectl(
+            &["wait", "--for=condition=Established", "--timeout=60s", crd],
+            None,
+        );
+        if code == 0 {
+            return;
+        }
+        answer = format!("{out}{err}");
+        if !answer.contains("accessor error") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("{crd} not established: {answer}");
 }
 
 /// Creates a fresh namespace named after the test.
