@@ -124,7 +124,7 @@ if [ "$WANT_K8S" = 1 ]; then
   KUBE_VERSION=${RR_KUBE_VERSION:-1.37.2}
   if [ ! -x "$RR_TOOLS/k8s/v$KUBE_VERSION/kube-apiserver" ] || [ ! -x "$RR_TOOLS/k8s/v$KUBE_VERSION/kube-controller-manager" ]; then
     # kube-controller-manager runs only its clusterrole-aggregation controller in the RBAC tests.
-    step "kube-apiserver + kube-controller-manager v$KUBE_VERSION: built once from the Go module proxy, cached in $RR_TOOLS/k8s/v$KUBE_VERSION" "about 18 min on 2 cores (3 min of downloads, 15 of build)"
+    step "kube-apiserver + kube-controller-manager v$KUBE_VERSION: built once from the Go module proxy, cached in $RR_TOOLS/k8s/v$KUBE_VERSION" "6 min on 2 quiet cores, up to ~21 min on busy ones (downloads, then the build)"
     "$HERE/build-kube-apiserver.sh" "$RR_TOOLS/k8s/v$KUBE_VERSION" "$KUBE_VERSION"
     step_done
   fi

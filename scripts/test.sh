@@ -42,7 +42,7 @@ done
 if ! cargo nextest --version >/dev/null 2>&1; then missing+=(cargo-nextest); fi
 if [ ${#missing[@]} -gt 0 ]; then
   step "test.sh: installing the missing test tools (${missing[*]}) with scripts/install-test-deps.sh --k8s" \
-    "a fresh machine: ~2 min of apt/PyPI/Maven, plus ~18 min to build the v$RR_KUBE_VERSION control plane once"
+    "a fresh machine: ~2 min of apt/PyPI/Maven, plus 6-21 min (quiet to busy cores) to build the v$RR_KUBE_VERSION control plane once"
   "$ROOT/scripts/install-test-deps.sh" --k8s
   hash -r
   step_done
