@@ -224,10 +224,21 @@ class Row:
         self.net, self.copier, self.wall, self.docs, self.rss, self.load = net, copier, wall, docs, rss, load
         self.wire_mb, self.proxy_cpu, self.src_cpu, self.dst_cpu, self.choice = wire_mb, proxy_cpu, src_cpu, dst_cpu, choice
         self.phases = None
+        self.time_went = None
 
     @property
     def rate(self):
         return self.docs / self.wall
+
+
+def time_went(lines):
+    """What remote-reindex's Finalizing line says of where the copy's time went (the shares of
+    its readers' and writers' time and which side was the limit), or None."""
+    for _, line in lines:
+        m = re.search(r"where the time went: (.*?)\); restoring", line)
+        if m:
+            return m.group(1)
+    return None
 
 
 def choices(lines):
@@ -315,6 +326,7 @@ class WanBench:
         row = Row(net, copier, wall, got, rss, load, wire_mb, p1 - p0, s1 - s0, d1 - d0, choice)
         if lines:
             row.phases = phases(lines)
+            row.time_went = time_went(lines)
         print(f"  {net:>26} | {copier:<42}: {row.rate:6.0f} docs/s in {wall:5.1f}s, {wire_mb:6.0f} MB from the source"
               f" (load {load:.1f})", file=sys.stderr, flush=True)
         drop(self.dst, index)
@@ -509,7 +521,8 @@ def main():
                     if r.phases:
                         p, c, f = r.phases
                         print(f"{r.net}, {r.copier}: {r.wall:.1f}s wall = prepare {p:.1f}s + copy {c:.1f}s "
-                              f"({r.docs / c:.0f} docs/s) + finalize {f:.1f}s")
+                              f"({r.docs / c:.0f} docs/s) + finalize {f:.1f}s"
+                              + (f"; {r.time_went}" if r.time_went else ""))
         if link:
             bw = (a.bandwidth_delay, a.bandwidth)
             got = {k: best.get((bw, k)) for k in ("rr", "rr-gzip", "rr-nogzip")}

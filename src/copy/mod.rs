@@ -17,6 +17,7 @@ mod slice_status;
 mod stats;
 mod stop;
 mod throttle;
+mod timing;
 mod writer;
 
 pub use pager::{Cursor, Paging};
@@ -27,6 +28,7 @@ pub use stats::{
 };
 pub use stop::{Stop, StopMode};
 pub use throttle::Throttle;
+pub use timing::{Limit, TimeSplit};
 
 use crate::search::{self, SearchClient, SearchError};
 use serde_json::Value;

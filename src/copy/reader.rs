@@ -8,10 +8,12 @@ use super::batch::{BatchBuilder, BulkBatch};
 use super::pager::SlicePager;
 use super::stats::{CopyStats, FailureSample, SliceState};
 use super::stop::Stop;
+use super::timing::Part;
 use super::{CopyError, CopyPlan};
 use crate::search::{ScrollPage, SearchError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -213,7 +215,9 @@ impl SliceReader {
     /// Reads the slice to its end, starting with `first`; clears its scroll unless a stop
     /// keeps it for a successor.
     pub async fn run(mut self, first: ScrollPage) -> Result<(), CopyError> {
+        let started = Instant::now();
         let result = self.read_all(first).await;
+        self.stats.time().add(Part::Reading, started.elapsed());
         let keep = matches!(result, Err(CopyError::Cancelled))
             && self.stop.is_requested()
             && self.stop.mode().keeps_scrolls();
@@ -280,12 +284,14 @@ impl SliceReader {
             }
             counters.add_read(hits.len() as u64);
             // On a stop the page in hand is still queued (without waiting for the throttle).
+            let throttled = Instant::now();
             tokio::select! {
                 biased;
                 _ = self.abort.cancelled() => return Err(CopyError::Cancelled),
                 _ = self.stop.requested() => {}
                 _ = plan.throttle.acquire(hits.len() as u64) => {}
             }
+            stats.time().add(Part::Throttle, throttled.elapsed());
             let (mut batches, mut bad) = (Vec::new(), Vec::new());
             builder.push_hits(hits, &mut batches, &mut bad);
             batches.extend(builder.finish());
@@ -323,6 +329,7 @@ impl SliceReader {
             // Nothing of the page is needed any more: free it before the next fetch.
             drop(parsed);
             drop(page);
+            let queued = Instant::now();
             for b in batches {
                 counters.hold();
                 if let Err(e) = self
@@ -334,6 +341,7 @@ impl SliceReader {
                     return Err(e);
                 }
             }
+            stats.time().add(Part::QueueFull, queued.elapsed());
             counters.set_in_hand(false);
             if last_page {
                 // Writers finish the queued batches; the slice is done once they have.
@@ -346,21 +354,22 @@ impl SliceReader {
                 return Err(CopyError::Cancelled);
             }
             counters.set_in_hand(true);
-            next_page = Some(
-                match abortable(&self.abort, self.pager.next(self.size)).await? {
-                    Ok(p) => p,
-                    Err(e) if self.pit_lost(&e).is_some() => {
-                        return Err(self.pit_lost(&e).expect("checked"));
-                    }
-                    Err(e) if self.survivable(&e) => self.restart(&e).await?,
-                    Err(source) => {
-                        return Err(CopyError::Search {
-                            during: "reading the next page",
-                            source,
-                        });
-                    }
-                },
-            );
+            let fetching = Instant::now();
+            let fetched = abortable(&self.abort, self.pager.next(self.size)).await?;
+            stats.time().add(Part::Source, fetching.elapsed());
+            next_page = Some(match fetched {
+                Ok(p) => p,
+                Err(e) if self.pit_lost(&e).is_some() => {
+                    return Err(self.pit_lost(&e).expect("checked"));
+                }
+                Err(e) if self.survivable(&e) => self.restart(&e).await?,
+                Err(source) => {
+                    return Err(CopyError::Search {
+                        during: "reading the next page",
+                        source,
+                    });
+                }
+            });
         }
     }
 

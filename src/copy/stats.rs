@@ -382,6 +382,7 @@ pub struct CopyStats {
     bulk_observer: OnceLock<Observer>,
     pit_restarts: AtomicU64,
     pruned: AtomicU64,
+    time: super::timing::TimeSpent,
 }
 
 /// [`BulkObserver`] with a `Debug` impl, so that [`CopyStats`] stays `Debug`.
@@ -427,6 +428,11 @@ impl CopyStats {
     /// Fresh counters.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Where the readers' and writers' time went so far.
+    pub fn time(&self) -> &super::timing::TimeSpent {
+        &self.time
     }
 
     /// Reads all counters.

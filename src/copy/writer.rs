@@ -3,10 +3,12 @@
 
 use super::batch::BulkBatch;
 use super::stats::{CopyStats, FailureSample, SliceCounters};
+use super::timing::Part;
 use super::{CopyError, CopyPlan, WriteOp};
 use crate::search::BulkOutcome;
 use backon::Retryable;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -32,14 +34,18 @@ impl Writer {
             // Only an abort (a fatal error elsewhere) stops a writer at once. On a caller's stop
             // the readers stop and the writers drain what is queued, so counters and
             // checkpoints match what reached the destination.
+            let waiting = Instant::now();
             let next = tokio::select! {
                 biased;
                 _ = self.abort.cancelled() => return Err(CopyError::Cancelled),
                 b = async { self.rx.lock().await.recv().await } => b,
             };
             let Some(batch) = next else { return Ok(()) };
+            self.stats.time().add(Part::WriterIdle, waiting.elapsed());
             let (slice, epoch, page) = (batch.slice, batch.epoch, batch.page);
+            let sending = Instant::now();
             let result = self.write(batch).await;
+            self.stats.time().add(Part::Bulk, sending.elapsed());
             if result.is_ok() {
                 self.stats.slice(slice).batch_settled(epoch, page);
             }

@@ -15,7 +15,7 @@ use super::sink::Sink;
 use super::slicing::{Bounds, Choice, Measured, SourceShape};
 use crate::api::units::Slices;
 use crate::api::{Phase, Reason, RemoteReindexSpec};
-use crate::copy::{CopyError, CopyPlan, CopyStats, Paging, open_copy};
+use crate::copy::{CopyError, CopyPlan, CopyStats, Paging, TimeSplit, open_copy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,8 @@ pub(super) struct CopyStep {
     pub task_counts_only: bool,
     /// A live copy ends with its cutover, which verified the destination itself.
     pub cutover: Option<CutoverOutcome>,
+    /// Where the copy's time went, when its readers and writers ran in this process.
+    pub time: Option<TimeSplit>,
 }
 
 /// The engine's copy step: here, or spread over the replicas by `job.slice_runner`.
@@ -214,6 +216,10 @@ async fn here<K: Sink>(
     let started = Instant::now();
     opened.run().await.map_err(copy_error)?;
     let copy_time = started.elapsed();
+    let time = stats.time().split();
+    if let Some(split) = &time {
+        tracing::info!(%split, "where the copy's time went");
+    }
     let cutover = match &mut live {
         Some(run) => Some(super::cutover::live(run, spec, conn, prepared, &plan, sink, job).await?),
         None => None,
@@ -229,6 +235,7 @@ async fn here<K: Sink>(
         copy_time,
         task_counts_only: false,
         cutover,
+        time,
     })
 }
 
@@ -291,6 +298,8 @@ async fn spread<K: Sink>(
         copy_time,
         task_counts_only: false,
         cutover: None,
+        // The slices ran in several processes; none of them saw the whole copy's time.
+        time: None,
     })
 }
 

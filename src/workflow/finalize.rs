@@ -23,11 +23,15 @@ pub(super) async fn finalize<K: Sink>(
 ) -> Result<Outcome, WorkflowError> {
     let expected = step.expected;
     let snap = stats.snapshot();
+    let time = step
+        .time
+        .map(|t| format!(" (where the time went: {t})"))
+        .unwrap_or_default();
     sink.phase(
         Phase::Finalizing,
         Reason::Finalizing,
         format!(
-            "copied {} documents; restoring settings and verifying",
+            "copied {} documents{time}; restoring settings and verifying",
             snap.written
         ),
     )

@@ -73,6 +73,7 @@ pub(super) async fn step<K: Sink>(
         copy_time: started.elapsed(),
         task_counts_only: copied.source_total.is_none(),
         cutover: None,
+        time: None,
     })
 }
 

@@ -491,3 +491,36 @@ async fn a_misspelt_field_and_a_bad_value_are_named_by_their_path() {
         "{err}"
     );
 }
+
+/// The Finalizing line says where the copy's time went and which side was the limit: with
+/// `requestsPerSecond` far below what two real engines on loopback copy, the readers spend their
+/// time on the throttle, and the line says so (real Elasticsearch 7 → OpenSearch 2).
+#[tokio::test]
+async fn run_f_says_where_the_time_went_real_engines() {
+    let (src, dst) = (
+        engine(EngineKind::Elasticsearch7),
+        engine(EngineKind::OpenSearch2),
+    );
+    let (sidx, didx) = (unique_index("timed-src"), unique_index("timed-dst"));
+    create_index(src.url(), &sidx, lean_mapping()).await;
+    load(src.url(), &sidx, &hostile_docs(2000)).await;
+    let y = format!(
+        "{}  requestsPerSecond: 1000\n",
+        spec(src.url(), dst.url())
+            .replace("index: src", &format!("index: {sidx}\n    size: 100"))
+            .replace("index: dst", &format!("index: {didx}"))
+    );
+    let (code, out, err) = run_yaml(&y).await;
+    assert_eq!(code, 0, "{err}");
+    // The phase lines go to stderr, the result to stdout.
+    let finalizing = err
+        .lines()
+        .find(|l| l.starts_with("Finalizing:"))
+        .unwrap_or_else(|| panic!("no Finalizing line: {err}{out}"));
+    assert!(
+        finalizing.contains("where the time went: readers waited on the source")
+            && finalizing.contains("requestsPerSecond was the limit"),
+        "{finalizing}"
+    );
+    assert_eq!(count(dst.url(), &didx).await, 2000);
+}
