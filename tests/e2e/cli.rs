@@ -524,3 +524,47 @@ async fn run_f_says_where_the_time_went_real_engines() {
     );
     assert_eq!(count(dst.url(), &didx).await, 2000);
 }
+
+/// A scroll's page size is fixed when it opens, and a page over the memory budget restarts its
+/// slice from the beginning. With documents of 0.2–20 KiB in random order, a first page size
+/// fitted to the sample's mean makes about every other page too big, and every restart reads
+/// the slice again. The copy must read each document once: no slice restart (real
+/// Elasticsearch 7 → OpenSearch 2, 6,000 documents ≈ 60 MB, pages of about 8 MiB).
+#[tokio::test]
+async fn scroll_pages_of_mixed_sizes_fit_the_budget_without_restarting_real_engines() {
+    let (src, dst) = (
+        engine(EngineKind::Elasticsearch7),
+        engine(EngineKind::OpenSearch2),
+    );
+    let (sidx, didx) = (unique_index("mixed-src"), unique_index("mixed-dst"));
+    create_index(src.url(), &sidx, lean_mapping()).await;
+    // Sizes uniform over 200 B..20 KiB from a fixed LCG: the same documents every run.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let docs: Vec<Doc> = (0..6000)
+        .map(|i| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let len = 200 + (x >> 33) as usize % (20 * 1024 - 200);
+            Doc {
+                id: format!("m{i}"),
+                source: json!({"n": i, "pad": "p".repeat(len)}).to_string(),
+                routing: None,
+            }
+        })
+        .collect();
+    load(src.url(), &sidx, &docs).await;
+    let y = spec(src.url(), dst.url())
+        .replace(
+            "index: src",
+            &format!("index: {sidx}\n    paging: scroll\n    slices: 1"),
+        )
+        .replace("index: dst", &format!("index: {didx}"));
+    let (code, out, err) = run_yaml(&y).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("copied 6000 of 6000") && out.contains(" 0 slice restarts"),
+        "{out}{err}"
+    );
+    assert_eq!(count(dst.url(), &didx).await, 6000);
+}
