@@ -342,10 +342,12 @@ class WanBench:
             return None, None, None
         return self.measured(net, f"native remote reindex, size {size}", "native", run, True, max_docs or self.a.n)
 
-    def ours(self, net, gzip=None, max_docs=None):
+    def ours(self, net, gzip=None, max_docs=None, scroll_slices=None):
         compress = "" if gzip is None else f", compressResponses: {str(gzip).lower()}"
         limit = f", maxDocs: {max_docs}" if max_docs else ""
-        y = os.path.join(self.work, f"rr-{gzip}.yaml")
+        if scroll_slices:
+            limit += f", paging: scroll, slices: {scroll_slices}"
+        y = os.path.join(self.work, f"rr-{gzip}-{scroll_slices}.yaml")
         with open(y, "w") as f:
             f.write(f"""apiVersion: reindex.dev/v1alpha1
 kind: RemoteReindex
@@ -367,7 +369,63 @@ spec:
                 sys.exit("remote-reindex failed:\n" + "".join(text for _, text in lines[-30:]))
             return rss, choices(lines), lines
         label = "remote-reindex default" if gzip is None else f"remote-reindex compressResponses={str(gzip).lower()}"
+        if scroll_slices:
+            label = f"remote-reindex scroll, {scroll_slices} slice(s)"
         return self.measured(net, label, "dst", run, False, max_docs or self.a.n)
+
+
+class SourceSampler:
+    """Polls the source node (directly, not through the proxy) every 0.2 s while a copy runs:
+    the largest JVM heap in use and the most open scroll contexts."""
+
+    def __init__(self, src):
+        import threading
+        self.src, self.heap, self.scrolls = src, 0, 0
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            try:
+                with urllib.request.urlopen(f"{self.src}/_nodes/_local/stats/jvm,indices", timeout=5) as r:
+                    node = next(iter(json.load(r)["nodes"].values()))
+                self.heap = max(self.heap, node["jvm"]["mem"]["heap_used_in_bytes"])
+                self.scrolls = max(self.scrolls, node["indices"]["search"]["scroll_current"])
+            except (OSError, KeyError, ValueError, StopIteration):
+                pass
+            self.stop_flag.wait(0.2)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.stop_flag.set()
+        self.thread.join()
+
+
+def scroll_cost(b, a, counts):
+    """What scroll slices above the shard count cost the source: remote-reindex with `paging:
+    scroll` and each slice count at `--scroll-delay`, one round each, with the source JVM's CPU,
+    its largest heap in use and the most open scroll contexts."""
+    net = (a.scroll_delay, 0)
+    b.set_net(*net)
+    rows = []
+    for n in counts:
+        req("POST", f"{b.src}/_cache/clear")
+        with SourceSampler(b.src) as sampler:
+            r = b.ours(net_label(*net), scroll_slices=n)
+        rows.append((n, r, sampler.heap, sampler.scrolls))
+    print(f"\nScroll slices over {a.shards} primary shard(s), {a.n} documents, {net_label(*net)} "
+          f"(source heap {os.environ.get('ENGINE_HEAP')}; heap in use sampled every 0.2 s, so a peak between samples is missed):\n")
+    print("| slices | docs/s | vs 1 slice | source JVM CPU s | source CPU s per 1,000 docs | source heap in use, peak MiB | open scrolls, peak | copier peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    base = rows[0][1].rate
+    for n, r, heap, scrolls in rows:
+        print(f"| {n} | {r.rate:.0f} | {r.rate / base:.2f} | {r.src_cpu:.1f} | {r.src_cpu / r.docs * 1000:.3f} | "
+              f"{heap / 2**20:.0f} | {scrolls} | {r.rss:.0f} |")
+        if r.time_went:
+            print(f"|  | {r.time_went} |||||||")
 
 
 def net_label(delay, kbps):
@@ -425,6 +483,10 @@ def main():
                     help="also run the native remote reindex (size 1000 and 5000) on the bandwidth row (~2x3 min more)")
     ap.add_argument("--shards", type=int, default=2, help="primaries of the source (and every destination) index")
     ap.add_argument("--no-target", action="store_true", help="do not exit non-zero when the 25 ms target is missed")
+    ap.add_argument("--scroll-slices", default="",
+                    help="instead of the rows above: remote-reindex with paging: scroll at each of these slice counts "
+                         "(e.g. 1,2,4,8,16), with the source's CPU, heap and open scrolls")
+    ap.add_argument("--scroll-delay", type=int, default=25, help="one-way delay (ms) of the --scroll-slices rows")
     a = ap.parse_args()
     delays = [int(x) for x in a.delays.split(",") if x.strip()]
     os.environ.setdefault("ENGINE_HEAP", "1g")
@@ -472,6 +534,11 @@ def main():
         b.set_net(0, 0)
         b.native("warm-up", 1000, max_docs=warm)
         b.ours("warm-up", max_docs=warm)
+        if a.scroll_slices:
+            scroll_cost(b, a, [int(x) for x in a.scroll_slices.split(",") if x.strip()])
+            print(f"\nwhole run {(time.time() - t_start) / 60:.1f} min; load average at end "
+                  + "/".join(f"{x:.1f}" for x in os.getloadavg()))
+            return 0
         specs = []  # ((delay, kbps), copier key, make)
         for d in delays:
             net = (d, 0)
