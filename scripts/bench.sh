@@ -8,6 +8,7 @@
 #       # real engines, Elasticsearch 7.17 → OpenSearch 2.19: ingest ceiling, native remote
 #       # reindex, elasticdump, remote-reindex (scripts/bench_engines.py); 2.5-6 min on 2 cores
 #   scripts/bench.sh --wan [N=100000] [--delays 0,25,50] [--rounds 2] [--bandwidth 12500] [--no-target]
+#   scripts/bench.sh --wan [N] --scroll-slices 1,2,4,8,16 [--scroll-delay 25] --bandwidth 0   # scroll slices: source CPU, heap
 #       # the same engines with the source behind toxiproxy: native remote reindex vs remote-reindex
 #       # at each one-way delay and on one shared 100 Mbit/s link (scripts/bench_wan.py); < 20 min;
 #       # exits non-zero when remote-reindex at 25 ms is below 0.9 of its 0 ms speed

@@ -225,6 +225,7 @@ class Row:
         self.wire_mb, self.proxy_cpu, self.src_cpu, self.dst_cpu, self.choice = wire_mb, proxy_cpu, src_cpu, dst_cpu, choice
         self.phases = None
         self.time_went = None
+        self.restarts = None
 
     @property
     def rate(self):
@@ -327,6 +328,8 @@ class WanBench:
         if lines:
             row.phases = phases(lines)
             row.time_went = time_went(lines)
+            row.restarts = next((int(m.group(1)) for _, line in lines
+                                 for m in [re.search(r"(\d+) slice restarts", line)] if m), None)
         print(f"  {net:>26} | {copier:<42}: {row.rate:6.0f} docs/s in {wall:5.1f}s, {wire_mb:6.0f} MB from the source"
               f" (load {load:.1f})", file=sys.stderr, flush=True)
         drop(self.dst, index)
@@ -418,14 +421,15 @@ def scroll_cost(b, a, counts):
         rows.append((n, r, sampler.heap, sampler.scrolls))
     print(f"\nScroll slices over {a.shards} primary shard(s), {a.n} documents, {net_label(*net)} "
           f"(source heap {os.environ.get('ENGINE_HEAP')}; heap in use sampled every 0.2 s, so a peak between samples is missed):\n")
-    print("| slices | docs/s | vs 1 slice | source JVM CPU s | source CPU s per 1,000 docs | source heap in use, peak MiB | open scrolls, peak | copier peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| slices | docs/s | vs 1 slice | source JVM CPU s | source CPU s per 1,000 docs | source heap in use, peak MiB | open scrolls, peak | MB sent by the source | slice restarts | copier peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     base = rows[0][1].rate
     for n, r, heap, scrolls in rows:
         print(f"| {n} | {r.rate:.0f} | {r.rate / base:.2f} | {r.src_cpu:.1f} | {r.src_cpu / r.docs * 1000:.3f} | "
-              f"{heap / 2**20:.0f} | {scrolls} | {r.rss:.0f} |")
+              f"{heap / 2**20:.0f} | {scrolls} | {r.wire_mb:.0f} | {r.restarts} | {r.rss:.0f} |")
+    for n, r, _, _ in rows:
         if r.time_went:
-            print(f"|  | {r.time_went} |||||||")
+            print(f"{n} slice(s): {r.time_went}")
 
 
 def net_label(delay, kbps):
