@@ -92,6 +92,10 @@ pub struct TimeSplit {
 /// A reader or writer part at or above this share of its side's time makes that side the limit.
 const LIMIT_SHARE: f64 = 0.25;
 
+/// Writers in bulk requests at least this share of their time are as busy as the destination
+/// lets them be: it is the limit even when the readers rarely find the queue full.
+const BUSY_WRITERS: f64 = 0.9;
+
 /// Which side held the copy back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {
@@ -128,11 +132,12 @@ impl TimeSplit {
     }
 
     /// The side that held the copy back: the throttle first (a limit someone set), then a full
-    /// queue (the destination is behind), then idle writers (the source is behind).
+    /// queue or writers always in bulk requests (the destination is behind), then idle writers
+    /// (the source is behind).
     pub fn limit(&self) -> Limit {
         if self.throttle >= LIMIT_SHARE {
             Limit::Throttle
-        } else if self.queue_full >= LIMIT_SHARE {
+        } else if self.queue_full >= LIMIT_SHARE || self.bulk >= BUSY_WRITERS {
             Limit::Destination
         } else if 1.0 - self.bulk >= LIMIT_SHARE && self.source >= LIMIT_SHARE {
             Limit::Source
@@ -206,6 +211,13 @@ mod tests {
     #[test]
     fn readers_blocked_on_a_full_queue_make_the_destination_the_limit() {
         let s = split(10_000, 1_000, 0, 6_000, 9_500, 500);
+        assert_eq!(s.limit(), Limit::Destination);
+    }
+
+    #[test]
+    fn writers_always_in_bulk_requests_make_the_destination_the_limit() {
+        // Two slices across 25 ms: the queue is rarely full, but the writers never wait.
+        let s = split(10_000, 7_900, 0, 1_500, 9_900, 100);
         assert_eq!(s.limit(), Limit::Destination);
     }
 
