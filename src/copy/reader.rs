@@ -55,10 +55,7 @@ pub(super) async fn effective_page_size(plan: &CopyPlan) -> Result<u32, CopyErro
     if hits == 0 {
         return Ok(plan.page_size);
     }
-    Ok(match plan.paging {
-        Paging::Pit(_) => fit(plan, page.body.len(), hits),
-        Paging::Scroll => fit_within(plan, page.body.len(), hits, scroll_budget(plan)),
-    })
+    Ok(fit(plan, page.body.len(), hits))
 }
 
 /// A scroll's page size is fixed when it opens, and a page over the budget restarts its slice
@@ -69,9 +66,14 @@ pub(super) async fn effective_page_size(plan: &CopyPlan) -> Result<u32, CopyErro
 /// about 8%).
 const SCROLL_PAGE_SHARE: (u32, u32) = (3, 4);
 
-/// The bytes a scroll page aims at: [`SCROLL_PAGE_SHARE`] of the page budget.
-fn scroll_budget(plan: &CopyPlan) -> usize {
-    scroll_share(page_budget(plan))
+/// The bytes a page is sized for: the whole [`page_budget`] for PIT pages (which follow the
+/// observed bytes per document, page by page), [`SCROLL_PAGE_SHARE`] of it for scroll pages.
+/// A page is still over the budget only past [`page_budget`] itself.
+fn page_aim(plan: &CopyPlan) -> usize {
+    match plan.paging {
+        Paging::Pit(_) => page_budget(plan),
+        Paging::Scroll => scroll_share(page_budget(plan)),
+    }
 }
 
 /// `budget` scaled to [`SCROLL_PAGE_SHARE`] (at least 1).
@@ -80,15 +82,10 @@ fn scroll_share(budget: usize) -> usize {
     (budget as u128 * u128::from(num) / u128::from(den)).max(1) as usize
 }
 
-/// The page size that keeps a page of documents of the observed size within the budget.
+/// The page size that keeps a page of documents of the observed size within [`page_aim`].
 fn fit(plan: &CopyPlan, bytes: usize, docs: usize) -> u32 {
-    fit_within(plan, bytes, docs, page_budget(plan))
-}
-
-/// The page size that keeps a page of documents of the observed size within `budget` bytes.
-fn fit_within(plan: &CopyPlan, bytes: usize, docs: usize, budget: usize) -> u32 {
     let per_doc = (bytes / docs.max(1)).max(1);
-    let fit = (budget / per_doc).max(1);
+    let fit = (page_aim(plan) / per_doc).max(1);
     plan.page_size.min(fit.min(u32::MAX as usize) as u32)
 }
 
@@ -173,12 +170,7 @@ impl SliceReader {
             if page.body.len() > budget && self.size > 1 && hits > 1 {
                 // Nothing of this page is written yet: ask again, smaller (a scroll with the
                 // room its first size leaves).
-                let aim = if self.pager.is_pit() {
-                    budget
-                } else {
-                    scroll_share(budget)
-                };
-                self.size = shrink(self.size, page.body.len(), aim);
+                self.size = shrink(self.size, page.body.len(), page_aim(&self.plan));
                 tracing::info!(
                     slice = self.slice,
                     size = self.size,
@@ -298,7 +290,7 @@ impl SliceReader {
             if !self.pager.is_pit() && page.body.len() > budget && self.size > 1 && hits.len() > 1 {
                 // A scroll's page size is fixed at open: start the slice over, smaller, with
                 // the same room for larger pages as its first size.
-                self.size = shrink(self.size, page.body.len(), scroll_share(budget));
+                self.size = shrink(self.size, page.body.len(), page_aim(&plan));
                 drop(parsed);
                 drop(page);
                 tracing::info!(

@@ -119,20 +119,10 @@ fn choose_slice_count(
     if page.docs == 0 {
         return keep;
     }
-    let bulk_bytes = spec
-        .dest
-        .bulk_bytes
-        .as_ref()
-        .and_then(|b| b.bytes().ok())
-        .unwrap_or(5 << 20);
+    let bulk_bytes = super::prepared::bulk_bytes(spec);
     let per_doc = (page.bytes / page.docs).max(1);
     let budget = crate::copy::page_budget_for(bulk_bytes as usize) as u64;
-    let page_docs = spec
-        .source
-        .size
-        .unwrap_or(1000)
-        .clamp(1, 10_000)
-        .min((budget / per_doc).max(1) as i64) as u64;
+    let page_docs = u64::from(super::prepared::page_size(spec)).min((budget / per_doc).max(1));
     let latency = probe.latency();
     // The sample's time beyond one round trip, scaled to the copy's page.
     let sample = page.elapsed.saturating_sub(latency);

@@ -41,22 +41,16 @@ pub(crate) fn copy_plan(
     throttle: Arc<Throttle>,
     paging: Paging,
 ) -> CopyPlan {
-    let bulk_bytes = spec
-        .dest
-        .bulk_bytes
-        .as_ref()
-        .and_then(|b| b.bytes().ok())
-        .unwrap_or(5 << 20) as usize;
     let max_concurrent_bulk = spec
         .dest
         .max_concurrent_bulk
         .map(|n| n as usize)
-        .unwrap_or_else(|| (prepared.slices as usize * 2).clamp(4, 16));
+        .unwrap_or_else(|| default_writers(prepared.slices) as usize);
     CopyPlan {
         source: conn.source.clone(),
         source_index: spec.source.index.clone(),
         query: spec.source.query.clone(),
-        page_size: spec.source.size.unwrap_or(1000).clamp(1, 10_000) as u32,
+        page_size: page_size(spec),
         keep_alive: spec.source.keep_alive(),
         paging,
         slices: prepared.slices,
@@ -70,7 +64,7 @@ pub(crate) fn copy_plan(
             OpType::Create => WriteOp::Create,
         },
         pipeline: spec.dest.pipeline.clone(),
-        bulk_bytes,
+        bulk_bytes: bulk_bytes(spec) as usize,
         max_concurrent_bulk,
         proceed_on_conflict: spec.conflicts == Some(Conflicts::Proceed),
         dest_was_empty: prepared.dest_was_empty,
@@ -79,6 +73,25 @@ pub(crate) fn copy_plan(
         resume: prepared.checkpoints.clone(),
         share: None,
     }
+}
+
+/// Documents per source page the copy asks for: `source.size` (default 1000), 1 to 10,000.
+pub(super) fn page_size(spec: &RemoteReindexSpec) -> u32 {
+    spec.source.size.unwrap_or(1000).clamp(1, 10_000) as u32
+}
+
+/// The most bytes of one bulk body: `dest.bulkBytes` (default 5 MiB).
+pub(super) fn bulk_bytes(spec: &RemoteReindexSpec) -> u64 {
+    spec.dest
+        .bulk_bytes
+        .as_ref()
+        .and_then(|b| b.bytes().ok())
+        .unwrap_or(5 << 20)
+}
+
+/// Concurrent bulk writers when `dest.maxConcurrentBulk` is unset: two per slice, 4 to 16.
+pub(super) fn default_writers(slices: u32) -> u32 {
+    (slices * 2).clamp(4, 16)
 }
 
 /// A copy error as the workflow reports it (a cancelled copy is the workflow's cancellation).

@@ -168,7 +168,7 @@ pub fn decide(m: &Measured, dest_page: Option<Duration>, b: &Bounds) -> Choice {
 pub fn memory_estimate(slices: u32, page_bytes: u64, b: &Bounds) -> u64 {
     let writers = b
         .max_concurrent_bulk
-        .unwrap_or((slices * 2).clamp(4, 16))
+        .unwrap_or_else(|| super::prepared::default_writers(slices))
         .max(1);
     let bulk = b.bulk_bytes.min(page_bytes).max(1);
     u64::from(slices) * 2 * page_bytes + 2 * u64::from(writers) * bulk + CONSTANT
